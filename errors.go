@@ -1,0 +1,121 @@
+package libssh
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/golibssh/libssh/lib"
+)
+
+// Sentinel errors, for use with errors.Is.
+var (
+	// ErrClosed: the session (or channel) was closed.
+	ErrClosed = errors.New("libssh: use of closed session")
+	// ErrNotConnected: the call needs a connected session.
+	ErrNotConnected = errors.New("libssh: session not connected")
+	// ErrNotAuthenticated: the call needs an authenticated session.
+	ErrNotAuthenticated = errors.New("libssh: session not authenticated")
+	// ErrRequestDenied: the server refused a request (an [*Error] whose
+	// Code is ErrorCodeRequestDenied matches it).
+	ErrRequestDenied = errors.New("libssh: request denied by the server")
+	// ErrUnsupported: the feature needs a newer libssh than the one in use.
+	ErrUnsupported = errors.New("libssh: not supported by this libssh version")
+	// ErrPassphrase: a private key is encrypted and the passphrase was
+	// missing or wrong.
+	ErrPassphrase = errors.New("libssh: wrong or missing passphrase")
+)
+
+// ErrorCode is libssh's classification of an error (ssh_get_error_code).
+type ErrorCode int
+
+// The libssh error codes.
+const (
+	ErrorCodeNone          ErrorCode = lib.SSH_NO_ERROR
+	ErrorCodeRequestDenied ErrorCode = lib.SSH_REQUEST_DENIED
+	ErrorCodeFatal         ErrorCode = lib.SSH_FATAL
+	ErrorCodeInterrupted   ErrorCode = lib.SSH_EINTR
+)
+
+// String returns the code's name.
+func (c ErrorCode) String() string {
+	switch c {
+	case ErrorCodeNone:
+		return "no error"
+	case ErrorCodeRequestDenied:
+		return "request denied"
+	case ErrorCodeFatal:
+		return "fatal"
+	case ErrorCodeInterrupted:
+		return "interrupted"
+	}
+	return "ErrorCode(" + itoa(int(c)) + ")"
+}
+
+// Error is a failed libssh call. Its Message is libssh's own text
+// (ssh_get_error), copied while the session was locked.
+type Error struct {
+	Op      string    // what failed, such as "connect" or "userauth publickey"
+	Code    ErrorCode // libssh's classification
+	Message string    // libssh's message
+	Err     error     // the Go error behind it, if any
+}
+
+func (e *Error) Error() string {
+	msg := "libssh: " + e.Op
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the Go error behind e, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrRequestDenied) true for denied requests.
+func (e *Error) Is(target error) bool {
+	return target == ErrRequestDenied && e.Code == ErrorCodeRequestDenied
+}
+
+// HostVerificationError says that the server's host key is not the one on
+// file. Status tells why: unknown host, missing known_hosts file, changed
+// key, or only keys of another type on file.
+type HostVerificationError struct {
+	Status      KnownHosts
+	Host        string
+	Port        int
+	Fingerprint string // of the key the server offered, "SHA256:…"
+}
+
+func (e *HostVerificationError) Error() string {
+	var why string
+	switch e.Status {
+	case KnownHostsUnknown:
+		why = "the host is not in known_hosts"
+	case KnownHostsNotFound:
+		why = "the known_hosts file does not exist"
+	case KnownHostsChanged:
+		why = "the host key has changed: someone may be intercepting the connection"
+	case KnownHostsOther:
+		why = "known_hosts has a key of another type for this host: someone may be intercepting the connection"
+	default:
+		why = "known_hosts check: " + e.Status.String()
+	}
+	return fmt.Sprintf("libssh: host key verification failed for %s (%s): %s", hostPort(e.Host, e.Port), e.Fingerprint, why)
+}
+
+// hostPort formats host and port the way known_hosts keys them.
+func hostPort(host string, port int) string {
+	if port == 0 || port == 22 {
+		return host
+	}
+	return fmt.Sprintf("[%s]:%d", host, port)
+}
+
+// passphraseError is an ErrPassphrase with a precise message.
+type passphraseError string
+
+func (e passphraseError) Error() string        { return string(e) }
+func (e passphraseError) Is(target error) bool { return target == ErrPassphrase }

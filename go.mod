@@ -1,0 +1,3 @@
+module github.com/golibssh/libssh
+
+go 1.24

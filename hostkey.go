@@ -1,0 +1,143 @@
+package libssh
+
+import (
+	"errors"
+	"os"
+
+	"github.com/golibssh/libssh/lib"
+)
+
+// PublicKey is a public key: its type and the forms it is shown in. It is a
+// plain Go value, independent of the session it came from.
+type PublicKey struct {
+	typ, fingerprint, hexa, base64 string
+}
+
+// Type returns the key's SSH type name, such as "ssh-ed25519".
+func (k *PublicKey) Type() string { return k.typ }
+
+// Fingerprint returns the SHA256 fingerprint as OpenSSH prints it
+// ("SHA256:" and unpadded base64), the same as `ssh-keygen -lf` shows.
+func (k *PublicKey) Fingerprint() string { return k.fingerprint }
+
+// Hexa returns the SHA256 hash of the key as colon-separated hex bytes.
+func (k *PublicKey) Hexa() string { return k.hexa }
+
+// Base64 returns the key blob in base64, as in authorized_keys and
+// known_hosts lines.
+func (k *PublicKey) Base64() string { return k.base64 }
+
+// String returns the key as in authorized_keys: "<type> <base64>".
+func (k *PublicKey) String() string { return k.typ + " " + k.base64 }
+
+// Equal reports whether k and other are the same key.
+func (k *PublicKey) Equal(other *PublicKey) bool {
+	return k != nil && other != nil && k.typ == other.typ && k.base64 == other.base64
+}
+
+// publicKeyOf copies what a libssh key shows into a PublicKey.
+func publicKeyOf(key lib.Key) (*PublicKey, error) {
+	pk := &PublicKey{
+		typ:         lib.KeyTypeToChar(lib.KeyType(key)),
+		fingerprint: lib.KeyFingerprintSha256(key),
+		hexa:        lib.KeyHexaSha256(key),
+		base64:      lib.KeyBase64(key),
+	}
+	if pk.fingerprint == "" || pk.base64 == "" {
+		return nil, errors.New("libssh: cannot compute the key's fingerprint")
+	}
+	return pk, nil
+}
+
+// ServerPublicKey returns the key the server proved it holds during the key
+// exchange. It needs a connected session.
+//
+// Uses ssh_get_server_publickey.
+func (s *Session) ServerPublicKey() (*PublicKey, error) {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	return st.serverKeyLocked()
+}
+
+func (st *sessionState) serverKeyLocked() (*PublicKey, error) {
+	if err := st.usableLocked(); err != nil {
+		return nil, err
+	}
+	key := lib.GetServerPublickey(st.p)
+	if key.IsNil() {
+		return nil, st.errorLocked("get server public key", "no server key")
+	}
+	defer lib.KeyFree(key)
+	return publicKeyOf(key)
+}
+
+// IsKnownServer checks the server's key against the user's known_hosts file,
+// then the global one. KnownHostsOK is the only answer that means the server
+// is who it claims to be. KnownHostsNotFound means the user's file does not
+// exist; KnownHostsError comes with an error. It needs a connected session.
+//
+// Uses ssh_session_is_known_server.
+func (s *Session) IsKnownServer() (KnownHosts, error) {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	return st.knownLocked()
+}
+
+func (st *sessionState) knownLocked() (KnownHosts, error) {
+	if err := st.usableLocked(); err != nil {
+		return KnownHostsError, err
+	}
+	state := KnownHosts(lib.SessionIsKnownServer(st.p))
+	switch state {
+	case KnownHostsError:
+		return state, st.errorLocked("check known_hosts", "cannot read known_hosts")
+	case KnownHostsUnknown:
+		// libssh 0.10 says Unknown for a missing file too.
+		path := lib.OptionsGet(st.p, lib.SSH_OPTIONS_KNOWNHOSTS)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			state = KnownHostsNotFound
+		}
+	}
+	return state, nil
+}
+
+// VerifyHost returns nil when the server's key is in known_hosts, and
+// otherwise a [*HostVerificationError] that says why not (unknown host,
+// missing file, changed key, key of another type) and carries the offered
+// key's fingerprint. It fails closed: it never accepts an unknown key.
+//
+// Uses ssh_session_is_known_server.
+func (s *Session) VerifyHost() error {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	state, err := st.knownLocked()
+	if err != nil || state == KnownHostsOK {
+		return err
+	}
+	herr := &HostVerificationError{Status: state, Host: st.host, Port: st.port}
+	if key, err := st.serverKeyLocked(); err == nil {
+		herr.Fingerprint = key.Fingerprint()
+	}
+	return herr
+}
+
+// UpdateKnownHosts trusts the server's current key: it appends a line for it
+// to the user's known_hosts file, creating the file (and its directory) when
+// missing. Only call it after the user (or your policy) accepted the key.
+//
+// Uses ssh_session_update_known_hosts.
+func (s *Session) UpdateKnownHosts() error {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	if err := st.usableLocked(); err != nil {
+		return err
+	}
+	if lib.SessionUpdateKnownHosts(st.p) != lib.SSH_OK {
+		return st.errorLocked("update known_hosts", "cannot write known_hosts")
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package libssh
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/golibssh/libssh/lib"
+)
+
+// liveKeys counts ssh_key objects held by PrivateKeys.
+var liveKeys atomic.Int64
+
+// PrivateKey is a private key loaded into libssh, for
+// [Session.UserauthPublicKey]. Close it when done; it is safe for concurrent
+// use and may be used by several sessions.
+type PrivateKey struct {
+	st      *keyState
+	cleanup runtime.Cleanup
+}
+
+type keyState struct {
+	mu sync.RWMutex
+	k  lib.Key // NULL once closed
+}
+
+// ParsePrivateKeyFile loads a private key file in any format libssh reads
+// (OpenSSH, PEM) of any type it supports (ed25519, ecdsa, rsa). passphrase
+// decrypts an encrypted key; "" means none. A wrong or missing passphrase
+// gives an error matching [ErrPassphrase].
+//
+// Uses ssh_pki_import_privkey_file.
+func ParsePrivateKeyFile(path, passphrase string) (*PrivateKey, error) {
+	if err := checkString("key path", path); err != nil {
+		return nil, err
+	}
+	if err := checkString("passphrase", passphrase); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("libssh: load private key: %w", err)
+	}
+	f.Close()
+	key, encrypted := lib.ImportPrivkeyFile(path, passphrase)
+	return newPrivateKey(key, encrypted != 0, passphrase != "", fmt.Sprintf("%q", path))
+}
+
+// ParsePrivateKey is [ParsePrivateKeyFile] for a key held in memory (the
+// contents of a key file).
+//
+// Uses ssh_pki_import_privkey_base64.
+func ParsePrivateKey(pem []byte, passphrase string) (*PrivateKey, error) {
+	if err := checkString("key", string(pem)); err != nil {
+		return nil, err
+	}
+	if err := checkString("passphrase", passphrase); err != nil {
+		return nil, err
+	}
+	key, encrypted := lib.ImportPrivkeyBase64(string(pem), passphrase)
+	return newPrivateKey(key, encrypted != 0, passphrase != "", "from memory")
+}
+
+func newPrivateKey(key lib.Key, encrypted, gavePassphrase bool, what string) (*PrivateKey, error) {
+	if key.IsNil() {
+		switch {
+		case encrypted && gavePassphrase:
+			return nil, passphraseError("libssh: load private key " + what + ": wrong passphrase")
+		case encrypted:
+			return nil, passphraseError("libssh: load private key " + what + ": the key is encrypted and no passphrase was given")
+		}
+		return nil, errors.New("libssh: load private key " + what + ": not a private key libssh can read")
+	}
+	liveKeys.Add(1)
+	st := &keyState{k: key}
+	k := &PrivateKey{st: st}
+	stack := creationStack()
+	k.cleanup = runtime.AddCleanup(k, func(st *keyState) {
+		if st.close() {
+			reportLeak("PrivateKey", stack)
+		}
+	}, st)
+	return k, nil
+}
+
+// PublicKey returns the public half of the key.
+func (k *PrivateKey) PublicKey() (*PublicKey, error) {
+	k.st.mu.RLock()
+	defer k.st.mu.RUnlock()
+	if k.st.k.IsNil() {
+		return nil, ErrClosed
+	}
+	return publicKeyOf(k.st.k)
+}
+
+// dup returns a copy of the C key for one use; the caller frees it.
+func (k *PrivateKey) dup() (lib.Key, error) {
+	k.st.mu.RLock()
+	defer k.st.mu.RUnlock()
+	if k.st.k.IsNil() {
+		return lib.Key{}, ErrClosed
+	}
+	d := lib.KeyDup(k.st.k)
+	if d.IsNil() {
+		return lib.Key{}, errors.New("libssh: copy private key: out of memory")
+	}
+	return d, nil
+}
+
+// Close frees the key. It is idempotent.
+func (k *PrivateKey) Close() error {
+	k.cleanup.Stop()
+	k.st.close()
+	return nil
+}
+
+func (st *keyState) close() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.k.IsNil() {
+		return false
+	}
+	lib.KeyFree(st.k)
+	st.k = lib.Key{}
+	liveKeys.Add(-1)
+	return true
+}

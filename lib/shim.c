@@ -1,0 +1,186 @@
+// Hand-written C helpers for package lib; see shim.h for why each exists.
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+int golibssh_options_set_string(ssh_session session, enum ssh_options_e type, const char *value)
+{
+    return ssh_options_set(session, type, value);
+}
+
+int golibssh_options_set_null(ssh_session session, enum ssh_options_e type)
+{
+    return ssh_options_set(session, type, NULL);
+}
+
+int golibssh_options_set_int(ssh_session session, enum ssh_options_e type, int value)
+{
+    return ssh_options_set(session, type, &value);
+}
+
+int golibssh_options_set_uint(ssh_session session, enum ssh_options_e type, unsigned int value)
+{
+    return ssh_options_set(session, type, &value);
+}
+
+int golibssh_options_set_long(ssh_session session, enum ssh_options_e type, long value)
+{
+    return ssh_options_set(session, type, &value);
+}
+
+int golibssh_options_set_bool(ssh_session session, enum ssh_options_e type, int value)
+{
+    bool b = value != 0;
+    return ssh_options_set(session, type, &b);
+}
+
+char *golibssh_options_get(ssh_session session, enum ssh_options_e type)
+{
+    char *value = NULL;
+    if (ssh_options_get(session, type, &value) != SSH_OK) {
+        return NULL;
+    }
+    return value;
+}
+
+unsigned int golibssh_options_get_port(ssh_session session)
+{
+    unsigned int port = 0;
+    if (ssh_options_get_port(session, &port) != SSH_OK) {
+        return 0;
+    }
+    return port;
+}
+
+int golibssh_pump(ssh_event event, int fd, int max_rounds)
+{
+    for (int i = 0; i < max_rounds; i++) {
+        if (ssh_event_dopoll(event, 0) == SSH_ERROR) {
+            return SSH_ERROR;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) <= 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+ssh_key golibssh_get_server_publickey(ssh_session session)
+{
+    ssh_key key = NULL;
+    if (ssh_get_server_publickey(session, &key) != SSH_OK) {
+        return NULL;
+    }
+    return key;
+}
+
+static int sha256_of(ssh_key key, unsigned char **hash, size_t *len)
+{
+    return ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, hash, len);
+}
+
+char *golibssh_key_fingerprint_sha256(ssh_key key)
+{
+    unsigned char *hash = NULL;
+    size_t len = 0;
+    if (sha256_of(key, &hash, &len) != SSH_OK) {
+        return NULL;
+    }
+    char *fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);
+    ssh_clean_pubkey_hash(&hash);
+    return fp;
+}
+
+char *golibssh_key_hexa_sha256(ssh_key key)
+{
+    unsigned char *hash = NULL;
+    size_t len = 0;
+    if (sha256_of(key, &hash, &len) != SSH_OK) {
+        return NULL;
+    }
+    char *hex = ssh_get_hexa(hash, len);
+    ssh_clean_pubkey_hash(&hash);
+    return hex;
+}
+
+char *golibssh_key_base64(ssh_key key)
+{
+    char *b64 = NULL;
+    if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK) {
+        return NULL;
+    }
+    return b64;
+}
+
+/*
+ * libssh asks this for a passphrase when a key is encrypted and none was
+ * given. Answering "no passphrase" (-1) makes the import fail; the flag tells
+ * the caller why.
+ */
+static int note_encrypted(const char *prompt, char *buf, size_t len, int echo, int verify, void *userdata)
+{
+    (void)prompt;
+    (void)buf;
+    (void)len;
+    (void)echo;
+    (void)verify;
+    *(int *)userdata = 1;
+    return -1;
+}
+
+static ssh_key import_privkey(const char *path, const char *b64, const char *passphrase, int *encrypted)
+{
+    ssh_key key = NULL;
+    int rc;
+    *encrypted = 0;
+    if (path != NULL) {
+        rc = ssh_pki_import_privkey_file(path, passphrase, note_encrypted, encrypted, &key);
+    } else {
+        rc = ssh_pki_import_privkey_base64(b64, passphrase, note_encrypted, encrypted, &key);
+    }
+    if (rc == SSH_OK) {
+        return key;
+    }
+    if (passphrase != NULL && *encrypted == 0) {
+        /* libssh does not ask when a passphrase was given; ask it once more without one
+         * to learn whether the key is encrypted (then the passphrase was wrong). */
+        if (path != NULL) {
+            rc = ssh_pki_import_privkey_file(path, NULL, note_encrypted, encrypted, &key);
+        } else {
+            rc = ssh_pki_import_privkey_base64(b64, NULL, note_encrypted, encrypted, &key);
+        }
+        if (rc == SSH_OK) {
+            /* Unencrypted after all: the passphrase was simply not needed. */
+            return key;
+        }
+    }
+    return NULL;
+}
+
+ssh_key golibssh_import_privkey_file(const char *path, const char *passphrase, int *encrypted)
+{
+    return import_privkey(path, NULL, passphrase, encrypted);
+}
+
+ssh_key golibssh_import_privkey_base64(const char *b64, const char *passphrase, int *encrypted)
+{
+    return import_privkey(NULL, b64, passphrase, encrypted);
+}
+
+void golibssh_burn_free(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+int golibssh_compiled_version(void)
+{
+    return LIBSSH_VERSION_INT;
+}

@@ -1,0 +1,60 @@
+/*
+ * Hand-written C helpers for package lib. Each one exists because the libssh
+ * call it wraps cannot be called safely or conveniently from Go directly:
+ * ssh_options_set takes a void* whose pointee type depends on the option,
+ * some results need two frees, the pump loop must run without returning to Go
+ * between rounds, and key import must tell an encrypted key from a broken one.
+ * mklib reads the prototypes below and generates their Go wrappers.
+ */
+#ifndef GOLIBSSH_SHIM_H
+#define GOLIBSSH_SHIM_H
+
+#include <stdint.h>
+#include <libssh/libssh.h>
+
+/* ssh_options_set with the pointee type each option expects. */
+int golibssh_options_set_string(ssh_session session, enum ssh_options_e type, const char *value);
+int golibssh_options_set_null(ssh_session session, enum ssh_options_e type);
+int golibssh_options_set_int(ssh_session session, enum ssh_options_e type, int value);
+int golibssh_options_set_uint(ssh_session session, enum ssh_options_e type, unsigned int value);
+int golibssh_options_set_long(ssh_session session, enum ssh_options_e type, long value);
+int golibssh_options_set_bool(ssh_session session, enum ssh_options_e type, int value);
+
+/* ssh_options_get: a malloc'ed copy of the value, or NULL when unset. */
+char *golibssh_options_get(ssh_session session, enum ssh_options_e type);
+
+/* ssh_options_get_port: the port, or 0 on error. */
+unsigned int golibssh_options_get_port(ssh_session session);
+
+/*
+ * Runs ssh_event_dopoll(event, 0) while fd still has input (poll(fd, POLLIN, 0)),
+ * at most max_rounds times. Returns 0 when the socket was drained, 1 when input
+ * remains after max_rounds, SSH_ERROR when the event loop failed (socket closed).
+ */
+int golibssh_pump(ssh_event event, int fd, int max_rounds);
+
+/* ssh_get_server_publickey: the key (free with ssh_key_free), or NULL. */
+ssh_key golibssh_get_server_publickey(ssh_session session);
+
+/* Fingerprints of a key's SHA256 hash: "SHA256:<base64>" and colon hex. */
+char *golibssh_key_fingerprint_sha256(ssh_key key);
+char *golibssh_key_hexa_sha256(ssh_key key);
+
+/* ssh_pki_export_pubkey_base64: the base64 blob, or NULL. */
+char *golibssh_key_base64(ssh_key key);
+
+/*
+ * ssh_pki_import_privkey_file / _base64. passphrase may be NULL. *encrypted is
+ * set to 1 when libssh found the key encrypted and needed a passphrase it did
+ * not have or that did not decrypt it. Returns NULL on failure.
+ */
+ssh_key golibssh_import_privkey_file(const char *path, const char *passphrase, int *encrypted);
+ssh_key golibssh_import_privkey_base64(const char *b64, const char *passphrase, int *encrypted);
+
+/* free(s) after overwriting it with zeros (for C copies of secrets). */
+void golibssh_burn_free(char *s);
+
+/* Version of the libssh the package was compiled against. */
+int golibssh_compiled_version(void);
+
+#endif

@@ -1,0 +1,178 @@
+// Package libssh is an SSH client for Go built on the C library libssh
+// (https://www.libssh.org). It follows the API of the Julia package LibSSH.jl
+// with Go's conventions: a [Session] is one connection to a server, verified
+// against known_hosts and authenticated with any method libssh offers, and
+// every call that waits for the network takes a [context.Context] and returns
+// when it is cancelled.
+//
+// # Safety
+//
+// Misuse returns an error and never crashes the process. All methods are safe
+// for concurrent use: calls on one session (and its channels) are serialised
+// by one lock per session, which is never held while waiting for the network.
+// Close is idempotent; anything used after Close returns an error wrapping
+// [ErrClosed].
+//
+// # How a session runs
+//
+// Go dials the server (or takes the caller's [net.Conn] with [WithConn]) and
+// hands libssh a duplicate of the socket. libssh runs in nonblocking mode; one
+// goroutine per session waits for the socket in Go's network poller and lets
+// libssh process what arrived, waking the goroutines that wait for a reply.
+// An idle session costs a parked goroutine, not an OS thread.
+//
+// # Host keys
+//
+// Connecting does not check the server's key: call [Session.VerifyHost] (or
+// [Session.IsKnownServer]) before authenticating, and [Session.UpdateKnownHosts]
+// to trust a new key. Nothing here trusts an unknown key on its own, and the
+// user's ssh_config is not read unless [WithProcessConfig] asks for it, so it
+// cannot switch host key checking off.
+//
+// # Building
+//
+// The package needs cgo and libssh 0.10 or newer, found with pkg-config
+// (Debian: apt-get install libssh-dev pkg-config). Building with
+// CGO_ENABLED=0 fails with a message that says so.
+package libssh
+
+import (
+	"strings"
+
+	"github.com/golibssh/libssh/lib"
+)
+
+// Version returns the version of the libssh library in use, for example
+// "0.10.6/openssl/zlib".
+func Version() string { return lib.Version(0) }
+
+// AuthMethod is a set of authentication methods, as bit flags with libssh's
+// SSH_AUTH_METHOD_* values.
+type AuthMethod uint32
+
+// The authentication methods.
+const (
+	AuthMethodUnknown     AuthMethod = lib.SSH_AUTH_METHOD_UNKNOWN
+	AuthMethodNone        AuthMethod = lib.SSH_AUTH_METHOD_NONE
+	AuthMethodPassword    AuthMethod = lib.SSH_AUTH_METHOD_PASSWORD
+	AuthMethodPublicKey   AuthMethod = lib.SSH_AUTH_METHOD_PUBLICKEY
+	AuthMethodHostBased   AuthMethod = lib.SSH_AUTH_METHOD_HOSTBASED
+	AuthMethodInteractive AuthMethod = lib.SSH_AUTH_METHOD_INTERACTIVE
+	AuthMethodGSSAPIMIC   AuthMethod = lib.SSH_AUTH_METHOD_GSSAPI_MIC
+)
+
+var authMethodNames = []struct {
+	m    AuthMethod
+	name string
+}{
+	{AuthMethodNone, "none"},
+	{AuthMethodPassword, "password"},
+	{AuthMethodPublicKey, "publickey"},
+	{AuthMethodHostBased, "hostbased"},
+	{AuthMethodInteractive, "keyboard-interactive"},
+	{AuthMethodGSSAPIMIC, "gssapi-with-mic"},
+}
+
+// String returns the SSH protocol names of the methods in m, joined by "|";
+// "unknown" for none.
+func (m AuthMethod) String() string {
+	var names []string
+	for _, n := range authMethodNames {
+		if m&n.m != 0 {
+			names = append(names, n.name)
+			m &^= n.m
+		}
+	}
+	if m != 0 {
+		names = append(names, "0x"+strings.ToLower(strconvHex(uint32(m))))
+	}
+	if len(names) == 0 {
+		return "unknown"
+	}
+	return strings.Join(names, "|")
+}
+
+// methodList splits a bit mask into its methods, in protocol order.
+func methodList(mask AuthMethod) []AuthMethod {
+	var out []AuthMethod
+	for _, n := range authMethodNames {
+		if mask&n.m != 0 {
+			out = append(out, n.m)
+		}
+	}
+	return out
+}
+
+// AuthStatus is the result of an authentication attempt, with libssh's
+// ssh_auth_e values.
+type AuthStatus int
+
+// The authentication results. AuthAgain is libssh's "call again" and never
+// leaves this package.
+const (
+	AuthSuccess AuthStatus = lib.SSH_AUTH_SUCCESS
+	AuthDenied  AuthStatus = lib.SSH_AUTH_DENIED
+	AuthPartial AuthStatus = lib.SSH_AUTH_PARTIAL
+	AuthInfo    AuthStatus = lib.SSH_AUTH_INFO
+	AuthAgain   AuthStatus = lib.SSH_AUTH_AGAIN
+	AuthError   AuthStatus = lib.SSH_AUTH_ERROR
+)
+
+// String returns the status's name, such as "success".
+func (s AuthStatus) String() string {
+	switch s {
+	case AuthSuccess:
+		return "success"
+	case AuthDenied:
+		return "denied"
+	case AuthPartial:
+		return "partial"
+	case AuthInfo:
+		return "info"
+	case AuthAgain:
+		return "again"
+	case AuthError:
+		return "error"
+	}
+	return "AuthStatus(" + itoa(int(s)) + ")"
+}
+
+// KnownHosts is what known_hosts says about a server's key, with libssh's
+// ssh_known_hosts_e values.
+type KnownHosts int
+
+// The known_hosts states.
+const (
+	// KnownHostsOK: the server's key is on file for this host.
+	KnownHostsOK KnownHosts = lib.SSH_KNOWN_HOSTS_OK
+	// KnownHostsChanged: a key of the same type is on file and it differs.
+	// Someone may be intercepting the connection.
+	KnownHostsChanged KnownHosts = lib.SSH_KNOWN_HOSTS_CHANGED
+	// KnownHostsOther: only keys of other types are on file for this host.
+	KnownHostsOther KnownHosts = lib.SSH_KNOWN_HOSTS_OTHER
+	// KnownHostsUnknown: the known_hosts file exists and has no key for the host.
+	KnownHostsUnknown KnownHosts = lib.SSH_KNOWN_HOSTS_UNKNOWN
+	// KnownHostsNotFound: the user's known_hosts file does not exist.
+	KnownHostsNotFound KnownHosts = lib.SSH_KNOWN_HOSTS_NOT_FOUND
+	// KnownHostsError: the check itself failed.
+	KnownHostsError KnownHosts = lib.SSH_KNOWN_HOSTS_ERROR
+)
+
+// String returns the state's name, such as "unknown".
+func (k KnownHosts) String() string {
+	switch k {
+	case KnownHostsOK:
+		return "ok"
+	case KnownHostsChanged:
+		return "changed"
+	case KnownHostsOther:
+		return "other"
+	case KnownHostsUnknown:
+		return "unknown"
+	case KnownHostsNotFound:
+		return "not found"
+	case KnownHostsError:
+		return "error"
+	}
+	return "KnownHosts(" + itoa(int(k)) + ")"
+}

@@ -1,0 +1,806 @@
+package libssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/lib"
+)
+
+// pumpRounds bounds how many packets the pump processes before it lets other
+// goroutines take the session lock.
+const pumpRounds = 64
+
+// liveSessions counts ssh_session objects this package allocated and has
+// not freed yet.
+var liveSessions atomic.Int64
+
+// Session is one SSH connection. Make one with [NewSession]; Close it when
+// done. Its methods are safe for concurrent use.
+type Session struct {
+	st      *sessionState
+	cleanup runtime.Cleanup
+}
+
+// sessionState is everything a Session owns. The pump goroutine refers to it,
+// never to the Session, so an unreachable Session can still be cleaned up.
+type sessionState struct {
+	// mu guards every libssh call on the session (and, later, its
+	// channels) and every field below. It is never held while waiting.
+	mu sync.Mutex
+
+	p     lib.Session // NULL once freed
+	ev    lib.Event   // the pump's event; NULL before connecting and after teardown
+	owned bool        // false: a WrapSession wrapper that must never free p
+
+	cfg       config
+	poller    poller                 // nil until connected
+	pollerRef atomic.Pointer[poller] // poller, readable without the lock (for lockInterrupting)
+	sockFD   int    // the descriptor libssh was given, or -1
+	pumpDone chan struct{}
+
+	gen  chan struct{} // closed and replaced after every pump round
+	done chan struct{} // closed by Close
+
+	// callSem serialises connect and authentication: libssh can have only
+	// one such call pending per session.
+	callSem chan struct{}
+
+	closed        bool
+	connected     bool
+	disconnected  bool
+	authenticated bool
+	broken        error // the connection died, or a pending call was abandoned
+
+	logLevel int
+	logger   *callbacks.Logger
+
+	// Properties as last read from libssh, for after Close.
+	host, user, knownHosts string
+	port                   int
+}
+
+func newState(p lib.Session, owned bool, cfg config) *sessionState {
+	liveSessions.Add(1)
+	return &sessionState{
+		p:       p,
+		owned:   owned,
+		cfg:     cfg,
+		sockFD:  -1,
+		gen:     make(chan struct{}),
+		done:    make(chan struct{}),
+		callSem: make(chan struct{}, 1),
+	}
+}
+
+func wrap(st *sessionState) *Session {
+	s := &Session{st: st}
+	stack := creationStack()
+	s.cleanup = runtime.AddCleanup(s, func(st *sessionState) {
+		if st.close() {
+			reportLeak("Session", stack)
+		}
+	}, st)
+	return s
+}
+
+// NewSession makes a session for host and, unless [WithAutoConnect](false)
+// says otherwise, connects it. It does not verify the server's host key and
+// does not authenticate: call [Session.VerifyHost] and one of the Userauth
+// methods next.
+//
+// host is the name the server is known by: Go dials it (unless [WithConn]
+// gives a connection), known_hosts is searched for it and GSSAPI uses it. The
+// context bounds connecting; cancelling it makes NewSession return the
+// context's error. On any error, a connection given with WithConn is closed.
+func NewSession(ctx context.Context, host string, opts ...Option) (*Session, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			if cfg.conn != nil {
+				cfg.conn.Close()
+			}
+			return nil, err
+		}
+	}
+	fail := func(err error) (*Session, error) {
+		if cfg.conn != nil {
+			cfg.conn.Close()
+		}
+		return nil, err
+	}
+	if host == "" {
+		return fail(errors.New("libssh: empty host name"))
+	}
+	if err := checkString("host name", host); err != nil {
+		return fail(err)
+	}
+	p := lib.New()
+	if p.IsNil() {
+		return fail(errors.New("libssh: ssh_new failed (out of memory?)"))
+	}
+	lib.SetBlocking(p, 0)
+	st := newState(p, true, cfg)
+	s := wrap(st)
+	if err := st.configure(host); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if cfg.autoConnect {
+		if err := s.Connect(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// WrapSession wraps a session made with the low-level package lib. An owned
+// wrapper sets the session nonblocking and frees it on Close; a wrapper that
+// is not owned never frees it (the caller must, after closing the wrapper).
+// A session that is not connected yet connects with [Session.Connect], which
+// dials the host and port set on it; one that is already connected keeps its
+// socket and is then waited on with poll(2), which holds an OS thread while
+// waiting.
+func WrapSession(p lib.Session, owned bool) (*Session, error) {
+	if p.IsNil() {
+		return nil, errors.New("libssh: WrapSession of a NULL session")
+	}
+	cfg := defaultConfig()
+	st := newState(p, owned, cfg)
+	s := wrap(st)
+	st.lock()
+	defer st.unlock()
+	lib.SetBlocking(p, 0)
+	st.readPropertiesLocked()
+	if lib.IsConnected(p) == 1 {
+		fd := lib.GetFd(p)
+		pl, err := newFDPoller(fd)
+		if err != nil {
+			st.owned = false // leave the caller's session alone
+			go s.Close()
+			return nil, err
+		}
+		st.setPollerLocked(pl)
+		st.sockFD, st.connected = fd, true
+		if err := st.startPumpLocked(); err != nil {
+			st.owned = false
+			go s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// configure applies the options to the new session.
+func (st *sessionState) configure(host string) error {
+	st.lock()
+	defer st.unlock()
+	p, cfg := st.p, &st.cfg
+	setStr := func(opt int, name, v string) error {
+		if lib.OptionsSetString(p, opt, v) != lib.SSH_OK {
+			return st.errorLocked("set "+name, fmt.Sprintf("libssh refused %q", v))
+		}
+		return nil
+	}
+	if err := setStr(lib.SSH_OPTIONS_HOST, "host", host); err != nil {
+		return err
+	}
+	if cfg.processConfig {
+		if lib.OptionsParseConfig(p) != lib.SSH_OK {
+			return st.errorLocked("read ssh_config", "")
+		}
+	}
+	if cfg.port != 0 && lib.OptionsSetUint(p, lib.SSH_OPTIONS_PORT, uint(cfg.port)) != lib.SSH_OK {
+		return st.errorLocked("set port", "")
+	}
+	if cfg.user != nil {
+		if err := setStr(lib.SSH_OPTIONS_USER, "user", *cfg.user); err != nil {
+			return err
+		}
+	} else if lib.OptionsGet(p, lib.SSH_OPTIONS_USER) == "" {
+		// NULL makes libssh use the local user name.
+		if lib.OptionsSetNull(p, lib.SSH_OPTIONS_USER) != lib.SSH_OK {
+			return st.errorLocked("set user", "cannot find the local user name")
+		}
+	}
+	// Never let libssh read ssh_config at connect (it was read above if
+	// asked for), and never let anything make host key checking lenient.
+	lib.OptionsSetBool(p, lib.SSH_OPTIONS_PROCESS_CONFIG, 0)
+	lib.OptionsSetInt(p, lib.SSH_OPTIONS_STRICTHOSTKEYCHECK, 1)
+	for _, o := range []struct {
+		opt  int
+		name string
+		v    *string
+	}{
+		{lib.SSH_OPTIONS_SSH_DIR, "ssh directory", cfg.sshDir},
+		{lib.SSH_OPTIONS_KNOWNHOSTS, "known_hosts", cfg.knownHosts},
+		{lib.SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "global known_hosts", cfg.globalKnownHosts},
+		{lib.SSH_OPTIONS_GSSAPI_SERVER_IDENTITY, "GSSAPI server identity", cfg.gssapiServer},
+		{lib.SSH_OPTIONS_GSSAPI_CLIENT_IDENTITY, "GSSAPI client identity", cfg.gssapiClient},
+	} {
+		if o.v != nil {
+			if err := setStr(o.opt, o.name, *o.v); err != nil {
+				return err
+			}
+		}
+	}
+	if cfg.gssapiDelegate != nil {
+		v := 0
+		if *cfg.gssapiDelegate {
+			v = 1
+		}
+		lib.OptionsSetInt(p, lib.SSH_OPTIONS_GSSAPI_DELEGATE_CREDENTIALS, v)
+	}
+	st.setupLogging()
+	st.readPropertiesLocked()
+	return nil
+}
+
+// setupLogging routes libssh's (thread-local) log to slog for this session.
+func (st *sessionState) setupLogging() {
+	level, logger := st.cfg.verbosity, st.cfg.logger
+	if level < 0 {
+		level = LogNone
+		if logger != nil {
+			level = LogWarning
+		}
+	}
+	if level == LogNone {
+		return
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_LOG_VERBOSITY, level)
+	host := st.host
+	st.logger = callbacks.NewLogger(func(priority int, function, message string) {
+		lvl := slog.LevelDebug - 4
+		switch priority {
+		case LogWarning:
+			lvl = slog.LevelWarn
+		case LogProtocol:
+			lvl = slog.LevelInfo
+		case LogPacket:
+			lvl = slog.LevelDebug
+		}
+		logger.Log(context.Background(), lvl, message, "libssh", function, "host", host)
+	})
+	// The level takes effect at the next lock.
+	st.logLevel = level
+}
+
+// lock takes the session lock. With logging on, it pins the goroutine to
+// its OS thread and points libssh's thread-local logging at this session.
+func (st *sessionState) lock() {
+	st.mu.Lock()
+	st.afterLock()
+}
+
+func (st *sessionState) afterLock() {
+	if st.logLevel > 0 {
+		runtime.LockOSThread()
+		callbacks.SetThreadLogging(st.logLevel, st.logger)
+	}
+}
+
+func (st *sessionState) unlock() {
+	if st.logLevel > 0 {
+		callbacks.SetThreadLogging(0, nil)
+		runtime.UnlockOSThread()
+	}
+	st.mu.Unlock()
+}
+
+// bumpLocked wakes everyone waiting for the session to make progress.
+func (st *sessionState) bumpLocked() {
+	close(st.gen)
+	st.gen = make(chan struct{})
+}
+
+// errorLocked captures libssh's current error for op. fallback is used when
+// libssh recorded no message (some failures set none).
+func (st *sessionState) errorLocked(op, fallback string) *Error {
+	e := &Error{Op: op, Message: fallback}
+	if !st.p.IsNil() {
+		if msg := lib.GetError(st.p); msg != "" {
+			e.Message = msg
+		}
+		e.Code = ErrorCode(lib.GetErrorCode(st.p))
+	}
+	return e
+}
+
+// usableLocked returns why the session cannot be used now, or nil.
+func (st *sessionState) usableLocked() error {
+	switch {
+	case st.closed:
+		return ErrClosed
+	case st.broken != nil:
+		return st.broken
+	case !st.connected:
+		return ErrNotConnected
+	}
+	return nil
+}
+
+// acquire takes the right to make a connect or auth call; release returns it.
+func (st *sessionState) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case st.callSem <- struct{}{}:
+		return func() { <-st.callSem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-st.done:
+		return nil, ErrClosed
+	}
+}
+
+// waitLocked is called with the lock held after libssh asked to be called
+// again. It flushes output libssh could not send yet, releases the lock, and
+// waits for the pump's next round, the context, or Close. It returns with the
+// lock released.
+func (st *sessionState) waitLocked(ctx context.Context) error {
+	gen := st.gen
+	pending := !st.p.IsNil() && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0
+	pl := st.poller
+	st.unlock()
+	if pending && pl != nil {
+		st.flush(pl)
+	}
+	select {
+	case <-gen:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-st.done:
+		return ErrClosed
+	}
+}
+
+// flush waits until the socket is writable and lets libssh send what it has
+// buffered, until nothing is pending.
+func (st *sessionState) flush(pl poller) {
+	pl.waitWrite(func(uintptr) bool {
+		st.lock()
+		defer st.unlock()
+		if st.p.IsNil() || st.ev.IsNil() {
+			return true
+		}
+		lib.EventDopoll(st.ev, 0)
+		st.bumpLocked()
+		return lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING == 0
+	})
+}
+
+// abandonLocked records that a pending libssh call was given up (its context
+// ended): libssh cannot cancel it, so the session cannot be used any more.
+func (st *sessionState) abandonLocked(op string, cause error) error {
+	err := &Error{Op: op, Message: "cancelled while pending; the session cannot be used any more", Err: cause}
+	if st.broken == nil {
+		st.broken = err
+	}
+	return err
+}
+
+// startPumpLocked creates the session's event and starts the pump goroutine.
+// It must follow the first ssh_connect call, which creates the poll context
+// the event takes over.
+func (st *sessionState) startPumpLocked() error {
+	ev := lib.EventNew()
+	if ev.IsNil() {
+		return errors.New("libssh: ssh_event_new failed (out of memory?)")
+	}
+	if lib.EventAddSession(ev, st.p) != lib.SSH_OK {
+		lib.EventFree(ev)
+		return st.errorLocked("add session to event", "ssh_event_add_session failed")
+	}
+	st.ev = ev
+	st.pumpDone = make(chan struct{})
+	go st.pump(st.poller, st.pumpDone)
+	return nil
+}
+
+// pump waits for input in the network poller and lets libssh process it,
+// then wakes the waiters. Go's poller is edge-triggered, so each round drains
+// the socket completely before waiting again.
+func (st *sessionState) pump(pl poller, done chan struct{}) {
+	defer close(done)
+	pl.waitRead(func(fd uintptr) bool {
+		for {
+			st.lock()
+			if st.ev.IsNil() {
+				st.unlock()
+				return true
+			}
+			rc := lib.Pump(st.ev, int(fd), pumpRounds)
+			if rc == lib.SSH_ERROR && st.broken == nil {
+				st.broken = st.errorLocked("connection", "connection lost")
+			}
+			st.bumpLocked()
+			st.unlock()
+			switch rc {
+			case 0:
+				return false // drained: wait for more input
+			case lib.SSH_ERROR:
+				return true // nothing left to pump
+			}
+			runtime.Gosched()
+		}
+	})
+}
+
+// Connect connects the session to its server: dials it (or uses the
+// [WithConn] connection) and runs the key exchange. It does nothing when the
+// session is connected already. Cancelling ctx makes it return the context's
+// error; the session is then unusable and should be closed.
+//
+// Uses ssh_connect.
+func (s *Session) Connect(ctx context.Context) error {
+	st := s.st
+	if st.cfg.connectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, st.cfg.connectTimeout)
+		defer cancel()
+	}
+	release, err := st.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	st.lock()
+	switch {
+	case st.closed:
+		st.unlock()
+		return ErrClosed
+	case st.connected:
+		st.unlock()
+		return nil
+	case st.broken != nil:
+		st.unlock()
+		return st.broken
+	case st.disconnected:
+		st.unlock()
+		return errors.New("libssh: session was disconnected; make a new session to connect again")
+	}
+	st.readPropertiesLocked()
+	addr := net.JoinHostPort(st.host, strconv.Itoa(st.port))
+	conn := st.cfg.conn
+	st.cfg.conn = nil
+	st.unlock()
+
+	op := "connect to " + addr
+	if conn == nil {
+		dial := st.cfg.dial
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext
+		}
+		conn, err = dial(ctx, "tcp", addr)
+		if err != nil {
+			return &Error{Op: op, Err: err}
+		}
+	}
+	pl, fd, err := newNetPoller(conn)
+	if err != nil {
+		return &Error{Op: op, Err: err}
+	}
+
+	st.lock()
+	if st.closed {
+		st.unlock()
+		pl.close()
+		pl.release()
+		return ErrClosed
+	}
+	st.setPollerLocked(pl)
+	if lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_FD, fd) != lib.SSH_OK {
+		syscallClose(fd)
+		err := st.errorLocked(op, "libssh refused the socket")
+		st.broken = err
+		st.unlock()
+		return err
+	}
+	st.sockFD = fd
+	for {
+		rc := lib.Connect(st.p)
+		if st.ev.IsNil() && rc != lib.SSH_ERROR {
+			if err := st.startPumpLocked(); err != nil {
+				st.broken = err
+				st.unlock()
+				return err
+			}
+		}
+		switch rc {
+		case lib.SSH_OK:
+			st.connected = true
+			st.readPropertiesLocked()
+			st.unlock()
+			return nil
+		case lib.SSH_ERROR:
+			err := st.errorLocked(op, "connection failed")
+			if st.broken == nil {
+				st.broken = err
+			}
+			st.unlock()
+			return err
+		}
+		if st.broken != nil {
+			err := &Error{Op: op, Message: "connection lost", Err: st.broken}
+			st.unlock()
+			return err
+		}
+		if err := st.waitLocked(ctx); err != nil {
+			st.lock()
+			err = st.abandonLocked(op, err)
+			st.unlock()
+			return err
+		}
+		st.lock()
+		if st.closed {
+			st.unlock()
+			return ErrClosed
+		}
+	}
+}
+
+// Disconnect says goodbye to the server and closes the connection, and with
+// it every channel of the session. The session stays open (IsOpen) but cannot
+// connect again. Disconnecting a session that is not connected does nothing.
+//
+// Uses ssh_disconnect.
+func (s *Session) Disconnect() error {
+	st := s.st
+	st.lockInterrupting()
+	if st.closed {
+		st.unlock()
+		return ErrClosed
+	}
+	wasConnected := st.poller != nil
+	pl, pumpDone := st.teardownLocked()
+	if wasConnected {
+		st.disconnected = true
+	}
+	st.bumpLocked()
+	st.unlock()
+	st.stopPoller(pl, pumpDone)
+	return nil
+}
+
+// teardownLocked stops the event loop and ends the connection, politely
+// when it is still alive. It returns the poller and the pump's done channel
+// for stopPoller, which must be called after unlocking.
+func (st *sessionState) teardownLocked() (poller, chan struct{}) {
+	if !st.ev.IsNil() {
+		lib.EventRemoveSession(st.ev, st.p)
+		lib.EventFree(st.ev)
+		st.ev = lib.Event{}
+	}
+	pl := st.poller
+	if st.owned && st.connected && st.broken == nil && lib.IsConnected(st.p) == 1 {
+		lib.Disconnect(st.p)
+		// ssh_disconnect forgets the socket (some libssh versions close it,
+		// others do not). Close the descriptor only if it still is ours:
+		// the same socket as Go's, not a number reused since.
+		if st.sockFD >= 0 && pl != nil && pl.sameSocket(st.sockFD) {
+			syscallClose(st.sockFD)
+		}
+		st.sockFD = -1
+	}
+	st.connected = false
+	st.setPollerLocked(nil)
+	pumpDone := st.pumpDone
+	st.pumpDone = nil
+	return pl, pumpDone
+}
+
+// stopPoller closes the poller, which ends the pump, and waits for the pump.
+func (st *sessionState) stopPoller(pl poller, pumpDone chan struct{}) {
+	if pl == nil {
+		return
+	}
+	pl.close()
+	if pumpDone != nil {
+		<-pumpDone
+	}
+	pl.release()
+}
+
+// lockInterrupting takes the lock for Close and Disconnect. When another
+// goroutine holds it — possibly inside a libssh call blocked on the socket —
+// it shuts the socket down first, which makes that call return.
+func (st *sessionState) lockInterrupting() {
+	if !st.mu.TryLock() {
+		if pl := st.currentPoller(); pl != nil {
+			pl.shutdown()
+		}
+		st.mu.Lock()
+	}
+	st.afterLock()
+}
+
+func (st *sessionState) setPollerLocked(pl poller) {
+	st.poller = pl
+	if pl == nil {
+		st.pollerRef.Store(nil)
+	} else {
+		st.pollerRef.Store(&pl)
+	}
+}
+
+// currentPoller reads the poller without the session lock, for the one use
+// that cannot wait for the lock: shutting the socket down.
+func (st *sessionState) currentPoller() poller {
+	if p := st.pollerRef.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close closes the session: it ends the connection (telling the server
+// goodbye when it can), closes every channel, frees the C session, and wakes
+// every goroutine waiting on the session with [ErrClosed]. Close is
+// idempotent: later calls return nil. A Close while another goroutine is
+// inside a libssh call shuts the socket down to end that call first.
+//
+// Uses ssh_disconnect and ssh_free.
+func (s *Session) Close() error {
+	s.cleanup.Stop()
+	s.st.close()
+	return nil
+}
+
+// close closes the session; it reports whether it was open.
+func (st *sessionState) close() bool {
+	st.lockInterrupting()
+	if st.closed {
+		st.unlock()
+		return false
+	}
+	st.closed = true
+	close(st.done)
+	pl, pumpDone := st.teardownLocked()
+	if !st.p.IsNil() {
+		if st.owned {
+			lib.Free(st.p) // closes libssh's descriptor if still open
+		}
+		st.p = lib.Session{}
+		liveSessions.Add(-1)
+	}
+	st.bumpLocked()
+	if st.logger != nil {
+		st.logger.Close()
+	}
+	conn := st.cfg.conn
+	st.cfg.conn = nil
+	st.unlock()
+	st.stopPoller(pl, pumpDone)
+	if conn != nil {
+		conn.Close()
+	}
+	return true
+}
+
+// IsOpen reports whether the session is open: true until Close.
+func (s *Session) IsOpen() bool {
+	st := s.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return !st.closed
+}
+
+// IsConnected reports whether the session is connected to its server.
+//
+// Uses ssh_is_connected.
+func (s *Session) IsConnected() bool {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	return st.usableLocked() == nil && lib.IsConnected(st.p) == 1
+}
+
+// Wait waits until the session has processed input from the server (the next
+// socket event), the context ends, or the session closes. It is a building
+// block for polling loops; most callers never need it.
+func (s *Session) Wait(ctx context.Context) error {
+	st := s.st
+	st.lock()
+	if err := st.usableLocked(); err != nil {
+		st.unlock()
+		return err
+	}
+	return st.waitLocked(ctx)
+}
+
+// LastError returns libssh's message for the session's last error, or ""
+// (after Close too).
+//
+// Uses ssh_get_error.
+func (s *Session) LastError() string {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	if st.p.IsNil() {
+		return ""
+	}
+	return lib.GetError(st.p)
+}
+
+// readPropertiesLocked caches the options libssh resolved.
+func (st *sessionState) readPropertiesLocked() {
+	if st.p.IsNil() {
+		return
+	}
+	st.host = lib.OptionsGet(st.p, lib.SSH_OPTIONS_HOST)
+	st.user = lib.OptionsGet(st.p, lib.SSH_OPTIONS_USER)
+	st.knownHosts = lib.OptionsGet(st.p, lib.SSH_OPTIONS_KNOWNHOSTS)
+	st.port = int(lib.OptionsGetPort(st.p))
+}
+
+func (s *Session) property(read func(st *sessionState) string) string {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	st.readPropertiesLocked()
+	return read(st)
+}
+
+// Host returns the server's host name, as known_hosts knows it.
+func (s *Session) Host() string { return s.property(func(st *sessionState) string { return st.host }) }
+
+// User returns the user name the session logs in as.
+func (s *Session) User() string { return s.property(func(st *sessionState) string { return st.user }) }
+
+// KnownHostsPath returns the user's known_hosts file. Before connecting it is
+// "" unless set with [WithKnownHosts]; libssh fills in its default then.
+func (s *Session) KnownHostsPath() string {
+	return s.property(func(st *sessionState) string { return st.knownHosts })
+}
+
+// Port returns the server's port.
+func (s *Session) Port() int {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	st.readPropertiesLocked()
+	return st.port
+}
+
+// FD returns the socket descriptor libssh uses, or -1 when it has none
+// (before connecting, after Close). It is for diagnostics: reading or
+// writing it would corrupt the session.
+//
+// Uses ssh_get_fd.
+func (s *Session) FD() int {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	if st.p.IsNil() {
+		return -1
+	}
+	return lib.GetFd(st.p)
+}
+
+// String describes the session, such as
+// "libssh.Session(user@host:22, connected)".
+func (s *Session) String() string {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	state := "connected"
+	if err := st.usableLocked(); err != nil {
+		state = "not connected"
+		if st.closed {
+			state = "closed"
+		}
+	}
+	return fmt.Sprintf("libssh.Session(%s@%s:%d, %s)", st.user, st.host, st.port, state)
+}
