@@ -44,8 +44,8 @@ type sessionState struct {
 	cfg       config
 	poller    poller                 // nil until connected
 	pollerRef atomic.Pointer[poller] // poller, readable without the lock (for lockInterrupting)
-	sockFD   int    // the descriptor libssh was given, or -1
-	pumpDone chan struct{}
+	sockFD    int                    // the descriptor libssh was given, or -1
+	pumpDone  chan struct{}
 
 	gen  chan struct{} // closed and replaced after every pump round
 	done chan struct{} // closed by Close
