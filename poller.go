@@ -35,17 +35,13 @@ type poller interface {
 	release()
 }
 
-// dupMinFD is the lowest descriptor number a dup for libssh may get (tests
-// raise it to check the 65535 limit).
-var dupMinFD = 0
-
 // maxLibsshFD: libssh masks SSH_OPTIONS_FD with 0xffff, so a larger
-// descriptor would silently become another one.
-const maxLibsshFD = 65535
+// descriptor would silently become another one. (A variable for tests.)
+var maxLibsshFD = 65535
 
 // dupForLibssh duplicates fd (close-on-exec) for libssh to own.
 func dupForLibssh(fd uintptr) (int, error) {
-	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, uintptr(dupMinFD))
+	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
 	if e != 0 {
 		return -1, fmt.Errorf("libssh: duplicate socket descriptor: %w", e)
 	}

@@ -194,6 +194,12 @@ func (st *sessionState) configure(host string) error {
 	if err := setStr(lib.SSH_OPTIONS_HOST, "host", host); err != nil {
 		return err
 	}
+	// The ssh directory first: ssh_config is read from it.
+	if cfg.sshDir != nil {
+		if err := setStr(lib.SSH_OPTIONS_SSH_DIR, "ssh directory", *cfg.sshDir); err != nil {
+			return err
+		}
+	}
 	if cfg.processConfig {
 		if lib.OptionsParseConfig(p) != lib.SSH_OK {
 			return st.errorLocked("read ssh_config", "")
@@ -221,7 +227,6 @@ func (st *sessionState) configure(host string) error {
 		name string
 		v    *string
 	}{
-		{lib.SSH_OPTIONS_SSH_DIR, "ssh directory", cfg.sshDir},
 		{lib.SSH_OPTIONS_KNOWNHOSTS, "known_hosts", cfg.knownHosts},
 		{lib.SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "global known_hosts", cfg.globalKnownHosts},
 		{lib.SSH_OPTIONS_GSSAPI_SERVER_IDENTITY, "GSSAPI server identity", cfg.gssapiServer},
@@ -240,8 +245,8 @@ func (st *sessionState) configure(host string) error {
 		}
 		lib.OptionsSetInt(p, lib.SSH_OPTIONS_GSSAPI_DELEGATE_CREDENTIALS, v)
 	}
-	st.setupLogging()
 	st.readPropertiesLocked()
+	st.setupLogging()
 	return nil
 }
 
@@ -349,6 +354,10 @@ func (st *sessionState) acquire(ctx context.Context) (release func(), err error)
 // waits for the pump's next round, the context, or Close. It returns with the
 // lock released.
 func (st *sessionState) waitLocked(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		st.unlock()
+		return err
+	}
 	gen := st.gen
 	pending := !st.p.IsNil() && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0
 	pl := st.poller
@@ -366,18 +375,19 @@ func (st *sessionState) waitLocked(ctx context.Context) error {
 	}
 }
 
-// flush waits until the socket is writable and lets libssh send what it has
-// buffered, until nothing is pending.
+// flush lets libssh send the output it has buffered, waiting for the socket
+// to become writable when it is full. (Go's poller is edge-triggered: it may
+// only wait for writability when the socket is really full, or no edge comes.)
 func (st *sessionState) flush(pl poller) {
-	pl.waitWrite(func(uintptr) bool {
+	pl.waitWrite(func(fd uintptr) bool {
 		st.lock()
 		defer st.unlock()
 		if st.p.IsNil() || st.ev.IsNil() {
 			return true
 		}
-		lib.EventDopoll(st.ev, 0)
+		rc := lib.Flush(st.ev, st.p, int(fd), pumpRounds)
 		st.bumpLocked()
-		return lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING == 0
+		return rc != 1
 	})
 }
 

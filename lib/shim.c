@@ -70,6 +70,23 @@ int golibssh_pump(ssh_event event, int fd, int max_rounds)
     return 1;
 }
 
+int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds)
+{
+    for (int i = 0; i < max_rounds; i++) {
+        if ((ssh_get_poll_flags(session) & SSH_WRITE_PENDING) == 0) {
+            return 0;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 0) <= 0) {
+            return 1;
+        }
+        if (ssh_event_dopoll(event, 0) == SSH_ERROR) {
+            return SSH_ERROR;
+        }
+    }
+    return 0;
+}
+
 ssh_key golibssh_get_server_publickey(ssh_session session)
 {
     ssh_key key = NULL;

@@ -33,6 +33,16 @@ unsigned int golibssh_options_get_port(ssh_session session);
  */
 int golibssh_pump(ssh_event event, int fd, int max_rounds);
 
+/*
+ * Lets libssh send buffered output: while the session has output pending and
+ * fd is writable now (poll(fd, POLLOUT, 0)), runs ssh_event_dopoll(event, 0),
+ * at most max_rounds times. Returns 0 when nothing is pending any more (or
+ * libssh keeps it pending although the socket is writable), 1 when the socket
+ * is full (wait for it to become writable), SSH_ERROR when the event loop
+ * failed.
+ */
+int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds);
+
 /* ssh_get_server_publickey: the key (free with ssh_key_free), or NULL. */
 ssh_key golibssh_get_server_publickey(ssh_session session);
 

@@ -288,6 +288,14 @@ func Pump(event Event, fd int, max_rounds int) (r int) {
 	return
 }
 
+// Flush calls golibssh_flush:
+//
+//	int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds)
+func Flush(event Event, session Session, fd int, max_rounds int) (r int) {
+	r = int(C.golibssh_flush(event.p, session.p, C.int(fd), C.int(max_rounds)))
+	return
+}
+
 // SetLogLevel calls ssh_set_log_level:
 //
 //	int ssh_set_log_level(int level)

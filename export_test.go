@@ -1,0 +1,15 @@
+package libssh
+
+// Hooks for the tests in package libssh_test.
+
+// LiveSessions returns how many C sessions this package has not freed.
+func LiveSessions() int64 { return liveSessions.Load() }
+
+// LiveKeys returns how many C private keys this package has not freed.
+func LiveKeys() int64 { return liveKeys.Load() }
+
+// SetMaxLibsshFD changes the highest descriptor libssh may be given.
+func SetMaxLibsshFD(n int) { maxLibsshFD = n }
+
+// SetLeakHook routes leak reports to h (nil: back to stderr).
+func SetLeakHook(h func(kind, stack string)) { leakHook = h }

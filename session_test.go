@@ -1,0 +1,504 @@
+package libssh_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/lib"
+)
+
+// pipeHost is the name sessions over sshd -i give the server.
+const pipeHost = "sshd.test"
+
+// newPipeSession connects to srv in inetd mode.
+func newPipeSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option) *libssh.Session {
+	t.Helper()
+	opts = append([]libssh.Option{
+		libssh.WithConn(srv.Pipe(t)),
+		libssh.WithUser(srv.User),
+		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")),
+	}, opts...)
+	s, err := libssh.NewSession(t.Context(), pipeHost, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newListenSession dials srv's listening sshd.
+func newListenSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option) *libssh.Session {
+	t.Helper()
+	host, port := splitHostPort(t, srv.Listen(t))
+	opts = append([]libssh.Option{
+		libssh.WithPort(port),
+		libssh.WithUser(srv.User),
+		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")),
+	}, opts...)
+	s, err := libssh.NewSession(t.Context(), host, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func authenticate(t *testing.T, s *libssh.Session) {
+	t.Helper()
+	status, err := s.UserauthPublicKeyFile(t.Context(), sshdtest.Keys("id_ed25519"), "")
+	require.NoError(t, err)
+	require.Equal(t, libssh.AuthSuccess, status)
+}
+
+func TestConnectAndAuthenticateBothPaths(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	for name, connect := range map[string]func(*testing.T, *sshdtest.Server, ...libssh.Option) *libssh.Session{
+		"inetd": newPipeSession,
+		"dial":  newListenSession,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := connect(t, srv)
+			assert.True(t, s.IsConnected())
+			assert.True(t, s.IsOpen())
+			assert.Equal(t, srv.User, s.User())
+			assert.GreaterOrEqual(t, s.FD(), 0)
+			methods, err := s.UserauthList(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, []libssh.AuthMethod{libssh.AuthMethodPublicKey}, methods)
+			authenticate(t, s)
+			require.NoError(t, s.Close())
+			assert.False(t, s.IsConnected())
+			assert.False(t, s.IsOpen())
+			assert.Equal(t, -1, s.FD())
+		})
+	}
+}
+
+func TestSessionProperties(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	addr := srv.Listen(t)
+	host, port := splitHostPort(t, addr)
+	kh := filepath.Join(t.TempDir(), "kh")
+	s, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithUser(srv.User),
+		libssh.WithKnownHosts(kh), libssh.WithAutoConnect(false))
+	require.NoError(t, err)
+	defer s.Close()
+	assert.False(t, s.IsConnected())
+	assert.Equal(t, -1, s.FD())
+	assert.Equal(t, host, s.Host())
+	assert.Equal(t, port, s.Port())
+	assert.Equal(t, srv.User, s.User())
+	assert.Equal(t, kh, s.KnownHostsPath())
+	_, err = s.IsKnownServer()
+	assert.ErrorIs(t, err, libssh.ErrNotConnected)
+	assert.ErrorIs(t, s.Wait(t.Context()), libssh.ErrNotConnected)
+
+	require.NoError(t, s.Connect(t.Context()))
+	require.NoError(t, s.Connect(t.Context()), "a second Connect does nothing")
+	assert.True(t, s.IsConnected())
+	assert.Contains(t, s.String(), "connected")
+	authenticate(t, s)
+	assert.Empty(t, s.LastError(), "a successful authentication clears libssh's error")
+}
+
+func TestLocalUserIsTheDefault(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	s, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithConn(srv.Pipe(t)),
+		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "kh")))
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, srv.User, s.User())
+}
+
+func TestClosedPortIsAClearError(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	host, port := splitHostPort(t, ln.Addr().String())
+	require.NoError(t, ln.Close())
+
+	_, err = libssh.NewSession(t.Context(), host, libssh.WithPort(port))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	assert.Contains(t, err.Error(), "libssh: connect to "+net.JoinHostPort(host, strconv.Itoa(port)))
+	assert.Contains(t, err.Error(), "connection refused")
+}
+
+func TestUnresolvableHostIsAClearError(t *testing.T) {
+	t.Parallel()
+	_, err := libssh.NewSession(t.Context(), "no-such-host.invalid")
+	require.Error(t, err)
+	var dnsErr *net.DNSError
+	require.ErrorAs(t, err, &dnsErr)
+	assert.Equal(t, "no-such-host.invalid", dnsErr.Name)
+	assert.Contains(t, err.Error(), "libssh: connect to no-such-host.invalid:22")
+}
+
+// silentServer accepts TCP connections and never says anything. accepted
+// receives each connection as it is accepted.
+func silentServer(t *testing.T) (addr string, accepted <-chan net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ch := make(chan net.Conn, 16)
+	done := make(chan struct{})
+	var all []net.Conn
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			all = append(all, c)
+			ch <- c
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range all {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), ch
+}
+
+func TestCancelWhileServerNeverSpeaks(t *testing.T) {
+	t.Parallel()
+	addr, accepted := silentServer(t)
+	host, port := splitHostPort(t, addr)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	result := make(chan error, 1)
+	go func() {
+		s, err := libssh.NewSession(ctx, host, libssh.WithPort(port))
+		if s != nil {
+			s.Close()
+		}
+		result <- err
+	}()
+	conn := <-accepted
+	defer conn.Close()
+	awaitClientBanner(t, conn) // libssh is now waiting for the server's banner
+	cancel()
+	err := <-result
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// awaitClientBanner reads what the client sent until its SSH banner ends:
+// from then on libssh's ssh_connect is pending.
+func awaitClientBanner(t *testing.T, conn net.Conn) {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, 256)
+	for !bytes.Contains(got, []byte("\r\n")) {
+		n, err := conn.Read(buf)
+		require.NoError(t, err)
+		got = append(got, buf[:n]...)
+	}
+	require.True(t, bytes.HasPrefix(got, []byte("SSH-2.0-libssh")), "client banner %q", got)
+}
+
+func TestConnectTimeoutWhileServerNeverSpeaks(t *testing.T) {
+	t.Parallel()
+	addr, _ := silentServer(t)
+	host, port := splitHostPort(t, addr)
+	_, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithConnectTimeout(200_000_000))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestBadOptions(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	for name, opt := range map[string]libssh.Option{
+		"port 0":         libssh.WithPort(0),
+		"port 65536":     libssh.WithPort(65536),
+		"empty user":     libssh.WithUser(""),
+		"NUL in user":    libssh.WithUser("a\x00b"),
+		"nil conn":       libssh.WithConn(nil),
+		"verbosity 9":    libssh.WithLogVerbosity(9),
+		"timeout 0":      libssh.WithConnectTimeout(0),
+		"NUL in path":    libssh.WithKnownHosts("/tmp/a\x00b"),
+		"nil dialer":     libssh.WithDialer(nil),
+		"metachar user":  libssh.WithUser("a;b"), // refused by libssh itself (Debian's CVE backport)
+		"NUL in gssapi":  libssh.WithGSSAPIServerIdentity("x\x00"),
+		"NUL in ssh dir": libssh.WithSSHDir("\x00"),
+	} {
+		_, err := libssh.NewSession(ctx, "127.0.0.1", opt, libssh.WithAutoConnect(false))
+		assert.Error(t, err, name)
+	}
+	_, err := libssh.NewSession(ctx, "", libssh.WithAutoConnect(false))
+	assert.ErrorContains(t, err, "empty host name")
+}
+
+func TestBadOptionClosesTheGivenConn(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer b.Close()
+	_, err := libssh.NewSession(t.Context(), "h", libssh.WithConn(a), libssh.WithPort(-1))
+	require.Error(t, err)
+	_, err = a.Write([]byte("x"))
+	assert.ErrorIs(t, err, io.ErrClosedPipe, "the session owned the conn and closed it")
+}
+
+// opaqueConn hides the socket behind a net.Conn, like a TLS connection or a
+// channel of another SSH session would.
+type opaqueConn struct{ net.Conn }
+
+func TestConnWithoutSocketIsRelayed(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	s, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithConn(opaqueConn{srv.Pipe(t)}),
+		libssh.WithUser(srv.User), libssh.WithKnownHosts(filepath.Join(t.TempDir(), "kh")))
+	require.NoError(t, err)
+	defer s.Close()
+	authenticate(t, s)
+	require.NoError(t, s.Close())
+}
+
+func TestDialer(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	var dialled string
+	s, err := libssh.NewSession(t.Context(), "far.away.example", libssh.WithUser(srv.User),
+		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "kh")),
+		libssh.WithDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dialled = network + " " + addr
+			return srv.Pipe(t), nil
+		}))
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, "tcp far.away.example:22", dialled)
+	authenticate(t, s)
+}
+
+// TestDescriptorAboveLimitIsRefused: libssh keeps SSH_OPTIONS_FD in 16 bits,
+// so a descriptor above 65535 must be refused, not silently truncated. The
+// machine's descriptor limit (20000 here, and not raisable without
+// CAP_SYS_RESOURCE) allows no such descriptor, so the test lowers the limit
+// to exercise the same check.
+func TestDescriptorAboveLimitIsRefused(t *testing.T) {
+	// Not parallel: it changes a package-wide limit.
+	libssh.SetMaxLibsshFD(2)
+	t.Cleanup(func() { libssh.SetMaxLibsshFD(65535) })
+	srv := sshdtest.New(t, sshdtest.Options{})
+	conn := srv.Pipe(t)
+	_, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithConn(conn))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is above 2, which libssh cannot use")
+	_, err = conn.Write([]byte("x"))
+	assert.ErrorIs(t, err, net.ErrClosed, "the conn was closed")
+}
+
+func TestDisconnect(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	s := newPipeSession(t, srv)
+	authenticate(t, s)
+	require.NoError(t, s.Disconnect())
+	assert.False(t, s.IsConnected())
+	assert.True(t, s.IsOpen(), "a disconnected session stays open until Close")
+	require.NoError(t, s.Disconnect(), "disconnecting twice does nothing")
+	assert.ErrorContains(t, s.Connect(t.Context()), "disconnected")
+	_, err := s.UserauthNone(t.Context())
+	assert.ErrorIs(t, err, libssh.ErrNotConnected)
+	require.NoError(t, s.Close())
+	assert.ErrorIs(t, s.Disconnect(), libssh.ErrClosed)
+}
+
+func TestWait(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	s := newPipeSession(t, srv)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	assert.ErrorIs(t, s.Wait(ctx), context.Canceled)
+
+	// A waiter is woken by Close.
+	waiting := make(chan error)
+	go func() { waiting <- s.Wait(t.Context()) }()
+	require.NoError(t, s.Close())
+	err := <-waiting
+	assert.True(t, err == nil || errors.Is(err, libssh.ErrClosed), "Wait after Close: %v", err)
+	assert.ErrorIs(t, s.Wait(t.Context()), libssh.ErrClosed)
+}
+
+// TestConnectionLost cuts the connection under a connected session: the
+// session notices, and calls fail instead of hanging.
+func TestConnectionLost(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	upstream := srv.Pipe(t)
+	defer upstream.Close()
+	local, remote := net.Pipe()
+	var relay sync.WaitGroup
+	relay.Add(2)
+	go func() { defer relay.Done(); copyAndClose(remote, upstream) }()
+	go func() { defer relay.Done(); copyAndClose(upstream, remote) }()
+	defer relay.Wait()
+
+	s, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithConn(local), libssh.WithUser(srv.User),
+		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "kh")))
+	require.NoError(t, err)
+	defer s.Close()
+	require.True(t, s.IsConnected())
+
+	remote.Close() // the network goes away
+	for s.IsConnected() {
+		require.NoError(t, s.Wait(t.Context()))
+	}
+	_, err = s.UserauthNone(t.Context())
+	require.Error(t, err)
+	assert.NotEmpty(t, s.LastError())
+	require.NoError(t, s.Close())
+}
+
+func copyAndClose(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	dst.Close()
+	src.Close()
+}
+
+func TestLogger(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := newPipeSession(t, srv, libssh.WithLogger(logger), libssh.WithLogVerbosity(libssh.LogProtocol))
+	authenticate(t, s)
+	out := buf.String()
+	assert.Contains(t, out, "libssh=ssh_connect", "libssh's log lines reach the slog logger")
+	assert.Contains(t, out, "host="+pipeHost)
+	assert.Contains(t, out, "level=INFO msg=\"ssh_client_connection_callback: SSH server banner: SSH-2.0-OpenSSH_")
+	require.NoError(t, s.Close())
+
+	// Other sessions log nothing: libssh's log state is per thread, and
+	// this package resets it after every call.
+	buf.Reset()
+	quiet := newPipeSession(t, srv)
+	authenticate(t, quiet)
+	assert.Empty(t, buf.String())
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.Reset()
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestProcessConfig(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	host, port := splitHostPort(t, srv.Listen(t))
+	dir := t.TempDir()
+	config := "Host myalias\n  HostName " + host + "\n  Port " + strconv.Itoa(port) + "\n  User " + srv.User +
+		"\n  StrictHostKeyChecking no\n  ProxyCommand /bin/false\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o600))
+	kh := filepath.Join(dir, "known_hosts")
+	require.NoError(t, os.WriteFile(kh, nil, 0o600))
+
+	// Off by default: "myalias" is then just a name nobody resolves.
+	_, err := libssh.NewSession(t.Context(), "myalias", libssh.WithSSHDir(dir), libssh.WithKnownHosts(kh))
+	require.Error(t, err)
+
+	s, err := libssh.NewSession(t.Context(), "myalias", libssh.WithProcessConfig(true),
+		libssh.WithSSHDir(dir), libssh.WithKnownHosts(kh))
+	require.NoError(t, err, "HostName, Port and User come from the config; ProxyCommand is ignored")
+	defer s.Close()
+	assert.Equal(t, host, s.Host())
+	assert.Equal(t, port, s.Port())
+	state, err := s.IsKnownServer()
+	require.NoError(t, err)
+	assert.Equal(t, libssh.KnownHostsUnknown, state, "StrictHostKeyChecking no in ssh_config must not make an unknown host trusted")
+	authenticate(t, s)
+}
+
+func TestWrapSession(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	host, port := splitHostPort(t, srv.Listen(t))
+	newPtr := func() lib.Session {
+		p := lib.New()
+		require.False(t, p.IsNil())
+		require.Equal(t, lib.SSH_OK, lib.OptionsSetString(p, lib.SSH_OPTIONS_HOST, host))
+		require.Equal(t, lib.SSH_OK, lib.OptionsSetUint(p, lib.SSH_OPTIONS_PORT, uint(port)))
+		require.Equal(t, lib.SSH_OK, lib.OptionsSetString(p, lib.SSH_OPTIONS_USER, srv.User))
+		require.Equal(t, lib.SSH_OK, lib.OptionsSetBool(p, lib.SSH_OPTIONS_PROCESS_CONFIG, 0))
+		return p
+	}
+
+	t.Run("not connected, owned", func(t *testing.T) {
+		s, err := libssh.WrapSession(newPtr(), true)
+		require.NoError(t, err)
+		defer s.Close()
+		require.NoError(t, s.Connect(t.Context()), "Connect dials the host and port set on the session")
+		authenticate(t, s)
+	})
+
+	t.Run("connected by libssh, not owned", func(t *testing.T) {
+		p := newPtr()
+		require.Equal(t, lib.SSH_OK, lib.Connect(p), lib.GetError(p)) // blocking: libssh dials itself
+		s, err := libssh.WrapSession(p, false)
+		require.NoError(t, err)
+		assert.True(t, s.IsConnected())
+		authenticate(t, s)
+		require.NoError(t, s.Close())
+		// The wrapper did not free p: it is still usable, and ours to free.
+		assert.Equal(t, 1, lib.IsConnected(p))
+		lib.Disconnect(p)
+		lib.Free(p)
+	})
+
+	t.Run("NULL", func(t *testing.T) {
+		_, err := libssh.WrapSession(lib.Session{}, true)
+		assert.Error(t, err)
+	})
+}
+
+func TestVersion(t *testing.T) {
+	assert.Regexp(t, `^0\.1\d\.\d+`, libssh.Version())
+}
