@@ -25,16 +25,17 @@ func (st *sessionState) userauth(ctx context.Context, op string, call func(p lib
 		switch status {
 		case AuthAgain:
 			if err := st.waitLocked(ctx); err != nil {
-				st.lock()
-				err = st.abandonLocked(op, err)
-				st.unlock()
-				return AuthError, err
+				return AuthError, st.abandon(op, err)
 			}
 			st.lock()
 			continue
 		case AuthSuccess:
 			st.authenticated = true
 		case AuthError:
+			if err := st.interruptedErr(); err != nil {
+				st.unlock()
+				return AuthError, err // Close or Disconnect shut the socket down under us
+			}
 			err := st.errorLocked(op, "authentication failed")
 			st.unlock()
 			return AuthError, err

@@ -55,6 +55,8 @@ type sessionState struct {
 	callSem chan struct{}
 
 	closed        bool
+	closing       atomic.Bool // set by Close before it interrupts calls in progress
+	disconnecting atomic.Bool // set by Disconnect likewise
 	connected     bool
 	disconnected  bool
 	authenticated bool
@@ -327,7 +329,7 @@ func (st *sessionState) errorLocked(op, fallback string) *Error {
 // usableLocked returns why the session cannot be used now, or nil.
 func (st *sessionState) usableLocked() error {
 	switch {
-	case st.closed:
+	case st.closed, st.closing.Load():
 		return ErrClosed
 	case st.broken != nil:
 		return st.broken
@@ -335,6 +337,35 @@ func (st *sessionState) usableLocked() error {
 		return ErrNotConnected
 	}
 	return nil
+}
+
+// interruptedErr returns the error for a libssh call that failed because
+// Close or Disconnect shut the socket down under it, or nil.
+func (st *sessionState) interruptedErr() error {
+	switch {
+	case st.closing.Load():
+		return ErrClosed
+	case st.disconnecting.Load():
+		return errDisconnected
+	}
+	return nil
+}
+
+// errDisconnected: Connect after Disconnect.
+var errDisconnected = fmt.Errorf("%w: it was disconnected; make a new session to connect again", ErrNotConnected)
+
+// connectableLocked returns why Connect cannot go on, or nil.
+func (st *sessionState) connectableLocked() error {
+	switch err := st.usableLocked(); {
+	case err != ErrClosed && (st.disconnected || st.disconnecting.Load()):
+		return errDisconnected
+	case err == ErrNotConnected:
+		return nil
+	case err == nil:
+		return errors.New("libssh: session is connected already") // cannot happen: Connect calls are serialised
+	default:
+		return err
+	}
 }
 
 // acquire takes the right to make a connect or auth call; release returns it.
@@ -391,10 +422,16 @@ func (st *sessionState) flush(pl poller) {
 	})
 }
 
-// abandonLocked records that a pending libssh call was given up (its context
-// ended): libssh cannot cancel it, so the session cannot be used any more.
-func (st *sessionState) abandonLocked(op string, cause error) error {
-	err := &Error{Op: op, Message: "cancelled while pending; the session cannot be used any more", Err: cause}
+// abandon handles a wait for a pending libssh call that ended with err. When
+// the context ended, libssh cannot cancel the call, so the session cannot be
+// used any more; abandon records that and says so.
+func (st *sessionState) abandon(op string, err error) error {
+	if err == ErrClosed {
+		return err
+	}
+	st.lock()
+	defer st.unlock()
+	err = &Error{Op: op, Message: "cancelled while pending; the session cannot be used any more", Err: err}
 	if st.broken == nil {
 		st.broken = err
 	}
@@ -432,7 +469,7 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 				return true
 			}
 			rc := lib.Pump(st.ev, int(fd), pumpRounds)
-			if rc == lib.SSH_ERROR && st.broken == nil {
+			if rc == lib.SSH_ERROR && st.broken == nil && st.interruptedErr() == nil {
 				st.broken = st.errorLocked("connection", "connection lost")
 			}
 			st.bumpLocked()
@@ -468,19 +505,13 @@ func (s *Session) Connect(ctx context.Context) error {
 	defer release()
 
 	st.lock()
-	switch {
-	case st.closed:
-		st.unlock()
-		return ErrClosed
-	case st.connected:
+	if st.connected && st.usableLocked() == nil {
 		st.unlock()
 		return nil
-	case st.broken != nil:
+	}
+	if err := st.connectableLocked(); err != nil {
 		st.unlock()
-		return st.broken
-	case st.disconnected:
-		st.unlock()
-		return errors.New("libssh: session was disconnected; make a new session to connect again")
+		return err
 	}
 	st.readPropertiesLocked()
 	addr := net.JoinHostPort(st.host, strconv.Itoa(st.port))
@@ -521,6 +552,12 @@ func (s *Session) Connect(ctx context.Context) error {
 	}
 	st.sockFD = fd
 	for {
+		// Close or Disconnect may have ended the session while this call
+		// waited.
+		if err := st.connectableLocked(); err != nil {
+			st.unlock()
+			return err
+		}
 		rc := lib.Connect(st.p)
 		if st.ev.IsNil() && rc != lib.SSH_ERROR {
 			if err := st.startPumpLocked(); err != nil {
@@ -536,6 +573,10 @@ func (s *Session) Connect(ctx context.Context) error {
 			st.unlock()
 			return nil
 		case lib.SSH_ERROR:
+			if err := st.interruptedErr(); err != nil {
+				st.unlock()
+				return err
+			}
 			err := st.errorLocked(op, "connection failed")
 			if st.broken == nil {
 				st.broken = err
@@ -543,22 +584,10 @@ func (s *Session) Connect(ctx context.Context) error {
 			st.unlock()
 			return err
 		}
-		if st.broken != nil {
-			err := &Error{Op: op, Message: "connection lost", Err: st.broken}
-			st.unlock()
-			return err
-		}
 		if err := st.waitLocked(ctx); err != nil {
-			st.lock()
-			err = st.abandonLocked(op, err)
-			st.unlock()
-			return err
+			return st.abandon(op, err)
 		}
 		st.lock()
-		if st.closed {
-			st.unlock()
-			return ErrClosed
-		}
 	}
 }
 
@@ -569,6 +598,7 @@ func (s *Session) Connect(ctx context.Context) error {
 // Uses ssh_disconnect.
 func (s *Session) Disconnect() error {
 	st := s.st
+	st.disconnecting.Store(true)
 	st.lockInterrupting()
 	if st.closed {
 		st.unlock()
@@ -670,6 +700,7 @@ func (s *Session) Close() error {
 
 // close closes the session; it reports whether it was open.
 func (st *sessionState) close() bool {
+	st.closing.Store(true)
 	st.lockInterrupting()
 	if st.closed {
 		st.unlock()

@@ -314,8 +314,10 @@ func TestDisconnect(t *testing.T) {
 	assert.False(t, s.IsConnected())
 	assert.True(t, s.IsOpen(), "a disconnected session stays open until Close")
 	require.NoError(t, s.Disconnect(), "disconnecting twice does nothing")
-	assert.ErrorContains(t, s.Connect(t.Context()), "disconnected")
-	_, err := s.UserauthNone(t.Context())
+	err := s.Connect(t.Context())
+	assert.ErrorIs(t, err, libssh.ErrNotConnected)
+	assert.ErrorContains(t, err, "disconnected")
+	_, err = s.UserauthNone(t.Context())
 	assert.ErrorIs(t, err, libssh.ErrNotConnected)
 	require.NoError(t, s.Close())
 	assert.ErrorIs(t, s.Disconnect(), libssh.ErrClosed)
@@ -501,4 +503,23 @@ func TestWrapSession(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	assert.Regexp(t, `^0\.1\d\.\d+`, libssh.Version())
+}
+
+// TestDisconnectDuringConnect: a Disconnect while Connect waits for the
+// server ends the Connect with an error, not a crash.
+func TestDisconnectDuringConnect(t *testing.T) {
+	t.Parallel()
+	addr, accepted := silentServer(t)
+	host, port := splitHostPort(t, addr)
+	s, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithAutoConnect(false))
+	require.NoError(t, err)
+	defer s.Close()
+	result := make(chan error, 1)
+	go func() { result <- s.Connect(t.Context()) }()
+	awaitClientBanner(t, <-accepted)
+	require.NoError(t, s.Disconnect())
+	err = <-result
+	assert.ErrorIs(t, err, libssh.ErrNotConnected)
+	assert.False(t, s.IsConnected())
+	require.NoError(t, s.Close())
 }
