@@ -21,7 +21,13 @@ func TestMain(m *testing.M) {
 	}
 	goroutines := runtime.NumGoroutine()
 	fds := fdTargets()
+	stop, err := startExampleServer()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "the examples' sshd:", err, "(install openssh-server: make deps)")
+		os.Exit(1)
+	}
 	code := m.Run()
+	stop()
 	if code == 0 {
 		if err := audit(goroutines, fds); err != nil {
 			fmt.Fprintln(os.Stderr, "leak audit:", err)

@@ -1,7 +1,6 @@
 package libssh
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -248,5 +247,3 @@ func (p *fdPoller) release() {
 		syscall.Close(fd)
 	}
 }
-
-var errNoSocket = errors.New("libssh: session has no socket")

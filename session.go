@@ -145,9 +145,10 @@ func NewSession(ctx context.Context, host string, opts ...Option) (*Session, err
 	return s, nil
 }
 
-// WrapSession wraps a session made with the low-level package lib. An owned
-// wrapper sets the session nonblocking and frees it on Close; a wrapper that
-// is not owned never frees it (the caller must, after closing the wrapper).
+// WrapSession wraps a session made with the low-level package lib, and
+// switches it to nonblocking mode (this package drives libssh that way). An
+// owned wrapper frees the session on Close; a wrapper that is not owned never
+// frees or disconnects it (the caller must, after closing the wrapper).
 // A session that is not connected yet connects with [Session.Connect], which
 // dials the host and port set on it; one that is already connected keeps its
 // socket and is then waited on with poll(2), which holds an OS thread while

@@ -1,23 +1,32 @@
-// Package sshdtest starts real OpenSSH sshd servers for tests.
+// Package sshdtest starts real OpenSSH sshd servers for tests, examples and
+// demo programs.
 //
-// Each call to [New] prepares a private server directory (host keys,
-// authorized_keys, sshd_config and a log file) under the test's temporary
-// directory and validates the configuration with "sshd -t". The server can
-// then be reached in two ways:
+// [Start] prepares a private server directory (host keys, authorized_keys,
+// sshd_config and a log file) and validates the configuration with
+// "sshd -t". The server can then be reached in two ways:
 //
-//   - [Server.Pipe] runs "sshd -i" (inetd mode) on one end of a socket pair
+//   - [Server.Conn] runs "sshd -i" (inetd mode) on one end of a socket pair
 //     and returns the other end as a [net.Conn]. Every call starts a fresh
 //     sshd process serving exactly one connection.
-//   - [Server.Listen] runs "sshd -D" listening on 127.0.0.1 and returns its
+//   - [Server.Addr] runs "sshd -D" listening on 127.0.0.1 and returns its
 //     address. It is started once per Server.
 //
-// Every sshd process is stopped by a t.Cleanup registered by the call that
-// started it, and when a test fails the sshd log is written to the test log.
+// [Server.Close] stops every sshd process the Server started and removes the
+// directory Start created. This core needs no testing.TB, so it also serves
+// a package main or a TestMain that starts one server for runnable examples.
+//
+// Tests use the thin wrappers [New], [Server.Pipe] and [Server.Listen],
+// which fail the test instead of returning an error and stop what they
+// started with t.Cleanup: the sshd started by Pipe or Listen when the test
+// that called it ends, and the whole Server when the test that called New
+// ends. When a test fails, the sshd log is written to the test log.
 //
 // The package needs /usr/sbin/sshd and ssh-keygen (Debian: openssh-server,
-// openssh-client); tests are skipped when they are missing. It works both as
-// root (sshd then permits root logins with public keys) and as an
-// unprivileged user (sshd can then only authenticate that user).
+// openssh-client); Start then fails with an error wrapping [ErrNoSSHD] and
+// New skips the test. It works on Linux 5.3 or later (it waits for sshd
+// processes through pidfds, without goroutines), both as root (sshd then
+// permits root logins with public keys) and as an unprivileged user (sshd
+// can then only authenticate that user).
 //
 // The throwaway client keys used by default live in testdata/keys; see
 // [Keys] and [TestdataDir].
@@ -27,39 +36,49 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
+	"math"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // SSHDPath is the sshd binary used by the harness. It is always invoked by
 // its absolute path because sshd re-executes itself.
 const SSHDPath = "/usr/sbin/sshd"
 
-// listenTimeout bounds how long [Server.Listen] waits, over all attempts,
+// listenTimeout bounds how long [Server.Addr] waits, over all attempts,
 // for sshd to start listening.
 const listenTimeout = 60 * time.Second
 
-// listenAttempts is how many ports [Server.Listen] tries before giving up.
+// listenAttempts is how many ports [Server.Addr] tries before giving up.
 const listenAttempts = 5
 
-// stopTimeout bounds how long a cleanup waits for sshd to exit after SIGTERM
-// before it sends SIGKILL.
+// stopTimeout bounds how long stopping a listening sshd waits for the
+// children it kills to exit.
 const stopTimeout = 10 * time.Second
 
 // PassphraseForTestKeys is the passphrase of the encrypted keys
 // testdata/keys/id_ed25519_enc and testdata/keys/id_rsa_pem_enc.
 const PassphraseForTestKeys = "correct horse battery staple"
+
+// ErrNoSSHD is wrapped by the error [Start] returns when sshd or ssh-keygen
+// is not installed. [New] skips the test in that case.
+var ErrNoSSHD = errors.New("sshdtest: sshd or ssh-keygen is not installed")
+
+// errClosed is returned by Conn and Addr once Close has been called.
+var errClosed = errors.New("sshdtest: server is closed")
 
 // hostKeyTypes lists the accepted values of Options.HostKeyTypes and the
 // ssh-keygen arguments used to generate each of them.
@@ -95,10 +114,10 @@ type Options struct {
 	AuthorizedKeys []string
 
 	// ConfigFirst holds extra sshd_config lines inserted BEFORE the
-	// defaults written by New. For most keywords sshd uses the first value
-	// it sees, so this is the place to override a default (for example
-	// "PasswordAuthentication yes" or "LogLevel DEBUG3"). Additive keywords
-	// such as HostKey simply add to the defaults. "Subsystem sftp" cannot
+	// defaults written by Start. For most keywords sshd uses the first
+	// value it sees, so this is the place to override a default (for
+	// example "PasswordAuthentication yes" or "LogLevel DEBUG3"). Additive
+	// keywords such as HostKey simply add to the defaults. "Subsystem sftp" cannot
 	// be redefined (sshd rejects a second definition).
 	ConfigFirst []string
 
@@ -108,14 +127,15 @@ type Options struct {
 	Config []string
 
 	// Env holds extra "KEY=value" environment entries for the sshd
-	// processes (including the "sshd -t" check), appended to the test
-	// process's environment (for example LD_PRELOAD for pam_wrapper, or
-	// KRB5 variables). ssh-keygen does not get them.
+	// processes (including the "sshd -t" check), appended to the
+	// environment of the calling process (for example LD_PRELOAD for
+	// pam_wrapper, or KRB5 variables). ssh-keygen does not get them.
 	Env []string
 }
 
-// Server is a prepared sshd configuration. Create it with [New]; start sshd
-// with [Server.Pipe] or [Server.Listen].
+// Server is a prepared sshd configuration. Create it with [Start] (or [New]
+// in a test); start sshd with [Server.Conn] and [Server.Addr] (or
+// [Server.Pipe] and [Server.Listen]); stop everything with [Server.Close].
 type Server struct {
 	// Dir is the private directory holding the configuration, keys, log
 	// and pid FIFO of this server.
@@ -124,7 +144,7 @@ type Server struct {
 	ConfigPath string
 	// LogPath is the file every sshd process of this Server logs to (-E).
 	LogPath string
-	// User is the name of the user running the tests. sshd runs as this
+	// User is the name of the user running the program. sshd runs as this
 	// user and can authenticate it with the authorized keys.
 	User string
 	// HostKeys maps each host key type ("ed25519", "ecdsa", "rsa") to the
@@ -133,58 +153,91 @@ type Server struct {
 
 	env     []string          // environment for sshd processes
 	hostPub map[string]string // key type -> trimmed .pub contents
+	ownDir  bool              // Close removes Dir (Start created it)
 
-	mu   sync.Mutex // guards addr and serializes Listen
-	addr string     // address of the running listening sshd, or ""
+	// listenMu serializes starting the listening sshd. Close takes it to
+	// wait for a start in progress. Lock order: listenMu, then mu.
+	listenMu sync.Mutex
+
+	mu     sync.Mutex              // guards closed, lis and procs
+	closed bool                    // Close has been called
+	lis    *listener               // the running listening sshd, or nil
+	procs  map[*inetdProc]struct{} // sshd -i processes not reaped yet
+
+	// starting counts Conn calls between their check of closed and the
+	// recording of their sshd in procs, for Close to wait for. Add is
+	// only called with mu held and closed false.
+	starting sync.WaitGroup
+
+	stopped  chan struct{} // closed when shutdown has finished
+	stopErr  error         // shutdown's result, valid once stopped is closed
+	dirOnce  sync.Once     // removes Dir
+	dirErr   error         // result of removing Dir
+	closeErr error         // Close's result, valid once dirOnce has run
 }
 
-// New prepares an sshd configuration for t in a fresh temporary directory
-// and validates it with "sshd -t". It skips the test when sshd or
-// ssh-keygen is not installed and fails it on any other error. No sshd
-// process is started until [Server.Pipe] or [Server.Listen] is called.
+// Start prepares an sshd configuration in a fresh directory under
+// os.TempDir() and validates it with "sshd -t". It is [New] without a
+// testing.TB: it returns an error instead of failing a test, and the caller
+// must call [Server.Close] to undo everything, including removing the
+// directory. No sshd process is started until [Server.Conn] or
+// [Server.Addr] is called.
 //
-// If the test has failed by the time its cleanups run, the sshd log is
-// written to the test log.
-func New(t testing.TB, opts Options) *Server {
-	t.Helper()
+// If sshd or ssh-keygen is not installed, the error wraps [ErrNoSSHD].
+func Start(opts Options) (*Server, error) {
+	return start(opts, nil)
+}
+
+// start implements Start and New. tempDir, if not nil, supplies the server
+// directory (t.TempDir), which is used unless its name is unsafe in
+// sshd_config; otherwise start creates a directory that Close removes.
+func start(opts Options, tempDir func() string) (_ *Server, err error) {
 	if _, err := os.Stat(SSHDPath); err != nil {
-		t.Skip("sshdtest: " + SSHDPath + " not found; install openssh-server")
+		return nil, fmt.Errorf("%w: %s not found; install openssh-server", ErrNoSSHD, SSHDPath)
 	}
 	keygen, err := exec.LookPath("ssh-keygen")
 	if err != nil {
-		t.Skip("sshdtest: ssh-keygen not found in PATH; install openssh-client")
+		return nil, fmt.Errorf("%w: ssh-keygen not found in PATH; install openssh-client", ErrNoSSHD)
 	}
 	root := os.Geteuid() == 0
 	if root {
 		// sshd's privilege separation directory; /run is a tmpfs that
 		// is empty on a freshly booted machine.
 		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			t.Fatalf("sshdtest: creating privilege separation directory: %v", err)
+			return nil, fmt.Errorf("sshdtest: creating privilege separation directory: %w", err)
 		}
 	}
 	u, err := user.Current()
 	if err != nil {
-		t.Fatalf("sshdtest: looking up current user: %v", err)
+		return nil, fmt.Errorf("sshdtest: looking up current user: %w", err)
 	}
 
+	dir, ownDir, err := serverDir(tempDir)
+	if err != nil {
+		return nil, err
+	}
+	if ownDir {
+		defer func() {
+			if err != nil {
+				_ = os.RemoveAll(dir) // the setup error matters more
+			}
+		}()
+	}
 	s := &Server{
-		Dir:      serverDir(t),
+		Dir:      dir,
 		User:     u.Username,
 		HostKeys: make(map[string]string),
 		hostPub:  make(map[string]string),
 		env:      append(os.Environ(), opts.Env...),
+		ownDir:   ownDir,
+		procs:    make(map[*inetdProc]struct{}),
+		stopped:  make(chan struct{}),
 	}
 	s.ConfigPath = filepath.Join(s.Dir, "sshd_config")
 	s.LogPath = filepath.Join(s.Dir, "sshd.log")
 
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("sshdtest: sshd log %s:\n%s", s.LogPath, s.Log())
-		}
-	})
-
 	if err := os.WriteFile(s.LogPath, nil, 0o600); err != nil {
-		t.Fatalf("sshdtest: creating log file: %v", err)
+		return nil, fmt.Errorf("sshdtest: creating log file: %w", err)
 	}
 
 	// Host keys.
@@ -196,7 +249,7 @@ func New(t testing.TB, opts Options) *Server {
 	for _, typ := range types {
 		args, ok := hostKeyTypes[typ]
 		if !ok {
-			t.Fatalf("sshdtest: unsupported host key type %q (want ed25519, ecdsa or rsa)", typ)
+			return nil, fmt.Errorf("sshdtest: unsupported host key type %q (want ed25519, ecdsa or rsa)", typ)
 		}
 		if _, dup := s.HostKeys[typ]; dup {
 			continue
@@ -204,11 +257,11 @@ func New(t testing.TB, opts Options) *Server {
 		path := filepath.Join(s.Dir, "hostkey_"+typ)
 		args = append(args, "-q", "-N", "", "-C", "sshdtest-host-"+typ, "-f", path)
 		if out, err := exec.Command(keygen, args...).CombinedOutput(); err != nil {
-			t.Fatalf("sshdtest: generating %s host key: %v\n%s", typ, err, out)
+			return nil, fmt.Errorf("sshdtest: generating %s host key: %w\n%s", typ, err, out)
 		}
 		pub, err := os.ReadFile(path + ".pub")
 		if err != nil {
-			t.Fatalf("sshdtest: reading %s host public key: %v", typ, err)
+			return nil, fmt.Errorf("sshdtest: reading %s host public key: %w", typ, err)
 		}
 		s.HostKeys[typ] = path
 		s.hostPub[typ] = strings.TrimSpace(string(pub))
@@ -226,14 +279,14 @@ func New(t testing.TB, opts Options) *Server {
 	for _, p := range authPaths {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			t.Fatalf("sshdtest: reading authorized key: %v", err)
+			return nil, fmt.Errorf("sshdtest: reading authorized key: %w", err)
 		}
 		auth.Write(bytes.TrimSpace(b))
 		auth.WriteByte('\n')
 	}
 	authPath := filepath.Join(s.Dir, "authorized_keys")
 	if err := os.WriteFile(authPath, auth.Bytes(), 0o600); err != nil {
-		t.Fatalf("sshdtest: writing authorized_keys: %v", err)
+		return nil, fmt.Errorf("sshdtest: writing authorized_keys: %w", err)
 	}
 
 	// sshd_config.
@@ -259,48 +312,78 @@ func New(t testing.TB, opts Options) *Server {
 		"MaxSessions 1000",
 		"MaxStartups 1000",
 		"MaxAuthTries 20",
-		// Listen overrides this on the command line; options given
+		// Addr overrides this on the command line; options given
 		// with -o take precedence over the file.
 		"PidFile none",
 	)
 	lines = append(lines, opts.Config...)
 	config := strings.Join(lines, "\n") + "\n"
 	if err := os.WriteFile(s.ConfigPath, []byte(config), 0o600); err != nil {
-		t.Fatalf("sshdtest: writing sshd_config: %v", err)
+		return nil, fmt.Errorf("sshdtest: writing sshd_config: %w", err)
 	}
 
 	check := exec.Command(SSHDPath, "-t", "-f", s.ConfigPath)
 	check.Env = s.env
 	if out, err := check.CombinedOutput(); err != nil {
-		t.Fatalf("sshdtest: sshd rejected the configuration: %v\n%s\nconfiguration %s:\n%s",
+		return nil, fmt.Errorf("sshdtest: sshd rejected the configuration: %w\n%s\nconfiguration %s:\n%s",
 			err, out, s.ConfigPath, config)
 	}
+	return s, nil
+}
+
+// New prepares an sshd configuration for t, like [Start], in a fresh
+// temporary directory from t.TempDir. It skips the test when sshd or
+// ssh-keygen is not installed ([ErrNoSSHD]) and fails it on any other
+// error. No sshd process is started until [Server.Pipe] or [Server.Listen]
+// (or [Server.Conn] or [Server.Addr]) is called.
+//
+// A cleanup registered on t calls [Server.Close]. If the test has failed by
+// then, the sshd log is written to the test log.
+func New(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := start(opts, func() string { return t.TempDir() })
+	if err != nil {
+		if errors.Is(err, ErrNoSSHD) {
+			t.Skip(err.Error())
+		}
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() {
+		// Stop sshd before reading the log, and read the log before
+		// Close can remove the directory.
+		if err := s.shutdown(); err != nil {
+			t.Errorf("%v", err)
+		}
+		if t.Failed() {
+			t.Logf("sshdtest: sshd log %s:\n%s", s.LogPath, s.Log())
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
 	return s
 }
 
-// serverDir returns the directory for a new server: t.TempDir(), unless its
-// path contains characters that sshd_config would interpret (such as '%'
-// tokens, '#' comments, quotes or spaces), in which case a directory with a
-// plain name is created under os.TempDir() and removed by a cleanup.
-func serverDir(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	if plainPath(dir) {
-		return dir
-	}
-	dir, err := os.MkdirTemp("", "sshdtest-")
-	if err != nil {
-		t.Fatalf("sshdtest: creating server directory: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := os.RemoveAll(dir); err != nil {
-			t.Errorf("sshdtest: removing server directory: %v", err)
+// serverDir returns the directory for a new server and whether the caller
+// created it and must remove it. That is tempDir() unless tempDir is nil
+// or the path it returns contains characters that sshd_config would
+// interpret (such as '%' tokens, '#' comments, quotes or spaces); otherwise
+// a directory with a plain name is created under os.TempDir().
+func serverDir(tempDir func() string) (dir string, created bool, err error) {
+	if tempDir != nil {
+		if dir := tempDir(); plainPath(dir) {
+			return dir, false, nil
 		}
-	})
-	if !plainPath(dir) {
-		t.Fatalf("sshdtest: temporary directory %q contains characters unsafe in sshd_config", dir)
 	}
-	return dir
+	dir, err = os.MkdirTemp("", "sshdtest-")
+	if err != nil {
+		return "", false, fmt.Errorf("sshdtest: creating server directory: %w", err)
+	}
+	if !plainPath(dir) {
+		_ = os.RemoveAll(dir)
+		return "", false, fmt.Errorf("sshdtest: temporary directory %q contains characters unsafe in sshd_config", dir)
+	}
+	return dir, true, nil
 }
 
 // plainPath reports whether p consists only of characters that need no
@@ -317,130 +400,363 @@ func plainPath(p string) bool {
 	return true
 }
 
-// Pipe starts a new "sshd -i" (inetd mode) process serving one connection
-// over a Unix socket pair and returns the client end, a *net.UnixConn. The
-// caller owns the connection and must close it.
+// Close stops every sshd process this Server started and waits for them to
+// exit:
 //
-// The sshd process is killed (SIGKILL) and reaped by a cleanup registered
-// on t. sshd logs to [Server.LogPath]; nothing but the SSH protocol is
-// written to the connection.
-func (s *Server) Pipe(t testing.TB) net.Conn {
-	t.Helper()
+//   - the listening sshd started by [Server.Addr], after which its port
+//     refuses connections, and the sshd processes it forked to serve
+//     connections (they use the files in Dir);
+//   - the sshd -i process of every connection from [Server.Conn] or
+//     [Server.Pipe] that is still running.
+//
+// They are killed with SIGKILL, each connection's sshd together with its
+// process group, so that its privilege separation child dies too and the
+// client reads EOF. Then Close removes [Server.Dir] if [Start] created it
+// ([New]'s directory comes from t.TempDir and is left to the testing
+// package).
+//
+// A Server starts no goroutines: it waits for sshd processes synchronously,
+// so once Close has returned nothing of the Server is left running.
+// Connections returned by Conn stay open (their sshd is gone); the caller
+// still closes them.
+//
+// Close is idempotent: later calls, also concurrent ones, wait for the
+// first to finish and return its result. After Close, Conn and Addr fail.
+func (s *Server) Close() error {
+	err := s.shutdown()
+	s.dirOnce.Do(func() {
+		if s.ownDir {
+			if err := os.RemoveAll(s.Dir); err != nil {
+				s.dirErr = fmt.Errorf("sshdtest: removing server directory: %w", err)
+			}
+		}
+		s.closeErr = errors.Join(err, s.dirErr)
+	})
+	return s.closeErr
+}
+
+// shutdown is Close without removing the directory: it stops every sshd
+// process of s. Every call returns the result of the first, once that has
+// finished.
+func (s *Server) shutdown() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.stopped
+		return s.stopErr
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	// From now on Addr and Conn start nothing new. Let those under way
+	// record what they start: Conn calls in procs, and (taking listenMu,
+	// at most listenTimeout) a listening sshd being started in s.lis.
+	s.starting.Wait()
+	s.listenMu.Lock()
+	s.mu.Lock()
+	d := s.lis
+	s.lis = nil
+	procs := slices.Collect(maps.Keys(s.procs))
+	s.mu.Unlock()
+	s.listenMu.Unlock()
+
+	var errs []error
+	if d != nil {
+		// Stop its connections too: Close removes the files they use.
+		if err := d.stop(true); err != nil {
+			errs = append(errs, fmt.Errorf("sshdtest: %w", err))
+		}
+	}
+	for _, p := range procs {
+		if err := s.stopProc(p); err != nil {
+			errs = append(errs, fmt.Errorf("sshdtest: %w", err))
+		}
+	}
+	s.stopErr = errors.Join(errs...)
+	close(s.stopped)
+	return s.stopErr
+}
+
+// inetdProc is an "sshd -i" process, the leader of its own process group.
+type inetdProc struct {
+	cmd *exec.Cmd
+
+	mu      sync.Mutex // guards the fields below and serializes stop
+	stopped bool       // the process has been reaped
+	pidfd   int        // pidfd of the process, or -1 (unsupported or closed)
+}
+
+// stop kills the process group of sshd (SIGKILL) and reaps sshd, unless
+// that has been done already. Killing the group, not just sshd, matters:
+// sshd forks a privilege separation child that shares the connection and
+// would outlive its parent until it reads EOF or LoginGraceTime expires.
+// As the group leader is not reaped before the signal is sent, its process
+// group ID cannot have been reused.
+func (p *inetdProc) stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return nil
+	}
+	p.stopped = true
+	pid := p.cmd.Process.Pid
+	var err error
+	if kerr := syscall.Kill(-pid, syscall.SIGKILL); kerr != nil && kerr != syscall.ESRCH {
+		err = fmt.Errorf("killing the process group of sshd -i (pid %d): %w", pid, kerr)
+		// Make sure at least sshd itself dies, or Wait would hang.
+		if kerr := p.cmd.Process.Kill(); kerr != nil && !errors.Is(kerr, os.ErrProcessDone) {
+			err = errors.Join(err, fmt.Errorf("killing sshd -i (pid %d): %w", pid, kerr))
+		}
+	}
+	_ = p.cmd.Wait() // the exit status of a killed sshd is uninteresting
+	if p.pidfd >= 0 {
+		syscall.Close(p.pidfd)
+		p.pidfd = -1
+	}
+	return err
+}
+
+// exited reports whether sshd has exited but not been reaped yet.
+func (p *inetdProc) exited() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped || p.pidfd < 0 {
+		return false
+	}
+	ready, err := waitReadable(0, p.pidfd)
+	return err == nil && ready[0]
+}
+
+// stopProc stops p and forgets it.
+func (s *Server) stopProc(p *inetdProc) error {
+	err := p.stop()
+	s.mu.Lock()
+	delete(s.procs, p)
+	s.mu.Unlock()
+	return err
+}
+
+// reapExited reaps the sshd -i processes that have exited on their own
+// (their client closed the connection), so that a long-lived Server does not
+// accumulate zombies.
+func (s *Server) reapExited() error {
+	s.mu.Lock()
+	procs := slices.Collect(maps.Keys(s.procs))
+	s.mu.Unlock()
+	var errs []error
+	for _, p := range procs {
+		if p.exited() {
+			if err := s.stopProc(p); err != nil {
+				errs = append(errs, fmt.Errorf("sshdtest: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Conn starts a new "sshd -i" (inetd mode) process serving one connection
+// over a Unix socket pair and returns the client end, a *net.UnixConn. It
+// is [Server.Pipe] without a testing.TB. The caller owns the connection and
+// must close it.
+//
+// The sshd process exits when the connection is closed or the session
+// ends; it is reaped by a later Conn call or by [Server.Close], which kills
+// it (SIGKILL) if it is still running. sshd logs to [Server.LogPath];
+// nothing but the SSH protocol is written to the connection.
+func (s *Server) Conn() (net.Conn, error) {
+	conn, _, err := s.conn()
+	return conn, err
+}
+
+// conn implements Conn and also returns the sshd process.
+func (s *Server) conn() (net.Conn, *inetdProc, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, nil, errClosed
+	}
+	s.starting.Add(1)
+	s.mu.Unlock()
+	started := false
+	defer func() {
+		if !started {
+			s.starting.Done()
+		}
+	}()
+
+	if err := s.reapExited(); err != nil {
+		return nil, nil, err
+	}
+
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		t.Fatalf("sshdtest: socketpair: %v", err)
+		return nil, nil, fmt.Errorf("sshdtest: socketpair: %w", err)
 	}
 	parent := os.NewFile(uintptr(fds[0]), "sshdtest-client")
 	child := os.NewFile(uintptr(fds[1]), "sshdtest-sshd")
+	defer parent.Close() // net.FileConn dups the descriptor
 
 	logFile, err := s.openLog()
 	if err != nil {
-		parent.Close()
 		child.Close()
-		t.Fatalf("sshdtest: %v", err)
+		return nil, nil, fmt.Errorf("sshdtest: %w", err)
 	}
+	p := &inetdProc{pidfd: -1}
 	// Never pass -e: in inetd mode sshd would then keep stderr and its
 	// debug output could reach the client. The log goes to LogPath.
-	cmd := exec.Command(SSHDPath, "-i", "-f", s.ConfigPath, "-E", s.LogPath)
-	cmd.Stdin = child
-	cmd.Stdout = child
-	cmd.Stderr = logFile // only for messages printed before -E applies
-	cmd.Env = s.env
-	err = cmd.Start()
+	p.cmd = exec.Command(SSHDPath, "-i", "-f", s.ConfigPath, "-E", s.LogPath)
+	p.cmd.Stdin = child
+	p.cmd.Stdout = child
+	p.cmd.Stderr = logFile // only for messages printed before -E applies
+	p.cmd.Env = s.env
+	// A process group of its own lets stop kill sshd's children too.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, PidFD: &p.pidfd}
+	err = p.cmd.Start()
 	child.Close()
 	logFile.Close()
 	if err != nil {
-		parent.Close()
-		t.Fatalf("sshdtest: starting sshd -i: %v", err)
+		return nil, nil, fmt.Errorf("sshdtest: starting sshd -i: %w", err)
+	}
+
+	// Close, if it has started meanwhile, waits for this before it looks
+	// at procs, and then stops p.
+	s.mu.Lock()
+	s.procs[p] = struct{}{}
+	s.mu.Unlock()
+	started = true
+	s.starting.Done()
+
+	conn, err := net.FileConn(parent)
+	if err != nil {
+		if serr := s.stopProc(p); serr != nil {
+			err = fmt.Errorf("%w; %v", err, serr)
+		}
+		return nil, nil, fmt.Errorf("sshdtest: wrapping socket: %w", err)
+	}
+	return conn, p, nil
+}
+
+// Pipe is [Server.Conn] for tests: it fails t on error, and a cleanup
+// registered on t stops the sshd process as Close would (SIGKILL to its
+// process group) and reaps it when the test ends, so that long test runs do
+// not accumulate sshd processes. The caller owns the connection and must
+// close it.
+func (s *Server) Pipe(t testing.TB) net.Conn {
+	t.Helper()
+	conn, p, err := s.conn()
+	if err != nil {
+		t.Fatalf("%v", err)
 	}
 	t.Cleanup(func() {
-		if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			t.Errorf("sshdtest: killing sshd -i (pid %d): %v", cmd.Process.Pid, err)
+		if err := s.stopProc(p); err != nil {
+			t.Errorf("sshdtest: %v", err)
 		}
-		_ = cmd.Wait() // the exit status of a killed sshd is uninteresting
 	})
-
-	conn, err := net.FileConn(parent) // dups the descriptor
-	parent.Close()
-	if err != nil {
-		t.Fatalf("sshdtest: wrapping socket: %v", err)
-	}
 	return conn
 }
 
-// Listen starts "sshd -D" listening on 127.0.0.1 and returns its address,
-// "127.0.0.1:PORT". The sshd is started once per Server: later calls return
-// the same address until the cleanup registered on the t of the starting
-// call has stopped it (after which a call starts a new one).
+// Addr starts "sshd -D" listening on 127.0.0.1, unless it is running
+// already, and returns its address, "127.0.0.1:PORT". It is [Server.Listen]
+// without a testing.TB. The listening sshd runs until [Server.Close] (or
+// until the test whose Listen call started it ends).
 //
 // Readiness is event-driven: the pid file is a FIFO and sshd writes it only
-// once its listening socket is bound, so reading the FIFO blocks exactly
-// until sshd accepts connections. The port is chosen by binding
-// 127.0.0.1:0 and is passed, like the pid file, with -o on sshd's command
-// line, so one sshd_config serves both Pipe and Listen. If sshd exits
-// before listening because it could not bind the port (another process took
-// it in the meantime), another port is tried, up to 5 times; any other
-// early exit fails the test at once. Listen gives up after 60 seconds in
-// total.
+// once its listening socket is bound, so the FIFO becomes readable exactly
+// when sshd accepts connections. Addr waits for that, or for sshd to exit
+// (through a pidfd, so Linux 5.3 or later is needed), without starting any
+// goroutine. The port is chosen by binding 127.0.0.1:0 and is passed, like
+// the pid file, with -o on sshd's command line, so one sshd_config serves
+// both Conn and Addr. If sshd exits before listening because it could not
+// bind the port (another process took it in the meantime), another port is
+// tried, up to 5 times; any other early exit is an error at once. Addr
+// gives up after 60 seconds in total; its error then includes the sshd log.
+func (s *Server) Addr() (string, error) {
+	addr, _, err := s.listen()
+	return addr, err
+}
+
+// Listen is [Server.Addr] for tests: it fails t on error. The sshd is
+// started once per Server: later calls return the same address until the
+// cleanup registered on the t of the starting call has stopped it (after
+// which a call starts a new one). When that cleanup returns, the port
+// refuses connections: it freezes sshd (SIGSTOP), kills (SIGKILL) the
+// children sshd has just forked, which may still hold the listening socket,
+// then kills sshd.
 //
-// The cleanup sends SIGTERM, waits up to 10 seconds, then sends SIGKILL.
-// sshd processes serving connections that are still open are not stopped
-// by this; close client connections before the test ends.
+// sshd processes serving established connections are not stopped by this;
+// close client connections before the test ends.
 func (s *Server) Listen(t testing.TB) (addr string) {
 	t.Helper()
+	addr, d, err := s.listen()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if d != nil {
+		t.Cleanup(func() {
+			s.mu.Lock()
+			if s.lis == d {
+				s.lis = nil
+			}
+			s.mu.Unlock()
+			if err := d.stop(false); err != nil {
+				t.Errorf("sshdtest: %v", err)
+			}
+		})
+	}
+	return addr
+}
+
+// listen implements Addr. It returns the listener too if this call started
+// it.
+func (s *Server) listen() (addr string, started *listener, err error) {
+	s.listenMu.Lock()
+	defer s.listenMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.addr != "" {
-		return s.addr
+	closed, d := s.closed, s.lis
+	s.mu.Unlock()
+	if closed {
+		return "", nil, errClosed
+	}
+	if d != nil {
+		return d.addr, nil, nil
 	}
 
-	deadline := time.NewTimer(listenTimeout)
-	defer deadline.Stop()
+	deadline := time.Now().Add(listenTimeout)
 	var failures []string
 	for attempt := 1; attempt <= listenAttempts; attempt++ {
-		d, retry, err := s.startListening(deadline.C)
+		d, retry, err := s.startListening(deadline)
 		if err == nil {
-			s.addr = d.addr
-			t.Cleanup(func() {
-				if err := d.stop(); err != nil {
-					t.Errorf("sshdtest: %v", err)
-				}
-				s.mu.Lock()
-				if s.addr == d.addr {
-					s.addr = ""
-				}
-				s.mu.Unlock()
-			})
-			return s.addr
+			// Close waits for listenMu before it looks at s.lis, so
+			// it will stop d even if it has started meanwhile.
+			s.mu.Lock()
+			s.lis = d
+			s.mu.Unlock()
+			return d.addr, d, nil
 		}
 		failures = append(failures, fmt.Sprintf("attempt %d: %v", attempt, err))
 		if !retry {
 			break
 		}
 	}
-	t.Fatalf("sshdtest: starting sshd -D failed:\n%s\nsshd log %s:\n%s",
+	return "", nil, fmt.Errorf("sshdtest: starting sshd -D failed:\n%s\nsshd log %s:\n%s",
 		strings.Join(failures, "\n"), s.LogPath, s.Log())
-	return ""
 }
 
 // listener is a running "sshd -D" process.
 type listener struct {
-	addr    string
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when cmd.Wait has returned
-	waitErr error         // cmd.Wait's result, valid once exited is closed
-}
+	addr  string
+	cmd   *exec.Cmd
+	pidfd int // pidfd of the process; closed by reap
 
-// fifoResult is what the pid FIFO reader goroutine reports.
-type fifoResult struct {
-	data []byte
-	err  error
+	stopOnce sync.Once
+	waitErr  error // cmd.Wait's result, valid after reap
 }
 
 // startListening makes one attempt at starting a listening sshd on a fresh
-// port. On failure it leaves no process or goroutine behind and reports
-// whether trying another port might help. The caller must hold s.mu.
-func (s *Server) startListening(deadline <-chan time.Time) (d *listener, retry bool, err error) {
+// port, before deadline. On failure it leaves no process behind and
+// reports whether trying another port might help. The caller must hold
+// s.listenMu.
+func (s *Server) startListening(deadline time.Time) (d *listener, retry bool, err error) {
 	port, err := pickPort()
 	if err != nil {
 		return nil, false, err
@@ -452,6 +768,16 @@ func (s *Server) startListening(deadline <-chan time.Time) (d *listener, retry b
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		return nil, false, fmt.Errorf("creating pid fifo: %w", err)
 	}
+	// Opening a FIFO for reading with O_NONBLOCK does not wait for a
+	// writer, and the FIFO stays unreadable (no data, no hang-up) until
+	// sshd has opened it for writing, which it does after binding its
+	// socket. Holding it open also lets sshd's open(2) proceed.
+	fifoFD, err := syscall.Open(fifo, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("opening pid fifo: %w", err)
+	}
+	defer syscall.Close(fifoFD)
+
 	logStart := s.logSize()
 	logFile, err := s.openLog()
 	if err != nil {
@@ -460,114 +786,329 @@ func (s *Server) startListening(deadline <-chan time.Time) (d *listener, retry b
 	defer logFile.Close()
 
 	d = &listener{
-		addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		exited: make(chan struct{}),
+		addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		pidfd: -1,
 	}
 	// -o options take precedence over the configuration file, whose
-	// "PidFile none" serves Pipe.
+	// "PidFile none" serves Conn.
 	d.cmd = exec.Command(SSHDPath, "-D", "-f", s.ConfigPath, "-E", s.LogPath,
 		"-o", "PidFile="+fifo,
 		"-o", "ListenAddress="+d.addr,
 	)
 	d.cmd.Stderr = logFile // only for messages printed before -E applies
 	d.cmd.Env = s.env
-
-	// Start the reader first: it blocks in open(2) until sshd opens the
-	// FIFO for writing, which sshd does after binding its socket.
-	opened := make(chan struct{})
-	pidc := make(chan fifoResult, 1)
-	go func() {
-		f, err := os.OpenFile(fifo, os.O_RDONLY, 0)
-		close(opened)
-		if err != nil {
-			pidc <- fifoResult{err: err}
-			return
-		}
-		data, err := io.ReadAll(f)
-		f.Close()
-		pidc <- fifoResult{data: data, err: err}
-	}()
-
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{PidFD: &d.pidfd}
 	if err := d.cmd.Start(); err != nil {
-		releaseFIFO(fifo, opened, pidc)
 		return nil, false, fmt.Errorf("starting sshd -D: %w", err)
 	}
-	go func() {
-		d.waitErr = d.cmd.Wait()
-		close(d.exited)
-	}()
+	if d.pidfd < 0 {
+		_ = d.cmd.Process.Kill()
+		_ = d.cmd.Wait()
+		return nil, false, errors.New("no pidfd for sshd -D: Linux 5.3 or later is needed")
+	}
 
-	select {
-	case res := <-pidc:
-		if res.err != nil {
-			err = fmt.Errorf("reading pid fifo: %w", res.err)
-		} else if pid, perr := strconv.Atoi(strings.TrimSpace(string(res.data))); perr != nil {
-			err = fmt.Errorf("sshd wrote an invalid pid %q", res.data)
-		} else if pid != d.cmd.Process.Pid {
-			err = fmt.Errorf("sshd wrote pid %d, but the started process is %d", pid, d.cmd.Process.Pid)
-		}
-		if err != nil {
-			if serr := d.stop(); serr != nil {
-				err = fmt.Errorf("%w; %v", err, serr)
-			}
-			return nil, false, err
-		}
-		return d, false, nil
-
-	case <-d.exited:
-		releaseFIFO(fifo, opened, pidc)
-		log := s.logSince(logStart)
-		retry = strings.Contains(log, "Address already in use") ||
-			strings.Contains(log, "Cannot bind any address")
-		return nil, retry, fmt.Errorf("sshd exited before listening on %s: %v", d.addr, d.waitErr)
-
-	case <-deadline:
-		err = fmt.Errorf("sshd did not start listening on %s within %v", d.addr, listenTimeout)
-		if serr := d.stop(); serr != nil {
+	// fail stops sshd and returns err, with any trouble stopping it.
+	fail := func(err error) (*listener, bool, error) {
+		if serr := d.stop(true); serr != nil {
 			err = fmt.Errorf("%w; %v", err, serr)
 		}
-		releaseFIFO(fifo, opened, pidc)
 		return nil, false, err
 	}
+	var pidData []byte
+	buf := make([]byte, 64)
+	for {
+		ready, err := waitReadable(time.Until(deadline), fifoFD, d.pidfd)
+		if err != nil {
+			return fail(err)
+		}
+		switch {
+		case ready[0]:
+			n, err := syscall.Read(fifoFD, buf)
+			switch {
+			case n > 0:
+				pidData = append(pidData, buf[:n]...)
+				continue
+			case err == syscall.EAGAIN || err == syscall.EINTR:
+				continue
+			case err != nil:
+				return fail(fmt.Errorf("reading pid fifo: %w", err))
+			}
+			// EOF: sshd has written its pid and closed the FIFO.
+			pid, perr := strconv.Atoi(strings.TrimSpace(string(pidData)))
+			if perr != nil {
+				return fail(fmt.Errorf("sshd wrote an invalid pid %q", pidData))
+			}
+			if pid != d.cmd.Process.Pid {
+				return fail(fmt.Errorf("sshd wrote pid %d, but the started process is %d", pid, d.cmd.Process.Pid))
+			}
+			return d, false, nil
+
+		case ready[1]:
+			d.reap()
+			log := s.logSince(logStart)
+			retry = strings.Contains(log, "Address already in use") ||
+				strings.Contains(log, "Cannot bind any address")
+			return nil, retry, fmt.Errorf("sshd exited before listening on %s: %v", d.addr, d.waitErr)
+
+		case !time.Now().Before(deadline):
+			return fail(fmt.Errorf("sshd did not start listening on %s within %v", d.addr, listenTimeout))
+		}
+	}
 }
 
-// stop terminates the sshd process with SIGTERM, escalating to SIGKILL
-// after stopTimeout, and waits until its Wait goroutine has finished.
-func (d *listener) stop() error {
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("sending SIGTERM to sshd -D (pid %d): %w", d.cmd.Process.Pid, err)
-	}
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-d.exited:
-		return nil
-	case <-timer.C:
-	}
-	if err := d.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("killing sshd -D (pid %d): %w", d.cmd.Process.Pid, err)
-	}
-	<-d.exited
-	return fmt.Errorf("sshd -D (pid %d) ignored SIGTERM for %v and was killed", d.cmd.Process.Pid, stopTimeout)
+// reap waits for the exited sshd and releases its pidfd.
+func (d *listener) reap() {
+	d.waitErr = d.cmd.Wait()
+	syscall.Close(d.pidfd)
+	d.pidfd = -1
 }
 
-// releaseFIFO unblocks the pid FIFO reader goroutine once no sshd can write
-// to the FIFO any more, and waits for the goroutine to finish.
+// stop stops the listening sshd and reaps it. Only the first call does
+// this and can report an error; later calls wait for it.
 //
-// On Linux, opening a FIFO with O_RDWR never blocks and counts as a writer:
-// a reader blocked in open(2) returns, and a reader that has not reached
-// open(2) yet will not block there. Once the reader has opened the FIFO,
-// closing our descriptor leaves it without writers, so its read returns EOF.
-func releaseFIFO(path string, opened <-chan struct{}, result <-chan fifoResult) {
-	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		// Cannot happen for our own FIFO; if it does, waiting for the
-		// reader could hang forever, so leave it blocked.
-		return
+// Killing just the listening sshd would not close its listening socket for
+// sure: a child that sshd has just forked for a new connection holds the
+// socket until it gets round to closing it, and connections to the port
+// would still succeed meanwhile. So stop freezes sshd, kills those of its
+// children that may still hold the socket (see freezeAndKillChildren), and
+// then kills sshd itself (SIGKILL), which lets it neither accept nor fork
+// again. When stop returns, the port refuses connections. The children
+// serving established connections are killed too if all is set, and left
+// alone otherwise.
+func (d *listener) stop(all bool) (err error) {
+	d.stopOnce.Do(func() {
+		pid := d.cmd.Process.Pid
+		if ferr := freezeAndKillChildren(d.cmd.Process, all); ferr != nil {
+			// sshd itself can still be stopped; do that, then report.
+			err = fmt.Errorf("stopping the new children of sshd -D (pid %d): %w", pid, ferr)
+		}
+		if kerr := d.cmd.Process.Kill(); kerr != nil && !errors.Is(kerr, os.ErrProcessDone) {
+			// Reaping would hang; leave the process alone.
+			err = errors.Join(err, fmt.Errorf("killing sshd -D (pid %d): %w", pid, kerr))
+			return
+		}
+		d.reap()
+	})
+	return err
+}
+
+// freezeAndKillChildren stops (SIGSTOP) the listening sshd p, waits until it
+// has stopped, and then kills (SIGKILL) and waits for those of its children
+// that have not detached from its session yet, or for all of them (with
+// their process groups) if all is set. sshd forks a child per connection,
+// which closes the listening socket and only then calls setsid(2); a child
+// still in sshd's session may therefore hold the listening socket, while a
+// detached child serves an established connection. While sshd is stopped
+// it can neither fork nor reap, so the set of its children is fixed and
+// their pids, which are also the IDs of the process groups of the detached
+// ones, cannot be reused. p is left stopped.
+func freezeAndKillChildren(p *os.Process, all bool) error {
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		if errors.Is(err, os.ErrProcessDone) {
+			return nil
+		}
+		return fmt.Errorf("sending SIGSTOP: %w", err)
 	}
-	<-opened
-	syscall.Close(fd)
-	<-result
+	if err := waitStopped(p.Pid); err != nil {
+		return err
+	}
+	st, err := readStat(p.Pid)
+	if err != nil {
+		return err
+	}
+	children, err := childrenOf(p.Pid)
+	if err != nil {
+		return err
+	}
+	var pidfds []int
+	defer func() {
+		for _, fd := range pidfds {
+			syscall.Close(fd)
+		}
+	}()
+	for _, c := range children {
+		cst, err := readStat(c)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // not ours: exited and reaped before sshd stopped
+		}
+		if err != nil {
+			return err
+		}
+		if cst.ppid != p.Pid || cst.state == 'Z' {
+			continue // exited, or not a child of sshd
+		}
+		detached := cst.sid != st.sid
+		if detached && !all {
+			continue
+		}
+		fd, err := pidfdOpen(c)
+		if err != nil {
+			return fmt.Errorf("pidfd_open %d: %w", c, err)
+		}
+		pidfds = append(pidfds, fd)
+		target := c
+		if detached && cst.sid == c {
+			// A session leader, so also the leader of its process
+			// group, which holds the privilege separation child.
+			target = -c
+		}
+		if err := syscall.Kill(target, syscall.SIGKILL); err != nil {
+			return fmt.Errorf("killing child %d: %w", c, err)
+		}
+	}
+	deadline := time.Now().Add(stopTimeout)
+	for _, fd := range pidfds {
+		ready, err := waitReadable(time.Until(deadline), fd)
+		if err != nil {
+			return err
+		}
+		if !ready[0] {
+			return fmt.Errorf("killed children did not exit within %v", stopTimeout)
+		}
+	}
+	return nil
+}
+
+// procStat holds the fields of /proc/PID/stat that the package uses.
+type procStat struct {
+	state byte
+	ppid  int
+	sid   int
+}
+
+// readStat reads /proc/PID/stat. The error wraps os.ErrNotExist if the
+// process does not exist.
+func readStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	// "pid (comm) state ppid pgrp session ..."; comm may contain
+	// anything, including spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, fmt.Errorf("malformed /proc/%d/stat: %q", pid, b)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 4 || len(f[0]) != 1 {
+		return procStat{}, fmt.Errorf("malformed /proc/%d/stat: %q", pid, b)
+	}
+	st := procStat{state: f[0][0]}
+	var err1, err2 error
+	st.ppid, err1 = strconv.Atoi(f[1])
+	st.sid, err2 = strconv.Atoi(f[3])
+	if err1 != nil || err2 != nil {
+		return procStat{}, fmt.Errorf("malformed /proc/%d/stat: %q", pid, b)
+	}
+	return st, nil
+}
+
+// childrenOf lists the children of the single-threaded process pid, from
+// /proc/PID/task/PID/children or, on kernels without it, by scanning /proc.
+func childrenOf(pid int) ([]int, error) {
+	p := strconv.Itoa(pid)
+	if b, err := os.ReadFile("/proc/" + p + "/task/" + p + "/children"); err == nil {
+		var pids []int
+		for _, f := range strings.Fields(string(b)) {
+			c, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, fmt.Errorf("malformed /proc/%d/task/%d/children: %q", pid, pid, b)
+			}
+			pids = append(pids, c)
+		}
+		return pids, nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range ents {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// readStat is checked again by the caller; errors here only
+		// mean that the process has gone.
+		if st, err := readStat(c); err == nil && st.ppid == pid {
+			pids = append(pids, c)
+		}
+	}
+	return pids, nil
+}
+
+// waitStopped waits until the child process pid has stopped or exited,
+// without reaping it or consuming the notification (waitid with WNOWAIT).
+func waitStopped(pid int) error {
+	const pPID = 1     // idtype_t P_PID
+	var info [128]byte // siginfo_t
+	for {
+		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info)),
+			syscall.WSTOPPED|syscall.WEXITED|syscall.WNOWAIT, 0, 0)
+		switch e {
+		case 0:
+			return nil
+		case syscall.EINTR:
+			continue
+		default:
+			return fmt.Errorf("waitid %d: %w", pid, e)
+		}
+	}
+}
+
+// sysPidfdOpen is the number of the pidfd_open system call, which the
+// syscall package does not define on most architectures.
+var sysPidfdOpen = map[string]uintptr{
+	"mips": 4434, "mipsle": 4434, "mips64": 5434, "mips64le": 5434,
+}[runtime.GOARCH]
+
+// pidfdOpen returns a pidfd (close-on-exec) for the process pid.
+func pidfdOpen(pid int) (int, error) {
+	nr := sysPidfdOpen
+	if nr == 0 {
+		nr = 434 // the same on every other Linux architecture
+	}
+	fd, _, e := syscall.Syscall(nr, uintptr(pid), 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(fd), nil
+}
+
+// waitReadable waits until at least one of fds is readable or hung up, or
+// timeout has passed, and reports which are. A pidfd becomes readable when
+// its process exits. It blocks the calling goroutine in epoll_wait rather
+// than starting goroutines, so that nothing is left running afterwards.
+func waitReadable(timeout time.Duration, fds ...int) ([]bool, error) {
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	defer syscall.Close(ep)
+	for i, fd := range fds {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(i)}
+		if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			return nil, fmt.Errorf("epoll_ctl: %w", err)
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	events := make([]syscall.EpollEvent, len(fds))
+	for {
+		// Round up, so that a wait never ends just before the deadline.
+		msec := max(0, (time.Until(deadline)+time.Millisecond-1)/time.Millisecond)
+		n, err := syscall.EpollWait(ep, events, int(min(msec, math.MaxInt32)))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("epoll_wait: %w", err)
+		}
+		ready := make([]bool, len(fds))
+		for _, ev := range events[:n] {
+			ready[ev.Fd] = true
+		}
+		return ready, nil
+	}
 }
 
 // pickPort chooses the port for a listening sshd; tests replace it to

@@ -538,3 +538,436 @@ func TestListenGivesUp(t *testing.T) {
 		t.Errorf("failed Listen registered %d cleanups, want none", len(r.cleanups))
 	}
 }
+
+// startServer calls Start, skipping the test when OpenSSH is missing, and
+// registers a Close as a safety net (Close is idempotent).
+func startServer(t *testing.T, opts Options) *Server {
+	t.Helper()
+	s, err := Start(opts)
+	if errors.Is(err, ErrNoSSHD) {
+		t.Skip(err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close in cleanup: %v", err)
+		}
+	})
+	return s
+}
+
+// readBanner reads the first line from conn and checks that it is
+// OpenSSH's identification string.
+func readBanner(t *testing.T, conn net.Conn) *bufio.Reader {
+	t.Helper()
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading identification line: %v (read %q)", err, line)
+	}
+	if !strings.HasPrefix(line, "SSH-2.0-OpenSSH_") {
+		t.Fatalf("identification line = %q, want prefix SSH-2.0-OpenSSH_", line)
+	}
+	return r
+}
+
+// expectEOF checks that the server side of conn has gone away: reading the
+// rest of r ends with EOF rather than a timeout.
+func expectEOF(t *testing.T, conn net.Conn, r *bufio.Reader) {
+	t.Helper()
+	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		t.Errorf("reading until the server closes the connection: %v", err)
+	}
+}
+
+// checkClosed checks what every closed Server must satisfy: its directory
+// is gone, Close can be called again, and Conn and Addr fail.
+func checkClosed(t *testing.T, s *Server) {
+	t.Helper()
+	if _, err := os.Stat(s.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("server directory after Close: Stat error %v, want not exist", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if c, err := s.Conn(); err == nil || !strings.HasPrefix(err.Error(), "sshdtest: ") {
+		t.Errorf("Conn after Close: %v, want an error starting with \"sshdtest: \"", err)
+		if c != nil {
+			c.Close()
+		}
+	}
+	if addr, err := s.Addr(); err == nil || !strings.HasPrefix(err.Error(), "sshdtest: ") {
+		t.Errorf("Addr after Close = %q, %v, want an error starting with \"sshdtest: \"", addr, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lis != nil || len(s.procs) != 0 {
+		t.Errorf("after Close: listener %v and %d sshd -i processes still recorded", s.lis, len(s.procs))
+	}
+}
+
+// TestStartConn checks Start + Conn without a testing.TB: each Conn speaks
+// SSH, and Close kills the sshd -i of a connection that is still open (the
+// client then reads EOF), removes the directory and can be repeated.
+func TestStartConn(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{})
+	if !strings.HasPrefix(s.Dir, filepath.Clean(os.TempDir())+string(filepath.Separator)) || !plainPath(s.Dir) {
+		t.Errorf("Start made directory %q, want a plain name under %s", s.Dir, os.TempDir())
+	}
+	done, err := s.Conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := done.(*net.UnixConn); !ok {
+		t.Errorf("Conn returned %T, want *net.UnixConn", done)
+	}
+	readBanner(t, done)
+	if err := done.Close(); err != nil {
+		t.Error(err)
+	}
+
+	open, err := s.Conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	r := readBanner(t, open)
+	// Get sshd to fork its privilege separation child, which shares the
+	// socket: Close must get rid of it too for EOF to arrive.
+	if _, err := io.WriteString(open, "SSH-2.0-sshdtest\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Peek(1); err != nil {
+		t.Fatalf("waiting for sshd's KEXINIT: %v", err)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	expectEOF(t, open, r)
+	checkClosed(t, s)
+}
+
+// TestStartAddr checks Start + Addr: the listening sshd accepts a TCP
+// connection and sends its banner, Addr starts it only once, and Close
+// stops it so that the port refuses connections, together with the sshd
+// serving a connection that is still open.
+func TestStartAddr(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{})
+	addr, err := s.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.Addr(); err != nil || again != addr {
+		t.Errorf("second Addr = %q, %v, want %q", again, err, addr)
+	}
+	if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" {
+		t.Fatalf("Addr returned %q, want 127.0.0.1:PORT (err %v)", addr, err)
+	}
+	c, err := net.DialTimeout("tcp", addr, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBanner(t, c)
+	c.Close()
+
+	open, err := net.DialTimeout("tcp", addr, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	r := readBanner(t, open)
+
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections after Close", addr)
+	}
+	expectEOF(t, open, r)
+	checkClosed(t, s)
+}
+
+// TestCloseLeavesNoGoroutines checks that Close joins every goroutine the
+// Server started. It is not parallel so that no other test adds goroutines
+// meanwhile; with -count, goroutines of the previous round's parallel tests
+// may still be exiting, so only an increase counts.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := startServer(t, Options{})
+	// One connection closed by the client, one left open for Close.
+	for _, leaveOpen := range []bool{false, true} {
+		c, err := s.Conn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		readBanner(t, c)
+		if !leaveOpen {
+			c.Close()
+		}
+	}
+	addr, err := s.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTimeout("tcp", addr, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBanner(t, c)
+	c.Close()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines before Start, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestCloseConcurrent races Close against itself, Conn and Addr. Every call
+// must either succeed, with Close then stopping what it started, or fail
+// with an error; nothing may be left running.
+func TestCloseConcurrent(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{})
+	// Have a listener and a connection before Close for sure.
+	if _, err := s.Addr(); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+
+	const n = 4
+	var wg sync.WaitGroup
+	conns := make([]net.Conn, n)
+	closeErrs := make([]error, n)
+	for i := range n {
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			conns[i], _ = s.Conn() // fails if Close came first
+		}()
+		go func() {
+			defer wg.Done()
+			_, _ = s.Addr() // fails if Close came first
+		}()
+		go func() {
+			defer wg.Done()
+			closeErrs[i] = s.Close()
+		}()
+	}
+	wg.Wait()
+	for i, err := range closeErrs {
+		if err != nil {
+			t.Errorf("Close %d: %v", i, err)
+		}
+	}
+	for _, c := range append(conns, first) {
+		if c == nil {
+			continue
+		}
+		defer c.Close()
+		// Any sshd -i started before Close got to it has been killed.
+		expectEOF(t, c, bufio.NewReader(c))
+	}
+	checkClosed(t, s)
+}
+
+// TestPipeCleanupStopsSSHD checks that the sshd -i started by Pipe is
+// stopped when the test that called Pipe ends, even though the Server
+// lives on and the client never closed the connection.
+func TestPipeCleanupStopsSSHD(t *testing.T) {
+	t.Parallel()
+	s := New(t, Options{})
+	var (
+		conn net.Conn
+		r    *bufio.Reader
+	)
+	t.Run("pipe", func(t *testing.T) {
+		conn = s.Pipe(t)
+		r = readBanner(t, conn)
+	})
+	if conn == nil {
+		t.Fatal("subtest did not start sshd")
+	}
+	defer conn.Close()
+	s.mu.Lock()
+	n := len(s.procs)
+	s.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d sshd -i processes still running after the subtest", n)
+	}
+	expectEOF(t, conn, r)
+}
+
+// TestNewAwkwardTempDir checks that New falls back to a directory of its
+// own when t.TempDir's path is unsafe in sshd_config, and that the
+// directory is removed when the test ends.
+func TestNewAwkwardTempDir(t *testing.T) {
+	t.Parallel()
+	var dir string
+	t.Run("100%_#1", func(t *testing.T) {
+		if td := t.TempDir(); plainPath(td) {
+			t.Skipf("t.TempDir() = %q is plain; nothing to test", td)
+		}
+		s := New(t, Options{})
+		dir = s.Dir
+		if !plainPath(dir) {
+			t.Errorf("New used directory %q, which is unsafe in sshd_config", dir)
+		}
+		c := s.Pipe(t)
+		defer c.Close()
+		readBanner(t, c)
+	})
+	if dir == "" {
+		return // skipped
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("server directory %s after the test: Stat error %v, want not exist", dir, err)
+	}
+}
+
+// TestStartFailureRemovesDir checks that a failing Start removes the
+// directory it made, and that an unsafe os.TempDir() is an error. It is not
+// parallel because it sets TMPDIR.
+func TestStartFailureRemovesDir(t *testing.T) {
+	if _, err := os.Stat(SSHDPath); err != nil {
+		t.Skip("sshdtest: " + SSHDPath + " not found")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	s, err := Start(Options{Config: []string{"NoSuchKeyword yes"}})
+	if errors.Is(err, ErrNoSSHD) {
+		t.Skip(err.Error())
+	}
+	if err == nil {
+		s.Close()
+		t.Fatal("Start accepted an invalid configuration")
+	}
+	if !strings.HasPrefix(err.Error(), "sshdtest: sshd rejected the configuration") || !strings.Contains(err.Error(), "NoSuchKeyword") {
+		t.Errorf("Start with an invalid config: %v", err)
+	}
+	if ents, err := os.ReadDir(tmp); err != nil || len(ents) != 0 {
+		t.Errorf("TMPDIR after a failed Start: %v, %v, want it empty", ents, err)
+	}
+
+	awkward := filepath.Join(tmp, "a b#c")
+	if err := os.Mkdir(awkward, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", awkward)
+	if s, err := Start(Options{}); err == nil || !strings.Contains(err.Error(), "unsafe in sshd_config") {
+		t.Errorf("Start with TMPDIR %q: %v, want an error about unsafe characters", awkward, err)
+		if err == nil {
+			s.Close()
+		}
+	}
+	if ents, err := os.ReadDir(awkward); err != nil || len(ents) != 0 {
+		t.Errorf("TMPDIR after a failed Start: %v, %v, want it empty", ents, err)
+	}
+}
+
+// TestNoSSHKeygen checks that Start reports a missing ssh-keygen with
+// ErrNoSSHD and that New skips the test then. It is not parallel because it
+// clears PATH.
+func TestNoSSHKeygen(t *testing.T) {
+	t.Setenv("PATH", "")
+	s, err := Start(Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Start succeeded without ssh-keygen in PATH")
+	}
+	if !errors.Is(err, ErrNoSSHD) || !strings.HasPrefix(err.Error(), "sshdtest: ") {
+		t.Errorf("Start without ssh-keygen: %v, want an error wrapping ErrNoSSHD", err)
+	}
+	var skipped bool
+	t.Run("New", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		New(t, Options{})
+		t.Error("New did not skip the test")
+	})
+	if !skipped {
+		t.Error("New did not skip the test")
+	}
+}
+
+// TestConnReapsExited checks that an sshd -i that exited because its client
+// closed the connection is reaped by the next Conn, so that a long-lived
+// Server does not accumulate zombies.
+func TestConnReapsExited(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{})
+	c, p, err := s.conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBanner(t, c)
+	c.Close()
+	// Wait (without reaping) until sshd has exited.
+	p.mu.Lock()
+	ready, err := waitReadable(30*time.Second, p.pidfd)
+	p.mu.Unlock()
+	if err != nil || !ready[0] {
+		t.Fatalf("sshd -i did not exit after its client closed the connection (err %v)", err)
+	}
+
+	c2, err := s.Conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	s.mu.Lock()
+	_, stillThere := s.procs[p]
+	n := len(s.procs)
+	s.mu.Unlock()
+	p.mu.Lock()
+	reaped := p.stopped
+	p.mu.Unlock()
+	if stillThere || !reaped || n != 1 {
+		t.Errorf("after the next Conn: exited sshd recorded %v, reaped %v, %d processes recorded (want false, true, 1)", stillThere, reaped, n)
+	}
+}
+
+// TestCloseRefusesRightAfterAConnection checks that the port refuses
+// connections once Close has returned even when a connection arrived just
+// before: the child sshd forks for it briefly holds the listening socket.
+// Stopping sshd with SIGTERM let about a quarter of the rounds connect
+// after Close, so run several.
+func TestCloseRefusesRightAfterAConnection(t *testing.T) {
+	t.Parallel()
+	for round := range 20 {
+		s := startServer(t, Options{})
+		addr, err := s.Addr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.DialTimeout("tcp", addr, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if err := s.Close(); err != nil {
+			t.Fatalf("round %d: Close: %v", round, err)
+		}
+		if c, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
+			c.Close()
+			t.Fatalf("round %d: %s still accepts connections after Close", round, addr)
+		}
+	}
+}

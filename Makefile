@@ -1,0 +1,80 @@
+# make demo   — run the demo against a throwaway local server
+# make test   — the whole suite, plain and with -race
+# Both install the Debian packages they need first (apt-get; sudo when not root).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(PATH):/usr/local/go/bin
+export CGO_ENABLED := 1
+
+GO     ?= go
+PKGS   ?= ./...
+COUNT  ?= 10
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# What building, the tests and the demo need from Debian.
+DEBIAN_PACKAGES := gcc pkg-config libssh-dev openssh-server openssh-client git
+STATICCHECK     := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHSTAT       := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
+.PHONY: help deps demo test unit race cgocheck2 asan generate check-generate lint bench benchcmp clean
+
+help:
+	@sed -n 's/^# //p' Makefile | head -3
+
+# deps installs the missing Debian packages (apt-get update only when needed).
+deps:
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "Go 1.24 or newer is needed (https://go.dev/dl)"; exit 1; }
+
+demo: deps
+	$(GO) run ./examples/demo
+
+# test runs the whole suite plainly and under the race detector. The verbose
+# output is kept in test.log and test-race.log.
+test: deps unit race
+
+unit:
+	$(GO) test -count=1 -v $(PKGS) 2>&1 | tee test.log
+
+race:
+	$(GO) test -count=1 -race -v $(PKGS) 2>&1 | tee test-race.log
+
+cgocheck2: deps
+	GOEXPERIMENT=cgocheck2 $(GO) test -count=1 -v $(PKGS) 2>&1 | tee test-cgocheck2.log
+
+asan: deps
+	$(GO) test -count=1 -asan -v $(PKGS) 2>&1 | tee test-asan.log
+
+# generate rewrites lib/zfuncs.go and lib/zconst.go from the installed libssh
+# headers; check-generate fails when that changes anything.
+generate:
+	$(GO) generate ./lib
+
+check-generate: generate
+	@git diff --exit-code -- lib || { echo "lib/ is stale: run 'make generate' and commit the result"; exit 1; }
+	@test -z "$$(git status --porcelain -- lib)" || { git status --porcelain -- lib; echo "lib/ has untracked generated files"; exit 1; }
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt would change the files above"; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+# bench runs the benchmarks COUNT times into bench.txt; benchcmp compares it
+# with bench.old.txt.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count $(COUNT) $(PKGS) | tee bench.txt
+
+benchcmp:
+	$(GO) run $(BENCHSTAT) bench.old.txt bench.txt
+
+clean:
+	rm -f test*.log bench.txt

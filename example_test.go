@@ -1,0 +1,154 @@
+package libssh_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/internal/sshdtest"
+)
+
+// The examples run against a real sshd that TestMain starts: these say where
+// it is, who may log in, with which key, and a known_hosts file that knows it.
+var (
+	exampleHost       string
+	examplePort       int
+	exampleUser       string
+	exampleKey        = sshdtest.Keys("id_ed25519")
+	exampleKnownHosts string
+)
+
+func startExampleServer() (stop func(), err error) {
+	srv, err := sshdtest.Start(sshdtest.Options{})
+	if err != nil {
+		return nil, err
+	}
+	addr, err := srv.Addr()
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	exampleHost, exampleUser = host, srv.User
+	examplePort, _ = strconv.Atoi(port)
+	exampleKnownHosts = filepath.Join(srv.Dir, "example_known_hosts")
+	line := srv.KnownHostsLine(fmt.Sprintf("[%s]:%s", host, port), "ed25519") + "\n"
+	if err := os.WriteFile(exampleKnownHosts, []byte(line), 0o600); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return func() { srv.Close() }, nil
+}
+
+// Connect, check the server's key, authenticate with a key file.
+func ExampleNewSession() {
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
+		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	if err := s.VerifyHost(); err != nil {
+		log.Fatal(err)
+	}
+	status, err := s.UserauthPublicKeyFile(ctx, exampleKey, "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("authentication:", status)
+	// Output: authentication: success
+}
+
+// A host that is not in known_hosts yet: look at the key, decide, and trust
+// it.
+func ExampleSession_VerifyHost() {
+	ctx := context.Background()
+	knownHosts := filepath.Join(os.TempDir(), fmt.Sprintf("example-known-hosts-%d", os.Getpid()))
+	defer os.Remove(knownHosts)
+	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
+		libssh.WithUser(exampleUser), libssh.WithKnownHosts(knownHosts))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	err = s.VerifyHost()
+	var hv *libssh.HostVerificationError
+	if errors.As(err, &hv) {
+		fmt.Println("known_hosts says:", hv.Status)
+		// Show hv.Fingerprint to the user and ask; on yes:
+		if err := s.UpdateKnownHosts(); err != nil {
+			log.Fatal(err)
+		}
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("verified:", s.VerifyHost() == nil)
+	// Output:
+	// known_hosts says: not found
+	// verified: true
+}
+
+// Ask the server which authentication methods it accepts.
+func ExampleSession_UserauthList() {
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
+		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	methods, err := s.UserauthList(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(methods)
+	// Output: [publickey]
+}
+
+// A key loaded once can authenticate many sessions.
+func ExampleParsePrivateKeyFile() {
+	key, err := libssh.ParsePrivateKeyFile(sshdtest.Keys("id_ed25519_enc"), "wrong passphrase")
+	fmt.Println(errors.Is(err, libssh.ErrPassphrase))
+
+	key, err = libssh.ParsePrivateKeyFile(sshdtest.Keys("id_ed25519_enc"), sshdtest.PassphraseForTestKeys)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer key.Close()
+	pub, err := key.PublicKey()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(pub.Type())
+	// Output:
+	// true
+	// ssh-ed25519
+}
+
+// Every call after Close returns an error that wraps ErrClosed.
+func ExampleSession_Close() {
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
+		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
+	if err != nil {
+		log.Fatal(err)
+	}
+	s.Close()
+	_, err = s.UserauthNone(ctx)
+	fmt.Println(errors.Is(err, libssh.ErrClosed))
+	// Output: true
+}
+
+func ExampleAuthMethod_String() {
+	fmt.Println(libssh.AuthMethodPublicKey | libssh.AuthMethodInteractive)
+	// Output: publickey|keyboard-interactive
+}

@@ -1,0 +1,131 @@
+// Command demo walks through what a user of package libssh does with a
+// session, against a throwaway OpenSSH sshd on 127.0.0.1 that it starts and
+// stops itself: connect, check the server's key against known_hosts, trust
+// it, list the authentication methods, authenticate (a wrong key, then the
+// right one), close.
+//
+// Run it with `make demo` (which installs what it needs) or
+// `go run ./examples/demo` from the repository.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/internal/sshdtest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) { fmt.Printf("\n== "+format+"\n", args...) }
+
+func run() error {
+	ctx := context.Background()
+	fmt.Println("libssh", libssh.Version())
+
+	step("starting a throwaway OpenSSH server on 127.0.0.1")
+	srv, err := sshdtest.Start(sshdtest.Options{})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	addr, err := srv.Addr()
+	if err != nil {
+		return err
+	}
+	host, portText, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portText)
+	fmt.Println("sshd listening on", addr)
+
+	dir, err := os.MkdirTemp("", "libssh-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	knownHosts := filepath.Join(dir, "known_hosts")
+
+	step("connecting to %s as %s", addr, srv.User)
+	s, err := libssh.NewSession(ctx, host, libssh.WithPort(port), libssh.WithUser(srv.User),
+		libssh.WithKnownHosts(knownHosts))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fmt.Println(s)
+
+	step("the server's host key")
+	key, err := s.ServerPublicKey()
+	if err != nil {
+		return err
+	}
+	fmt.Println("type:       ", key.Type())
+	fmt.Println("fingerprint:", key.Fingerprint())
+
+	step("checking it against %s", knownHosts)
+	err = s.VerifyHost()
+	var hv *libssh.HostVerificationError
+	if !errors.As(err, &hv) {
+		return fmt.Errorf("expected an unknown host, got %v", err)
+	}
+	fmt.Println("status:", hv.Status)
+	fmt.Println(err)
+	fmt.Println("(a program asks its user here; the demo trusts the key)")
+	if err := s.UpdateKnownHosts(); err != nil {
+		return err
+	}
+	line, _ := os.ReadFile(knownHosts)
+	fmt.Printf("known_hosts now has: %s", line)
+	if err := s.VerifyHost(); err != nil {
+		return err
+	}
+	fmt.Println("status: ok")
+
+	step("authentication methods the server offers")
+	methods, err := s.UserauthList(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Println(methods)
+
+	step("authenticating with a key the server does not know")
+	status, err := s.UserauthPublicKeyFile(ctx, sshdtest.Keys("other_ed25519"), "")
+	if err != nil {
+		return err
+	}
+	fmt.Println("result:", status)
+
+	step("authenticating with an encrypted key and a wrong passphrase")
+	_, err = s.UserauthPublicKeyFile(ctx, sshdtest.Keys("id_ed25519_enc"), "not the passphrase")
+	fmt.Println("error:", err)
+	fmt.Println("errors.Is(err, libssh.ErrPassphrase):", errors.Is(err, libssh.ErrPassphrase))
+
+	step("authenticating with the right passphrase")
+	status, err = s.UserauthPublicKeyFile(ctx, sshdtest.Keys("id_ed25519_enc"), sshdtest.PassphraseForTestKeys)
+	if err != nil {
+		return err
+	}
+	fmt.Println("result:", status)
+	if status != libssh.AuthSuccess {
+		return fmt.Errorf("authentication: %s", status)
+	}
+
+	step("closing")
+	if err := s.Close(); err != nil {
+		return err
+	}
+	_, err = s.UserauthNone(ctx)
+	fmt.Println("a call after Close:", err)
+	fmt.Println("errors.Is(err, libssh.ErrClosed):", errors.Is(err, libssh.ErrClosed))
+	return nil
+}
