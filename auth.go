@@ -2,6 +2,7 @@ package libssh
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/golibssh/libssh/lib"
 )
@@ -16,6 +17,12 @@ func (st *sessionState) userauth(ctx context.Context, op string, call func(p lib
 	}
 	defer release()
 	st.lock()
+	// Some failures (GSSAPI's) leave libssh's previous message in place:
+	// remember it, so a stale message is not reported as this call's.
+	before := ""
+	if !st.p.IsNil() {
+		before = lib.GetError(st.p)
+	}
 	for {
 		if err := st.usableLocked(); err != nil {
 			st.unlock()
@@ -37,6 +44,9 @@ func (st *sessionState) userauth(ctx context.Context, op string, call func(p lib
 				return AuthError, err // Close or Disconnect shut the socket down under us
 			}
 			err := st.errorLocked(op, "authentication failed")
+			if err.Message == before {
+				err.Message = st.authFallbackLocked(op)
+			}
 			st.unlock()
 			return AuthError, err
 		}
@@ -105,4 +115,165 @@ func (s *Session) UserauthPublicKeyFile(ctx context.Context, path, passphrase st
 	}
 	defer key.Close()
 	return s.UserauthPublicKey(ctx, key)
+}
+
+// authFallbackLocked explains a failed authentication call for which libssh
+// recorded no message of its own.
+func (st *sessionState) authFallbackLocked(op string) string {
+	if op == opGSSAPI {
+		target := lib.OptionsGet(st.p, lib.SSH_OPTIONS_GSSAPI_SERVER_IDENTITY)
+		if target == "" {
+			target = st.host
+		}
+		return "GSSAPI failed: no Kerberos credentials for the user, or the KDC does not know the server's principal host/" +
+			target + " (set WithGSSAPIServerIdentity when the host is an address)"
+	}
+	return "authentication failed"
+}
+
+const opGSSAPI = "userauth gssapi-with-mic"
+
+// UserauthPassword authenticates with a password. The C copy of the password
+// is zeroed after use (the Go string cannot be).
+//
+// Uses ssh_userauth_password.
+func (s *Session) UserauthPassword(ctx context.Context, password string) (AuthStatus, error) {
+	if err := checkString("password", password); err != nil {
+		return AuthError, err
+	}
+	return s.st.userauth(ctx, "userauth password", func(p lib.Session) int {
+		return lib.UserauthPassword(p, password)
+	})
+}
+
+// UserauthPublicKeyAuto authenticates with the keys of the user's SSH agent
+// (see [WithAgentSocket]) and then with the default identity files of the ssh
+// directory (see [WithSSHDir]): id_ed25519, id_ecdsa, id_rsa. passphrase
+// decrypts encrypted identity files; "" for none.
+//
+// Uses ssh_userauth_publickey_auto.
+func (s *Session) UserauthPublicKeyAuto(ctx context.Context, passphrase string) (AuthStatus, error) {
+	if err := checkString("passphrase", passphrase); err != nil {
+		return AuthError, err
+	}
+	return s.st.userauth(ctx, "userauth publickey (auto)", func(p lib.Session) int {
+		return lib.UserauthPublickeyAuto(p, passphrase)
+	})
+}
+
+// UserauthAgent authenticates with the keys of an SSH agent: the socket given
+// with [WithAgentSocket], or $SSH_AUTH_SOCK. It tries each key in turn (a
+// server's MaxAuthTries may end the connection when the agent holds many).
+// AuthDenied when no agent is reachable or no key is accepted.
+//
+// Uses ssh_userauth_agent.
+func (s *Session) UserauthAgent(ctx context.Context) (AuthStatus, error) {
+	return s.st.userauth(ctx, "userauth agent", lib.UserauthAgent)
+}
+
+// UserauthGSSAPI authenticates with Kerberos (gssapi-with-mic), using the
+// credential cache of the environment (KRB5CCNAME) and the options
+// [WithGSSAPIServerIdentity], [WithGSSAPIClientIdentity] and
+// [WithGSSAPIDelegateCredentials]. AuthDenied without a valid ticket.
+// Talking to the KDC happens inside the call.
+//
+// Uses ssh_userauth_gssapi.
+func (s *Session) UserauthGSSAPI(ctx context.Context) (AuthStatus, error) {
+	return s.st.userauth(ctx, opGSSAPI, lib.UserauthGssapi)
+}
+
+// KbdintPrompt is one question of a keyboard-interactive round.
+type KbdintPrompt struct {
+	Msg     string // the question, such as "Password: "
+	Display bool   // whether the answer may be shown (echoed) as it is typed
+}
+
+// KbdintRound is one round of keyboard-interactive questions.
+type KbdintRound struct {
+	Name        string // may be empty
+	Instruction string // may be empty
+	Prompts     []KbdintPrompt
+}
+
+// UserauthKbdint starts keyboard-interactive authentication, or sends the
+// answers set with [Session.UserauthKbdintSetAnswers]. AuthInfo means the
+// server asked questions: read them with [Session.UserauthKbdintGetPrompts],
+// answer, and call UserauthKbdint again. A round may have no questions at all
+// (OpenSSH's PAM sends one after the password): answer it with no answers.
+//
+// Uses ssh_userauth_kbdint.
+func (s *Session) UserauthKbdint(ctx context.Context) (AuthStatus, error) {
+	return s.st.userauth(ctx, "userauth keyboard-interactive", lib.UserauthKbdint)
+}
+
+// UserauthKbdintGetPrompts returns the questions of the current
+// keyboard-interactive round (after [Session.UserauthKbdint] returned
+// AuthInfo). [Session.UserauthKbdintRound] returns the round's name and
+// instruction too.
+func (s *Session) UserauthKbdintGetPrompts() ([]KbdintPrompt, error) {
+	r, err := s.UserauthKbdintRound()
+	if err != nil {
+		return nil, err
+	}
+	return r.Prompts, nil
+}
+
+// UserauthKbdintRound returns the current keyboard-interactive round: its
+// name, instruction and questions.
+//
+// Uses ssh_userauth_kbdint_getname, _getinstruction, _getnprompts and
+// _getprompt.
+func (s *Session) UserauthKbdintRound() (*KbdintRound, error) {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	if err := st.usableLocked(); err != nil {
+		return nil, err
+	}
+	n := lib.UserauthKbdintGetnprompts(st.p)
+	if n < 0 {
+		return nil, &Error{Op: "keyboard-interactive prompts", Message: "no keyboard-interactive round in progress"}
+	}
+	r := &KbdintRound{
+		Name:        lib.UserauthKbdintGetname(st.p),
+		Instruction: lib.UserauthKbdintGetinstruction(st.p),
+		Prompts:     make([]KbdintPrompt, n),
+	}
+	for i := range r.Prompts {
+		msg, echo := lib.KbdintPrompt(st.p, uint(i))
+		r.Prompts[i] = KbdintPrompt{Msg: msg, Display: echo != 0}
+	}
+	return r, nil
+}
+
+// UserauthKbdintSetAnswers sets the answers to the current round's questions,
+// one per question, in order; the next [Session.UserauthKbdint] sends them.
+// The C copies of the answers are zeroed when libssh replaces them.
+//
+// Uses ssh_userauth_kbdint_setanswer.
+func (s *Session) UserauthKbdintSetAnswers(answers []string) error {
+	for _, a := range answers {
+		if err := checkString("answer", a); err != nil {
+			return err
+		}
+	}
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	if err := st.usableLocked(); err != nil {
+		return err
+	}
+	n := lib.UserauthKbdintGetnprompts(st.p)
+	if n < 0 {
+		return &Error{Op: "keyboard-interactive answers", Message: "no keyboard-interactive round in progress"}
+	}
+	if len(answers) != n {
+		return &Error{Op: "keyboard-interactive answers", Message: fmt.Sprintf("%d answers for %d questions", len(answers), n)}
+	}
+	for i, a := range answers {
+		if lib.UserauthKbdintSetanswer(st.p, uint(i), a) < 0 {
+			return st.errorLocked("keyboard-interactive answers", "cannot set answer")
+		}
+	}
+	return nil
 }

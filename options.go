@@ -22,6 +22,7 @@ type config struct {
 	knownHosts       *string
 	globalKnownHosts *string
 	sshDir           *string
+	agentSocket      *string
 	logger           *slog.Logger
 	verbosity        int // -1: not set
 	processConfig    bool
@@ -121,6 +122,13 @@ func WithGlobalKnownHosts(path string) Option {
 // the default identity files and known_hosts live (default ~/.ssh).
 func WithSSHDir(dir string) Option {
 	return func(c *config) error { return stringOption("ssh directory", &c.sshDir, dir)(c) }
+}
+
+// WithAgentSocket sets the SSH agent's socket for [Session.UserauthAgent]
+// and [Session.UserauthPublicKeyAuto] (default: $SSH_AUTH_SOCK). Prefer it to
+// setting the environment variable, which is shared by the whole process.
+func WithAgentSocket(path string) Option {
+	return func(c *config) error { return stringOption("agent socket path", &c.agentSocket, path)(c) }
 }
 
 // WithLogger sends libssh's log to logger. Without [WithLogVerbosity] it logs

@@ -232,6 +232,7 @@ func (st *sessionState) configure(host string) error {
 	}{
 		{lib.SSH_OPTIONS_KNOWNHOSTS, "known_hosts", cfg.knownHosts},
 		{lib.SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "global known_hosts", cfg.globalKnownHosts},
+		{lib.SSH_OPTIONS_IDENTITY_AGENT, "agent socket", cfg.agentSocket},
 		{lib.SSH_OPTIONS_GSSAPI_SERVER_IDENTITY, "GSSAPI server identity", cfg.gssapiServer},
 		{lib.SSH_OPTIONS_GSSAPI_CLIENT_IDENTITY, "GSSAPI client identity", cfg.gssapiClient},
 	} {

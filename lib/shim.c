@@ -189,6 +189,20 @@ ssh_key golibssh_import_privkey_base64(const char *b64, const char *passphrase, 
     return import_privkey(NULL, b64, passphrase, encrypted);
 }
 
+const char *golibssh_kbdint_prompt(ssh_session session, unsigned int i, int *echo)
+{
+    int n = ssh_userauth_kbdint_getnprompts(session);
+    char e = 0;
+    const char *prompt;
+    *echo = 0;
+    if (n < 0 || i >= (unsigned int)n) {
+        return NULL;
+    }
+    prompt = ssh_userauth_kbdint_getprompt(session, i, &e);
+    *echo = e != 0;
+    return prompt;
+}
+
 void golibssh_burn_free(char *s)
 {
     if (s != NULL) {

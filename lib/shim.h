@@ -61,6 +61,13 @@ char *golibssh_key_base64(ssh_key key);
 ssh_key golibssh_import_privkey_file(const char *path, const char *passphrase, int *encrypted);
 ssh_key golibssh_import_privkey_base64(const char *b64, const char *passphrase, int *encrypted);
 
+/*
+ * ssh_userauth_kbdint_getprompt with the bounds check libssh 0.10 gets wrong
+ * (it accepts i == nprompts and reads past the array): NULL when i is out of
+ * range. *echo is set to 1 when the answer may be shown.
+ */
+const char *golibssh_kbdint_prompt(ssh_session session, unsigned int i, int *echo);
+
 /* free(s) after overwriting it with zeros (for C copies of secrets). */
 void golibssh_burn_free(char *s);
 

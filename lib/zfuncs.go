@@ -480,3 +480,100 @@ func UserauthPublickey(session Session, privkey Key) (r int) {
 	r = int(C.ssh_userauth_publickey(session.p, nil, privkey.p))
 	return
 }
+
+// UserauthPublickeyAuto calls ssh_userauth_publickey_auto:
+//
+//	int ssh_userauth_publickey_auto(ssh_session session, const char * username, const char * passphrase)
+func UserauthPublickeyAuto(session Session, passphrase string) (r int) {
+	var c_passphrase *C.char
+	if passphrase != "" {
+		c_passphrase = C.CString(passphrase)
+		defer C.golibssh_burn_free(c_passphrase)
+	}
+	r = int(C.ssh_userauth_publickey_auto(session.p, nil, c_passphrase))
+	return
+}
+
+// UserauthAgent calls ssh_userauth_agent:
+//
+//	int ssh_userauth_agent(ssh_session session, const char * username)
+func UserauthAgent(session Session) (r int) {
+	r = int(C.ssh_userauth_agent(session.p, nil))
+	return
+}
+
+// UserauthPassword calls ssh_userauth_password:
+//
+//	int ssh_userauth_password(ssh_session session, const char * username, const char * password)
+func UserauthPassword(session Session, password string) (r int) {
+	c_password := C.CString(password)
+	defer C.golibssh_burn_free(c_password)
+	r = int(C.ssh_userauth_password(session.p, nil, c_password))
+	return
+}
+
+// UserauthKbdint calls ssh_userauth_kbdint:
+//
+//	int ssh_userauth_kbdint(ssh_session session, const char * user, const char * submethods)
+func UserauthKbdint(session Session) (r int) {
+	r = int(C.ssh_userauth_kbdint(session.p, nil, nil))
+	return
+}
+
+// UserauthKbdintGetnprompts calls ssh_userauth_kbdint_getnprompts:
+//
+//	int ssh_userauth_kbdint_getnprompts(ssh_session session)
+func UserauthKbdintGetnprompts(session Session) (r int) {
+	r = int(C.ssh_userauth_kbdint_getnprompts(session.p))
+	return
+}
+
+// UserauthKbdintGetname calls ssh_userauth_kbdint_getname:
+//
+//	const char * ssh_userauth_kbdint_getname(ssh_session session)
+func UserauthKbdintGetname(session Session) (r string) {
+	if c := C.ssh_userauth_kbdint_getname(session.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// UserauthKbdintGetinstruction calls ssh_userauth_kbdint_getinstruction:
+//
+//	const char * ssh_userauth_kbdint_getinstruction(ssh_session session)
+func UserauthKbdintGetinstruction(session Session) (r string) {
+	if c := C.ssh_userauth_kbdint_getinstruction(session.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// KbdintPrompt calls golibssh_kbdint_prompt:
+//
+//	const char * golibssh_kbdint_prompt(ssh_session session, unsigned int i, int * echo)
+func KbdintPrompt(session Session, i uint) (r string, echo int) {
+	var c_echo C.int
+	if c := C.golibssh_kbdint_prompt(session.p, C.uint(i), &c_echo); c != nil {
+		r = C.GoString(c)
+	}
+	echo = int(c_echo)
+	return
+}
+
+// UserauthKbdintSetanswer calls ssh_userauth_kbdint_setanswer:
+//
+//	int ssh_userauth_kbdint_setanswer(ssh_session session, unsigned int i, const char * answer)
+func UserauthKbdintSetanswer(session Session, i uint, answer string) (r int) {
+	c_answer := C.CString(answer)
+	defer C.golibssh_burn_free(c_answer)
+	r = int(C.ssh_userauth_kbdint_setanswer(session.p, C.uint(i), c_answer))
+	return
+}
+
+// UserauthGssapi calls ssh_userauth_gssapi:
+//
+//	int ssh_userauth_gssapi(ssh_session session)
+func UserauthGssapi(session Session) (r int) {
+	r = int(C.ssh_userauth_gssapi(session.p))
+	return
+}

@@ -1,0 +1,284 @@
+package libssh
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/golibssh/libssh/lib"
+)
+
+// AuthOptions is what [Session.Authenticate] may use to log in. Leave a
+// field empty to not offer that input.
+type AuthOptions struct {
+	// Password answers the "password" method.
+	Password string
+	// PrivateKey, PrivateKeyFiles (decrypted with Passphrase when
+	// encrypted), Agent (the SSH agent of [WithAgentSocket] or
+	// $SSH_AUTH_SOCK) and DefaultKeys (the agent, then the identity files
+	// of the ssh directory, see [Session.UserauthPublicKeyAuto]) answer
+	// the "publickey" method, tried in that order.
+	PrivateKey      *PrivateKey
+	PrivateKeyFiles []string
+	Passphrase      string
+	Agent           bool
+	DefaultKeys     bool
+	// KbdintAnswers answers the first keyboard-interactive round that asks
+	// questions; Kbdint, when set, answers every round instead.
+	KbdintAnswers []string
+	Kbdint        func(KbdintRound) ([]string, error)
+	// GSSAPI tries Kerberos ("gssapi-with-mic") with the credentials of the
+	// environment.
+	GSSAPI bool
+}
+
+// AuthResult is where [Session.Authenticate] got to.
+type AuthResult struct {
+	// Status is AuthSuccess once the session is authenticated; otherwise
+	// AuthDenied.
+	Status AuthStatus
+	// HostStatus is what known_hosts says about the server's key.
+	// Authenticate goes no further than the host check unless it is
+	// KnownHostsOK.
+	HostStatus KnownHosts
+	// Needed holds the methods the server still accepts for which
+	// AuthOptions gave no input: call again with that input.
+	Needed AuthMethod
+	// Denied holds the methods that were tried and refused.
+	Denied AuthMethod
+}
+
+// Done reports whether the session is authenticated.
+func (r AuthResult) Done() bool { return r.Status == AuthSuccess }
+
+// inputFor names the AuthOptions fields that answer each method.
+var inputFor = map[AuthMethod]string{
+	AuthMethodGSSAPIMIC:   "GSSAPI",
+	AuthMethodPublicKey:   "PrivateKey, PrivateKeyFiles, Agent or DefaultKeys",
+	AuthMethodInteractive: "KbdintAnswers or Kbdint",
+	AuthMethodPassword:    "Password",
+}
+
+// String says where authentication stands and, when it cannot go on, what
+// input would let it.
+func (r AuthResult) String() string {
+	switch {
+	case r.HostStatus != KnownHostsOK:
+		return "host key not verified: " + r.HostStatus.String()
+	case r.Done():
+		return "authenticated"
+	}
+	var parts []string
+	for _, m := range methodList(r.Needed) {
+		if in, ok := inputFor[m]; ok {
+			parts = append(parts, fmt.Sprintf("%s (AuthOptions.%s)", m, in))
+		} else {
+			parts = append(parts, m.String()+" (not supported by Authenticate)")
+		}
+	}
+	msg := "not authenticated"
+	if r.Denied != 0 {
+		msg += "; denied: " + strings.ReplaceAll(r.Denied.String(), "|", ", ")
+	}
+	if len(parts) > 0 {
+		msg += "; the server also accepts " + strings.Join(parts, ", ")
+	} else {
+		msg += "; no method is left to try"
+	}
+	return msg
+}
+
+// authAttempt is one way of answering one method.
+type authAttempt struct {
+	method AuthMethod
+	run    func(ctx context.Context) (AuthStatus, error)
+}
+
+// attempts lists what opts can try, in OpenSSH's order of preference:
+// GSSAPI, public keys, keyboard-interactive, password.
+func (s *Session) attempts(opts AuthOptions) []authAttempt {
+	var out []authAttempt
+	add := func(m AuthMethod, run func(ctx context.Context) (AuthStatus, error)) {
+		out = append(out, authAttempt{m, run})
+	}
+	if opts.GSSAPI {
+		add(AuthMethodGSSAPIMIC, s.UserauthGSSAPI)
+	}
+	if opts.PrivateKey != nil {
+		add(AuthMethodPublicKey, func(ctx context.Context) (AuthStatus, error) {
+			return s.UserauthPublicKey(ctx, opts.PrivateKey)
+		})
+	}
+	for _, f := range opts.PrivateKeyFiles {
+		add(AuthMethodPublicKey, func(ctx context.Context) (AuthStatus, error) {
+			return s.UserauthPublicKeyFile(ctx, f, opts.Passphrase)
+		})
+	}
+	if opts.Agent {
+		add(AuthMethodPublicKey, s.UserauthAgent)
+	}
+	if opts.DefaultKeys {
+		add(AuthMethodPublicKey, func(ctx context.Context) (AuthStatus, error) {
+			return s.UserauthPublicKeyAuto(ctx, opts.Passphrase)
+		})
+	}
+	if opts.Kbdint != nil || len(opts.KbdintAnswers) > 0 {
+		add(AuthMethodInteractive, func(ctx context.Context) (AuthStatus, error) {
+			return s.kbdint(ctx, opts)
+		})
+	}
+	if opts.Password != "" {
+		add(AuthMethodPassword, func(ctx context.Context) (AuthStatus, error) {
+			return s.UserauthPassword(ctx, opts.Password)
+		})
+	}
+	return out
+}
+
+// kbdint runs keyboard-interactive authentication to its end.
+func (s *Session) kbdint(ctx context.Context, opts AuthOptions) (AuthStatus, error) {
+	status, err := s.UserauthKbdint(ctx)
+	fixedUsed := false
+	for err == nil && status == AuthInfo {
+		var round *KbdintRound
+		if round, err = s.UserauthKbdintRound(); err != nil {
+			break
+		}
+		var answers []string
+		switch {
+		case len(round.Prompts) == 0:
+			// OpenSSH's PAM ends with a round without questions.
+		case opts.Kbdint != nil:
+			if answers, err = opts.Kbdint(*round); err != nil {
+				return AuthError, fmt.Errorf("libssh: keyboard-interactive: %w", err)
+			}
+		case !fixedUsed:
+			answers, fixedUsed = opts.KbdintAnswers, true
+		default:
+			return AuthError, &Error{Op: "keyboard-interactive", Message: fmt.Sprintf(
+				"the server asked another round of %d questions; AuthOptions.KbdintAnswers answers only one (use AuthOptions.Kbdint)", len(round.Prompts))}
+		}
+		if err = s.UserauthKbdintSetAnswers(answers); err == nil {
+			status, err = s.UserauthKbdint(ctx)
+		}
+	}
+	if err != nil {
+		return AuthError, err
+	}
+	return status, nil
+}
+
+// Authenticate logs in with whatever opts supplies. It verifies the server's
+// host key first: unless known_hosts accepts it, it returns a
+// [*HostVerificationError] (the result's HostStatus says which state) and
+// sends no credentials. It then asks the server which methods it accepts and
+// tries opts' inputs for them (GSSAPI, public keys, keyboard-interactive,
+// password, in that order); a denied method moves on to the next, and a
+// partial success goes on with what the server asks for next.
+//
+// When it cannot finish, the result says so without an error: Needed lists
+// the methods the server accepts that opts gave no input for, Denied those
+// that were refused. The error is for failures: the host check, the
+// connection, libssh, bad input.
+func (s *Session) Authenticate(ctx context.Context, opts AuthOptions) (AuthResult, error) {
+	res := AuthResult{Status: AuthDenied}
+	state, err := s.IsKnownServer()
+	res.HostStatus = state
+	if err != nil {
+		return res, err
+	}
+	if state != KnownHostsOK {
+		err := s.VerifyHost()
+		if err == nil { // the file changed between the two checks
+			return s.Authenticate(ctx, opts)
+		}
+		return res, err
+	}
+	if s.isAuthenticated() {
+		res.Status = AuthSuccess
+		return res, nil
+	}
+	methods, err := s.UserauthList(ctx)
+	if err != nil {
+		return res, err
+	}
+	if s.isAuthenticated() { // the server accepted "none"
+		res.Status = AuthSuccess
+		return res, nil
+	}
+	offered := maskOf(methods)
+	attempts := s.attempts(opts)
+	done := make([]bool, len(attempts))
+	for {
+		next := -1
+		for i, a := range attempts {
+			if !done[i] && offered&a.method != 0 {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			var given AuthMethod
+			for _, a := range attempts {
+				given |= a.method
+			}
+			res.Needed = offered &^ given &^ AuthMethodNone
+			return res, nil
+		}
+		done[next] = true
+		status, err := attempts[next].run(ctx)
+		if err != nil {
+			return res, err
+		}
+		switch status {
+		case AuthSuccess:
+			res.Status, res.Needed, res.Denied = AuthSuccess, 0, 0
+			return res, nil
+		case AuthPartial:
+			// One factor accepted; the server says what it wants next.
+			offered = s.methodsNow()
+			res.Denied = 0
+		default:
+			if !moreOfMethod(attempts, done, attempts[next].method) {
+				res.Denied |= attempts[next].method
+			}
+		}
+	}
+}
+
+// moreOfMethod reports whether attempts not done yet answer method m.
+func moreOfMethod(attempts []authAttempt, done []bool, m AuthMethod) bool {
+	for i, a := range attempts {
+		if !done[i] && a.method == m {
+			return true
+		}
+	}
+	return false
+}
+
+func maskOf(methods []AuthMethod) AuthMethod {
+	var m AuthMethod
+	for _, x := range methods {
+		m |= x
+	}
+	return m
+}
+
+func (s *Session) isAuthenticated() bool {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	return st.authenticated
+}
+
+// methodsNow returns the methods of the server's last answer, without
+// sending anything.
+func (s *Session) methodsNow() AuthMethod {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	if st.usableLocked() != nil {
+		return 0
+	}
+	return AuthMethod(lib.UserauthList(st.p))
+}

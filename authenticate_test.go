@@ -1,0 +1,88 @@
+package libssh_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/internal/sshdtest"
+)
+
+// knownPipeSession is a pipe session whose known_hosts knows the server.
+func knownPipeSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option) *libssh.Session {
+	t.Helper()
+	kh := writeKnownHosts(t, srv.KnownHostsLine(pipeHost, "ed25519"))
+	return newPipeSession(t, srv, append([]libssh.Option{libssh.WithKnownHosts(kh)}, opts...)...)
+}
+
+func TestAuthenticateVerifiesTheHostFirst(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	s := newPipeSession(t, srv) // empty known_hosts
+	res, err := s.Authenticate(t.Context(), libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")}})
+	var hv *libssh.HostVerificationError
+	require.ErrorAs(t, err, &hv)
+	assert.Equal(t, libssh.KnownHostsNotFound, res.HostStatus)
+	assert.False(t, res.Done())
+	assert.Contains(t, res.String(), "host key not verified")
+	status, err := s.UserauthNone(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, libssh.AuthDenied, status, "no credentials were sent, so the session is still unauthenticated")
+}
+
+func TestAuthenticatePublicKey(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+
+	s := knownPipeSession(t, srv)
+	res, err := s.Authenticate(t.Context(), libssh.AuthOptions{})
+	require.NoError(t, err)
+	assert.False(t, res.Done())
+	assert.Equal(t, libssh.AuthMethodPublicKey, res.Needed)
+	assert.Contains(t, res.String(), "publickey (AuthOptions.PrivateKey, PrivateKeyFiles, Agent or DefaultKeys)")
+
+	// A denied key moves on to the next.
+	res, err = s.Authenticate(t.Context(), libssh.AuthOptions{PrivateKeyFiles: []string{
+		sshdtest.Keys("other_ed25519"), sshdtest.Keys("id_ed25519_enc"),
+	}, Passphrase: sshdtest.PassphraseForTestKeys})
+	require.NoError(t, err)
+	assert.True(t, res.Done(), res.String())
+	res, err = s.Authenticate(t.Context(), libssh.AuthOptions{})
+	require.NoError(t, err)
+	assert.True(t, res.Done(), "authenticated already")
+}
+
+func TestAuthenticateAllDenied(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	s := knownPipeSession(t, srv)
+	res, err := s.Authenticate(t.Context(), libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("other_ed25519")}})
+	require.NoError(t, err)
+	assert.Equal(t, libssh.AuthDenied, res.Status)
+	assert.Equal(t, libssh.AuthMethodPublicKey, res.Denied)
+	assert.Zero(t, res.Needed)
+	assert.Contains(t, res.String(), "denied: publickey; no method is left to try")
+}
+
+func TestUserauthPublicKeyAuto(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	dir := t.TempDir()
+	key, err := os.ReadFile(sshdtest.Keys("id_ecdsa"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "id_ecdsa"), key, 0o600))
+	// No agent: an empty socket path that does not exist.
+	s := knownPipeSession(t, srv, libssh.WithSSHDir(dir), libssh.WithAgentSocket(filepath.Join(dir, "no-agent")))
+	status, err := s.UserauthPublicKeyAuto(t.Context(), "")
+	require.NoError(t, err)
+	assert.Equal(t, libssh.AuthSuccess, status)
+
+	empty := knownPipeSession(t, srv, libssh.WithSSHDir(t.TempDir()), libssh.WithAgentSocket(filepath.Join(dir, "no-agent")))
+	status, err = empty.UserauthPublicKeyAuto(t.Context(), "")
+	require.NoError(t, err)
+	assert.Equal(t, libssh.AuthDenied, status)
+}
