@@ -9,11 +9,15 @@ export CGO_ENABLED := 1
 
 GO     ?= go
 PKGS   ?= ./...
+# One test package at a time: pam_wrapper cannot have two PAM logins start
+# at once on a machine (see internal/sshdtest, Options.Passwords).
+TESTFLAGS ?= -count=1 -p 1 -v
 COUNT  ?= 10
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # What building, the tests and the demo need from Debian.
-DEBIAN_PACKAGES := gcc pkg-config libssh-dev openssh-server openssh-client git
+DEBIAN_PACKAGES := gcc pkg-config libssh-dev openssh-server openssh-client git \
+                   libpam-wrapper krb5-kdc krb5-admin-server krb5-user
 STATICCHECK     := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT       := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
@@ -43,16 +47,16 @@ demo: deps
 test: deps unit race
 
 unit:
-	$(GO) test -count=1 -v $(PKGS) 2>&1 | tee test.log
+	$(GO) test $(TESTFLAGS) $(PKGS) 2>&1 | tee test.log
 
 race:
-	$(GO) test -count=1 -race -v $(PKGS) 2>&1 | tee test-race.log
+	$(GO) test $(TESTFLAGS) -race $(PKGS) 2>&1 | tee test-race.log
 
 cgocheck2: deps
-	GOEXPERIMENT=cgocheck2 $(GO) test -count=1 -v $(PKGS) 2>&1 | tee test-cgocheck2.log
+	GOEXPERIMENT=cgocheck2 $(GO) test $(TESTFLAGS) $(PKGS) 2>&1 | tee test-cgocheck2.log
 
 asan: deps
-	$(GO) test -count=1 -asan -v $(PKGS) 2>&1 | tee test-asan.log
+	$(GO) test $(TESTFLAGS) -asan $(PKGS) 2>&1 | tee test-asan.log
 
 # generate rewrites lib/zfuncs.go and lib/zconst.go from the installed libssh
 # headers; check-generate fails when that changes anything.

@@ -43,8 +43,9 @@ func (st *sessionState) userauth(ctx context.Context, op string, call func(p lib
 				st.unlock()
 				return AuthError, err // Close or Disconnect shut the socket down under us
 			}
+			stale := lib.GetError(st.p) == before
 			err := st.errorLocked(op, "authentication failed")
-			if err.Message == before {
+			if stale {
 				err.Message = st.authFallbackLocked(op)
 			}
 			st.unlock()
@@ -121,9 +122,9 @@ func (s *Session) UserauthPublicKeyFile(ctx context.Context, path, passphrase st
 // recorded no message of its own.
 func (st *sessionState) authFallbackLocked(op string) string {
 	if op == opGSSAPI {
-		target := lib.OptionsGet(st.p, lib.SSH_OPTIONS_GSSAPI_SERVER_IDENTITY)
-		if target == "" {
-			target = st.host
+		target := st.host // ssh_options_get cannot read the identity back
+		if st.cfg.gssapiServer != nil {
+			target = *st.cfg.gssapiServer
 		}
 		return "GSSAPI failed: no Kerberos credentials for the user, or the KDC does not know the server's principal host/" +
 			target + " (set WithGSSAPIServerIdentity when the host is an address)"

@@ -129,3 +129,61 @@ func TestAuthenticateCLIChangedHostKey(t *testing.T) {
 	term.expect("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @")
 	term.expect("Host key verification failed.")
 }
+
+// cliSession is a session to srv whose server is known and which has no
+// agent and no identity files, so that AuthenticateCLI has to ask.
+func cliSession(t *testing.T, srv *sshdtest.Server) *libssh.Session {
+	dir := t.TempDir()
+	return knownPipeSession(t, srv, libssh.WithSSHDir(dir), libssh.WithAgentSocket(filepath.Join(dir, "no-agent")))
+}
+
+func TestAuthenticateCLIPasswordIsNotEchoed(t *testing.T) {
+	// Not parallel: pam_wrapper sshds must not start PAM at the same moment (see sshdtest.Options.Passwords).
+	srv := pamServer(t, sshdtest.Options{ConfigFirst: []string{"KbdInteractiveAuthentication no"}})
+	s := cliSession(t, srv)
+	term, done := runCLI(t, s)
+	prompt := srv.User + "@sshd.test's password: "
+	term.expect(prompt)
+	term.typeLine("wrong password")
+	term.expect("Permission denied, please try again.")
+	term.expect(prompt)
+	term.typeLine(testPassword)
+	require.NoError(t, <-done)
+	assert.NotContains(t, term.seen.String(), testPassword, "the password must not be echoed")
+	assert.NotContains(t, term.seen.String(), "wrong password", "the password must not be echoed")
+}
+
+func TestAuthenticateCLIKeyboardInteractive(t *testing.T) {
+	// Not parallel: pam_wrapper sshds must not start PAM at the same moment (see sshdtest.Options.Passwords).
+	srv := pamServer(t, sshdtest.Options{})
+	s := cliSession(t, srv)
+	term, done := runCLI(t, s)
+	term.expect("Password: ")
+	term.typeLine(testPassword)
+	require.NoError(t, <-done)
+	assert.NotContains(t, term.seen.String(), testPassword, "a hidden answer must not be echoed")
+}
+
+func TestAuthenticateCLIGivesUp(t *testing.T) {
+	// Not parallel: pam_wrapper sshds must not start PAM at the same moment (see sshdtest.Options.Passwords).
+	srv := pamServer(t, sshdtest.Options{ConfigFirst: []string{"KbdInteractiveAuthentication no"}})
+	s := cliSession(t, srv)
+	term, done := runCLI(t, s)
+	for range 3 {
+		term.expect("'s password: ")
+		term.typeLine("wrong")
+		term.seen.Reset()
+	}
+	err := <-done
+	assert.ErrorIs(t, err, libssh.ErrRequestDenied)
+	assert.ErrorContains(t, err, "permission denied (password,publickey)")
+}
+
+func TestAuthenticateCLINotATerminal(t *testing.T) {
+	// Not parallel: pam_wrapper sshds must not start PAM at the same moment (see sshdtest.Options.Passwords).
+	srv := pamServer(t, sshdtest.Options{ConfigFirst: []string{"KbdInteractiveAuthentication no"}})
+	s := cliSession(t, srv)
+	var out bytes.Buffer
+	require.NoError(t, s.AuthenticateCLI(t.Context(), strings.NewReader(testPassword+"\n"), &out))
+	assert.Contains(t, out.String(), "'s password: ")
+}

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 
@@ -22,10 +23,15 @@ var (
 	exampleUser       string
 	exampleKey        = sshdtest.Keys("id_ed25519")
 	exampleKnownHosts string
+	examplePassword   = "example-password"
 )
 
 func startExampleServer() (stop func(), err error) {
-	srv, err := sshdtest.Start(sshdtest.Options{})
+	u, err := user.Current()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sshdtest.Start(sshdtest.Options{Passwords: map[string]string{u.Username: examplePassword}})
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +117,7 @@ func ExampleSession_UserauthList() {
 		log.Fatal(err)
 	}
 	fmt.Println(methods)
-	// Output: [publickey]
+	// Output: [password publickey keyboard-interactive]
 }
 
 // A key loaded once can authenticate many sessions.
@@ -146,6 +152,68 @@ func ExampleSession_Close() {
 	_, err = s.UserauthNone(ctx)
 	fmt.Println(errors.Is(err, libssh.ErrClosed))
 	// Output: true
+}
+
+// Authenticate walks the methods the server offers with what it is given,
+// and says what is missing when it cannot finish.
+func ExampleSession_Authenticate() {
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
+		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	res, err := s.Authenticate(ctx, libssh.AuthOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res)
+
+	res, err = s.Authenticate(ctx, libssh.AuthOptions{Password: examplePassword})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res)
+	// Output:
+	// not authenticated; the server also accepts password (AuthOptions.Password), publickey (AuthOptions.PrivateKey, PrivateKeyFiles, Agent or DefaultKeys), keyboard-interactive (AuthOptions.KbdintAnswers or Kbdint)
+	// authenticated
+}
+
+// Keyboard-interactive by hand: answer each round of questions until the
+// server decides.
+func ExampleSession_UserauthKbdint() {
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
+		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	status, err := s.UserauthKbdint(ctx)
+	for err == nil && status == libssh.AuthInfo {
+		var prompts []libssh.KbdintPrompt
+		if prompts, err = s.UserauthKbdintGetPrompts(); err != nil {
+			break
+		}
+		answers := make([]string, len(prompts))
+		for i, p := range prompts {
+			fmt.Printf("question %q, echo %v\n", p.Msg, p.Display)
+			answers[i] = examplePassword // a real program asks its user
+		}
+		if err = s.UserauthKbdintSetAnswers(answers); err == nil {
+			status, err = s.UserauthKbdint(ctx)
+		}
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(status)
+	// Output:
+	// question "Password: ", echo false
+	// success
 }
 
 func ExampleAuthMethod_String() {

@@ -28,6 +28,11 @@
 // permits root logins with public keys) and as an unprivileged user (sshd
 // can then only authenticate that user).
 //
+// Beyond public keys, a Server can authenticate passwords (through PAM
+// with pam_wrapper; see [Options.Passwords]) and Kerberos tickets (see
+// [Options.GSSAPI] and the package internal/kdctest). [StartAgent] runs an
+// ssh-agent holding test keys.
+//
 // The throwaway client keys used by default live in testdata/keys; see
 // [Keys] and [TestdataDir].
 package sshdtest
@@ -128,9 +133,62 @@ type Options struct {
 
 	// Env holds extra "KEY=value" environment entries for the sshd
 	// processes (including the "sshd -t" check), appended to the
-	// environment of the calling process (for example LD_PRELOAD for
-	// pam_wrapper, or KRB5 variables). ssh-keygen does not get them.
+	// environment of the calling process and to the entries Passwords
+	// and GSSAPI add, so an entry here overrides those. ssh-keygen does
+	// not get them.
 	Env []string
+
+	// Passwords, if not empty, enables password and keyboard-interactive
+	// authentication through PAM, mapping user names to passwords. sshd
+	// runs with pam_wrapper (LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1
+	// PAM_WRAPPER_SERVICE_DIR=Dir/pam.d), whose PAM service files "sshd"
+	// and "other" in Dir/pam.d use the module pam_matrix for every PAM
+	// stage, with the password database Dir/passdb ("user:password:sshd"
+	// lines). pam_matrix checks the password; the system's PAM
+	// configuration and passwords are not involved. The sshd_config gets,
+	// ahead of the defaults (after ConfigFirst), "UsePAM yes",
+	// "PasswordAuthentication yes", "KbdInteractiveAuthentication yes"
+	// and, when running as root, "PermitRootLogin yes".
+	//
+	// sshd still only logs in users that exist on the system, and an
+	// sshd not running as root can only log in the user running it, so
+	// in practice the key is [Server.User]. Passwords may not be empty or
+	// contain ':' or newlines.
+	//
+	// A failed attempt is answered at once: pam_matrix sets no PAM fail
+	// delay (unlike pam_unix, which waits 2 seconds unless given
+	// "nodelay"), and sshd itself only stretches a failed attempt to a
+	// few milliseconds.
+	//
+	// pam_wrapper gives every process it is loaded into one of the 62
+	// directories /tmp/pam.[0-9A-Za-z] and never removes it for sshd,
+	// which leaves with _exit(2) or is killed. The Server removes those
+	// of its exited sshd processes in Conn, Addr, Close and the cleanups
+	// of Pipe and Listen; a test that makes dozens of connections to one
+	// listening sshd without calling any of these may run out of them
+	// on a system whose pids exceed 65535 (pam_wrapper reclaims stale
+	// directories of smaller pids itself). Close (and New's cleanup)
+	// also kills the sshd processes found this way that still serve
+	// connections of a listening sshd stopped by Listen's cleanup.
+	//
+	// If pam_wrapper is not installed (Debian: libpam-wrapper), Start
+	// fails with an error wrapping [ErrNoPAMWrapper] and New skips the
+	// test.
+	//
+	// pam_wrapper (1.1.4) claims its /tmp/pam.X directory by checking
+	// that it is free and then creating it, choosing X from the pid, so
+	// two processes that start PAM at the same moment can pick the same X;
+	// the loser exits and removes the winner's directory. On one machine,
+	// only one PAM login may therefore be in progress at a time: tests
+	// using Passwords must not run in parallel with each other (in any
+	// package; the Makefile runs test packages one at a time).
+	Passwords map[string]string
+
+	// GSSAPI, if not nil, enables GSSAPI authentication: sshd gets
+	// "GSSAPIAuthentication yes" and "GSSAPIStrictAcceptorCheck no"
+	// ahead of the defaults (after ConfigFirst) and the environment
+	// KRB5_KTNAME=FILE:<keytab> plus GSSAPI.Env. See [GSSAPIOptions].
+	GSSAPI *GSSAPIOptions
 }
 
 // Server is a prepared sshd configuration. Create it with [Start] (or [New]
@@ -153,6 +211,7 @@ type Server struct {
 
 	env     []string          // environment for sshd processes
 	hostPub map[string]string // key type -> trimmed .pub contents
+	passdb  string            // pam_matrix password database, if PAM is on
 	ownDir  bool              // Close removes Dir (Start created it)
 
 	// listenMu serializes starting the listening sshd. Close takes it to
@@ -183,7 +242,9 @@ type Server struct {
 // directory. No sshd process is started until [Server.Conn] or
 // [Server.Addr] is called.
 //
-// If sshd or ssh-keygen is not installed, the error wraps [ErrNoSSHD].
+// If sshd or ssh-keygen is not installed, the error wraps [ErrNoSSHD]; if
+// Options.Passwords is set and pam_wrapper is not installed, it wraps
+// [ErrNoPAMWrapper].
 func Start(opts Options) (*Server, error) {
 	return start(opts, nil)
 }
@@ -198,6 +259,15 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 	keygen, err := exec.LookPath("ssh-keygen")
 	if err != nil {
 		return nil, fmt.Errorf("%w: ssh-keygen not found in PATH; install openssh-client", ErrNoSSHD)
+	}
+	var pamw pamWrapper
+	if len(opts.Passwords) > 0 {
+		if err := checkPasswords(opts.Passwords); err != nil {
+			return nil, err
+		}
+		if pamw, err = findPAMWrapper(); err != nil {
+			return nil, err
+		}
 	}
 	root := os.Geteuid() == 0
 	if root {
@@ -228,7 +298,6 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 		User:     u.Username,
 		HostKeys: make(map[string]string),
 		hostPub:  make(map[string]string),
-		env:      append(os.Environ(), opts.Env...),
 		ownDir:   ownDir,
 		procs:    make(map[*inetdProc]struct{}),
 		stopped:  make(chan struct{}),
@@ -289,9 +358,32 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 		return nil, fmt.Errorf("sshdtest: writing authorized_keys: %w", err)
 	}
 
+	// Password (PAM) and GSSAPI authentication: environment, and
+	// configuration lines that must precede the defaults they override.
+	var featureEnv, featureConfig []string
+	if len(opts.Passwords) > 0 {
+		env, config, err := s.setupPAM(pamw, opts.Passwords, root)
+		if err != nil {
+			return nil, err
+		}
+		featureEnv = append(featureEnv, env...)
+		featureConfig = append(featureConfig, config...)
+	}
+	if opts.GSSAPI != nil {
+		env, config, err := setupGSSAPI(opts.GSSAPI)
+		if err != nil {
+			return nil, err
+		}
+		featureEnv = append(featureEnv, env...)
+		featureConfig = append(featureConfig, config...)
+	}
+	// Later entries win (os/exec keeps the last of duplicate keys).
+	s.env = slices.Concat(os.Environ(), featureEnv, opts.Env)
+
 	// sshd_config.
 	var lines []string
 	lines = append(lines, opts.ConfigFirst...)
+	lines = append(lines, featureConfig...)
 	for _, typ := range hostKeyOrder {
 		lines = append(lines, "HostKey "+s.HostKeys[typ])
 	}
@@ -333,9 +425,11 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 
 // New prepares an sshd configuration for t, like [Start], in a fresh
 // temporary directory from t.TempDir. It skips the test when sshd or
-// ssh-keygen is not installed ([ErrNoSSHD]) and fails it on any other
-// error. No sshd process is started until [Server.Pipe] or [Server.Listen]
-// (or [Server.Conn] or [Server.Addr]) is called.
+// ssh-keygen is not installed ([ErrNoSSHD]) or when Options.Passwords
+// needs pam_wrapper and it is not installed ([ErrNoPAMWrapper]), and
+// fails it on any other error. No sshd process is started until
+// [Server.Pipe] or [Server.Listen] (or [Server.Conn] or [Server.Addr]) is
+// called.
 //
 // A cleanup registered on t calls [Server.Close]. If the test has failed by
 // then, the sshd log is written to the test log.
@@ -343,7 +437,7 @@ func New(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s, err := start(opts, func() string { return t.TempDir() })
 	if err != nil {
-		if errors.Is(err, ErrNoSSHD) {
+		if errors.Is(err, ErrNoSSHD) || errors.Is(err, ErrNoPAMWrapper) {
 			t.Skip(err.Error())
 		}
 		t.Fatalf("%v", err)
@@ -472,6 +566,9 @@ func (s *Server) shutdown() error {
 			errs = append(errs, fmt.Errorf("sshdtest: %w", err))
 		}
 	}
+	if err := s.sweepPAMDirs(true); err != nil {
+		errs = append(errs, err)
+	}
 	s.stopErr = errors.Join(errs...)
 	close(s.stopped)
 	return s.stopErr
@@ -587,6 +684,9 @@ func (s *Server) conn() (net.Conn, *inetdProc, error) {
 	if err := s.reapExited(); err != nil {
 		return nil, nil, err
 	}
+	if err := s.sweepPAMDirs(false); err != nil {
+		return nil, nil, err
+	}
 
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -651,6 +751,9 @@ func (s *Server) Pipe(t testing.TB) net.Conn {
 		if err := s.stopProc(p); err != nil {
 			t.Errorf("sshdtest: %v", err)
 		}
+		if err := s.sweepPAMDirs(false); err != nil {
+			t.Errorf("%v", err)
+		}
 	})
 	return conn
 }
@@ -701,6 +804,9 @@ func (s *Server) Listen(t testing.TB) (addr string) {
 			if err := d.stop(false); err != nil {
 				t.Errorf("sshdtest: %v", err)
 			}
+			if err := s.sweepPAMDirs(false); err != nil {
+				t.Errorf("%v", err)
+			}
 		})
 	}
 	return addr
@@ -716,6 +822,9 @@ func (s *Server) listen() (addr string, started *listener, err error) {
 	s.mu.Unlock()
 	if closed {
 		return "", nil, errClosed
+	}
+	if err := s.sweepPAMDirs(false); err != nil {
+		return "", nil, err
 	}
 	if d != nil {
 		return d.addr, nil, nil
@@ -1061,6 +1170,24 @@ func waitStopped(pid int) error {
 var sysPidfdOpen = map[string]uintptr{
 	"mips": 4434, "mipsle": 4434, "mips64": 5434, "mips64le": 5434,
 }[runtime.GOARCH]
+
+// sysPidfdSendSignal is the number of the pidfd_send_signal system call.
+var sysPidfdSendSignal = map[string]uintptr{
+	"mips": 4424, "mipsle": 4424, "mips64": 5424, "mips64le": 5424,
+}[runtime.GOARCH]
+
+// pidfdSendSignal sends sig to the process of the pidfd fd.
+func pidfdSendSignal(fd int, sig syscall.Signal) error {
+	nr := sysPidfdSendSignal
+	if nr == 0 {
+		nr = 424 // the same on every other Linux architecture
+	}
+	_, _, e := syscall.Syscall6(nr, uintptr(fd), uintptr(sig), 0, 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
 
 // pidfdOpen returns a pidfd (close-on-exec) for the process pid.
 func pidfdOpen(pid int) (int, error) {

@@ -82,12 +82,10 @@ type sshResult struct {
 	code           int
 }
 
-// runSSH runs the OpenSSH client with the given options, user@host and
-// remote command, and returns its output and exit code.
+// runSSH runs the OpenSSH client in batch mode with the given options,
+// user@host and remote command, and returns its output and exit code.
 func runSSH(t *testing.T, env []string, args ...string) sshResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
 	base := []string{
 		"-F", "/dev/null",
 		"-o", "GlobalKnownHostsFile=/dev/null",
@@ -95,7 +93,16 @@ func runSSH(t *testing.T, env []string, args ...string) sshResult {
 		"-o", "IdentitiesOnly=yes",
 		"-o", "ConnectTimeout=30",
 	}
-	cmd := exec.CommandContext(ctx, sshPath, append(base, args...)...)
+	return runSSHArgs(t, env, append(base, args...)...)
+}
+
+// runSSHArgs runs the OpenSSH client with exactly the given arguments and
+// the environment of the test plus env. Its standard input is /dev/null.
+func runSSHArgs(t *testing.T, env []string, args ...string) sshResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sshPath, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
@@ -160,26 +167,31 @@ func TestPipeBanner(t *testing.T) {
 	}
 }
 
-// TestPipeSSHClient runs a complete session over Pipe: the ssh client's
-// ProxyCommand (this test binary, see TestMain) connects to a Unix socket
-// that the test relays to the connection returned by Pipe.
-func TestPipeSSHClient(t *testing.T) {
-	t.Parallel()
-	requireSSH(t)
-	s := New(t, Options{})
-	key := privateKey(t, "id_ed25519")
+// pipeProxy lets one ssh client run reach a fresh sshd -i of s started
+// with Pipe: the client's ProxyCommand (this test binary, see TestMain)
+// connects to a Unix socket that the test relays to the connection. It
+// returns the environment and options for ssh (host "piped", host key
+// checked strictly) and a function that closes everything and waits for
+// the relay; it is also registered as a cleanup and may be called again.
+func pipeProxy(t *testing.T, s *Server) (env, sshOpts []string, stop func()) {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "proxy.sock")
+	// Not t.TempDir: a Unix socket path has to stay short.
+	dir, err := os.MkdirTemp("", "sshdtest-proxy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "proxy.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() }) // in case Pipe fails; stop closes it too
 	pipe := s.Pipe(t)
-	defer pipe.Close()
 
 	var wg sync.WaitGroup
 	var proxyConn net.Conn
@@ -208,27 +220,40 @@ func TestPipeSSHClient(t *testing.T) {
 		}()
 		relay.Wait()
 	}()
+	// Unblock and collect every goroutine started above.
+	stop = sync.OnceFunc(func() {
+		l.Close()
+		if err := <-accepted; err == nil {
+			proxyConn.Close()
+		}
+		pipe.Close()
+		wg.Wait()
+	})
+	t.Cleanup(stop)
 
-	kh := filepath.Join(t.TempDir(), "known_hosts")
+	kh := filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(kh, []byte(s.KnownHostsLine("piped", "ed25519")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res := runSSH(t, []string{proxyEnv + "=" + sock},
-		"-i", key,
-		"-o", "ProxyCommand="+self,
+	sshOpts = []string{
+		"-o", "ProxyCommand=" + self,
 		"-o", "HostKeyAlias=piped",
-		"-o", "UserKnownHostsFile="+kh,
+		"-o", "UserKnownHostsFile=" + kh,
 		"-o", "StrictHostKeyChecking=yes",
-		s.User+"@piped", "echo via-pipe; exit 7")
-
-	// Unblock and collect every goroutine started above.
-	l.Close()
-	if err := <-accepted; err == nil {
-		proxyConn.Close()
 	}
-	pipe.Close()
-	wg.Wait()
+	return []string{proxyEnv + "=" + sock}, sshOpts, stop
+}
 
+// TestPipeSSHClient runs a complete session over Pipe (see pipeProxy).
+func TestPipeSSHClient(t *testing.T) {
+	t.Parallel()
+	requireSSH(t)
+	s := New(t, Options{})
+	key := privateKey(t, "id_ed25519")
+	env, opts, stop := pipeProxy(t, s)
+	res := runSSH(t, env, append(append([]string{"-i", key}, opts...),
+		s.User+"@piped", "echo via-pipe; exit 7")...)
+	stop()
 	if res.code != 7 || res.stdout != "via-pipe\n" {
 		t.Fatalf("ssh over Pipe: exit %d, stdout %q, want 7 and %q\nstderr:\n%s",
 			res.code, res.stdout, "via-pipe\n", res.stderr)
