@@ -55,8 +55,14 @@ race:
 cgocheck2: deps
 	GOEXPERIMENT=cgocheck2 $(GO) test $(TESTFLAGS) $(PKGS) 2>&1 | tee test-cgocheck2.log
 
+# libssh 0.10.6 leaks in its GSSAPI client: a plain C program that only
+# connects, calls ssh_userauth_gssapi and ssh_free leaks 100 B to 20 KB per
+# attempt under AddressSanitizer. So the GSSAPI test runs without leak
+# detection; everything else runs with it.
+ASAN_NOLEAK_TESTS := TestUserauthGSSAPI
 asan: deps
-	$(GO) test $(TESTFLAGS) -asan $(PKGS) 2>&1 | tee test-asan.log
+	$(GO) test $(TESTFLAGS) -asan -skip '$(ASAN_NOLEAK_TESTS)' $(PKGS) 2>&1 | tee test-asan.log
+	ASAN_OPTIONS=detect_leaks=0 $(GO) test $(TESTFLAGS) -asan -run '$(ASAN_NOLEAK_TESTS)' . 2>&1 | tee -a test-asan.log
 
 # generate rewrites lib/zfuncs.go and lib/zconst.go from the installed libssh
 # headers; check-generate fails when that changes anything.
