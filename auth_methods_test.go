@@ -258,3 +258,14 @@ func TestUserauthGSSAPI(t *testing.T) {
 		assert.NotContains(t, err.Error(), "Access denied for 'none'", "not libssh's stale message")
 	})
 }
+
+// TestUserauthAgentFromEnvironment: without WithAgentSocket, libssh finds the
+// agent through SSH_AUTH_SOCK. Not parallel: it sets the environment.
+func TestUserauthAgentFromEnvironment(t *testing.T) {
+	srv := sshdtest.New(t, sshdtest.Options{})
+	t.Setenv("SSH_AUTH_SOCK", sshdtest.StartAgent(t, sshdtest.Keys("id_rsa")))
+	s := knownPipeSession(t, srv)
+	status, err := s.UserauthAgent(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, libssh.AuthSuccess, status)
+}
