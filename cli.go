@@ -29,8 +29,8 @@ func (s *Session) AuthenticateCLI(ctx context.Context, in io.Reader, out io.Writ
 		return err
 	}
 	opts := AuthOptions{GSSAPI: true, Agent: true, DefaultKeys: true, Kbdint: p.kbdint}
-	const tries = 3
-	for try := 1; ; try++ {
+	const tries = 3 // answers a person may get wrong, as ssh's NumberOfPasswordPrompts
+	for {
 		res, err := s.Authenticate(ctx, opts)
 		if err != nil {
 			return err
@@ -39,16 +39,18 @@ func (s *Session) AuthenticateCLI(ctx context.Context, in io.Reader, out io.Writ
 			return nil
 		}
 		offered := res.Needed | res.Denied
-		if try > tries || offered&(AuthMethodPassword|AuthMethodInteractive) == 0 {
+		human := offered & (AuthMethodPassword | AuthMethodInteractive)
+		if human == 0 || p.asked >= tries {
 			return &Error{Op: "authenticate", Code: ErrorCodeRequestDenied,
 				Message: "permission denied (" + strings.ReplaceAll(offered.String(), "|", ",") + ")"}
 		}
-		if try > 1 {
+		if p.asked > 0 {
 			p.printf("Permission denied, please try again.\n")
 		}
-		// Later rounds retry only what a person can answer.
+		// From now on, only what a person answers is retried.
 		opts = AuthOptions{Kbdint: p.kbdint}
-		if offered&AuthMethodPassword != 0 && offered&AuthMethodInteractive == 0 {
+		if human == AuthMethodPassword {
+			p.asked++
 			pw, err := p.secret(fmt.Sprintf("%s@%s's password: ", s.User(), s.Host()))
 			if err != nil {
 				return err
@@ -133,8 +135,9 @@ func keyKind(typ string) string {
 // prompter talks to the person: prompts on out, answers from in. It reads
 // byte by byte, so that nothing it does not use is taken from in.
 type prompter struct {
-	in  io.Reader
-	out io.Writer
+	in    io.Reader
+	out   io.Writer
+	asked int // passwords and keyboard-interactive rounds asked so far
 }
 
 func (p *prompter) printf(format string, args ...any) { fmt.Fprintf(p.out, format, args...) }
@@ -179,6 +182,7 @@ func (p *prompter) secret(prompt string) (string, error) {
 
 // kbdint shows a keyboard-interactive round and reads its answers.
 func (p *prompter) kbdint(r KbdintRound) ([]string, error) {
+	p.asked++
 	if r.Name != "" {
 		p.printf("%s\n", r.Name)
 	}

@@ -187,3 +187,20 @@ func TestAuthenticateCLINotATerminal(t *testing.T) {
 	require.NoError(t, s.AuthenticateCLI(t.Context(), strings.NewReader(testPassword+"\n"), &out))
 	assert.Contains(t, out.String(), "'s password: ")
 }
+
+func TestAuthenticateCLIKeyboardInteractiveGivesUp(t *testing.T) {
+	// Not parallel: pam_wrapper sshds must not start PAM at the same moment (see sshdtest.Options.Passwords).
+	srv := pamServer(t, sshdtest.Options{ConfigFirst: []string{"PasswordAuthentication no"}})
+	s := cliSession(t, srv)
+	term, done := runCLI(t, s)
+	for i := range 3 {
+		term.expect("Password: ")
+		if i > 0 {
+			assert.Contains(t, term.seen.String(), "Permission denied, please try again.")
+		}
+		term.seen.Reset()
+		term.typeLine("wrong")
+	}
+	err := <-done
+	assert.ErrorContains(t, err, "permission denied (publickey,keyboard-interactive)")
+}
