@@ -64,6 +64,7 @@ type sessionState struct {
 
 	logLevel int
 	logger   *callbacks.Logger
+	pinned   bool // this lock holder pinned its thread for logging
 
 	// Properties as last read from libssh, for after Close.
 	host, user, knownHosts string
@@ -161,26 +162,34 @@ func WrapSession(p lib.Session, owned bool) (*Session, error) {
 	st := newState(p, owned, cfg)
 	s := wrap(st)
 	st.lock()
-	defer st.unlock()
 	lib.SetBlocking(p, 0)
 	st.readPropertiesLocked()
+	var err error
 	if lib.IsConnected(p) == 1 {
-		fd := lib.GetFd(p)
-		pl, err := newFDPoller(fd)
-		if err != nil {
-			st.owned = false // leave the caller's session alone
-			go s.Close()
-			return nil, err
-		}
-		st.setPollerLocked(pl)
-		st.sockFD, st.connected = fd, true
-		if err := st.startPumpLocked(); err != nil {
-			st.owned = false
-			go s.Close()
-			return nil, err
-		}
+		err = st.adoptConnectionLocked()
+	}
+	st.unlock()
+	if err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
+}
+
+// adoptConnectionLocked takes over the socket of a session libssh connected
+// itself. On failure it leaves the caller's session alone.
+func (st *sessionState) adoptConnectionLocked() error {
+	fd := lib.GetFd(st.p)
+	pl, err := newFDPoller(fd)
+	if err == nil {
+		st.setPollerLocked(pl)
+		st.sockFD, st.connected = fd, true
+		err = st.startPumpLocked()
+	}
+	if err != nil {
+		st.owned = false // Close must not free or disconnect what it could not adopt
+	}
+	return err
 }
 
 // configure applies the options to the new session.
@@ -269,7 +278,13 @@ func (st *sessionState) setupLogging() {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	// Setting the option also sets libssh's log level for the calling OS
+	// thread: pin the goroutine until that is undone, or some other thread
+	// would keep logging (to stderr) for whatever session runs on it.
+	runtime.LockOSThread()
 	lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_LOG_VERBOSITY, level)
+	callbacks.SetThreadLogging(0, nil)
+	runtime.UnlockOSThread()
 	host := st.host
 	st.logger = callbacks.NewLogger(func(priority int, function, message string) {
 		lvl := slog.LevelDebug - 4
@@ -298,13 +313,15 @@ func (st *sessionState) afterLock() {
 	if st.logLevel > 0 {
 		runtime.LockOSThread()
 		callbacks.SetThreadLogging(st.logLevel, st.logger)
+		st.pinned = true
 	}
 }
 
 func (st *sessionState) unlock() {
-	if st.logLevel > 0 {
+	if st.pinned {
 		callbacks.SetThreadLogging(0, nil)
 		runtime.UnlockOSThread()
+		st.pinned = false
 	}
 	st.mu.Unlock()
 }
