@@ -33,9 +33,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/golibssh/libssh/internal/daemontest"
 )
 
 // Realm is the Kerberos realm of every KDC. Each KDC has its own
@@ -51,6 +52,10 @@ const startTimeout = 30 * time.Second
 
 // startAttempts is how many ports Start tries before giving up.
 const startAttempts = 5
+
+// pickPort chooses the KDC's port; tests replace it to exercise the retry
+// path.
+var pickPort = daemontest.FreePort
 
 // toolTimeout bounds each run of kdb5_util, kadmin.local and kinit.
 const toolTimeout = 60 * time.Second
@@ -164,7 +169,7 @@ func Start() (_ *KDC, err error) {
 			_ = k.Close() // the start error matters more
 		}
 	}()
-	if !plainPath(dir) {
+	if !daemontest.PlainPath(dir) {
 		return nil, fmt.Errorf("kdctest: temporary directory %q contains characters unsafe in krb5 configuration files", dir)
 	}
 	// An empty ACL: nothing uses kadmind, but the realm names the file.
@@ -177,7 +182,7 @@ func Start() (_ *KDC, err error) {
 	for attempt := 1; attempt <= startAttempts; attempt++ {
 		port, err := pickPort()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("kdctest: %w", err)
 		}
 		if err := k.writeConfig(port); err != nil {
 			return nil, err
@@ -209,20 +214,8 @@ func Start() (_ *KDC, err error) {
 func New(t testing.TB) *KDC {
 	t.Helper()
 	k, err := Start()
-	if err != nil {
-		if errors.Is(err, ErrNoKDC) {
-			t.Skip(err.Error())
-		}
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("kdctest: KDC log %s:\n%s", k.LogPath, k.Log())
-		}
-		if err := k.Close(); err != nil {
-			t.Errorf("%v", err)
-		}
-	})
+	daemontest.SkipOrFatal(t, err, ErrNoKDC)
+	daemontest.CloseAtCleanup(t, "kdctest: KDC log "+k.LogPath, k.Log, k.Close)
 	return k
 }
 
@@ -273,26 +266,10 @@ func (k *KDC) writeConfig(port int) error {
 }
 
 // startKDC makes one attempt at starting krb5kdc with the current
-// configuration, before deadline. On failure it leaves no process behind
-// and reports whether another port might help.
+// configuration, before deadline (see [daemontest.Daemon.Start]). On
+// failure it leaves no process behind and reports whether another port
+// might help.
 func (k *KDC) startKDC(deadline time.Time) (retry bool, err error) {
-	fifo := filepath.Join(k.Dir, "krb5kdc.pid")
-	if err := os.Remove(fifo); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return false, fmt.Errorf("removing old pid fifo: %w", err)
-	}
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		return false, fmt.Errorf("creating pid fifo: %w", err)
-	}
-	// Opening a FIFO for reading with O_NONBLOCK does not wait for a
-	// writer, and the FIFO stays unreadable (no data, no hang-up) until
-	// krb5kdc has opened it for writing, which it does after binding
-	// its sockets.
-	fifoFD, err := syscall.Open(fifo, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return false, fmt.Errorf("opening pid fifo: %w", err)
-	}
-	defer syscall.Close(fifoFD)
-
 	logStart, stderrStart := fileSize(k.LogPath), fileSize(k.stderrPath)
 	stderr, err := os.OpenFile(k.stderrPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -300,63 +277,20 @@ func (k *KDC) startKDC(deadline time.Time) (retry bool, err error) {
 	}
 	defer stderr.Close()
 
-	pidfd := -1
+	fifo := filepath.Join(k.Dir, "krb5kdc.pid")
 	cmd := exec.Command(k.tools.krb5kdc, "-r", k.Realm, "-n", "-P", fifo)
 	cmd.Env = k.toolEnv()
 	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{PidFD: &pidfd}
-	if err := cmd.Start(); err != nil {
-		return false, fmt.Errorf("starting krb5kdc: %w", err)
+	err = daemontest.Daemon{Name: "krb5kdc", Cmd: cmd, PidFile: fifo}.Start(deadline)
+	if errors.Is(err, daemontest.ErrExited) {
+		out := readFrom(k.LogPath, logStart) + readFrom(k.stderrPath, stderrStart)
+		return strings.Contains(out, "Address already in use"), err
 	}
-	if pidfd < 0 {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return false, errors.New("no pidfd for krb5kdc: Linux 5.3 or later is needed")
-	}
-	defer syscall.Close(pidfd)
-
-	fail := func(err error) (bool, error) {
-		_ = cmd.Process.Kill() // the failure matters more
-		_ = cmd.Wait()
+	if err != nil {
 		return false, err
 	}
-	var pidData []byte
-	buf := make([]byte, 64)
-	for {
-		ready, err := waitReadable(time.Until(deadline), fifoFD, pidfd)
-		if err != nil {
-			return fail(err)
-		}
-		switch {
-		case ready[0]:
-			n, err := syscall.Read(fifoFD, buf)
-			switch {
-			case n > 0:
-				pidData = append(pidData, buf[:n]...)
-				continue
-			case err == syscall.EAGAIN || err == syscall.EINTR:
-				continue
-			case err != nil:
-				return fail(fmt.Errorf("reading pid fifo: %w", err))
-			}
-			// EOF: krb5kdc has written its pid and closed the FIFO.
-			pid, perr := strconv.Atoi(strings.TrimSpace(string(pidData)))
-			if perr != nil || pid != cmd.Process.Pid {
-				return fail(fmt.Errorf("krb5kdc (pid %d) wrote pid %q", cmd.Process.Pid, pidData))
-			}
-			k.cmd = cmd
-			return false, nil
-
-		case ready[1]:
-			werr := cmd.Wait()
-			out := readFrom(k.LogPath, logStart) + readFrom(k.stderrPath, stderrStart)
-			retry = strings.Contains(out, "Address already in use")
-			return retry, fmt.Errorf("krb5kdc exited before listening: %v", werr)
-
-		case !time.Now().Before(deadline):
-			return fail(fmt.Errorf("krb5kdc did not start listening within %v", startTimeout))
-		}
-	}
+	k.cmd = cmd
+	return false, nil
 }
 
 // Close stops the KDC (SIGKILL), waits for it to exit and removes Dir. It is
@@ -365,10 +299,8 @@ func (k *KDC) Close() error {
 	k.closeOnce.Do(func() {
 		var errs []error
 		if k.cmd != nil {
-			if err := k.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			if err := daemontest.KillAndWait(k.cmd); err != nil {
 				errs = append(errs, fmt.Errorf("kdctest: killing krb5kdc (pid %d): %w", k.cmd.Process.Pid, err))
-			} else {
-				_ = k.cmd.Wait() // the exit status of a killed KDC is uninteresting
 			}
 		}
 		if err := os.RemoveAll(k.Dir); err != nil {
@@ -559,20 +491,6 @@ func checkArg(what, s string) error {
 // quotes inside double quotes.
 func quote(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
-
-// plainPath reports whether p consists only of characters that need no
-// quoting in krb5 configuration files.
-func plainPath(p string) bool {
-	for _, r := range p {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-		case strings.ContainsRune("/._-+=,:@", r):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // fileSize returns the size of the file at path (0 if unknown).

@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/golibssh/libssh/internal/daemontest"
 	"github.com/golibssh/libssh/internal/sshdtest"
 )
 
@@ -193,19 +191,13 @@ func TestStartRetriesBusyPort(t *testing.T) {
 	}
 	defer l.Close()
 	busy := l.LocalAddr().(*net.UDPAddr).Port
-	calls := 0
-	pickPort = func() (int, error) {
-		calls++
-		if calls <= 2 {
-			return busy, nil
-		}
-		return freePort()
-	}
-	defer func() { pickPort = freePort }()
+	picker := &daemontest.BusyPort{Port: busy, Times: 2}
+	pickPort = picker.Pick
+	defer func() { pickPort = daemontest.FreePort }()
 
 	k := New(t)
-	if calls != 3 || k.KDCPort == busy {
-		t.Errorf("Start picked %d ports and got port %d (busy %d), want 3 ports and another one", calls, k.KDCPort, busy)
+	if picker.Calls() != 3 || k.KDCPort == busy {
+		t.Errorf("Start picked %d ports and got port %d (busy %d), want 3 ports and another one", picker.Calls(), k.KDCPort, busy)
 	}
 	if err := k.AddPrincipal("gina", "pw"); err != nil {
 		t.Fatal(err)
@@ -215,34 +207,6 @@ func TestStartRetriesBusyPort(t *testing.T) {
 	}
 }
 
-// fakeTB is a testing.TB that records Skip and Fatalf instead of ending the
-// real test. It must be used from its own goroutine because both end the
-// calling goroutine.
-type fakeTB struct {
-	testing.TB
-	mu          sync.Mutex
-	skip, fatal string
-}
-
-// Helper does nothing.
-func (f *fakeTB) Helper() {}
-
-// Skip records the message and ends the calling goroutine.
-func (f *fakeTB) Skip(args ...any) {
-	f.mu.Lock()
-	f.skip = fmt.Sprint(args...)
-	f.mu.Unlock()
-	runtime.Goexit()
-}
-
-// Fatalf records the message and ends the calling goroutine.
-func (f *fakeTB) Fatalf(format string, args ...any) {
-	f.mu.Lock()
-	f.fatal = fmt.Sprintf(format, args...)
-	f.mu.Unlock()
-	runtime.Goexit()
-}
-
 // TestMissingTools checks that Start reports missing programs with
 // ErrNoKDC and that New skips the test then. It is not parallel because it
 // clears PATH and replaces sbinDirs.
@@ -250,24 +214,8 @@ func TestMissingTools(t *testing.T) {
 	t.Setenv("PATH", "")
 	sbinDirs = nil
 	defer func() { sbinDirs = []string{"/usr/sbin", "/sbin"} }()
-	k, err := Start()
-	if err == nil {
-		k.Close()
-		t.Fatal("Start succeeded without the Kerberos programs")
-	}
-	if !errors.Is(err, ErrNoKDC) || !strings.Contains(err.Error(), "install krb5-kdc krb5-admin-server krb5-user") {
-		t.Errorf("Start without the programs: %v, want an error wrapping ErrNoKDC that says what to install", err)
-	}
-	f := &fakeTB{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		New(f)
-	}()
-	<-done
-	if f.skip == "" || f.fatal != "" || !strings.Contains(f.skip, "install krb5-kdc") {
-		t.Errorf("New without the programs: skip %q, fatal %q; want a skip saying what to install", f.skip, f.fatal)
-	}
+	daemontest.CheckNotInstalled(t, Start, func(t testing.TB) { New(t) },
+		ErrNoKDC, "install krb5-kdc krb5-admin-server krb5-user")
 }
 
 // TestGSSAPISSH logs in to a real sshd with OpenSSH's ssh using a Kerberos

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golibssh/libssh/internal/daemontest"
 )
 
 // ErrNoSSHAgent is wrapped by the error [RunAgent] returns when ssh-agent
@@ -208,10 +210,8 @@ func (a *Agent) Close() error {
 	a.closeOnce.Do(func() {
 		var errs []error
 		if a.cmd != nil {
-			if err := a.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			if err := daemontest.KillAndWait(a.cmd); err != nil {
 				errs = append(errs, fmt.Errorf("sshdtest: killing ssh-agent (pid %d): %w", a.cmd.Process.Pid, err))
-			} else {
-				_ = a.cmd.Wait() // the exit status of a killed agent is uninteresting
 			}
 		}
 		if a.stdout != nil {
@@ -235,19 +235,7 @@ func (a *Agent) Close() error {
 func StartAgent(t testing.TB, keys ...string) (socket string) {
 	t.Helper()
 	a, err := RunAgent(keys...)
-	if err != nil {
-		if errors.Is(err, ErrNoSSHAgent) {
-			t.Skip(err.Error())
-		}
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("sshdtest: ssh-agent log %s:\n%s", a.LogPath, a.Log())
-		}
-		if err := a.Close(); err != nil {
-			t.Errorf("%v", err)
-		}
-	})
+	daemontest.SkipOrFatal(t, err, ErrNoSSHAgent)
+	daemontest.CloseAtCleanup(t, "sshdtest: ssh-agent log "+a.LogPath, a.Log, a.Close)
 	return a.Socket
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/golibssh/libssh/internal/daemontest"
 )
 
 // agentKeys are the test keys the agent tests add, including both
@@ -132,22 +134,6 @@ func TestRunAgentBadKey(t *testing.T) {
 // because it clears PATH.
 func TestNoSSHAgent(t *testing.T) {
 	t.Setenv("PATH", "")
-	a, err := RunAgent()
-	if err == nil {
-		a.Close()
-		t.Fatal("RunAgent succeeded without ssh-agent in PATH")
-	}
-	if !errors.Is(err, ErrNoSSHAgent) || !strings.Contains(err.Error(), "install openssh-client") {
-		t.Errorf("RunAgent without ssh-agent: %v, want an error wrapping ErrNoSSHAgent", err)
-	}
-	r := &fatalRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		StartAgent(r)
-	}()
-	<-done
-	if r.skip == "" || r.Failed() {
-		t.Errorf("StartAgent without ssh-agent: skip %q, fatal %q; want a skip", r.skip, r.fatal)
-	}
+	daemontest.CheckNotInstalled(t, func() (*Agent, error) { return RunAgent() },
+		func(t testing.TB) { StartAgent(t) }, ErrNoSSHAgent, "install openssh-client")
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/golibssh/libssh/internal/daemontest"
 )
 
 // ErrNoPAMWrapper is wrapped by the error [Start] returns when
@@ -77,7 +79,7 @@ func findPAMWrapper() (pamWrapper, error) {
 		}
 		// The paths go into LD_PRELOAD and a PAM service file, which
 		// split at spaces.
-		if isRegular(w.lib) && isRegular(w.matrix) && plainPath(w.lib) && plainPath(w.matrix) {
+		if isRegular(w.lib) && isRegular(w.matrix) && daemontest.PlainPath(w.lib) && daemontest.PlainPath(w.matrix) {
 			return w, nil
 		}
 	}
@@ -220,7 +222,7 @@ func (s *Server) sweepPAMDirs(kill bool) error {
 // pidfd before it is identified, so a reused pid cannot make it kill
 // another process.
 func (s *Server) killOwnSSHD(pid int) (gone bool, err error) {
-	fd, err := pidfdOpen(pid)
+	fd, err := daemontest.PidfdOpen(pid)
 	if err == syscall.ESRCH {
 		return true, nil
 	}
@@ -231,10 +233,10 @@ func (s *Server) killOwnSSHD(pid int) (gone bool, err error) {
 	if !s.hasLogOpen(pid) {
 		return false, nil // gone meanwhile, or not ours
 	}
-	if err := pidfdSendSignal(fd, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+	if err := daemontest.PidfdSendSignal(fd, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
 		return false, fmt.Errorf("sshdtest: killing sshd %d: %w", pid, err)
 	}
-	ready, err := waitReadable(stopTimeout, fd)
+	ready, err := daemontest.WaitReadable(stopTimeout, fd)
 	if err != nil {
 		return false, fmt.Errorf("sshdtest: waiting for sshd %d: %w", pid, err)
 	}

@@ -3,7 +3,6 @@ package sshdtest
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"net"
 	"os"
 	"os/user"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golibssh/libssh/internal/daemontest"
 )
 
 // testPassword is the password the PAM tests give the current user. The
@@ -215,13 +216,7 @@ func TestPAMDirsSwept(t *testing.T) {
 		t.Fatalf("no pam_wrapper directory for the running sshd -i %s (found pids %q)", pid, pids)
 	}
 	c.Close()
-	// Wait (without reaping) until sshd has exited.
-	p.mu.Lock()
-	ready, err := waitReadable(30*time.Second, p.pidfd)
-	p.mu.Unlock()
-	if err != nil || !ready[0] {
-		t.Fatalf("sshd -i did not exit after its client closed the connection (err %v)", err)
-	}
+	waitExited(t, p)
 	if pids := pidsOf(ourPAMDirs(t, passdb)); !slices.Contains(pids, pid) {
 		t.Errorf("pam_wrapper removed the directory of the exited sshd -i %s itself; nothing to sweep", pid)
 	}
@@ -329,27 +324,8 @@ func TestNoPAMWrapper(t *testing.T) {
 	defer func() { pamLibDirs = defaultPAMLibDirs }()
 	opts := Options{Passwords: map[string]string{"u": "p"}}
 
-	s, err := Start(opts)
-	if err == nil {
-		s.Close()
-		t.Fatal("Start succeeded without pam_wrapper")
-	}
-	if !errors.Is(err, ErrNoPAMWrapper) || !strings.Contains(err.Error(), "install libpam-wrapper") {
-		t.Errorf("Start without pam_wrapper: %v, want an error wrapping ErrNoPAMWrapper that says what to install", err)
-	}
-	r := &fatalRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		New(r, opts)
-	}()
-	<-done
-	for i := len(r.cleanups) - 1; i >= 0; i-- {
-		r.cleanups[i]()
-	}
-	if r.skip == "" || r.Failed() || !strings.Contains(r.skip, "install libpam-wrapper") {
-		t.Errorf("New without pam_wrapper: skip %q, fatal %q; want a skip saying to install libpam-wrapper", r.skip, r.fatal)
-	}
+	daemontest.CheckNotInstalled(t, func() (*Server, error) { return Start(opts) },
+		func(t testing.TB) { New(t, opts) }, ErrNoPAMWrapper, "install libpam-wrapper")
 	// Without Passwords pam_wrapper is not needed.
 	New(t, Options{})
 }

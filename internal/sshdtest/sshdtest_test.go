@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golibssh/libssh/internal/daemontest"
 )
 
 // sshPath is the OpenSSH client used to exercise the servers.
@@ -430,53 +433,6 @@ func TestAuthorizedKeysAndConfigFirst(t *testing.T) {
 	})
 }
 
-// fatalRecorder is a testing.TB that records Fatalf instead of failing the
-// real test, for checking New's error reporting. It must be used from its
-// own goroutine because Fatalf ends the calling goroutine.
-type fatalRecorder struct {
-	testing.TB
-	mu       sync.Mutex
-	fatal    string
-	skip     string
-	cleanups []func()
-}
-
-// Helper does nothing.
-func (r *fatalRecorder) Helper() {}
-
-// Fatalf records the message and ends the calling goroutine.
-func (r *fatalRecorder) Fatalf(format string, args ...any) {
-	r.mu.Lock()
-	r.fatal = fmt.Sprintf(format, args...)
-	r.mu.Unlock()
-	runtime.Goexit()
-}
-
-// Failed reports whether Fatalf was called.
-func (r *fatalRecorder) Failed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.fatal != ""
-}
-
-// Logf discards the message.
-func (r *fatalRecorder) Logf(string, ...any) {}
-
-// Skip records the skip and ends the calling goroutine, as a real Skip does.
-func (r *fatalRecorder) Skip(args ...any) {
-	r.mu.Lock()
-	r.skip = fmt.Sprint(args...)
-	r.mu.Unlock()
-	runtime.Goexit()
-}
-
-// Cleanup records f; the test runs the recorded functions itself.
-func (r *fatalRecorder) Cleanup(f func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cleanups = append(r.cleanups, f)
-}
-
 // TestInvalidConfigFails checks that New reports sshd's rejection of a
 // configuration together with the configuration.
 func TestInvalidConfigFails(t *testing.T) {
@@ -484,18 +440,10 @@ func TestInvalidConfigFails(t *testing.T) {
 	if _, err := os.Stat(SSHDPath); err != nil {
 		t.Skip("sshdtest: " + SSHDPath + " not found")
 	}
-	r := &fatalRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		New(r, Options{Config: []string{"NoSuchKeyword yes"}})
-	}()
-	<-done
-	for i := len(r.cleanups) - 1; i >= 0; i-- {
-		r.cleanups[i]()
-	}
-	if !strings.Contains(r.fatal, "sshd rejected the configuration") || !strings.Contains(r.fatal, "NoSuchKeyword") {
-		t.Errorf("New with an invalid config: fatal message %q, want it to mention the rejection and the config", r.fatal)
+	r := &daemontest.RecordingTB{TB: t}
+	r.Run(func(t testing.TB) { New(t, Options{Config: []string{"NoSuchKeyword yes"}}) })
+	if msg := r.Message(); r.Skipped() || !strings.Contains(msg, "sshd rejected the configuration") || !strings.Contains(msg, "NoSuchKeyword") {
+		t.Errorf("New with an invalid config: skipped %v, message %q; want a failure mentioning the rejection and the config", r.Skipped(), msg)
 	}
 }
 
@@ -515,20 +463,14 @@ func occupyPort(t *testing.T) int {
 // already in use. It is not parallel because it replaces pickPort.
 func TestListenRetriesBusyPort(t *testing.T) {
 	busy := occupyPort(t)
-	calls := 0
-	pickPort = func() (int, error) {
-		calls++
-		if calls <= 2 {
-			return busy, nil
-		}
-		return freePort()
-	}
-	defer func() { pickPort = freePort }()
+	picker := &daemontest.BusyPort{Port: busy, Times: 2}
+	pickPort = picker.Pick
+	defer func() { pickPort = daemontest.FreePort }()
 
 	s := New(t, Options{})
 	addr := s.Listen(t)
-	if calls != 3 {
-		t.Errorf("Listen picked %d ports, want 3", calls)
+	if picker.Calls() != 3 {
+		t.Errorf("Listen picked %d ports, want 3", picker.Calls())
 	}
 	c, err := net.DialTimeout("tcp", addr, 30*time.Second)
 	if err != nil {
@@ -544,32 +486,21 @@ func TestListenRetriesBusyPort(t *testing.T) {
 // It is not parallel because it replaces pickPort.
 func TestListenGivesUp(t *testing.T) {
 	busy := occupyPort(t)
-	calls := 0
-	pickPort = func() (int, error) {
-		calls++
-		return busy, nil
-	}
-	defer func() { pickPort = freePort }()
+	picker := &daemontest.BusyPort{Port: busy, Times: math.MaxInt}
+	pickPort = picker.Pick
+	defer func() { pickPort = daemontest.FreePort }()
 
 	s := New(t, Options{})
-	r := &fatalRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Listen(r)
-	}()
-	<-done
-	for i := len(r.cleanups) - 1; i >= 0; i-- {
-		r.cleanups[i]()
+	r := &daemontest.RecordingTB{TB: t}
+	r.Run(func(t testing.TB) { s.Listen(t) })
+	if picker.Calls() != 5 {
+		t.Errorf("Listen picked %d ports, want 5", picker.Calls())
 	}
-	if calls != 5 {
-		t.Errorf("Listen picked %d ports, want 5", calls)
+	if msg := r.Message(); r.Skipped() || !strings.Contains(msg, "attempt 5:") || !strings.Contains(msg, "Address already in use") {
+		t.Errorf("skipped %v, message %q; want a failure reporting 5 attempts and the sshd log", r.Skipped(), msg)
 	}
-	if !strings.Contains(r.fatal, "attempt 5:") || !strings.Contains(r.fatal, "Address already in use") {
-		t.Errorf("fatal message %q, want it to report 5 attempts and the sshd log", r.fatal)
-	}
-	if len(r.cleanups) != 0 {
-		t.Errorf("failed Listen registered %d cleanups, want none", len(r.cleanups))
+	if n := r.NumCleanups(); n != 0 {
+		t.Errorf("failed Listen registered %d cleanups, want none", n)
 	}
 }
 
@@ -622,6 +553,18 @@ func expectEOF(t *testing.T, conn net.Conn, r *bufio.Reader) {
 	}
 }
 
+// waitExited waits (without reaping it) until the sshd -i p has exited
+// after its client closed the connection.
+func waitExited(t *testing.T, p *inetdProc) {
+	t.Helper()
+	p.mu.Lock()
+	ready, err := daemontest.WaitReadable(30*time.Second, p.pidfd)
+	p.mu.Unlock()
+	if err != nil || !ready[0] {
+		t.Fatalf("sshd -i did not exit after its client closed the connection (err %v)", err)
+	}
+}
+
 // checkClosed checks what every closed Server must satisfy: its directory
 // is gone, Close can be called again, and Conn and Addr fail.
 func checkClosed(t *testing.T, s *Server) {
@@ -654,7 +597,7 @@ func checkClosed(t *testing.T, s *Server) {
 func TestStartConn(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, Options{})
-	if !strings.HasPrefix(s.Dir, filepath.Clean(os.TempDir())+string(filepath.Separator)) || !plainPath(s.Dir) {
+	if !strings.HasPrefix(s.Dir, filepath.Clean(os.TempDir())+string(filepath.Separator)) || !daemontest.PlainPath(s.Dir) {
 		t.Errorf("Start made directory %q, want a plain name under %s", s.Dir, os.TempDir())
 	}
 	done, err := s.Conn()
@@ -857,12 +800,12 @@ func TestNewAwkwardTempDir(t *testing.T) {
 	t.Parallel()
 	var dir string
 	t.Run("100%_#1", func(t *testing.T) {
-		if td := t.TempDir(); plainPath(td) {
+		if td := t.TempDir(); daemontest.PlainPath(td) {
 			t.Skipf("t.TempDir() = %q is plain; nothing to test", td)
 		}
 		s := New(t, Options{})
 		dir = s.Dir
-		if !plainPath(dir) {
+		if !daemontest.PlainPath(dir) {
 			t.Errorf("New used directory %q, which is unsafe in sshd_config", dir)
 		}
 		c := s.Pipe(t)
@@ -922,31 +865,12 @@ func TestStartFailureRemovesDir(t *testing.T) {
 // clears PATH.
 func TestNoSSHKeygen(t *testing.T) {
 	t.Setenv("PATH", "")
-	s, err := Start(Options{})
-	if err == nil {
-		s.Close()
-		t.Fatal("Start succeeded without ssh-keygen in PATH")
-	}
-	if !errors.Is(err, ErrNoSSHD) || !strings.HasPrefix(err.Error(), "sshdtest: ") {
-		t.Errorf("Start without ssh-keygen: %v, want an error wrapping ErrNoSSHD", err)
-	}
 	// New must skip the test. A real skip would hide in CI's "nothing
-	// skipped" check, so record it instead.
-	r := &fatalRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		New(r, Options{})
-	}()
-	<-done
-	for i := len(r.cleanups) - 1; i >= 0; i-- {
-		r.cleanups[i]()
-	}
-	if r.skip == "" || r.Failed() {
-		t.Errorf("New without ssh-keygen: skip %q, fatal %q; want a skip", r.skip, r.fatal)
-	}
-	if !strings.Contains(r.skip, "install openssh") {
-		t.Errorf("skip message %q does not say what to install", r.skip)
+	// skipped" check, so CheckNotInstalled records it instead.
+	err := daemontest.CheckNotInstalled(t, func() (*Server, error) { return Start(Options{}) },
+		func(t testing.TB) { New(t, Options{}) }, ErrNoSSHD, "install openssh-client")
+	if !strings.HasPrefix(err.Error(), "sshdtest: ") {
+		t.Errorf("Start without ssh-keygen: %v, want an error starting with \"sshdtest: \"", err)
 	}
 }
 
@@ -962,13 +886,7 @@ func TestConnReapsExited(t *testing.T) {
 	}
 	readBanner(t, c)
 	c.Close()
-	// Wait (without reaping) until sshd has exited.
-	p.mu.Lock()
-	ready, err := waitReadable(30*time.Second, p.pidfd)
-	p.mu.Unlock()
-	if err != nil || !ready[0] {
-		t.Fatalf("sshd -i did not exit after its client closed the connection (err %v)", err)
-	}
+	waitExited(t, p)
 
 	c2, err := s.Conn()
 	if err != nil {

@@ -1,35 +1,22 @@
-package kdctest
+package daemontest
 
 import (
 	"fmt"
 	"math"
-	"net"
 	"syscall"
 	"time"
 )
 
-// pickPort chooses the KDC's port; tests replace it to exercise the retry
-// path.
-var pickPort = freePort
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("kdctest: picking a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("kdctest: picking a free port: %w", err)
-	}
-	return port, nil
-}
-
-// waitReadable waits until at least one of fds is readable or hung up, or
-// timeout has passed, and reports which are. A pidfd becomes readable when
-// its process exits. It blocks the calling goroutine in epoll_wait rather
-// than starting goroutines.
-func waitReadable(timeout time.Duration, fds ...int) ([]bool, error) {
+// WaitReadable waits until at least one of fds is readable or hung up, or
+// timeout has passed, and reports which are (ready[i] for fds[i]; all false
+// after a timeout). A timeout of 0 or less polls without waiting. A pidfd
+// becomes readable when its process exits, a FIFO read end when it holds
+// data or its last writer has closed it.
+//
+// It blocks the calling goroutine in epoll_wait(2) rather than starting
+// goroutines, so that nothing is left running afterwards, and retries when
+// interrupted by a signal.
+func WaitReadable(timeout time.Duration, fds ...int) ([]bool, error) {
 	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
