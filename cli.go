@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/term"
+	"golang.org/x/sys/unix"
 )
 
 // AuthenticateCLI logs in the way the ssh command does for a person at a
@@ -165,19 +165,29 @@ func (p *prompter) line(prompt string) (string, error) {
 }
 
 // secret shows prompt and reads one line without echo when in is a
-// terminal.
+// terminal. Echo goes off before the prompt is shown, as in OpenSSH, so that
+// nothing typed after the prompt appears is echoed.
 func (p *prompter) secret(prompt string) (string, error) {
 	f, ok := p.in.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !ok {
 		return p.line(prompt)
 	}
-	p.printf("%s", prompt)
-	b, err := term.ReadPassword(int(f.Fd()))
-	p.printf("\n")
-	if err != nil {
-		return "", fmt.Errorf("libssh: read password: %w", err)
+	fd := int(f.Fd())
+	saved, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil { // not a terminal
+		return p.line(prompt)
 	}
-	return string(b), nil
+	quiet := *saved
+	quiet.Lflag &^= unix.ECHO
+	quiet.Lflag |= unix.ICANON | unix.ISIG
+	quiet.Iflag |= unix.ICRNL
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
+		return "", fmt.Errorf("libssh: turn terminal echo off: %w", err)
+	}
+	defer unix.IoctlSetTermios(fd, unix.TCSETS, saved)
+	answer, err := p.line(prompt)
+	p.printf("\n") // the newline the user typed was not echoed either
+	return answer, err
 }
 
 // kbdint shows a keyboard-interactive round and reads its answers.
