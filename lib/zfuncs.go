@@ -577,3 +577,206 @@ func UserauthGssapi(session Session) (r int) {
 	r = int(C.ssh_userauth_gssapi(session.p))
 	return
 }
+
+// ChannelNew calls ssh_channel_new:
+//
+//	ssh_channel ssh_channel_new(ssh_session session)
+func ChannelNew(session Session) (r Channel) {
+	r = Channel{p: C.ssh_channel_new(session.p)}
+	return
+}
+
+// ChannelFree calls ssh_channel_free:
+//
+//	void ssh_channel_free(ssh_channel channel)
+func ChannelFree(channel Channel) {
+	C.ssh_channel_free(channel.p)
+}
+
+// ChannelOpenSession calls ssh_channel_open_session:
+//
+//	int ssh_channel_open_session(ssh_channel channel)
+func ChannelOpenSession(channel Channel) (r int) {
+	r = int(C.ssh_channel_open_session(channel.p))
+	return
+}
+
+// ChannelOpenForward calls ssh_channel_open_forward:
+//
+//	int ssh_channel_open_forward(ssh_channel channel, const char * remotehost, int remoteport, const char * sourcehost, int localport)
+func ChannelOpenForward(channel Channel, remotehost string, remoteport int, sourcehost string, localport int) (r int) {
+	c_remotehost := C.CString(remotehost)
+	defer C.free(unsafe.Pointer(c_remotehost))
+	c_sourcehost := C.CString(sourcehost)
+	defer C.free(unsafe.Pointer(c_sourcehost))
+	r = int(C.ssh_channel_open_forward(channel.p, c_remotehost, C.int(remoteport), c_sourcehost, C.int(localport)))
+	return
+}
+
+// ChannelRequestExec calls ssh_channel_request_exec:
+//
+//	int ssh_channel_request_exec(ssh_channel channel, const char * cmd)
+func ChannelRequestExec(channel Channel, cmd string) (r int) {
+	c_cmd := C.CString(cmd)
+	defer C.free(unsafe.Pointer(c_cmd))
+	r = int(C.ssh_channel_request_exec(channel.p, c_cmd))
+	return
+}
+
+// ChannelRequestEnv calls ssh_channel_request_env:
+//
+//	int ssh_channel_request_env(ssh_channel channel, const char * name, const char * value)
+func ChannelRequestEnv(channel Channel, name string, value string) (r int) {
+	c_name := C.CString(name)
+	defer C.free(unsafe.Pointer(c_name))
+	c_value := C.CString(value)
+	defer C.free(unsafe.Pointer(c_value))
+	r = int(C.ssh_channel_request_env(channel.p, c_name, c_value))
+	return
+}
+
+// ChannelRequestPtySize calls ssh_channel_request_pty_size:
+//
+//	int ssh_channel_request_pty_size(ssh_channel channel, const char * term, int cols, int rows)
+func ChannelRequestPtySize(channel Channel, term string, cols int, rows int) (r int) {
+	c_term := C.CString(term)
+	defer C.free(unsafe.Pointer(c_term))
+	r = int(C.ssh_channel_request_pty_size(channel.p, c_term, C.int(cols), C.int(rows)))
+	return
+}
+
+// ChannelChangePtySize calls ssh_channel_change_pty_size:
+//
+//	int ssh_channel_change_pty_size(ssh_channel channel, int cols, int rows)
+func ChannelChangePtySize(channel Channel, cols int, rows int) (r int) {
+	r = int(C.ssh_channel_change_pty_size(channel.p, C.int(cols), C.int(rows)))
+	return
+}
+
+// ChannelRequestShell calls ssh_channel_request_shell:
+//
+//	int ssh_channel_request_shell(ssh_channel channel)
+func ChannelRequestShell(channel Channel) (r int) {
+	r = int(C.ssh_channel_request_shell(channel.p))
+	return
+}
+
+// ChannelRequestSubsystem calls ssh_channel_request_subsystem:
+//
+//	int ssh_channel_request_subsystem(ssh_channel channel, const char * subsystem)
+func ChannelRequestSubsystem(channel Channel, subsystem string) (r int) {
+	c_subsystem := C.CString(subsystem)
+	defer C.free(unsafe.Pointer(c_subsystem))
+	r = int(C.ssh_channel_request_subsystem(channel.p, c_subsystem))
+	return
+}
+
+// ChannelRequestSendSignal calls ssh_channel_request_send_signal:
+//
+//	int ssh_channel_request_send_signal(ssh_channel channel, const char * signum)
+func ChannelRequestSendSignal(channel Channel, signum string) (r int) {
+	c_signum := C.CString(signum)
+	defer C.free(unsafe.Pointer(c_signum))
+	r = int(C.ssh_channel_request_send_signal(channel.p, c_signum))
+	return
+}
+
+// ChannelRead calls ssh_channel_read:
+//
+//	int ssh_channel_read(ssh_channel channel, void * dest, uint32_t count, int is_stderr)
+func ChannelRead(channel Channel, dest []byte, is_stderr int) (r int) {
+	var p_dest unsafe.Pointer
+	if len(dest) > 0 {
+		p_dest = unsafe.Pointer(&dest[0])
+	}
+	r = int(C.ssh_channel_read(channel.p, p_dest, C.uint32_t(len(dest)), C.int(is_stderr)))
+	return
+}
+
+// ChannelReadNonblocking calls ssh_channel_read_nonblocking:
+//
+//	int ssh_channel_read_nonblocking(ssh_channel channel, void * dest, uint32_t count, int is_stderr)
+func ChannelReadNonblocking(channel Channel, dest []byte, is_stderr int) (r int) {
+	var p_dest unsafe.Pointer
+	if len(dest) > 0 {
+		p_dest = unsafe.Pointer(&dest[0])
+	}
+	r = int(C.ssh_channel_read_nonblocking(channel.p, p_dest, C.uint32_t(len(dest)), C.int(is_stderr)))
+	return
+}
+
+// ChannelPoll calls ssh_channel_poll:
+//
+//	int ssh_channel_poll(ssh_channel channel, int is_stderr)
+func ChannelPoll(channel Channel, is_stderr int) (r int) {
+	r = int(C.ssh_channel_poll(channel.p, C.int(is_stderr)))
+	return
+}
+
+// ChannelWrite calls ssh_channel_write:
+//
+//	int ssh_channel_write(ssh_channel channel, const void * data, uint32_t len)
+func ChannelWrite(channel Channel, data []byte) (r int) {
+	var p_data unsafe.Pointer
+	if len(data) > 0 {
+		p_data = unsafe.Pointer(&data[0])
+	}
+	r = int(C.ssh_channel_write(channel.p, p_data, C.uint32_t(len(data))))
+	return
+}
+
+// ChannelWindowSize calls ssh_channel_window_size:
+//
+//	uint32_t ssh_channel_window_size(ssh_channel channel)
+func ChannelWindowSize(channel Channel) (r uint32) {
+	r = uint32(C.ssh_channel_window_size(channel.p))
+	return
+}
+
+// ChannelSendEof calls ssh_channel_send_eof:
+//
+//	int ssh_channel_send_eof(ssh_channel channel)
+func ChannelSendEof(channel Channel) (r int) {
+	r = int(C.ssh_channel_send_eof(channel.p))
+	return
+}
+
+// ChannelClose calls ssh_channel_close:
+//
+//	int ssh_channel_close(ssh_channel channel)
+func ChannelClose(channel Channel) (r int) {
+	r = int(C.ssh_channel_close(channel.p))
+	return
+}
+
+// ChannelIsOpen calls ssh_channel_is_open:
+//
+//	int ssh_channel_is_open(ssh_channel channel)
+func ChannelIsOpen(channel Channel) (r int) {
+	r = int(C.ssh_channel_is_open(channel.p))
+	return
+}
+
+// ChannelIsClosed calls ssh_channel_is_closed:
+//
+//	int ssh_channel_is_closed(ssh_channel channel)
+func ChannelIsClosed(channel Channel) (r int) {
+	r = int(C.ssh_channel_is_closed(channel.p))
+	return
+}
+
+// ChannelIsEof calls ssh_channel_is_eof:
+//
+//	int ssh_channel_is_eof(ssh_channel channel)
+func ChannelIsEof(channel Channel) (r int) {
+	r = int(C.ssh_channel_is_eof(channel.p))
+	return
+}
+
+// ChannelGetExitStatus calls ssh_channel_get_exit_status:
+//
+//	int ssh_channel_get_exit_status(ssh_channel channel)
+func ChannelGetExitStatus(channel Channel) (r int) {
+	r = int(C.ssh_channel_get_exit_status(channel.p))
+	return
+}

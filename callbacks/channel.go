@@ -1,0 +1,300 @@
+package callbacks
+
+/*
+#include <stdint.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"github.com/golibssh/libssh/lib"
+)
+
+// ChannelCallbacks holds Go functions for libssh 0.10's 15 channel
+// callbacks. A nil field leaves libssh's default behaviour (for a server-side
+// request: libssh's own answer), not "deny".
+//
+// The functions run inside whatever libssh call is processing the session's
+// packets, with the session locked, on that call's goroutine. They must
+// return quickly and must not call libssh or package libssh (for this session
+// or its channels): copy what they need and signal. A panic is recovered, so
+// that it never unwinds through libssh, and reported by
+// [Registration.Panic]; the callback then answers as if it had refused or
+// consumed nothing.
+type ChannelCallbacks struct {
+	// OnData receives the channel's buffered data for one stream: all of
+	// it, not only the newest packet. It returns how many bytes it
+	// consumed; the rest stays readable (and is offered again with the
+	// next packet). data is valid only during the call.
+	OnData func(data []byte, isStderr bool) (consumed int)
+	// OnEOF: the remote end sent EOF.
+	OnEOF func()
+	// OnClose: the remote end closed the channel.
+	OnClose func()
+	// OnSignal: the client asked for a signal to be sent (server side).
+	OnSignal func(signal string)
+	// OnExitStatus: the remote command's exit status.
+	OnExitStatus func(status int)
+	// OnExitSignal: the remote command was killed by a signal ("TERM").
+	// libssh 0.10 reports this only through the callback.
+	OnExitSignal func(signal string, coreDumped bool, errmsg, lang string)
+	// OnPtyRequest: the client asks for a pty (server side); true accepts.
+	OnPtyRequest func(term string, width, height, pxWidth, pxHeight int) bool
+	// OnShellRequest: the client asks for a shell (server side).
+	OnShellRequest func() bool
+	// OnAuthAgentReq: the client asks for agent forwarding (server side);
+	// having the callback makes libssh accept the request.
+	OnAuthAgentReq func()
+	// OnX11Req: the client asks for X11 forwarding (server side).
+	OnX11Req func(singleConnection bool, authProtocol, authCookie string, screen uint32)
+	// OnPtyWindowChange: the client's terminal changed size (server side).
+	OnPtyWindowChange func(width, height, pxWidth, pxHeight int) bool
+	// OnExecRequest: the client asks to run command (server side).
+	OnExecRequest func(command string) bool
+	// OnEnvRequest: the client asks to set an environment variable
+	// (server side).
+	OnEnvRequest func(name, value string) bool
+	// OnSubsystemRequest: the client asks for a subsystem (server side).
+	OnSubsystemRequest func(subsystem string) bool
+	// OnWriteWontblock: libssh saw the socket writable with nothing to
+	// send; bytes is the channel's remote window (possibly 0). In libssh
+	// 0.10 it fires for every channel of the session, so it is a hint,
+	// not a "window opened" event.
+	OnWriteWontblock func(bytes uint32)
+}
+
+// mask says which fields are set, as the shim's GOLIBSSH_CB_* bits.
+func (cb *ChannelCallbacks) mask() C.uint {
+	var m C.uint
+	for bit, set := range []bool{
+		cb.OnData != nil, cb.OnEOF != nil, cb.OnClose != nil, cb.OnSignal != nil,
+		cb.OnExitStatus != nil, cb.OnExitSignal != nil, cb.OnPtyRequest != nil,
+		cb.OnShellRequest != nil, cb.OnAuthAgentReq != nil, cb.OnX11Req != nil,
+		cb.OnPtyWindowChange != nil, cb.OnExecRequest != nil, cb.OnEnvRequest != nil,
+		cb.OnSubsystemRequest != nil, cb.OnWriteWontblock != nil,
+	} {
+		if set {
+			m |= 1 << bit
+		}
+	}
+	return m
+}
+
+// entry is what the handle table holds for one registration.
+type entry struct {
+	cb ChannelCallbacks
+
+	mu       sync.Mutex
+	panicked any // the first panic recovered, until Panic takes it
+}
+
+// Registration is a ChannelCallbacks installed on a channel: a C callback
+// struct in C memory whose userdata is the id of a handle-table entry.
+type Registration struct {
+	id uintptr
+	s  unsafe.Pointer // the C struct; nil once removed
+	ch lib.Channel
+}
+
+// Install installs cb on ch (ssh_set_channel_callbacks: ahead of any other
+// callbacks of the channel). The caller must hold the session's lock, and
+// must Remove the registration, again under the lock, before the channel is
+// freed.
+func Install(ch lib.Channel, cb *ChannelCallbacks) (*Registration, error) {
+	if ch.IsNil() {
+		return nil, errors.New("callbacks: install on a NULL channel")
+	}
+	if cb == nil {
+		cb = &ChannelCallbacks{}
+	}
+	e := &entry{cb: *cb}
+	id := handles.register(e)
+	s := C.golibssh_channel_callbacks_new(C.uintptr_t(id), cb.mask())
+	if s == nil {
+		handles.remove(id)
+		return nil, errors.New("callbacks: out of memory")
+	}
+	if C.golibssh_channel_callbacks_set(ch.Raw(), s) != lib.SSH_OK {
+		C.golibssh_channel_callbacks_remove(nil, s)
+		handles.remove(id)
+		return nil, errors.New("callbacks: ssh_set_channel_callbacks failed")
+	}
+	return &Registration{id: id, s: s, ch: ch}, nil
+}
+
+// Remove takes the callbacks off the channel, frees the C struct and removes
+// the table entry. It is idempotent. The caller must hold the session's lock.
+// Callbacks libssh might still deliver for this id are dropped.
+func (r *Registration) Remove() {
+	if r == nil || r.s == nil {
+		return
+	}
+	C.golibssh_channel_callbacks_remove(r.ch.Raw(), r.s)
+	handles.remove(r.id)
+	r.s = nil
+}
+
+// Forget frees the C struct and the table entry without touching the
+// channel, for a channel libssh has already freed (with its session). The
+// caller must hold the session's lock, or know libssh cannot call back.
+func (r *Registration) Forget() {
+	if r == nil || r.s == nil {
+		return
+	}
+	C.golibssh_channel_callbacks_remove(nil, r.s)
+	handles.remove(r.id)
+	r.s = nil
+}
+
+// Panic returns the first panic a callback of this registration raised since
+// the last call, or nil.
+func (r *Registration) Panic() any {
+	if r == nil {
+		return nil
+	}
+	v, ok := handles.lookup(r.id)
+	if !ok {
+		return nil
+	}
+	e := v.(*entry)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.panicked
+	e.panicked = nil
+	return p
+}
+
+// PanicError wraps a panic value recovered in a callback.
+type PanicError struct{ Value any }
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("callbacks: a callback panicked: %v", e.Value)
+}
+
+// call runs f with the registration's callbacks, recovering a panic into the
+// entry; it reports false for an unknown id or a panic.
+func call(id uintptr, f func(cb *ChannelCallbacks)) (ok bool) {
+	v, found := handles.lookup(id)
+	if !found {
+		return false
+	}
+	e := v.(*entry)
+	defer func() {
+		if r := recover(); r != nil {
+			panics.Add(1)
+			e.mu.Lock()
+			if e.panicked == nil {
+				e.panicked = r
+			}
+			e.mu.Unlock()
+			ok = false
+		}
+	}()
+	f(&e.cb)
+	return true
+}
+
+// reply turns a Go decision into libssh's answer: 0 accepts, -1 refuses.
+func reply(ok, accept bool) C.int {
+	if ok && accept {
+		return 0
+	}
+	return -1
+}
+
+//export goChannelData
+func goChannelData(id C.uintptr_t, data unsafe.Pointer, n C.uint32_t, isStderr C.int) C.int {
+	consumed := 0
+	call(uintptr(id), func(cb *ChannelCallbacks) {
+		consumed = cb.OnData(unsafe.Slice((*byte)(data), int(n)), isStderr != 0)
+	})
+	// Unknown ids and panics consume nothing: the data stays with libssh.
+	return C.int(min(max(consumed, 0), int(n)))
+}
+
+//export goChannelEOF
+func goChannelEOF(id C.uintptr_t) { call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnEOF() }) }
+
+//export goChannelClose
+func goChannelClose(id C.uintptr_t) { call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnClose() }) }
+
+//export goChannelSignal
+func goChannelSignal(id C.uintptr_t, signal *C.char) {
+	s := C.GoString(signal)
+	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnSignal(s) })
+}
+
+//export goChannelExitStatus
+func goChannelExitStatus(id C.uintptr_t, status C.int) {
+	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnExitStatus(int(status)) })
+}
+
+//export goChannelExitSignal
+func goChannelExitSignal(id C.uintptr_t, signal *C.char, core C.int, errmsg, lang *C.char) {
+	s, m, l := C.GoString(signal), C.GoString(errmsg), C.GoString(lang)
+	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnExitSignal(s, core != 0, m, l) })
+}
+
+//export goChannelPtyRequest
+func goChannelPtyRequest(id C.uintptr_t, term *C.char, w, h, pw, ph C.int) C.int {
+	t, accept := C.GoString(term), false
+	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnPtyRequest(t, int(w), int(h), int(pw), int(ph)) })
+	return reply(ok, accept)
+}
+
+//export goChannelShellRequest
+func goChannelShellRequest(id C.uintptr_t) C.int {
+	accept := false
+	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnShellRequest() })
+	return reply(ok, accept)
+}
+
+//export goChannelAuthAgentReq
+func goChannelAuthAgentReq(id C.uintptr_t) {
+	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnAuthAgentReq() })
+}
+
+//export goChannelX11Req
+func goChannelX11Req(id C.uintptr_t, single C.int, protocol, cookie *C.char, screen C.uint32_t) {
+	p, c := C.GoString(protocol), C.GoString(cookie)
+	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnX11Req(single != 0, p, c, uint32(screen)) })
+}
+
+//export goChannelPtyWindowChange
+func goChannelPtyWindowChange(id C.uintptr_t, w, h, pw, ph C.int) C.int {
+	accept := false
+	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnPtyWindowChange(int(w), int(h), int(pw), int(ph)) })
+	return reply(ok, accept)
+}
+
+//export goChannelExecRequest
+func goChannelExecRequest(id C.uintptr_t, command *C.char) C.int {
+	c, accept := C.GoString(command), false
+	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnExecRequest(c) })
+	return reply(ok, accept)
+}
+
+//export goChannelEnvRequest
+func goChannelEnvRequest(id C.uintptr_t, name, value *C.char) C.int {
+	n, v, accept := C.GoString(name), C.GoString(value), false
+	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnEnvRequest(n, v) })
+	return reply(ok, accept)
+}
+
+//export goChannelSubsystemRequest
+func goChannelSubsystemRequest(id C.uintptr_t, subsystem *C.char) C.int {
+	s, accept := C.GoString(subsystem), false
+	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnSubsystemRequest(s) })
+	return reply(ok, accept)
+}
+
+//export goChannelWriteWontblock
+func goChannelWriteWontblock(id C.uintptr_t, bytes C.uint32_t) C.int {
+	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnWriteWontblock(uint32(bytes)) })
+	return 0
+}

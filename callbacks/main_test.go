@@ -1,0 +1,17 @@
+package callbacks
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// TestMain fails the run when a test left a registration in the table.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 && Live() != 0 {
+		fmt.Fprintf(os.Stderr, "callbacks: %d registrations left in the handle table\n", Live())
+		code = 1
+	}
+	os.Exit(code)
+}
