@@ -104,13 +104,7 @@ func TestCloseFrom50Goroutines(t *testing.T) {
 // the middle of connecting and authenticating against a silent server.
 func TestCloseDuringPendingCalls(t *testing.T) {
 	t.Parallel()
-	addr, accepted := silentServer(t)
-	host, port := splitHostPort(t, addr)
-	s, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithAutoConnect(false))
-	require.NoError(t, err)
-	connectErr := make(chan error, 1)
-	go func() { connectErr <- s.Connect(context.Background()) }()
-	awaitClientBanner(t, <-accepted)
+	s, connectErr := pendingConnect(t, context.Background())
 	authErr := make(chan error, 1)
 	go func() {
 		_, err := s.UserauthNone(context.Background()) // queued behind Connect
@@ -121,23 +115,15 @@ func TestCloseDuringPendingCalls(t *testing.T) {
 	assert.ErrorIs(t, <-authErr, libssh.ErrClosed)
 }
 
-// TestCancelledAuthPoisonsTheSession: a pending libssh call cannot be
+// TestCancelledConnectPoisonsTheSession: a pending libssh call cannot be
 // abandoned half-way, so cancelling one leaves the session unusable, with an
 // error that says so, and Close still works.
 func TestCancelledConnectPoisonsTheSession(t *testing.T) {
 	t.Parallel()
-	addr, accepted := silentServer(t)
-	host, port := splitHostPort(t, addr)
-	s, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithAutoConnect(false))
-	require.NoError(t, err)
-	defer s.Close()
 	ctx, cancel := context.WithCancel(t.Context())
-	result := make(chan error, 1)
-	go func() { result <- s.Connect(ctx) }()
-	conn := <-accepted
-	awaitClientBanner(t, conn)
+	s, result := pendingConnect(t, ctx)
 	cancel()
-	err = <-result
+	err := <-result
 	assert.ErrorIs(t, err, context.Canceled)
 	err = s.Connect(t.Context())
 	assert.ErrorContains(t, err, "cannot be used any more")

@@ -214,6 +214,22 @@ func awaitClientBanner(t *testing.T, conn net.Conn) {
 	require.True(t, bytes.HasPrefix(got, []byte("SSH-2.0-libssh")), "client banner %q", got)
 }
 
+// pendingConnect starts Connect(ctx) on a new session to a server that
+// never speaks, and returns once libssh's ssh_connect is pending (its banner
+// has arrived). The Connect's result arrives on the channel.
+func pendingConnect(t *testing.T, ctx context.Context) (*libssh.Session, <-chan error) {
+	t.Helper()
+	addr, accepted := silentServer(t)
+	host, port := splitHostPort(t, addr)
+	s, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithAutoConnect(false))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	result := make(chan error, 1)
+	go func() { result <- s.Connect(ctx) }()
+	awaitClientBanner(t, <-accepted)
+	return s, result
+}
+
 func TestConnectTimeoutWhileServerNeverSpeaks(t *testing.T) {
 	t.Parallel()
 	addr, _ := silentServer(t)
@@ -509,16 +525,9 @@ func TestVersion(t *testing.T) {
 // server ends the Connect with an error, not a crash.
 func TestDisconnectDuringConnect(t *testing.T) {
 	t.Parallel()
-	addr, accepted := silentServer(t)
-	host, port := splitHostPort(t, addr)
-	s, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithAutoConnect(false))
-	require.NoError(t, err)
-	defer s.Close()
-	result := make(chan error, 1)
-	go func() { result <- s.Connect(t.Context()) }()
-	awaitClientBanner(t, <-accepted)
+	s, result := pendingConnect(t, t.Context())
 	require.NoError(t, s.Disconnect())
-	err = <-result
+	err := <-result
 	assert.ErrorIs(t, err, libssh.ErrNotConnected)
 	assert.False(t, s.IsConnected())
 	require.NoError(t, s.Close())
