@@ -77,6 +77,7 @@ lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt would change the files above"; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
+	$(GO) run ./internal/lockcheck .
 
 # bench runs the benchmarks COUNT times into bench.txt; benchcmp compares it
 # with bench.old.txt.

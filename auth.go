@@ -89,6 +89,8 @@ func (s *Session) UserauthList(ctx context.Context) ([]AuthMethod, error) {
 // server does not accept that key for the user.
 //
 // Uses ssh_userauth_publickey.
+//
+//lockcheck:ok frees only its own copy of the key; the libssh calls on the session run in userauth, under the lock
 func (s *Session) UserauthPublicKey(ctx context.Context, key *PrivateKey) (AuthStatus, error) {
 	if key == nil {
 		return AuthError, &Error{Op: "userauth publickey", Message: "no key given"}

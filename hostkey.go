@@ -36,6 +36,8 @@ func (k *PublicKey) Equal(other *PublicKey) bool {
 }
 
 // publicKeyOf copies what a libssh key shows into a PublicKey.
+//
+//lockcheck:ok reads a key its caller owns, under the lock that guards it (the session's or the PrivateKey's)
 func publicKeyOf(key lib.Key) (*PublicKey, error) {
 	pk := &PublicKey{
 		typ:         lib.KeyTypeToChar(lib.KeyType(key)),

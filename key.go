@@ -33,6 +33,8 @@ type keyState struct {
 // gives an error matching [ErrPassphrase].
 //
 // Uses ssh_pki_import_privkey_file.
+//
+//lockcheck:ok the key it makes is not shared yet
 func ParsePrivateKeyFile(path, passphrase string) (*PrivateKey, error) {
 	if err := checkString("key path", path); err != nil {
 		return nil, err
@@ -53,6 +55,8 @@ func ParsePrivateKeyFile(path, passphrase string) (*PrivateKey, error) {
 // contents of a key file).
 //
 // Uses ssh_pki_import_privkey_base64.
+//
+//lockcheck:ok the key it makes is not shared yet
 func ParsePrivateKey(pem []byte, passphrase string) (*PrivateKey, error) {
 	if err := checkString("key", string(pem)); err != nil {
 		return nil, err

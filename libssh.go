@@ -44,6 +44,8 @@ import (
 
 // Version returns the version of the libssh library in use, for example
 // "0.10.6/openssl/zlib".
+//
+//lockcheck:ok no C object
 func Version() string { return lib.Version(0) }
 
 // AuthMethod is a set of authentication methods, as bit flags with libssh's

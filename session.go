@@ -104,6 +104,8 @@ func wrap(st *sessionState) *Session {
 // gives a connection), known_hosts is searched for it and GSSAPI uses it. The
 // context bounds connecting; cancelling it makes NewSession return the
 // context's error. On any error, a connection given with WithConn is closed.
+//
+//lockcheck:ok the session it makes is not shared before configure locks it
 func NewSession(ctx context.Context, host string, opts ...Option) (*Session, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -259,12 +261,12 @@ func (st *sessionState) configure(host string) error {
 		lib.OptionsSetInt(p, lib.SSH_OPTIONS_GSSAPI_DELEGATE_CREDENTIALS, v)
 	}
 	st.readPropertiesLocked()
-	st.setupLogging()
+	st.setupLoggingLocked()
 	return nil
 }
 
-// setupLogging routes libssh's (thread-local) log to slog for this session.
-func (st *sessionState) setupLogging() {
+// setupLoggingLocked routes libssh's (thread-local) log to slog for this session.
+func (st *sessionState) setupLoggingLocked() {
 	level, logger := st.cfg.verbosity, st.cfg.logger
 	if level < 0 {
 		level = LogNone

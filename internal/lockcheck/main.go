@@ -1,0 +1,124 @@
+// Command lockcheck enforces package libssh's lock discipline: every call
+// into package lib (that is, into libssh) must be made with the session's
+// lock held. `make lint` runs it on the repository root.
+//
+// A call is accepted when the function making it
+//   - takes a lock itself (st.lock(), st.lockInterrupting(), or a mutex's
+//     Lock/RLock, as the key type does), or
+//   - is named ...Locked (its callers hold the lock), or
+//   - is a function literal that receives a lib.Session (it is called by
+//     the code holding the lock, as the userauth closures are), or
+//   - says why it needs no lock in a directive "//lockcheck:ok <reason>" in
+//     its doc comment (it touches no C object another goroutine can reach).
+//
+// Usage: go run ./internal/lockcheck [DIR]
+package main
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"sort"
+	"strings"
+)
+
+func main() {
+	dir := "."
+	if len(os.Args) > 1 {
+		dir = os.Args[1]
+	}
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool {
+		return !strings.HasSuffix(fi.Name(), "_test.go")
+	}, parser.ParseComments)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lockcheck:", err)
+		os.Exit(2)
+	}
+	var problems []string
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			for _, d := range f.Decls {
+				if fn, ok := d.(*ast.FuncDecl); ok && fn.Body != nil {
+					problems = append(problems, check(fset, fn)...)
+				}
+			}
+		}
+	}
+	sort.Strings(problems)
+	for _, p := range problems {
+		fmt.Println(p)
+	}
+	if len(problems) > 0 {
+		fmt.Printf("lockcheck: %d call(s) into libssh without the session lock\n", len(problems))
+		os.Exit(1)
+	}
+}
+
+func check(fset *token.FileSet, fn *ast.FuncDecl) []string {
+	if strings.HasSuffix(fn.Name.Name, "Locked") || exempt(fn.Doc) || takesLock(fn.Body) {
+		return nil
+	}
+	var problems []string
+	walk := func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.FuncLit:
+			if receivesSession(x.Type) || takesLock(x.Body) {
+				return false
+			}
+		case *ast.CallExpr:
+			if sel, ok := x.Fun.(*ast.SelectorExpr); ok {
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == "lib" {
+					problems = append(problems, fmt.Sprintf("%s: lib.%s called in %s without the session lock",
+						fset.Position(x.Pos()), sel.Sel.Name, fn.Name.Name))
+				}
+			}
+		}
+		return true
+	}
+	ast.Inspect(fn.Body, walk)
+	return problems
+}
+
+func exempt(doc *ast.CommentGroup) bool {
+	if doc == nil {
+		return false
+	}
+	for _, c := range doc.List {
+		if strings.HasPrefix(c.Text, "//lockcheck:ok ") {
+			return true
+		}
+	}
+	return false
+}
+
+// takesLock reports whether body calls lock(), lockInterrupting(), Lock()
+// or RLock().
+func takesLock(body *ast.BlockStmt) bool {
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		if call, ok := n.(*ast.CallExpr); ok {
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
+				switch sel.Sel.Name {
+				case "lock", "lockInterrupting", "Lock", "RLock":
+					found = true
+				}
+			}
+		}
+		return !found
+	})
+	return found
+}
+
+func receivesSession(ft *ast.FuncType) bool {
+	for _, p := range ft.Params.List {
+		if sel, ok := p.Type.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == "lib" && sel.Sel.Name == "Session" {
+				return true
+			}
+		}
+	}
+	return false
+}
