@@ -55,7 +55,10 @@ func (s *Server) Addr() (string, error) {
 // then kills sshd.
 //
 // sshd processes serving established connections are not stopped by this;
-// close client connections before the test ends.
+// close client connections before the test ends. A client that connects
+// and closes at once should first read the server's banner: until the
+// sshd serving a connection has sent it, that sshd may still open its log
+// file by path, and so recreate it while the test's directory is removed.
 func (s *Server) Listen(t testing.TB) (addr string) {
 	t.Helper()
 	addr, d, err := s.listen()

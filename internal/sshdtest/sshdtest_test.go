@@ -322,6 +322,7 @@ func TestListenConcurrentCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	readBanner(t, c) // see TestListenCleanupStopsSSHD
 	c.Close()
 }
 
@@ -337,6 +338,11 @@ func TestListenCleanupStopsSSHD(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dialing running sshd: %v", err)
 		}
+		// Wait for the banner before closing: until the sshd serving the
+		// connection has started, it may still open sshd.log by path,
+		// which would recreate the file while the test's directory is
+		// being removed.
+		readBanner(t, c)
 		c.Close()
 	})
 	if addr == "" {
@@ -476,6 +482,7 @@ func TestListenRetriesBusyPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	readBanner(t, c) // see TestListenCleanupStopsSSHD
 	c.Close()
 	if n := strings.Count(s.Log(), "Address already in use"); n != 2 {
 		t.Errorf("log mentions %d bind failures, want 2:\n%s", n, s.Log())
