@@ -216,6 +216,21 @@ func ExampleSession_UserauthKbdint() {
 	// success
 }
 
+// A command-line tool logs in the way ssh does: it asks about unknown host
+// keys, and for passwords and keyboard-interactive answers, on the terminal.
+// (Not run: it needs a person to answer.)
+func ExampleSession_AuthenticateCLI() {
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, "server.example.com")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AuthenticateCLI(ctx, os.Stdin, os.Stderr); err != nil {
+		log.Fatal(err)
+	}
+}
+
 func ExampleAuthMethod_String() {
 	fmt.Println(libssh.AuthMethodPublicKey | libssh.AuthMethodInteractive)
 	// Output: publickey|keyboard-interactive

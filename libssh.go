@@ -29,6 +29,18 @@
 // user's ssh_config is not read unless [WithProcessConfig] asks for it, so it
 // cannot switch host key checking off.
 //
+// # Authentication
+//
+// Each method has its call: [Session.UserauthPublicKeyFile] (or
+// [Session.UserauthPublicKey] with a [PrivateKey]), [Session.UserauthAgent],
+// [Session.UserauthPublicKeyAuto], [Session.UserauthPassword],
+// [Session.UserauthKbdint] with its prompts and answers, and
+// [Session.UserauthGSSAPI] for Kerberos. [Session.UserauthList] says what the
+// server accepts. [Session.Authenticate] does it all in one call with what
+// it is given: it verifies the host first, walks the server's methods, and
+// says which input is missing when it cannot finish. [Session.AuthenticateCLI]
+// asks a person at a terminal, the way the ssh command does.
+//
 // # Building
 //
 // The package needs cgo and libssh 0.10 or newer, found with pkg-config
