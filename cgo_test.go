@@ -104,7 +104,7 @@ func TestCloseFrom50Goroutines(t *testing.T) {
 // the middle of connecting and authenticating against a silent server.
 func TestCloseDuringPendingCalls(t *testing.T) {
 	t.Parallel()
-	s, connectErr := pendingConnect(t, context.Background())
+	s, connectErr, _ := pendingConnect(t, context.Background())
 	authErr := make(chan error, 1)
 	go func() {
 		_, err := s.UserauthNone(context.Background()) // queued behind Connect
@@ -121,7 +121,7 @@ func TestCloseDuringPendingCalls(t *testing.T) {
 func TestCancelledConnectPoisonsTheSession(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
-	s, result := pendingConnect(t, ctx)
+	s, result, _ := pendingConnect(t, ctx)
 	cancel()
 	err := <-result
 	assert.ErrorIs(t, err, context.Canceled)

@@ -91,6 +91,12 @@ func (st *sessionState) knownLocked() (KnownHosts, error) {
 	if err := st.usableLocked(); err != nil {
 		return KnownHostsError, err
 	}
+	// Fail closed however the session was made (WrapSession) or configured
+	// (ssh_config): with strict checking off, libssh reports an unknown
+	// host as known.
+	if lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_STRICTHOSTKEYCHECK, 1) != lib.SSH_OK {
+		return KnownHostsError, st.errorLocked("check known_hosts", "cannot turn strict host key checking on")
+	}
 	state := KnownHosts(lib.SessionIsKnownServer(st.p))
 	switch state {
 	case KnownHostsError:

@@ -56,9 +56,8 @@ type sessionState struct {
 
 	closed        bool
 	closing       atomic.Bool // set by Close before it interrupts calls in progress
-	disconnecting atomic.Bool // set by Disconnect likewise
+	disconnected  atomic.Bool // set by Disconnect likewise; the session cannot connect again
 	connected     bool
-	disconnected  bool
 	authenticated bool
 	broken        error // the connection died, or a pending call was abandoned
 
@@ -108,19 +107,22 @@ func wrap(st *sessionState) *Session {
 //lockcheck:ok the session it makes is not shared before configure locks it
 func NewSession(ctx context.Context, host string, opts ...Option) (*Session, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			if cfg.conn != nil {
-				cfg.conn.Close()
-			}
-			return nil, err
-		}
-	}
 	fail := func(err error) (*Session, error) {
 		if cfg.conn != nil {
 			cfg.conn.Close()
 		}
 		return nil, err
+	}
+	// Apply every option before reporting the first error, so that a
+	// connection given with WithConn is closed whatever its position.
+	var optErr error
+	for _, o := range opts {
+		if err := o(&cfg); err != nil && optErr == nil {
+			optErr = err
+		}
+	}
+	if optErr != nil {
+		return fail(optErr)
 	}
 	if host == "" {
 		return fail(errors.New("libssh: empty host name"))
@@ -233,9 +235,10 @@ func (st *sessionState) configure(host string) error {
 		}
 	}
 	// Never let libssh read ssh_config at connect (it was read above if
-	// asked for), and never let anything make host key checking lenient.
-	lib.OptionsSetBool(p, lib.SSH_OPTIONS_PROCESS_CONFIG, 0)
-	lib.OptionsSetInt(p, lib.SSH_OPTIONS_STRICTHOSTKEYCHECK, 1)
+	// asked for): a config read then could make host key checking lenient.
+	if lib.OptionsSetBool(p, lib.SSH_OPTIONS_PROCESS_CONFIG, 0) != lib.SSH_OK {
+		return st.errorLocked("set process_config", "")
+	}
 	for _, o := range []struct {
 		opt  int
 		name string
@@ -366,7 +369,7 @@ func (st *sessionState) interruptedErr() error {
 	switch {
 	case st.closing.Load():
 		return ErrClosed
-	case st.disconnecting.Load():
+	case st.disconnected.Load():
 		return errDisconnected
 	}
 	return nil
@@ -378,12 +381,12 @@ var errDisconnected = fmt.Errorf("%w: it was disconnected; make a new session to
 // connectableLocked returns why Connect cannot go on, or nil.
 func (st *sessionState) connectableLocked() error {
 	switch err := st.usableLocked(); {
-	case err != ErrClosed && (st.disconnected || st.disconnecting.Load()):
+	case err == ErrClosed:
+		return err
+	case st.disconnected.Load():
 		return errDisconnected
 	case err == ErrNotConnected:
 		return nil
-	case err == nil:
-		return errors.New("libssh: session is connected already") // cannot happen: Connect calls are serialised
 	default:
 		return err
 	}
@@ -419,7 +422,12 @@ func (st *sessionState) waitLocked(ctx context.Context) error {
 	}
 	select {
 	case <-gen:
-		return nil
+		select {
+		case <-st.done: // Close bumps the generation too; it wins
+			return ErrClosed
+		default:
+			return nil
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-st.done:
@@ -557,11 +565,12 @@ func (s *Session) Connect(ctx context.Context) error {
 	}
 
 	st.lock()
-	if st.closed {
+	if err := st.connectableLocked(); err != nil { // Close or Disconnect came while dialling
 		st.unlock()
+		syscallClose(fd)
 		pl.close()
 		pl.release()
-		return ErrClosed
+		return err
 	}
 	st.setPollerLocked(pl)
 	if lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_FD, fd) != lib.SSH_OK {
@@ -613,23 +622,20 @@ func (s *Session) Connect(ctx context.Context) error {
 }
 
 // Disconnect says goodbye to the server and closes the connection, and with
-// it every channel of the session. The session stays open (IsOpen) but cannot
-// connect again. Disconnecting a session that is not connected does nothing.
+// it every channel of the session; a Connect in progress ends with an error.
+// The session stays open (IsOpen) but cannot connect again. Disconnecting
+// twice does nothing.
 //
 // Uses ssh_disconnect.
 func (s *Session) Disconnect() error {
 	st := s.st
-	st.disconnecting.Store(true)
+	st.disconnected.Store(true)
 	st.lockInterrupting()
 	if st.closed {
 		st.unlock()
 		return ErrClosed
 	}
-	wasConnected := st.poller != nil
 	pl, pumpDone := st.teardownLocked()
-	if wasConnected {
-		st.disconnected = true
-	}
 	st.bumpLocked()
 	st.unlock()
 	st.stopPoller(pl, pumpDone)
@@ -655,6 +661,10 @@ func (st *sessionState) teardownLocked() (poller, chan struct{}) {
 			syscallClose(st.sockFD)
 		}
 		st.sockFD = -1
+	} else if st.owned && pl != nil {
+		// Not connected yet, or the connection broke: libssh's copy of
+		// the socket would keep it open until ssh_free. End it now.
+		pl.shutdown()
 	}
 	st.connected = false
 	st.setPollerLocked(nil)

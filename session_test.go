@@ -3,7 +3,6 @@ package libssh_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -216,18 +216,20 @@ func awaitClientBanner(t *testing.T, conn net.Conn) {
 
 // pendingConnect starts Connect(ctx) on a new session to a server that
 // never speaks, and returns once libssh's ssh_connect is pending (its banner
-// has arrived). The Connect's result arrives on the channel.
-func pendingConnect(t *testing.T, ctx context.Context) (*libssh.Session, <-chan error) {
+// has arrived). The Connect's result arrives on the channel; server is the
+// server's end of the connection.
+func pendingConnect(t *testing.T, ctx context.Context) (s *libssh.Session, result <-chan error, server net.Conn) {
 	t.Helper()
 	addr, accepted := silentServer(t)
 	host, port := splitHostPort(t, addr)
 	s, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithAutoConnect(false))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	result := make(chan error, 1)
-	go func() { result <- s.Connect(ctx) }()
-	awaitClientBanner(t, <-accepted)
-	return s, result
+	done := make(chan error, 1)
+	go func() { done <- s.Connect(ctx) }()
+	server = <-accepted
+	awaitClientBanner(t, server)
+	return s, done, server
 }
 
 func TestConnectTimeoutWhileServerNeverSpeaks(t *testing.T) {
@@ -264,12 +266,18 @@ func TestBadOptions(t *testing.T) {
 
 func TestBadOptionClosesTheGivenConn(t *testing.T) {
 	t.Parallel()
-	a, b := net.Pipe()
-	defer b.Close()
-	_, err := libssh.NewSession(t.Context(), "h", libssh.WithConn(a), libssh.WithPort(-1))
-	require.Error(t, err)
-	_, err = a.Write([]byte("x"))
-	assert.ErrorIs(t, err, io.ErrClosedPipe, "the session owned the conn and closed it")
+	for _, order := range []string{"conn first", "conn last"} {
+		a, b := net.Pipe()
+		opts := []libssh.Option{libssh.WithConn(a), libssh.WithPort(-1)}
+		if order == "conn last" {
+			opts[0], opts[1] = opts[1], opts[0]
+		}
+		_, err := libssh.NewSession(t.Context(), "h", opts...)
+		require.Error(t, err, order)
+		_, err = a.Write([]byte("x"))
+		assert.ErrorIs(t, err, io.ErrClosedPipe, "%s: the session owned the conn and closed it", order)
+		b.Close()
+	}
 }
 
 // opaqueConn hides the socket behind a net.Conn, like a TLS connection or a
@@ -352,8 +360,7 @@ func TestWait(t *testing.T) {
 	waiting := make(chan error)
 	go func() { waiting <- s.Wait(t.Context()) }()
 	require.NoError(t, s.Close())
-	err := <-waiting
-	assert.True(t, err == nil || errors.Is(err, libssh.ErrClosed), "Wait after Close: %v", err)
+	assert.ErrorIs(t, <-waiting, libssh.ErrClosed, "Close wakes every waiter with ErrClosed")
 	assert.ErrorIs(t, s.Wait(t.Context()), libssh.ErrClosed)
 }
 
@@ -490,10 +497,18 @@ func TestWrapSession(t *testing.T) {
 	}
 
 	t.Run("not connected, owned", func(t *testing.T) {
-		s, err := libssh.WrapSession(newPtr(), true)
+		p := newPtr()
+		// A caller's pointer with host key checking switched off must
+		// still not make an unknown host look known.
+		require.Equal(t, lib.SSH_OK, lib.OptionsSetInt(p, lib.SSH_OPTIONS_STRICTHOSTKEYCHECK, 0))
+		require.Equal(t, lib.SSH_OK, lib.OptionsSetString(p, lib.SSH_OPTIONS_KNOWNHOSTS, writeKnownHosts(t, "# empty")))
+		s, err := libssh.WrapSession(p, true)
 		require.NoError(t, err)
 		defer s.Close()
 		require.NoError(t, s.Connect(t.Context()), "Connect dials the host and port set on the session")
+		state, err := s.IsKnownServer()
+		require.NoError(t, err)
+		assert.Equal(t, libssh.KnownHostsUnknown, state, "host key checking fails closed")
 		authenticate(t, s)
 	})
 
@@ -525,10 +540,54 @@ func TestVersion(t *testing.T) {
 // server ends the Connect with an error, not a crash.
 func TestDisconnectDuringConnect(t *testing.T) {
 	t.Parallel()
-	s, result := pendingConnect(t, t.Context())
+	s, result, server := pendingConnect(t, t.Context())
 	require.NoError(t, s.Disconnect())
-	err := <-result
+	// The connection ends now, not when the session is closed later. (The
+	// deadline only keeps a failure from hanging the test.)
+	require.NoError(t, server.SetReadDeadline(time.Now().Add(30*time.Second)))
+	_, err := server.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF)
+	err = <-result
 	assert.ErrorIs(t, err, libssh.ErrNotConnected)
 	assert.False(t, s.IsConnected())
 	require.NoError(t, s.Close())
+}
+
+// TestCloseOrDisconnectWhileDialling: a Connect whose dial returns after
+// Close or Disconnect gives up, closing the connection it was handed and the
+// descriptor it made for libssh (TestMain's audit counts descriptors).
+func TestCloseOrDisconnectWhileDialling(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	for _, end := range []string{"Close", "Disconnect"} {
+		t.Run(end, func(t *testing.T) {
+			dialling, release := make(chan struct{}), make(chan struct{})
+			conn := srv.Pipe(t)
+			s, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithAutoConnect(false),
+				libssh.WithDialer(func(context.Context, string, string) (net.Conn, error) {
+					close(dialling)
+					<-release
+					return conn, nil
+				}))
+			require.NoError(t, err)
+			defer s.Close()
+			result := make(chan error, 1)
+			go func() { result <- s.Connect(t.Context()) }()
+			<-dialling
+			if end == "Close" {
+				require.NoError(t, s.Close())
+			} else {
+				require.NoError(t, s.Disconnect())
+			}
+			close(release)
+			err = <-result
+			if end == "Close" {
+				assert.ErrorIs(t, err, libssh.ErrClosed)
+			} else {
+				assert.ErrorIs(t, err, libssh.ErrNotConnected)
+			}
+			_, err = conn.Write([]byte("x"))
+			assert.Error(t, err, "the dialled connection was closed")
+		})
+	}
 }
