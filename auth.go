@@ -76,13 +76,22 @@ func (s *Session) UserauthList(ctx context.Context) ([]AuthMethod, error) {
 	if err != nil || status == AuthSuccess {
 		return nil, err
 	}
+	offered, err := s.offered()
+	return methodList(offered), err
+}
+
+// offered returns the methods of the server's last authentication answer,
+// without sending anything.
+//
+// Uses ssh_userauth_list.
+func (s *Session) offered() (AuthMethod, error) {
 	st := s.st
 	st.lock()
 	defer st.unlock()
 	if err := st.usableLocked(); err != nil {
-		return nil, err
+		return 0, err
 	}
-	return methodList(AuthMethod(lib.UserauthList(st.p))), nil
+	return AuthMethod(lib.UserauthList(st.p)), nil
 }
 
 // UserauthPublicKey authenticates with a private key. AuthDenied means the

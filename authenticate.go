@@ -2,10 +2,9 @@ package libssh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/golibssh/libssh/lib"
 )
 
 // AuthOptions is what [Session.Authenticate] may use to log in. Leave a
@@ -181,16 +180,12 @@ func (s *Session) kbdint(ctx context.Context, opts AuthOptions) (AuthStatus, err
 // that were refused. The error is for failures: the host check, the
 // connection, libssh, bad input.
 func (s *Session) Authenticate(ctx context.Context, opts AuthOptions) (AuthResult, error) {
-	res := AuthResult{Status: AuthDenied}
-	state, err := s.IsKnownServer()
-	res.HostStatus = state
-	if err != nil {
-		return res, err
-	}
-	if state != KnownHostsOK {
-		err := s.VerifyHost()
-		if err == nil { // the file changed between the two checks
-			return s.Authenticate(ctx, opts)
+	res := AuthResult{Status: AuthDenied, HostStatus: KnownHostsOK}
+	if err := s.VerifyHost(); err != nil {
+		res.HostStatus = KnownHostsError
+		var hv *HostVerificationError
+		if errors.As(err, &hv) {
+			res.HostStatus = hv.Status
 		}
 		return res, err
 	}
@@ -236,7 +231,9 @@ func (s *Session) Authenticate(ctx context.Context, opts AuthOptions) (AuthResul
 			return res, nil
 		case AuthPartial:
 			// One factor accepted; the server says what it wants next.
-			offered = s.methodsNow()
+			if offered, err = s.offered(); err != nil {
+				return res, err
+			}
 			res.Denied = 0
 		default:
 			if !moreOfMethod(attempts, done, attempts[next].method) {
@@ -269,16 +266,4 @@ func (s *Session) isAuthenticated() bool {
 	st.lock()
 	defer st.unlock()
 	return st.authenticated
-}
-
-// methodsNow returns the methods of the server's last answer, without
-// sending anything.
-func (s *Session) methodsNow() AuthMethod {
-	st := s.st
-	st.lock()
-	defer st.unlock()
-	if st.usableLocked() != nil {
-		return 0
-	}
-	return AuthMethod(lib.UserauthList(st.p))
 }

@@ -41,11 +41,10 @@ type sessionState struct {
 	ev    lib.Event   // the pump's event; NULL before connecting and after teardown
 	owned bool        // false: a WrapSession wrapper that must never free p
 
-	cfg       config
-	poller    poller                 // nil until connected
-	pollerRef atomic.Pointer[poller] // poller, readable without the lock (for lockInterrupting)
-	sockFD    int                    // the descriptor libssh was given, or -1
-	pumpDone  chan struct{}
+	cfg      config
+	poller   atomic.Pointer[poller] // nil until connected; atomic for lockInterrupting, which cannot wait for the lock
+	sockFD   int                    // the descriptor libssh was given, or -1
+	pumpDone chan struct{}
 
 	gen  chan struct{} // closed and replaced after every pump round
 	done chan struct{} // closed by Close
@@ -415,7 +414,7 @@ func (st *sessionState) waitLocked(ctx context.Context) error {
 	}
 	gen := st.gen
 	pending := !st.p.IsNil() && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0
-	pl := st.poller
+	pl := st.currentPoller()
 	st.unlock()
 	if pending && pl != nil {
 		st.flush(pl)
@@ -481,7 +480,7 @@ func (st *sessionState) startPumpLocked() error {
 	}
 	st.ev = ev
 	st.pumpDone = make(chan struct{})
-	go st.pump(st.poller, st.pumpDone)
+	go st.pump(st.currentPoller(), st.pumpDone)
 	return nil
 }
 
@@ -651,7 +650,7 @@ func (st *sessionState) teardownLocked() (poller, chan struct{}) {
 		lib.EventFree(st.ev)
 		st.ev = lib.Event{}
 	}
-	pl := st.poller
+	pl := st.currentPoller()
 	if st.owned && st.connected && st.broken == nil && lib.IsConnected(st.p) == 1 {
 		lib.Disconnect(st.p)
 		// ssh_disconnect forgets the socket (some libssh versions close it,
@@ -699,18 +698,17 @@ func (st *sessionState) lockInterrupting() {
 }
 
 func (st *sessionState) setPollerLocked(pl poller) {
-	st.poller = pl
 	if pl == nil {
-		st.pollerRef.Store(nil)
+		st.poller.Store(nil)
 	} else {
-		st.pollerRef.Store(&pl)
+		st.poller.Store(&pl)
 	}
 }
 
-// currentPoller reads the poller without the session lock, for the one use
-// that cannot wait for the lock: shutting the socket down.
+// currentPoller returns the poller, or nil. It needs no lock, for
+// lockInterrupting's sake.
 func (st *sessionState) currentPoller() poller {
-	if p := st.pollerRef.Load(); p != nil {
+	if p := st.poller.Load(); p != nil {
 		return *p
 	}
 	return nil
@@ -817,7 +815,9 @@ func (st *sessionState) readPropertiesLocked() {
 	st.port = int(lib.OptionsGetPort(st.p))
 }
 
-func (s *Session) property(read func(st *sessionState) string) string {
+// property reads one of the options libssh resolved (the cached value after
+// Close).
+func property[T any](s *Session, read func(st *sessionState) T) T {
 	st := s.st
 	st.lock()
 	defer st.unlock()
@@ -826,25 +826,19 @@ func (s *Session) property(read func(st *sessionState) string) string {
 }
 
 // Host returns the server's host name, as known_hosts knows it.
-func (s *Session) Host() string { return s.property(func(st *sessionState) string { return st.host }) }
+func (s *Session) Host() string { return property(s, func(st *sessionState) string { return st.host }) }
 
 // User returns the user name the session logs in as.
-func (s *Session) User() string { return s.property(func(st *sessionState) string { return st.user }) }
+func (s *Session) User() string { return property(s, func(st *sessionState) string { return st.user }) }
 
 // KnownHostsPath returns the user's known_hosts file. Before connecting it is
 // "" unless set with [WithKnownHosts]; libssh fills in its default then.
 func (s *Session) KnownHostsPath() string {
-	return s.property(func(st *sessionState) string { return st.knownHosts })
+	return property(s, func(st *sessionState) string { return st.knownHosts })
 }
 
 // Port returns the server's port.
-func (s *Session) Port() int {
-	st := s.st
-	st.lock()
-	defer st.unlock()
-	st.readPropertiesLocked()
-	return st.port
-}
+func (s *Session) Port() int { return property(s, func(st *sessionState) int { return st.port }) }
 
 // FD returns the socket descriptor libssh uses, or -1 when it has none
 // (before connecting, after Close). It is for diagnostics: reading or

@@ -159,6 +159,10 @@ func TestRegistrationLifetime(t *testing.T) {
 
 	_, err := Install(lib.Channel{}, nil)
 	assert.Error(t, err)
+	var none *Registration // what a failed Install leaves: its methods are safe
+	none.Remove()
+	none.Forget()
+	assert.Nil(t, none.Panic())
 
 	reg, err := Install(ch, &ChannelCallbacks{OnEOF: func() {}})
 	require.NoError(t, err)

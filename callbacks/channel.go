@@ -131,22 +131,23 @@ func Install(ch lib.Channel, cb *ChannelCallbacks) (*Registration, error) {
 // the table entry. It is idempotent. The caller must hold the session's lock.
 // Callbacks libssh might still deliver for this id are dropped.
 func (r *Registration) Remove() {
-	if r == nil || r.s == nil {
-		return
+	if r != nil {
+		r.release(r.ch.Raw())
 	}
-	C.golibssh_channel_callbacks_remove(r.ch.Raw(), r.s)
-	handles.remove(r.id)
-	r.s = nil
 }
 
 // Forget frees the C struct and the table entry without touching the
 // channel, for a channel libssh has already freed (with its session). The
 // caller must hold the session's lock, or know libssh cannot call back.
-func (r *Registration) Forget() {
+func (r *Registration) Forget() { r.release(nil) }
+
+// release takes the callbacks off channel (unless nil) and frees the C struct
+// and the table entry, once.
+func (r *Registration) release(channel unsafe.Pointer) {
 	if r == nil || r.s == nil {
 		return
 	}
-	C.golibssh_channel_callbacks_remove(nil, r.s)
+	C.golibssh_channel_callbacks_remove(channel, r.s)
 	handles.remove(r.id)
 	r.s = nil
 }
