@@ -1,8 +1,6 @@
 package libssh_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,17 +69,12 @@ func TestAuthenticateAllDenied(t *testing.T) {
 func TestUserauthPublicKeyAuto(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
-	dir := t.TempDir()
-	key, err := os.ReadFile(sshdtest.Keys("id_ecdsa"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "id_ecdsa"), key, 0o600))
-	// No agent: an empty socket path that does not exist.
-	s := knownPipeSession(t, srv, libssh.WithSSHDir(dir), libssh.WithAgentSocket(filepath.Join(dir, "no-agent")))
+	s := knownPipeSession(t, srv, identitiesOnly(t, "id_ecdsa")...)
 	status, err := s.UserauthPublicKeyAuto(t.Context(), "")
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status)
 
-	empty := knownPipeSession(t, srv, libssh.WithSSHDir(t.TempDir()), libssh.WithAgentSocket(filepath.Join(dir, "no-agent")))
+	empty := knownPipeSession(t, srv, identitiesOnly(t)...)
 	status, err = empty.UserauthPublicKeyAuto(t.Context(), "")
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthDenied, status)

@@ -97,13 +97,8 @@ func TestAuthenticateCLIUnknownHostAnsweredNo(t *testing.T) {
 func TestAuthenticateCLIUnknownHostAnsweredYes(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
-	sshDir := t.TempDir()
-	key, err := os.ReadFile(sshdtest.Keys("id_ed25519"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(sshDir, "id_ed25519"), key, 0o600))
 	kh := filepath.Join(t.TempDir(), "known_hosts")
-	s := newPipeSession(t, srv, libssh.WithKnownHosts(kh), libssh.WithSSHDir(sshDir),
-		libssh.WithAgentSocket(filepath.Join(sshDir, "no-agent")))
+	s := newPipeSession(t, srv, append(identitiesOnly(t, "id_ed25519"), libssh.WithKnownHosts(kh))...)
 
 	term, done := runCLI(t, s)
 	term.expect("This will create the known_hosts file " + kh)
@@ -133,8 +128,7 @@ func TestAuthenticateCLIChangedHostKey(t *testing.T) {
 // cliSession is a session to srv whose server is known and which has no
 // agent and no identity files, so that AuthenticateCLI has to ask.
 func cliSession(t *testing.T, srv *sshdtest.Server) *libssh.Session {
-	dir := t.TempDir()
-	return knownPipeSession(t, srv, libssh.WithSSHDir(dir), libssh.WithAgentSocket(filepath.Join(dir, "no-agent")))
+	return knownPipeSession(t, srv, identitiesOnly(t)...)
 }
 
 func TestAuthenticateCLIPasswordIsNotEchoed(t *testing.T) {

@@ -50,6 +50,9 @@ type events struct {
 	core           bool
 }
 
+// newEvents records a run; status stays -1 unless an exit status arrives.
+func newEvents() *events { return &events{status: -1} }
+
 func (e *events) callbacks() *ChannelCallbacks {
 	return &ChannelCallbacks{
 		OnData: func(data []byte, isStderr bool) int {
@@ -109,8 +112,7 @@ func runUntilClosed(t *testing.T, p lib.Session, cmd string, cb *ChannelCallback
 func TestClientCallbacksFire(t *testing.T) {
 	t.Parallel()
 	p := blockingSession(t)
-	var e events
-	e.status = -1
+	e := newEvents()
 	runUntilClosed(t, p, "printf out; printf err >&2; exit 3", e.callbacks(), e.isClosed)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -124,8 +126,7 @@ func TestClientCallbacksFire(t *testing.T) {
 func TestExitSignalCallback(t *testing.T) {
 	t.Parallel()
 	p := blockingSession(t)
-	var e events
-	e.status = -1
+	e := newEvents()
 	runUntilClosed(t, p, "kill -TERM $$", e.callbacks(), e.isClosed)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -137,7 +138,7 @@ func TestExitSignalCallback(t *testing.T) {
 func TestPanicInCallbackIsRecovered(t *testing.T) {
 	t.Parallel()
 	p := blockingSession(t)
-	var e events
+	e := newEvents()
 	cb := e.callbacks()
 	cb.OnEOF = func() { panic("boom") }
 	before := Panics()
