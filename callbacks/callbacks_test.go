@@ -1,6 +1,7 @@
 package callbacks
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -204,4 +205,39 @@ func TestNilFieldsLeaveLibsshDefaults(t *testing.T) {
 		OnSubsystemRequest: func(string) bool { return true }, OnWriteWontblock: func(uint32) {},
 	}
 	assert.EqualValues(t, 1<<15-1, all.mask(), "15 callbacks, one bit each")
+}
+
+func TestGuardWrapsEveryCall(t *testing.T) {
+	t.Parallel()
+	p := blockingSession(t)
+	ch := lib.ChannelNew(p)
+	require.False(t, ch.IsNil())
+	defer lib.ChannelFree(ch)
+	var inside, guarded int
+	var passedThrough any
+	reg, err := InstallGuarded(ch, &ChannelCallbacks{
+		OnEOF:   func() { inside++ },
+		OnClose: func() { panic(errors.New("closing")) },
+	}, func(run func()) {
+		guarded++
+		defer func() {
+			if r := recover(); r != nil {
+				passedThrough = r
+				panic(r) // on to the table's recover
+			}
+		}()
+		run()
+	})
+	require.NoError(t, err)
+	defer reg.Remove()
+	assert.True(t, call(reg.id, func(cb *ChannelCallbacks) { cb.OnEOF() }))
+	assert.Equal(t, 1, inside)
+	assert.False(t, call(reg.id, func(cb *ChannelCallbacks) { cb.OnClose() }), "a panic reports false")
+	assert.Equal(t, 2, guarded)
+	assert.EqualError(t, passedThrough.(error), "closing", "the guard saw the panic")
+	var pe *PanicError
+	err = &PanicError{Value: reg.Panic()}
+	require.ErrorAs(t, err, &pe)
+	assert.EqualError(t, errors.Unwrap(err), "closing", "PanicError unwraps an error value")
+	assert.Nil(t, errors.Unwrap(&PanicError{Value: "text"}))
 }

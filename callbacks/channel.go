@@ -87,7 +87,8 @@ func (cb *ChannelCallbacks) mask() C.uint {
 
 // entry is what the handle table holds for one registration.
 type entry struct {
-	cb ChannelCallbacks
+	cb    ChannelCallbacks
+	guard func(run func()) // wraps every call of cb's functions, or nil
 
 	mu       sync.Mutex
 	panicked any // the first panic recovered, until Panic takes it
@@ -106,13 +107,21 @@ type Registration struct {
 // must Remove the registration, again under the lock, before the channel is
 // freed.
 func Install(ch lib.Channel, cb *ChannelCallbacks) (*Registration, error) {
+	return InstallGuarded(ch, cb, nil)
+}
+
+// InstallGuarded is Install with guard wrapped around every call of cb's
+// functions; guard must call run exactly once. Package libssh uses it to
+// know when a goroutine is inside a user's callback. A panic in run passes
+// through guard before it is recovered.
+func InstallGuarded(ch lib.Channel, cb *ChannelCallbacks, guard func(run func())) (*Registration, error) {
 	if ch.IsNil() {
 		return nil, errors.New("callbacks: install on a NULL channel")
 	}
 	if cb == nil {
 		cb = &ChannelCallbacks{}
 	}
-	e := &entry{cb: *cb}
+	e := &entry{cb: *cb, guard: guard}
 	id := handles.register(e)
 	s := C.golibssh_channel_callbacks_new(C.uintptr_t(id), cb.mask())
 	if s == nil {
@@ -177,6 +186,12 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("callbacks: a callback panicked: %v", e.Value)
 }
 
+// Unwrap returns the panic value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
 // call runs f with the registration's callbacks, recovering a panic into the
 // entry; it reports false for an unknown id or a panic.
 func call(id uintptr, f func(cb *ChannelCallbacks)) (ok bool) {
@@ -196,7 +211,11 @@ func call(id uintptr, f func(cb *ChannelCallbacks)) (ok bool) {
 			ok = false
 		}
 	}()
-	f(&e.cb)
+	if e.guard != nil {
+		e.guard(func() { f(&e.cb) })
+	} else {
+		f(&e.cb)
+	}
 	return true
 }
 
