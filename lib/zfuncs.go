@@ -5,6 +5,7 @@ package lib
 /*
 #include <stdlib.h>
 #include <libssh/libssh.h>
+#include <libssh/server.h>
 #include "shim.h"
 */
 import "C"
@@ -778,5 +779,21 @@ func ChannelIsEof(channel Channel) (r int) {
 //	int ssh_channel_get_exit_status(ssh_channel channel)
 func ChannelGetExitStatus(channel Channel) (r int) {
 	r = int(C.ssh_channel_get_exit_status(channel.p))
+	return
+}
+
+// ChannelGetSession calls ssh_channel_get_session:
+//
+//	ssh_session ssh_channel_get_session(ssh_channel channel)
+func ChannelGetSession(channel Channel) (r Session) {
+	r = Session{p: C.ssh_channel_get_session(channel.p)}
+	return
+}
+
+// ChannelRequestSendExitStatus calls ssh_channel_request_send_exit_status:
+//
+//	int ssh_channel_request_send_exit_status(ssh_channel channel, int exit_status)
+func ChannelRequestSendExitStatus(channel Channel, exit_status int) (r int) {
+	r = int(C.ssh_channel_request_send_exit_status(channel.p, C.int(exit_status)))
 	return
 }
