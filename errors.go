@@ -23,6 +23,15 @@ var (
 	// ErrPassphrase: a private key is encrypted and the passphrase was
 	// missing or wrong.
 	ErrPassphrase = errors.New("libssh: wrong or missing passphrase")
+	// ErrInCallback: a method was called from inside a channel callback,
+	// which runs with the session locked. Only Channel.Close and the
+	// channel's state queries may be called there.
+	ErrInCallback = errors.New("libssh: called from inside a channel callback, which runs with the session locked; only Channel.Close and the channel's state queries may be called there")
+	// ErrNotExited: the remote command has not reported how it ended yet.
+	ErrNotExited = errors.New("libssh: the remote command has not exited yet")
+	// ErrNoExitStatus: the channel ended without an exit status or signal
+	// from the server.
+	ErrNoExitStatus = errors.New("libssh: the channel ended without an exit status")
 )
 
 // ErrorCode is libssh's classification of an error (ssh_get_error_code).
@@ -119,3 +128,22 @@ type passphraseError string
 
 func (e passphraseError) Error() string        { return string(e) }
 func (e passphraseError) Is(target error) bool { return target == ErrPassphrase }
+
+// ExitSignalError says that the remote command was killed by a signal.
+type ExitSignalError struct {
+	Signal     string // without "SIG", such as "TERM"
+	CoreDumped bool
+	Message    string // the server's explanation, often empty
+	Lang       string // the language tag of Message
+}
+
+func (e *ExitSignalError) Error() string {
+	msg := "libssh: remote command killed by signal " + e.Signal
+	if e.CoreDumped {
+		msg += " (core dumped)"
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}

@@ -13,3 +13,6 @@ func SetMaxLibsshFD(n int) { maxLibsshFD = n }
 
 // SetLeakHook routes leak reports to h (nil: back to stderr).
 func SetLeakHook(h func(kind, stack string)) { leakHook = h }
+
+// LiveChannels returns how many C channels this package has not freed.
+func LiveChannels() int64 { return liveChannels.Load() }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -38,4 +39,14 @@ func splitHostPort(t testing.TB, addr string) (string, int) {
 		t.Fatal(err)
 	}
 	return host, port
+}
+
+// spawn runs f in a goroutine that wg waits for (sync.WaitGroup.Go needs
+// Go 1.25; the module supports 1.24).
+func spawn(wg *sync.WaitGroup, f func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f()
+	}()
 }

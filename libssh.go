@@ -41,6 +41,29 @@
 // says which input is missing when it cannot finish. [Session.AuthenticateCLI]
 // asks a person at a terminal, the way the ssh command does.
 //
+// # Channels
+//
+// An authenticated session carries any number of channels at once.
+// [Session.NewChannel] makes one; [Channel.OpenSession] opens it for a
+// command ([Channel.RequestExec]), a shell on a pseudo-terminal
+// ([Channel.RequestPty], [Channel.RequestShell]) or a subsystem, and
+// [Channel.OpenForward] opens a connection the server makes for you. A
+// *Channel is an [io.ReadWriteCloser]: Read reads the remote standard output
+// until the server's EOF, [Channel.Stderr] the standard error, Write waits
+// for the server's window instead of failing, and [Channel.CloseWrite] sends
+// EOF. [Channel.Wait] waits for the remote end to finish, and
+// [Channel.ExitStatus] tells the exit status, the signal that killed the
+// command ([*ExitSignalError]), or that the server sent neither
+// ([ErrNoExitStatus]).
+//
+// [Channel.SetCallbacks] installs Go functions for libssh's channel
+// callbacks (package callbacks). They run with the session locked, so they
+// must only copy what they need; in them, Close takes effect when the
+// callback returns, and calls that would need the lock fail with
+// [ErrInCallback] instead of deadlocking. Closing or disconnecting the session
+// ends its channels first: their methods then return errors matching
+// [ErrClosed].
+//
 // # Building
 //
 // The package needs cgo and libssh 0.10 or newer, found with pkg-config

@@ -50,6 +50,8 @@ func leaks(goroutines int, fds map[string]string) error {
 		return fmt.Errorf("%d C sessions not freed", libssh.LiveSessions())
 	case libssh.LiveKeys() != 0:
 		return fmt.Errorf("%d C keys not freed", libssh.LiveKeys())
+	case libssh.LiveChannels() != 0:
+		return fmt.Errorf("%d C channels not freed", libssh.LiveChannels())
 	case callbacks.Live() != 0:
 		return fmt.Errorf("%d callback registrations not removed", callbacks.Live())
 	case runtime.NumGoroutine() > goroutines:

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/lib"
 )
@@ -64,6 +66,16 @@ type sessionState struct {
 	logger   *callbacks.Logger
 	pinned   bool // this lock holder pinned its thread for logging
 
+	// channels are the session's live channels: teardown must take their
+	// callbacks off and mark them dead before libssh frees them.
+	channels map[*chanState]struct{}
+	// deferred are channels closed from inside a callback; unlock closes
+	// them once libssh has returned.
+	deferred []*chanState
+	// cbThread is the OS thread running a user's channel callback (there
+	// is at most one per session: callbacks run under the lock), or 0.
+	cbThread atomic.Int32
+
 	// Properties as last read from libssh, for after Close.
 	host, user, knownHosts string
 	port                   int
@@ -72,13 +84,14 @@ type sessionState struct {
 func newState(p lib.Session, owned bool, cfg config) *sessionState {
 	liveSessions.Add(1)
 	return &sessionState{
-		p:       p,
-		owned:   owned,
-		cfg:     cfg,
-		sockFD:  -1,
-		gen:     make(chan struct{}),
-		done:    make(chan struct{}),
-		callSem: make(chan struct{}, 1),
+		p:        p,
+		owned:    owned,
+		cfg:      cfg,
+		sockFD:   -1,
+		gen:      make(chan struct{}),
+		done:     make(chan struct{}),
+		callSem:  make(chan struct{}, 1),
+		channels: map[*chanState]struct{}{},
 	}
 }
 
@@ -308,9 +321,43 @@ func (st *sessionState) setupLoggingLocked() {
 
 // lock takes the session lock. With logging on, it pins the goroutine to
 // its OS thread and points libssh's thread-local logging at this session.
+//
+// Called from inside a user's channel callback, whose goroutine already
+// holds the lock, it panics with ErrInCallback instead of deadlocking; the
+// callbacks package recovers the panic and the channel reports it.
 func (st *sessionState) lock() {
-	st.mu.Lock()
+	if !st.mu.TryLock() {
+		if st.inCallback() {
+			panic(ErrInCallback)
+		}
+		st.mu.Lock()
+	}
 	st.afterLock()
+}
+
+
+
+// inCallback reports whether the calling goroutine is running a user's
+// channel callback of this session (and so already holds the lock).
+// During a callback from C the goroutine stays on the calling thread.
+func (st *sessionState) inCallback() bool {
+	tid := st.cbThread.Load()
+	return tid != 0 && tid == int32(unix.Gettid())
+}
+
+// locked runs f with the session locked. Inside a user's channel callback,
+// where this goroutine holds the lock already, it runs f directly.
+func (st *sessionState) locked(f func()) {
+	if !st.mu.TryLock() {
+		if st.inCallback() {
+			f()
+			return
+		}
+		st.mu.Lock()
+	}
+	st.afterLock()
+	defer st.unlock()
+	f()
 }
 
 func (st *sessionState) afterLock() {
@@ -322,12 +369,38 @@ func (st *sessionState) afterLock() {
 }
 
 func (st *sessionState) unlock() {
+	st.runDeferredLocked()
 	if st.pinned {
 		callbacks.SetThreadLogging(0, nil)
 		runtime.UnlockOSThread()
 		st.pinned = false
 	}
 	st.mu.Unlock()
+}
+
+// unlockFlushing unlocks, then lets libssh send what the call made under
+// the lock left in its output buffer (libssh itself sends only when it sees
+// the socket writable in a poll).
+//
+//lockcheck:ok its caller holds the lock, which it releases
+func (st *sessionState) unlockFlushing() {
+	st.runDeferredLocked()
+	pending := !st.p.IsNil() && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0
+	pl := st.currentPoller()
+	st.unlock()
+	if pending && pl != nil {
+		st.flush(pl)
+	}
+}
+
+// runDeferredLocked closes the channels closed from inside callbacks.
+func (st *sessionState) runDeferredLocked() {
+	for len(st.deferred) > 0 {
+		c := st.deferred[0]
+		st.deferred = st.deferred[1:]
+		c.closeLocked()
+	}
+	st.deferred = nil
 }
 
 // bumpLocked wakes everyone waiting for the session to make progress.
@@ -500,6 +573,12 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 			if rc == lib.SSH_ERROR && st.broken == nil && st.interruptedErr() == nil {
 				st.broken = st.errorLocked("connection", "connection lost")
 			}
+			st.runDeferredLocked()
+			if rc != lib.SSH_ERROR && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0 {
+				// Send what callbacks and deferred closes queued, as far
+				// as the socket takes it without waiting.
+				lib.Flush(st.ev, st.p, int(fd), pumpRounds)
+			}
 			st.bumpLocked()
 			st.unlock()
 			switch rc {
@@ -628,13 +707,16 @@ func (s *Session) Connect(ctx context.Context) error {
 // Uses ssh_disconnect.
 func (s *Session) Disconnect() error {
 	st := s.st
+	if st.inCallback() {
+		panic(ErrInCallback)
+	}
 	st.disconnected.Store(true)
 	st.lockInterrupting()
 	if st.closed {
 		st.unlock()
 		return ErrClosed
 	}
-	pl, pumpDone := st.teardownLocked()
+	pl, pumpDone := st.teardownLocked(errSessionDisconnected)
 	st.bumpLocked()
 	st.unlock()
 	st.stopPoller(pl, pumpDone)
@@ -644,7 +726,8 @@ func (s *Session) Disconnect() error {
 // teardownLocked stops the event loop and ends the connection, politely
 // when it is still alive. It returns the poller and the pump's done channel
 // for stopPoller, which must be called after unlocking.
-func (st *sessionState) teardownLocked() (poller, chan struct{}) {
+func (st *sessionState) teardownLocked(reason error) (poller, chan struct{}) {
+	st.killChannelsLocked(reason)
 	if !st.ev.IsNil() {
 		lib.EventRemoveSession(st.ev, st.p)
 		lib.EventFree(st.ev)
@@ -689,6 +772,9 @@ func (st *sessionState) stopPoller(pl poller, pumpDone chan struct{}) {
 // it shuts the socket down first, which makes that call return.
 func (st *sessionState) lockInterrupting() {
 	if !st.mu.TryLock() {
+		if st.inCallback() {
+			panic(ErrInCallback)
+		}
 		if pl := st.currentPoller(); pl != nil {
 			pl.shutdown()
 		}
@@ -722,6 +808,9 @@ func (st *sessionState) currentPoller() poller {
 //
 // Uses ssh_disconnect and ssh_free.
 func (s *Session) Close() error {
+	if s.st.inCallback() {
+		panic(ErrInCallback) // before the cleanup is stopped: the session stays as it was
+	}
 	s.cleanup.Stop()
 	s.st.close()
 	return nil
@@ -729,6 +818,9 @@ func (s *Session) Close() error {
 
 // close closes the session; it reports whether it was open.
 func (st *sessionState) close() bool {
+	if st.inCallback() {
+		panic(ErrInCallback)
+	}
 	st.closing.Store(true)
 	st.lockInterrupting()
 	if st.closed {
@@ -737,7 +829,7 @@ func (st *sessionState) close() bool {
 	}
 	st.closed = true
 	close(st.done)
-	pl, pumpDone := st.teardownLocked()
+	pl, pumpDone := st.teardownLocked(errSessionClosed)
 	if !st.p.IsNil() {
 		if st.owned {
 			lib.Free(st.p) // closes libssh's descriptor if still open
@@ -762,8 +854,8 @@ func (st *sessionState) close() bool {
 // IsOpen reports whether the session is open: true until Close.
 func (s *Session) IsOpen() bool {
 	st := s.st
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	st.lock()
+	defer st.unlock()
 	return !st.closed
 }
 
@@ -869,4 +961,19 @@ func (s *Session) String() string {
 		}
 	}
 	return fmt.Sprintf("libssh.Session(%s@%s:%d, %s)", st.user, st.host, st.port, state)
+}
+
+// WithLib calls f with the session locked and its libssh session, for
+// libssh calls this package does not wrap (through package lib). f must
+// not keep p, free it, or call methods of s or its channels; libssh runs
+// nonblocking, so a call may answer SSH_AGAIN. It returns f's error, or
+// [ErrClosed] after Close.
+func (s *Session) WithLib(f func(p lib.Session) error) error {
+	st := s.st
+	st.lock()
+	defer st.unlockFlushing()
+	if st.p.IsNil() {
+		return ErrClosed
+	}
+	return f(st.p)
 }

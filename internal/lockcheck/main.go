@@ -6,8 +6,9 @@
 //   - takes a lock itself (st.lock(), st.lockInterrupting(), or a mutex's
 //     Lock/RLock, as the key type does), or
 //   - is named ...Locked (its callers hold the lock), or
-//   - is a function literal that receives a lib.Session (it is called by
-//     the code holding the lock, as the userauth closures are), or
+//   - is a function literal that receives a lib.Session or lib.Channel (it
+//     is called by the code holding the lock, as the userauth closures
+//     are), or
 //   - says why it needs no lock in a directive "//lockcheck:ok <reason>" in
 //     its doc comment (it touches no C object another goroutine can reach).
 //
@@ -94,15 +95,15 @@ func exempt(doc *ast.CommentGroup) bool {
 	return false
 }
 
-// takesLock reports whether body calls lock(), lockInterrupting(), Lock()
-// or RLock().
+// takesLock reports whether body calls lock(), locked(f),
+// lockInterrupting(), Lock() or RLock().
 func takesLock(body *ast.BlockStmt) bool {
 	found := false
 	ast.Inspect(body, func(n ast.Node) bool {
 		if call, ok := n.(*ast.CallExpr); ok {
 			if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
 				switch sel.Sel.Name {
-				case "lock", "lockInterrupting", "Lock", "RLock":
+				case "lock", "locked", "lockInterrupting", "Lock", "RLock":
 					found = true
 				}
 			}
@@ -115,7 +116,7 @@ func takesLock(body *ast.BlockStmt) bool {
 func receivesSession(ft *ast.FuncType) bool {
 	for _, p := range ft.Params.List {
 		if sel, ok := p.Type.(*ast.SelectorExpr); ok {
-			if id, ok := sel.X.(*ast.Ident); ok && id.Name == "lib" && sel.Sel.Name == "Session" {
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == "lib" && (sel.Sel.Name == "Session" || sel.Sel.Name == "Channel") {
 				return true
 			}
 		}

@@ -1,0 +1,910 @@
+package libssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/lib"
+)
+
+// maxWriteChunk bounds what one Write hands libssh before it lets libssh
+// send it: libssh copies accepted data into its output buffer, so this
+// bounds that buffer and how long the session stays locked.
+const maxWriteChunk = 64 << 10
+
+// liveChannels counts ssh_channel objects this package is responsible for
+// and has not freed (or seen freed with their session) yet.
+var liveChannels atomic.Int64
+
+// closedError is an error that matches ErrClosed.
+type closedError string
+
+func (e closedError) Error() string        { return string(e) }
+func (e closedError) Is(target error) bool { return target == ErrClosed }
+
+var (
+	errChannelClosed       = closedError("libssh: use of closed channel")
+	errSessionClosed       = closedError("libssh: use of a channel whose session was closed")
+	errSessionDisconnected = closedError("libssh: use of a channel whose session was disconnected")
+	errNotOpen             = errors.New("libssh: the channel is not open: call OpenSession or OpenForward first")
+	errAlreadyOpen         = errors.New("libssh: the channel is open already: a channel is opened once")
+)
+
+// Channel is one SSH channel of a [Session]: a command, a shell, a
+// subsystem or a forwarded connection. Make one with [Session.NewChannel],
+// open it with [Channel.OpenSession] (or [Channel.OpenForward]), send a
+// request such as [Channel.RequestExec], then read and write it; Close it
+// when done.
+//
+// *Channel is an [io.ReadWriteCloser]: Read reads the remote standard
+// output (or forwarded data), Stderr returns a reader for the remote
+// standard error, and Write sends. All methods are safe for concurrent use;
+// a Read or Write waiting for data or window never holds up other channels
+// of the session. The channel becomes unusable, with errors matching
+// [ErrClosed], when it or its session is closed.
+type Channel struct {
+	s       *Session // keeps the session open while the channel is reachable
+	c       *chanState
+	cleanup runtime.Cleanup
+}
+
+// chanState is everything a Channel owns. The session's lock guards all of
+// it; the callbacks write to it while the lock holder is inside libssh.
+type chanState struct {
+	st    *sessionState
+	p     lib.Channel // NULL once freed, or once the session freed it
+	owned bool        // false: a WrapChannel wrapper that must never free p
+	dead  error       // why p is NULL
+
+	internal *callbacks.Registration // the channel's own bookkeeping callbacks
+	user     *callbacks.Registration // SetCallbacks's, or nil
+
+	reqSem  chan struct{} // one pending open or request at a time (libssh keeps one request state)
+	writeMu sync.Mutex    // one Write at a time, so that writes do not interleave
+
+	opened       bool      // the open was confirmed
+	localEOF     bool      // we sent EOF
+	remoteEOF    bool      // the server sent EOF (or closed)
+	remoteClosed bool      // the server closed the channel
+	exit         exitState // what the server said about the command's end
+	broken       error     // a pending open or request was abandoned, or a callback panicked
+	closeQueued  bool      // Close was called inside a callback; unlock will close
+}
+
+// exitState is what the server reported about the remote command's end.
+type exitState struct {
+	hasStatus bool
+	status    int
+	signal    *ExitSignalError
+}
+
+// NewChannel makes a channel on the session, which must be authenticated
+// (otherwise the error matches [ErrNotAuthenticated]). The channel is not
+// open yet: call [Channel.OpenSession] or [Channel.OpenForward].
+//
+// Uses ssh_channel_new.
+func (s *Session) NewChannel() (*Channel, error) {
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	if err := st.usableLocked(); err != nil {
+		return nil, err
+	}
+	p := lib.ChannelNew(st.p)
+	if p.IsNil() {
+		if !st.authenticated {
+			// libssh refuses without saying why.
+			return nil, ErrNotAuthenticated
+		}
+		return nil, st.errorLocked("new channel", "ssh_channel_new failed (out of memory?)")
+	}
+	liveChannels.Add(1)
+	ch, err := st.adoptChannelLocked(s, p, true)
+	if err != nil {
+		lib.ChannelFree(p)
+		liveChannels.Add(-1)
+	}
+	return ch, err
+}
+
+// WithChannel makes a channel with [Session.NewChannel], calls f with it and
+// closes it, whatever f returns. It returns f's error, or else Close's.
+func (s *Session) WithChannel(f func(*Channel) error) error {
+	ch, err := s.NewChannel()
+	if err != nil {
+		return err
+	}
+	err = f(ch)
+	if cerr := ch.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// WrapChannel wraps a channel of session s made with the low-level package
+// lib. An owned wrapper frees the channel on Close; one that is not owned
+// leaves it to the caller, who may free it only after closing the wrapper
+// (and never after closing or disconnecting s, which frees it). A channel
+// can have one wrapper at a time.
+func WrapChannel(p lib.Channel, s *Session, owned bool) (*Channel, error) {
+	if p.IsNil() {
+		return nil, errors.New("libssh: WrapChannel of a NULL channel")
+	}
+	if s == nil {
+		return nil, errors.New("libssh: WrapChannel needs the channel's session")
+	}
+	st := s.st
+	st.lock()
+	defer st.unlock()
+	if err := st.usableLocked(); err != nil {
+		return nil, err
+	}
+	if lib.ChannelGetSession(p) != st.p {
+		return nil, errors.New("libssh: WrapChannel: the channel belongs to another session")
+	}
+	for c := range st.channels {
+		if c.p == p {
+			return nil, errors.New("libssh: WrapChannel: the channel is wrapped already")
+		}
+	}
+	ch, err := st.adoptChannelLocked(s, p, owned)
+	if err == nil {
+		ch.c.opened = lib.ChannelIsOpen(p) == 1
+		if owned {
+			liveChannels.Add(1)
+		}
+	}
+	return ch, err
+}
+
+// adoptChannelLocked makes the Channel for p and installs its bookkeeping
+// callbacks. On error the caller still owns p.
+func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool) (*Channel, error) {
+	c := &chanState{st: st, p: p, owned: owned, reqSem: make(chan struct{}, 1)}
+	reg, err := callbacks.Install(p, &callbacks.ChannelCallbacks{
+		OnEOF:        func() { c.remoteEOF = true },
+		OnClose:      func() { c.remoteEOF, c.remoteClosed = true, true },
+		OnExitStatus: func(status int) { c.exit.hasStatus, c.exit.status = true, status },
+		OnExitSignal: func(signal string, core bool, errmsg, lang string) {
+			c.exit.signal = &ExitSignalError{Signal: signal, CoreDumped: core, Message: errmsg, Lang: lang}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.internal = reg
+	st.channels[c] = struct{}{}
+	ch := &Channel{s: s, c: c}
+	stack := creationStack()
+	ch.cleanup = runtime.AddCleanup(ch, func(c *chanState) {
+		if c.close() {
+			reportLeak("Channel", stack)
+		}
+	}, c)
+	return ch, nil
+}
+
+// killChannelsLocked marks every channel dead before libssh frees them with
+// the session: their callbacks come off, and their pointers are forgotten.
+func (st *sessionState) killChannelsLocked(reason error) {
+	for c := range st.channels {
+		c.forgetLocked(reason)
+		if c.owned {
+			liveChannels.Add(-1)
+		}
+	}
+	clear(st.channels)
+	st.deferred = nil
+}
+
+// forgetLocked takes the callbacks off and drops the pointer.
+func (c *chanState) forgetLocked(reason error) {
+	c.internal.Remove()
+	c.user.Remove()
+	c.internal, c.user = nil, nil
+	c.p = lib.Channel{}
+	c.dead = reason
+	delete(c.st.channels, c)
+}
+
+// usableLocked returns why the channel cannot be used now, or nil.
+func (c *chanState) usableLocked() error {
+	switch {
+	case c.p.IsNil():
+		return c.dead
+	case c.closeQueued:
+		return errChannelClosed
+	case c.broken != nil:
+		return c.broken
+	}
+	return c.st.usableLocked()
+}
+
+// openLocked is usableLocked for calls that need an open channel.
+func (c *chanState) openLocked() error {
+	if err := c.usableLocked(); err != nil {
+		return err
+	}
+	if !c.opened {
+		return errNotOpen
+	}
+	return nil
+}
+
+// errorLocked captures libssh's error for a failed call on the channel.
+func (c *chanState) errorLocked(op, fallback string) error {
+	if err := c.st.interruptedErr(); err != nil {
+		return err
+	}
+	return c.st.errorLocked(op, fallback)
+}
+
+// lock takes the session lock for a call into libssh on the channel. Inside
+// one of the session's callbacks that would deadlock (and libssh cannot be
+// re-entered there), so it returns ErrInCallback instead.
+func (c *chanState) lock() error {
+	st := c.st
+	if !st.mu.TryLock() {
+		if st.inCallback() {
+			return ErrInCallback
+		}
+		st.mu.Lock()
+	}
+	st.afterLock()
+	return nil
+}
+
+// pending runs a libssh call that answers SSH_AGAIN until the server has
+// replied (an open or a request), calling it again after each round of
+// input. isOpen says whether the channel must be open (for a request) or
+// must not (for an open). Cancelling ctx while the call is pending makes
+// the channel unusable: libssh cannot abandon it.
+func (c *chanState) pending(ctx context.Context, op string, isOpen bool, call func(p lib.Channel) int) error {
+	st := c.st
+	select {
+	case c.reqSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-st.done:
+		return errSessionClosed
+	}
+	defer func() { <-c.reqSem }()
+	if err := c.lock(); err != nil {
+		return err
+	}
+	for {
+		err := c.usableLocked()
+		switch {
+		case err != nil:
+		case isOpen && !c.opened:
+			err = errNotOpen
+		case !isOpen && c.opened:
+			err = errAlreadyOpen
+		}
+		if err != nil {
+			st.unlock()
+			return err
+		}
+		switch rc := call(c.p); rc {
+		case lib.SSH_OK:
+			st.unlockFlushing()
+			return nil
+		case lib.SSH_ERROR:
+			err := c.errorLocked(op, "failed")
+			st.unlockFlushing()
+			return err
+		}
+		if err := st.waitLocked(ctx); err != nil {
+			return c.abandon(op, err)
+		}
+		if err := c.lock(); err != nil {
+			return err
+		}
+	}
+}
+
+// abandon records that a pending open or request was given up.
+func (c *chanState) abandon(op string, err error) error {
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	c.st.lock()
+	defer c.st.unlock()
+	err = &Error{Op: op, Message: "cancelled while pending; the channel cannot be used any more", Err: err}
+	if c.broken == nil && !c.p.IsNil() {
+		c.broken = err
+	}
+	return err
+}
+
+// OpenSession opens the channel as a session channel, the kind that runs a
+// command, a shell or a subsystem.
+//
+// Uses ssh_channel_open_session.
+func (ch *Channel) OpenSession(ctx context.Context) error {
+	c := ch.c
+	return c.pending(ctx, "open session channel", false, func(p lib.Channel) int {
+		rc := lib.ChannelOpenSession(p)
+		c.opened = rc == lib.SSH_OK
+		return rc
+	})
+}
+
+// OpenForward opens the channel as a connection the server makes to
+// host:port on the client's behalf (a "direct-tcpip" channel, what
+// ssh -L uses). The server must allow TCP forwarding.
+//
+// Uses ssh_channel_open_forward.
+func (ch *Channel) OpenForward(ctx context.Context, host string, port int) error {
+	return ch.openForward(ctx, host, port, "127.0.0.1", 0)
+}
+
+// openForward is OpenForward with the originator the server is told about.
+func (ch *Channel) openForward(ctx context.Context, host string, port int, srcHost string, srcPort int) error {
+	if err := checkString("forward host", host); err != nil {
+		return err
+	}
+	if port < 0 || port > 65535 {
+		return fmt.Errorf("libssh: forward port %d out of range", port)
+	}
+	c := ch.c
+	op := "open forward channel to " + net.JoinHostPort(host, strconv.Itoa(port))
+	return c.pending(ctx, op, false, func(p lib.Channel) int {
+		rc := lib.ChannelOpenForward(p, host, port, srcHost, srcPort)
+		c.opened = rc == lib.SSH_OK
+		return rc
+	})
+}
+
+// RequestExec asks the server to run command (through the user's shell).
+// A channel runs one command; make a new channel for the next.
+//
+// Uses ssh_channel_request_exec.
+func (ch *Channel) RequestExec(ctx context.Context, command string) error {
+	if err := checkString("command", command); err != nil {
+		return err
+	}
+	return ch.c.pending(ctx, "exec request", true, func(p lib.Channel) int {
+		return lib.ChannelRequestExec(p, command)
+	})
+}
+
+// RequestEnv asks the server to set an environment variable for the command
+// or shell requested next. OpenSSH accepts only the names its AcceptEnv
+// lists; a refusal matches [ErrRequestDenied].
+//
+// Uses ssh_channel_request_env.
+func (ch *Channel) RequestEnv(ctx context.Context, name, value string) error {
+	if err := checkString("environment variable name", name); err != nil {
+		return err
+	}
+	if err := checkString("environment variable value", value); err != nil {
+		return err
+	}
+	return ch.c.pending(ctx, "env request "+name, true, func(p lib.Channel) int {
+		return lib.ChannelRequestEnv(p, name, value)
+	})
+}
+
+// RequestPty asks for a pseudo-terminal of type term ("xterm" when empty)
+// with cols columns and rows rows, for the shell or command requested next.
+//
+// Uses ssh_channel_request_pty_size.
+func (ch *Channel) RequestPty(ctx context.Context, term string, cols, rows int) error {
+	if term == "" {
+		term = "xterm"
+	}
+	if err := checkString("terminal type", term); err != nil {
+		return err
+	}
+	if err := checkSize(cols, rows); err != nil {
+		return err
+	}
+	return ch.c.pending(ctx, "pty request", true, func(p lib.Channel) int {
+		return lib.ChannelRequestPtySize(p, term, cols, rows)
+	})
+}
+
+// ChangePtySize tells the server that the terminal now has cols columns and
+// rows rows. The server does not answer it.
+//
+// Uses ssh_channel_change_pty_size.
+func (ch *Channel) ChangePtySize(ctx context.Context, cols, rows int) error {
+	if err := checkSize(cols, rows); err != nil {
+		return err
+	}
+	return ch.c.pending(ctx, "pty size change", true, func(p lib.Channel) int {
+		return lib.ChannelChangePtySize(p, cols, rows)
+	})
+}
+
+func checkSize(cols, rows int) error {
+	if cols <= 0 || rows <= 0 || cols > 1<<16 || rows > 1<<16 {
+		return fmt.Errorf("libssh: terminal size %dx%d out of range", cols, rows)
+	}
+	return nil
+}
+
+// RequestShell asks the server to start the user's login shell.
+//
+// Uses ssh_channel_request_shell.
+func (ch *Channel) RequestShell(ctx context.Context) error {
+	return ch.c.pending(ctx, "shell request", true, func(p lib.Channel) int {
+		return lib.ChannelRequestShell(p)
+	})
+}
+
+// RequestSubsystem asks the server to start a subsystem, such as "sftp".
+//
+// Uses ssh_channel_request_subsystem.
+func (ch *Channel) RequestSubsystem(ctx context.Context, name string) error {
+	if err := checkString("subsystem", name); err != nil {
+		return err
+	}
+	return ch.c.pending(ctx, "subsystem request "+name, true, func(p lib.Channel) int {
+		return lib.ChannelRequestSubsystem(p, name)
+	})
+}
+
+// SendSignal asks the server to deliver a signal to the remote command:
+// signal is its name without "SIG", such as "TERM" or "INT". The server does
+// not answer; OpenSSH honours it since version 8.1.
+//
+// Uses ssh_channel_request_send_signal.
+func (ch *Channel) SendSignal(ctx context.Context, signal string) error {
+	if err := checkString("signal", signal); err != nil {
+		return err
+	}
+	return ch.c.pending(ctx, "signal "+signal, true, func(p lib.Channel) int {
+		return lib.ChannelRequestSendSignal(p, signal)
+	})
+}
+
+// RequestSendExitStatus sends the exit status of the channel's command to
+// the client: it is for the server side of a channel (see package sshtest).
+// The client does not answer.
+//
+// Uses ssh_channel_request_send_exit_status.
+func (ch *Channel) RequestSendExitStatus(status int) error {
+	if status < 0 || int64(status) > math.MaxInt32 {
+		return fmt.Errorf("libssh: exit status %d out of range", status)
+	}
+	return ch.c.pending(context.Background(), "send exit status", true, func(p lib.Channel) int {
+		return lib.ChannelRequestSendExitStatus(p, status)
+	})
+}
+
+// SetCallbacks installs cb on the channel, replacing the callbacks set
+// before; nil removes them. cb is copied: changing it afterwards has no
+// effect.
+//
+// The callbacks run while the session processes input (in a goroutine of
+// this package or inside another call on the session), with the session
+// locked. In them, only [Channel.Close] (which takes effect when the
+// callback returns) and the state queries (IsOpen, IsAssigned, EOF,
+// IsWritable, ExitStatus) may be called; other methods of the channel
+// return an error, and methods of the session panic. A callback that
+// panics makes the channel unusable: its later calls return the
+// [*callbacks.PanicError].
+//
+// An OnData callback that consumes data takes it away from Read.
+//
+// Uses ssh_set_channel_callbacks and ssh_remove_channel_callbacks.
+func (ch *Channel) SetCallbacks(cb *callbacks.ChannelCallbacks) error {
+	c := ch.c
+	if err := c.lock(); err != nil {
+		return err
+	}
+	defer c.st.unlock()
+	if c.p.IsNil() || c.closeQueued {
+		return c.usableLocked()
+	}
+	c.user.Remove()
+	c.user = nil
+	if cb == nil {
+		return nil
+	}
+	reg, err := callbacks.InstallGuarded(c.p, cb, c.guard)
+	if err != nil {
+		return err
+	}
+	c.user = reg
+	return nil
+}
+
+// guard wraps every call of a user's callback: it records the thread, so
+// that a call back into the package from the callback is recognised, and a
+// panic, so that the channel reports it.
+func (c *chanState) guard(run func()) {
+	st := c.st
+	st.cbThread.Store(int32(unix.Gettid()))
+	defer func() {
+		st.cbThread.Store(0)
+		if r := recover(); r != nil {
+			if c.broken == nil {
+				c.broken = &callbacks.PanicError{Value: r}
+			}
+			panic(r) // for package callbacks, which answers as if refused
+		}
+	}()
+	run()
+}
+
+// Read reads the remote standard output (or, for a forwarded connection,
+// its data). It waits until data arrives, and returns [io.EOF] once the
+// server has sent EOF and everything before it was read.
+//
+// Uses ssh_channel_read_nonblocking.
+func (ch *Channel) Read(b []byte) (int, error) {
+	return ch.c.read(context.Background(), b, false)
+}
+
+// Stderr returns a reader for the remote standard error, which behaves like
+// Read.
+func (ch *Channel) Stderr() io.Reader { return stderrReader{ch.c} }
+
+type stderrReader struct{ c *chanState }
+
+func (r stderrReader) Read(b []byte) (int, error) {
+	return r.c.read(context.Background(), b, true)
+}
+
+func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	stream := 0
+	if stderr {
+		stream = 1
+	}
+	st := c.st
+	if err := c.lock(); err != nil {
+		return 0, err
+	}
+	for {
+		if err := c.openLocked(); err != nil {
+			st.unlock()
+			return 0, err
+		}
+		switch n := lib.ChannelReadNonblocking(c.p, b, stream); {
+		case n > 0:
+			// Reading may have queued a window adjustment.
+			st.unlockFlushing()
+			return n, nil
+		case n == lib.SSH_EOF:
+			st.unlock()
+			return 0, io.EOF
+		case n == lib.SSH_ERROR:
+			err := c.errorLocked("channel read", "failed")
+			st.unlock()
+			return 0, err
+		}
+		if err := st.waitLocked(ctx); err != nil {
+			return 0, err
+		}
+		if err := c.lock(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Write sends b to the remote end. It waits whenever the server's window is
+// full (it never fails for that), and returns when libssh has taken all of
+// b or with the error that stopped it. Writes after CloseWrite fail.
+//
+// Uses ssh_channel_write.
+func (ch *Channel) Write(b []byte) (int, error) {
+	return ch.c.write(context.Background(), b)
+}
+
+// WriteString is Write for a string.
+func (ch *Channel) WriteString(s string) (int, error) {
+	return ch.c.write(context.Background(), []byte(s))
+}
+
+func (c *chanState) write(ctx context.Context, b []byte) (int, error) {
+	st := c.st
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.lock(); err != nil {
+		return 0, err
+	}
+	written := 0
+	for {
+		err := c.openLocked()
+		if err == nil && c.localEOF {
+			err = errors.New("libssh: write after CloseWrite")
+		}
+		if err == nil && c.remoteClosed {
+			err = &Error{Op: "channel write", Message: "the server closed the channel"}
+		}
+		if err != nil {
+			st.unlockFlushing()
+			return written, err
+		}
+		if written == len(b) {
+			st.unlockFlushing()
+			return written, nil
+		}
+		chunk := b[written:min(len(b), written+maxWriteChunk)]
+		n := lib.ChannelWrite(c.p, chunk)
+		if n == lib.SSH_ERROR {
+			err := c.errorLocked("channel write", "failed")
+			st.unlockFlushing()
+			return written, err
+		}
+		written += max(n, 0)
+		if n == len(chunk) {
+			// Let libssh send the chunk before the next one.
+			st.unlockFlushing()
+		} else if err := st.waitLocked(ctx); err != nil {
+			// The window is full (or a key re-exchange is running):
+			// wait for the server.
+			return written, err
+		}
+		if err := c.lock(); err != nil {
+			return written, err
+		}
+	}
+}
+
+// CloseWrite sends EOF: the remote end reads end of input, and the channel
+// can still be read. It does nothing when EOF was sent already.
+//
+// Uses ssh_channel_send_eof.
+func (ch *Channel) CloseWrite() error {
+	c := ch.c
+	if err := c.lock(); err != nil {
+		return err
+	}
+	if err := c.openLocked(); err != nil {
+		c.st.unlock()
+		return err
+	}
+	if c.localEOF {
+		c.st.unlock()
+		return nil
+	}
+	// SSH_AGAIN means the EOF is queued.
+	if lib.ChannelSendEof(c.p) == lib.SSH_ERROR {
+		err := c.errorLocked("send EOF", "failed")
+		c.st.unlock()
+		return err
+	}
+	c.localEOF = true
+	c.st.unlockFlushing()
+	return nil
+}
+
+// Close closes the channel (telling the server, when the session is still
+// connected) and frees it. It is idempotent, and never fails for a channel
+// whose session was closed or disconnected. Called inside one of the
+// session's callbacks, it takes effect when the callback returns.
+//
+// Uses ssh_channel_free.
+func (ch *Channel) Close() error {
+	ch.cleanup.Stop()
+	ch.c.close()
+	return nil
+}
+
+// close closes the channel; it reports whether it was still open.
+func (c *chanState) close() bool {
+	st := c.st
+	if !st.mu.TryLock() {
+		if st.inCallback() {
+			// The lock is this goroutine's: libssh is calling back and
+			// may be iterating over this channel's callbacks, so freeing
+			// must wait until it has returned.
+			if c.p.IsNil() || c.closeQueued {
+				return false
+			}
+			c.closeQueued = true
+			st.deferred = append(st.deferred, c)
+			return true
+		}
+		st.mu.Lock()
+	}
+	st.afterLock()
+	open := c.closeLocked()
+	st.unlockFlushing()
+	return open
+}
+
+// closeLocked frees the channel: its callbacks come off first, since libssh
+// may keep the channel (and call its callbacks) until the server confirms
+// the close. It reports whether the channel was still there.
+func (c *chanState) closeLocked() bool {
+	p, st := c.p, c.st
+	if p.IsNil() {
+		return false
+	}
+	c.forgetLocked(errChannelClosed)
+	c.closeQueued = false
+	if c.owned {
+		// ssh_channel_free sends CLOSE when the channel is open.
+		lib.ChannelFree(p)
+		liveChannels.Add(-1)
+	}
+	st.bumpLocked() // wake the channel's waiters
+	return true
+}
+
+// Wait waits until the remote end has finished with the channel: the server
+// closed it, or sent EOF and the command's exit status or signal. It
+// returns nil then, whatever the exit status; [Channel.ExitStatus] tells
+// it. Wait does not read: unread output stays readable, and a command whose
+// output nobody reads may block when the channel's window fills.
+func (ch *Channel) Wait(ctx context.Context) error {
+	c, st := ch.c, ch.c.st
+	if err := c.lock(); err != nil {
+		return err
+	}
+	for {
+		if c.broken == nil && (c.remoteClosed || c.remoteEOF && c.exit.known()) {
+			st.unlock()
+			return nil
+		}
+		if err := c.openLocked(); err != nil {
+			st.unlock()
+			return err
+		}
+		if err := st.waitLocked(ctx); err != nil {
+			return err
+		}
+		if err := c.lock(); err != nil {
+			return err
+		}
+	}
+}
+
+// PollLoop waits until the server has sent EOF and both streams were
+// consumed, by reads or by an OnData callback, and returns lib.SSH_EOF.
+// It is LibSSH.jl's poll_loop; with this package callbacks fire without it.
+//
+// Uses ssh_channel_poll.
+func (ch *Channel) PollLoop(ctx context.Context) (int, error) {
+	c, st := ch.c, ch.c.st
+	if err := c.lock(); err != nil {
+		return lib.SSH_ERROR, err
+	}
+	for {
+		if err := c.openLocked(); err != nil {
+			st.unlock()
+			return lib.SSH_ERROR, err
+		}
+		out, errOut := lib.ChannelPoll(c.p, 0), lib.ChannelPoll(c.p, 1)
+		if out == lib.SSH_ERROR || errOut == lib.SSH_ERROR {
+			err := c.errorLocked("channel poll", "failed")
+			st.unlock()
+			return lib.SSH_ERROR, err
+		}
+		if out == lib.SSH_EOF && errOut == lib.SSH_EOF {
+			st.unlock()
+			return lib.SSH_EOF, nil
+		}
+		if err := st.waitLocked(ctx); err != nil {
+			return lib.SSH_ERROR, err
+		}
+		if err := c.lock(); err != nil {
+			return lib.SSH_ERROR, err
+		}
+	}
+}
+
+func (e *exitState) known() bool { return e.hasStatus || e.signal != nil }
+
+// ExitStatus returns the remote command's exit status, once the server sent
+// it. A command killed by a signal returns -1 and an [*ExitSignalError]. A
+// channel that ended without either returns [ErrNoExitStatus]; one still
+// running returns [ErrNotExited]. It does not wait: see [Channel.Wait].
+//
+// libssh 0.10 reports exit signals only through a callback, which the
+// channel installs itself.
+func (ch *Channel) ExitStatus() (int, error) {
+	c := ch.c
+	status, err := -1, ErrNotExited
+	c.st.locked(func() {
+		switch {
+		case c.exit.signal != nil:
+			err = c.exit.signal
+		case c.exit.hasStatus:
+			status, err = c.exit.status, nil
+		case c.remoteClosed || c.p.IsNil():
+			err = ErrNoExitStatus
+		}
+	})
+	return status, err
+}
+
+// IsAssigned reports whether the channel still holds its libssh channel:
+// false after Close, or after its session was closed or disconnected.
+func (ch *Channel) IsAssigned() bool {
+	c, assigned := ch.c, false
+	c.st.locked(func() { assigned = !c.p.IsNil() && !c.closeQueued })
+	return assigned
+}
+
+// IsOpen reports whether the channel is open: opened, not closed by either
+// end, and on a connected session.
+//
+// Uses ssh_channel_is_open.
+func (ch *Channel) IsOpen() bool {
+	c, open := ch.c, false
+	c.st.locked(func() {
+		open = c.openLocked() == nil && lib.ChannelIsOpen(c.p) == 1
+	})
+	return open
+}
+
+// EOF reports whether the server has sent EOF and everything before it was
+// read. It is true for a closed channel.
+//
+// Uses ssh_channel_is_eof.
+func (ch *Channel) EOF() bool {
+	c, eof := ch.c, true
+	c.st.locked(func() {
+		if !c.p.IsNil() && !c.closeQueued {
+			eof = lib.ChannelIsEof(c.p) != 0
+		}
+	})
+	return eof
+}
+
+// IsWritable reports whether Write can send: the channel is open and
+// CloseWrite was not called.
+func (ch *Channel) IsWritable() bool {
+	c, writable := ch.c, false
+	c.st.locked(func() {
+		writable = c.openLocked() == nil && !c.localEOF && lib.ChannelIsOpen(c.p) == 1
+	})
+	return writable
+}
+
+// String describes the channel, such as "libssh.Channel(open)".
+func (ch *Channel) String() string {
+	c, state := ch.c, ""
+	c.st.locked(func() {
+		switch {
+		case c.p.IsNil() || c.closeQueued:
+			state = "closed"
+		case !c.opened:
+			state = "not open"
+		case c.remoteClosed:
+			state = "closed by the server"
+		case c.remoteEOF:
+			state = "open, EOF received"
+		default:
+			state = "open"
+		}
+	})
+	return "libssh.Channel(" + state + ")"
+}
+
+// WithLib calls f with the session locked and the channel's libssh channel,
+// for libssh calls this package does not wrap (through package lib). f must
+// not keep p, free it, or call methods of the channel or its session. It
+// returns f's error, or an error matching [ErrClosed] once the channel or
+// its session was closed.
+func (ch *Channel) WithLib(f func(p lib.Channel) error) error {
+	c := ch.c
+	if err := c.lock(); err != nil {
+		return err
+	}
+	defer c.st.unlockFlushing()
+	if c.p.IsNil() || c.closeQueued {
+		return c.usableLocked()
+	}
+	return f(c.p)
+}

@@ -1,0 +1,204 @@
+package libssh_test
+
+import (
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/sshdtest"
+)
+
+// events records callbacks in the order they fire. Callbacks run with the
+// session locked in another goroutine, so it has its own lock.
+type events struct {
+	mu     sync.Mutex
+	list   []string
+	stdout strings.Builder
+	stderr strings.Builder
+}
+
+func (e *events) add(s string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.list = append(e.list, s)
+}
+
+func (e *events) snapshot() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.list...)
+}
+
+func TestClientSideCallbacks(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	var ev events
+	var maxWindow uint32 // the largest window OnWriteWontblock reported
+	ch := openChannel(t, s)
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
+		OnData: func(data []byte, isStderr bool) int {
+			ev.mu.Lock()
+			defer ev.mu.Unlock()
+			if isStderr {
+				ev.stderr.Write(data)
+			} else {
+				ev.stdout.Write(data)
+			}
+			return len(data)
+		},
+		OnEOF:        func() { ev.add("eof") },
+		OnClose:      func() { ev.add("close") },
+		OnExitStatus: func(status int) { ev.add("exit-status " + strconv.Itoa(status)) },
+		OnWriteWontblock: func(bytes uint32) {
+			ev.mu.Lock()
+			defer ev.mu.Unlock()
+			maxWindow = max(maxWindow, bytes)
+		},
+	}))
+	require.NoError(t, ch.RequestExec(t.Context(), "head -c 5 >/dev/null; printf out; printf err >&2; exit 42"))
+	_, err := ch.WriteString("input")
+	require.NoError(t, err)
+	require.NoError(t, ch.Wait(t.Context()))
+	ev.mu.Lock()
+	// sshd opens session channels with a window of 0 and grows it for
+	// the command.
+	assert.Positive(t, maxWindow, "the remote window, once libssh sent the input")
+	assert.Equal(t, "out", ev.stdout.String())
+	assert.Equal(t, "err", ev.stderr.String())
+	ev.mu.Unlock()
+	got := ev.snapshot()
+	assert.Contains(t, got, "eof")
+	assert.Contains(t, got, "exit-status 42")
+	// The channel's own bookkeeping still sees the status.
+	status, err := ch.ExitStatus()
+	require.NoError(t, err)
+	assert.Equal(t, 42, status)
+	// OnData consumed everything: nothing is left for Read.
+	out, err := io.ReadAll(ch)
+	require.NoError(t, err)
+	assert.Empty(t, out)
+}
+
+func TestExitSignalCallback(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	got := make(chan string, 1)
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
+		OnExitSignal: func(signal string, core bool, errmsg, lang string) {
+			got <- signal + "/" + map[bool]string{true: "core", false: "no core"}[core]
+		},
+	}))
+	require.NoError(t, ch.RequestExec(t.Context(), "kill -KILL $$"))
+	require.NoError(t, ch.Wait(t.Context()))
+	assert.Equal(t, "KILL/no core", <-got)
+}
+
+func TestCloseCallbackAndRemoteClose(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	closed := make(chan struct{})
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
+		OnClose: func() { close(closed) },
+	}))
+	require.NoError(t, ch.RequestExec(t.Context(), "true"))
+	<-closed
+	require.NoError(t, ch.Wait(t.Context()))
+	assert.False(t, ch.IsOpen(), "closed by the server")
+	assert.True(t, ch.IsAssigned(), "but not by us")
+	assert.Equal(t, "libssh.Channel(closed by the server)", ch.String())
+	_, err := ch.Write([]byte("x"))
+	assert.ErrorContains(t, err, "the server closed the channel")
+}
+
+func TestSetCallbacksReplaces(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	first := make(chan int, 1)
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
+		OnExitStatus: func(status int) { first <- status },
+	}))
+	second := make(chan int, 1)
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
+		OnExitStatus: func(status int) { second <- status },
+	}))
+	require.NoError(t, ch.RequestExec(t.Context(), "exit 9"))
+	require.NoError(t, ch.Wait(t.Context()))
+	assert.Equal(t, 9, <-second)
+	assert.Empty(t, first, "the replaced callbacks never fire")
+	require.NoError(t, ch.SetCallbacks(nil), "nil removes them")
+}
+
+func TestCloseInsideItsOwnCallback(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	inside := make(chan error, 1)
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
+		OnData: func(data []byte, isStderr bool) int {
+			err := ch.Close()
+			// Still inside: the close waits until the callback returns,
+			// and the channel already reads as closed.
+			_, werr := ch.Write([]byte("x"))
+			inside <- err
+			inside <- werr
+			ch.Close() // idempotent, inside too
+			return len(data)
+		},
+	}))
+	require.NoError(t, ch.RequestExec(t.Context(), "echo data; exec sleep 600"))
+	require.NoError(t, <-inside)
+	assert.ErrorIs(t, <-inside, libssh.ErrInCallback, "libssh cannot be re-entered from a callback")
+	err := ch.Wait(t.Context())
+	assert.ErrorIs(t, err, libssh.ErrClosed)
+	assert.False(t, ch.IsAssigned())
+	// The session goes on.
+	assert.Equal(t, "after\n", runOutput(t, s, "echo after"))
+}
+
+func TestPanickingCallbackIsReported(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
+		OnData: func(data []byte, isStderr bool) int { panic("callback bug") },
+	}))
+	require.NoError(t, ch.RequestExec(t.Context(), "echo data"))
+	err := ch.Wait(t.Context())
+	var pe *callbacks.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "callback bug", pe.Value)
+	_, err = ch.Read(make([]byte, 10))
+	assert.ErrorAs(t, err, &pe, "every later call reports it")
+	assert.NoError(t, ch.Close())
+	// Other channels are not affected.
+	assert.Equal(t, "fine\n", runOutput(t, s, "echo fine"))
+}
+
+func TestSessionMethodInsideACallback(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
+		OnEOF: func() {
+			// Would deadlock: the callback runs with the session locked.
+			s.Close()
+		},
+	}))
+	require.NoError(t, ch.RequestExec(t.Context(), "true"))
+	err := ch.Wait(t.Context())
+	var pe *callbacks.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.ErrorIs(t, err, libssh.ErrInCallback)
+	assert.True(t, s.IsOpen(), "the session was not closed")
+	assert.True(t, s.IsConnected())
+}

@@ -1,0 +1,422 @@
+package libssh_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/internal/sshdtest"
+)
+
+// authedSession is an authenticated session to a fresh sshd -i.
+func authedSession(t *testing.T, opts sshdtest.Options) *libssh.Session {
+	t.Helper()
+	s := newPipeSession(t, sshdtest.New(t, opts))
+	authenticate(t, s)
+	return s
+}
+
+// openChannel opens a session channel, closed when the test ends.
+func openChannel(t *testing.T, s *libssh.Session) *libssh.Channel {
+	t.Helper()
+	ch, err := s.NewChannel()
+	require.NoError(t, err)
+	t.Cleanup(func() { ch.Close() })
+	require.NoError(t, ch.OpenSession(t.Context()))
+	return ch
+}
+
+// execChannel runs command on a new channel.
+func execChannel(t *testing.T, s *libssh.Session, command string) *libssh.Channel {
+	t.Helper()
+	ch := openChannel(t, s)
+	require.NoError(t, ch.RequestExec(t.Context(), command))
+	return ch
+}
+
+// output is what a command wrote, read from both streams at once.
+type output struct {
+	stdout, stderr []byte
+	outErr, errErr error
+}
+
+// readBoth reads the channel's stdout and stderr concurrently to EOF.
+func readBoth(ch *libssh.Channel) output {
+	var o output
+	var wg sync.WaitGroup
+	spawn(&wg, func() { o.stderr, o.errErr = io.ReadAll(ch.Stderr()) })
+	o.stdout, o.outErr = io.ReadAll(ch)
+	wg.Wait()
+	return o
+}
+
+func TestExecKeepsStdoutAndStderrApart(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := execChannel(t, s, "printf 'to stdout'; printf 'to stderr' >&2; printf ' again'; exit 3")
+	o := readBoth(ch)
+	require.NoError(t, o.outErr)
+	require.NoError(t, o.errErr)
+	assert.Equal(t, "to stdout again", string(o.stdout))
+	assert.Equal(t, "to stderr", string(o.stderr))
+	waitExit(t, ch, 3)
+	assert.True(t, ch.EOF())
+	n, err := ch.Read(make([]byte, 10))
+	assert.Equal(t, 0, n)
+	assert.Equal(t, io.EOF, err, "EOF again after EOF")
+}
+
+func TestExitCodesAndSignal(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	for _, code := range []int{0, 1, 255} {
+		ch := execChannel(t, s, fmt.Sprintf("exit %d", code))
+		waitExit(t, ch, code)
+		require.NoError(t, ch.Close())
+	}
+
+	ch := execChannel(t, s, "kill -TERM $$")
+	require.NoError(t, ch.Wait(t.Context()))
+	status, err := ch.ExitStatus()
+	assert.Equal(t, -1, status)
+	var sig *libssh.ExitSignalError
+	require.ErrorAs(t, err, &sig)
+	assert.Equal(t, "TERM", sig.Signal)
+	assert.False(t, sig.CoreDumped)
+	assert.Equal(t, "libssh: remote command killed by signal TERM", err.Error())
+}
+
+func TestExitStatusBeforeTheEnd(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := execChannel(t, s, "read line; exit 7")
+	_, err := ch.ExitStatus()
+	assert.ErrorIs(t, err, libssh.ErrNotExited, "the command waits for input")
+	_, err = ch.WriteString("go\n")
+	require.NoError(t, err)
+	waitExit(t, ch, 7)
+
+	closed := execChannel(t, s, "read line")
+	require.NoError(t, closed.Close())
+	_, err = closed.ExitStatus()
+	assert.ErrorIs(t, err, libssh.ErrNoExitStatus, "closed before the command ended")
+}
+
+// waitExit waits for ch to finish and checks its exit status.
+func waitExit(t *testing.T, ch *libssh.Channel, want int) {
+	t.Helper()
+	require.NoError(t, ch.Wait(t.Context()))
+	status, err := ch.ExitStatus()
+	require.NoError(t, err)
+	assert.Equal(t, want, status)
+}
+
+// runOutput runs command on a new channel of s and returns its stdout.
+func runOutput(t *testing.T, s *libssh.Session, command string) string {
+	t.Helper()
+	out, err := io.ReadAll(execChannel(t, s, command))
+	require.NoError(t, err)
+	return string(out)
+}
+
+// sha256Hex is the hex SHA-256 of the data r yields.
+func sha256Hex(t *testing.T, r io.Reader) (string, int64) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	require.NoError(t, err)
+	return hex.EncodeToString(h.Sum(nil)), n
+}
+
+func TestDownloadOneGiB(t *testing.T) {
+	t.Parallel()
+	const size = 1 << 30
+	s := authedSession(t, sshdtest.Options{})
+	// The server sends 1 GiB of random bytes and their checksum on stderr.
+	ch := execChannel(t, s, fmt.Sprintf("head -c %d /dev/urandom | tee >(sha256sum >&2)", size))
+	var remote []byte
+	var wg sync.WaitGroup
+	spawn(&wg, func() { remote, _ = io.ReadAll(ch.Stderr()) })
+	sum, n := sha256Hex(t, ch)
+	wg.Wait()
+	assert.EqualValues(t, size, n)
+	assert.Equal(t, sum+"  -\n", string(remote))
+	waitExit(t, ch, 0)
+}
+
+func TestStdinStreamedToCat(t *testing.T) {
+	t.Parallel()
+	const size = 64 << 20
+	s := authedSession(t, sshdtest.Options{})
+	ch := execChannel(t, s, "cat")
+	data := make([]byte, size)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+	writeErr := make(chan error, 1)
+	go func() {
+		// Odd-sized writes, so that chunks and packets do not line up.
+		var err error
+		for rest := data; len(rest) > 0 && err == nil; {
+			n := min(len(rest), 100_003)
+			_, err = ch.Write(rest[:n])
+			rest = rest[n:]
+		}
+		if err == nil {
+			err = ch.CloseWrite()
+		}
+		writeErr <- err
+	}()
+	sum, n := sha256Hex(t, ch)
+	require.NoError(t, <-writeErr)
+	assert.EqualValues(t, size, n)
+	assert.Equal(t, hex.EncodeToString(want[:]), sum)
+	require.NoError(t, ch.Wait(t.Context()))
+	assert.False(t, ch.IsWritable(), "EOF was sent")
+	_, err := ch.Write([]byte("more"))
+	assert.Error(t, err, "write after CloseWrite")
+}
+
+// readUntil reads r until what it read contains want.
+func readUntil(t *testing.T, r io.Reader, want string) string {
+	t.Helper()
+	var got bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(got.String(), want) {
+		n, err := r.Read(buf)
+		got.Write(buf[:n])
+		require.NoError(t, err, "reading until %q; got %q", want, got.String())
+	}
+	return got.String()
+}
+
+func TestInteractiveShellOnAPty(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	require.NoError(t, ch.RequestPty(t.Context(), "vt100", 80, 24))
+	require.NoError(t, ch.RequestShell(t.Context()))
+
+	_, err := ch.WriteString("echo TERM=$TERM; echo $((6*7))x\n")
+	require.NoError(t, err)
+	out := readUntil(t, ch, "42x")
+	assert.Contains(t, out, "TERM=vt100")
+
+	_, err = ch.WriteString("stty size; echo done-$((1+1))\n")
+	require.NoError(t, err)
+	assert.Contains(t, readUntil(t, ch, "done-2"), "24 80")
+
+	require.NoError(t, ch.ChangePtySize(t.Context(), 100, 40))
+	_, err = ch.WriteString("stty size; echo done-$((2+1))\n")
+	require.NoError(t, err)
+	assert.Contains(t, readUntil(t, ch, "done-3"), "40 100")
+
+	_, err = ch.WriteString("exit 5\n")
+	require.NoError(t, err)
+	_, err = io.Copy(io.Discard, ch)
+	require.NoError(t, err)
+	waitExit(t, ch, 5)
+}
+
+func TestNewChannelNeedsAuthentication(t *testing.T) {
+	t.Parallel()
+	s := newPipeSession(t, sshdtest.New(t, sshdtest.Options{}))
+	_, err := s.NewChannel()
+	assert.ErrorIs(t, err, libssh.ErrNotAuthenticated)
+}
+
+func TestRequestsNeedAnOpenChannel(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch, err := s.NewChannel()
+	require.NoError(t, err)
+	defer ch.Close()
+	assert.True(t, ch.IsAssigned())
+	assert.False(t, ch.IsOpen())
+	err = ch.RequestExec(t.Context(), "true")
+	assert.ErrorContains(t, err, "not open")
+	_, err = ch.Read(make([]byte, 1))
+	assert.ErrorContains(t, err, "not open")
+	require.NoError(t, ch.OpenSession(t.Context()))
+	assert.True(t, ch.IsOpen())
+	assert.True(t, ch.IsWritable())
+	assert.ErrorContains(t, ch.OpenSession(t.Context()), "open already")
+	assert.ErrorContains(t, ch.RequestExec(t.Context(), "a\x00b"), "NUL")
+	assert.ErrorContains(t, ch.RequestPty(t.Context(), "", 0, 24), "out of range")
+}
+
+func TestEnvironmentRequests(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{Config: []string{"AcceptEnv GOLIBSSH_*"}})
+	ch := openChannel(t, s)
+	require.NoError(t, ch.RequestEnv(t.Context(), "GOLIBSSH_GREETING", "hello there"))
+	err := ch.RequestEnv(t.Context(), "NOT_ACCEPTED", "x")
+	require.ErrorIs(t, err, libssh.ErrRequestDenied)
+	var e *libssh.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, libssh.ErrorCodeRequestDenied, e.Code)
+	require.NoError(t, ch.RequestExec(t.Context(), `printf %s "$GOLIBSSH_GREETING/$NOT_ACCEPTED"`))
+	out, err := io.ReadAll(ch)
+	require.NoError(t, err)
+	assert.Equal(t, "hello there/", string(out))
+}
+
+func TestSubsystem(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{Config: []string{"Subsystem golibssh-echo /bin/cat"}})
+	ch := openChannel(t, s)
+	require.NoError(t, ch.RequestSubsystem(t.Context(), "golibssh-echo"))
+	_, err := ch.WriteString("ping")
+	require.NoError(t, err)
+	require.NoError(t, ch.CloseWrite())
+	out, err := io.ReadAll(ch)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(out))
+
+	unknown := openChannel(t, s)
+	assert.ErrorIs(t, unknown.RequestSubsystem(t.Context(), "no-such-subsystem"), libssh.ErrRequestDenied)
+}
+
+// TestSendSignal checks that sshd receives the signal request. sshd only
+// delivers signals to sessions with privilege separation, which it skips
+// for root logins (the test user in CI), so delivery itself is tested
+// against the sshtest server.
+func TestSendSignal(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	s := newPipeSession(t, srv)
+	authenticate(t, s)
+	ch := execChannel(t, s, "echo $$; exec sleep 600")
+	pid, err := strconv.Atoi(strings.TrimSpace(readUntil(t, ch, "\n")))
+	require.NoError(t, err)
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	require.NoError(t, ch.SendSignal(t.Context(), "TERM"))
+	assert.ErrorContains(t, ch.SendSignal(t.Context(), "TE\x00RM"), "NUL")
+
+	// sshd handles requests in order: once a later channel has run, it
+	// has seen the signal request.
+	assert.Equal(t, "later\n", runOutput(t, s, "echo later"))
+	log, err := os.ReadFile(srv.LogPath)
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "session 0 req signal")
+}
+
+func TestCancelledRequestPoisonsTheChannel(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := ch.RequestExec(ctx, "true")
+	require.ErrorIs(t, err, context.Canceled)
+	assert.NoError(t, ch.Close())
+	assert.ErrorIs(t, ch.RequestExec(t.Context(), "true"), libssh.ErrClosed)
+	// The session goes on.
+	other := execChannel(t, s, "echo fine")
+	out, err := io.ReadAll(other)
+	require.NoError(t, err)
+	assert.Equal(t, "fine\n", string(out))
+}
+
+func TestWithChannelAlwaysCloses(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	var kept *libssh.Channel
+	boom := errors.New("boom")
+	err := s.WithChannel(func(ch *libssh.Channel) error {
+		kept = ch
+		require.NoError(t, ch.OpenSession(t.Context()))
+		return boom
+	})
+	assert.ErrorIs(t, err, boom)
+	assert.False(t, kept.IsAssigned())
+	assert.ErrorIs(t, kept.OpenSession(t.Context()), libssh.ErrClosed)
+}
+
+// echoServer accepts connections on 127.0.0.1 and echoes them in upper case.
+func echoServer(t *testing.T) (host string, port int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	spawn(&wg, func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			spawn(&wg, func() {
+				defer conn.Close()
+				data, _ := io.ReadAll(conn)
+				conn.Write(bytes.ToUpper(data))
+			})
+		}
+	})
+	return splitHostPort(t, ln.Addr().String())
+}
+
+func TestOpenForward(t *testing.T) {
+	t.Parallel()
+	host, port := echoServer(t)
+	s := authedSession(t, sshdtest.Options{})
+	ch, err := s.NewChannel()
+	require.NoError(t, err)
+	defer ch.Close()
+	require.NoError(t, ch.OpenForward(t.Context(), host, port))
+	_, err = ch.WriteString("through the tunnel")
+	require.NoError(t, err)
+	require.NoError(t, ch.CloseWrite())
+	out, err := io.ReadAll(ch)
+	require.NoError(t, err)
+	assert.Equal(t, "THROUGH THE TUNNEL", string(out))
+
+	refused, err := s.NewChannel()
+	require.NoError(t, err)
+	defer refused.Close()
+	assert.ErrorContains(t, refused.OpenForward(t.Context(), host, 70000), "out of range")
+}
+
+func TestOpenForwardDenied(t *testing.T) {
+	t.Parallel()
+	host, port := echoServer(t)
+	s := authedSession(t, sshdtest.Options{ConfigFirst: []string{"AllowTcpForwarding no"}})
+	ch, err := s.NewChannel()
+	require.NoError(t, err)
+	defer ch.Close()
+	err = ch.OpenForward(t.Context(), host, port)
+	require.ErrorIs(t, err, libssh.ErrRequestDenied)
+	assert.ErrorContains(t, err, "open forward channel to 127.0.0.1")
+	assert.False(t, ch.IsOpen())
+}
+
+// TestRequestSendExitStatus sends the server-side request to sshd, which
+// logs and ignores it; the sshtest server tests its meaning.
+func TestRequestSendExitStatus(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	s := newPipeSession(t, srv)
+	authenticate(t, s)
+	ch := execChannel(t, s, "cat")
+	require.NoError(t, ch.RequestSendExitStatus(3))
+	assert.ErrorContains(t, ch.RequestSendExitStatus(-1), "out of range")
+	_, err := ch.WriteString("echo")
+	require.NoError(t, err)
+	readUntil(t, ch, "echo") // sshd handled everything sent before
+	log, err := os.ReadFile(srv.LogPath)
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "request exit-status reply 0")
+}
