@@ -6,8 +6,11 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // poller waits for the session's socket on libssh's behalf. libssh runs
@@ -28,6 +31,13 @@ type poller interface {
 	// shutdown shuts the socket down in both directions. It releases a
 	// libssh call blocked on the socket without closing any descriptor.
 	shutdown()
+	// quickAck makes a TCP socket acknowledge the next segments at once.
+	// OpenSSH's sshd leaves Nagle's algorithm on for sessions without a
+	// pty, so its second small message in a row (a channel close, then an
+	// open confirmation) waits for our ACK, which Linux delays by up to
+	// 40 ms once we have sent something ("pingpong" mode). Linux clears
+	// the flag again by itself, so it is set before each wait for input.
+	quickAck()
 	// close stops waitRead and waitWrite; release frees the descriptors
 	// once nothing waits any more.
 	close() error
@@ -63,6 +73,7 @@ func fileID(fd int) (dev uint64, ino uint64, ok bool) {
 // netPoller waits with Go's network poller on a socket that Go owns; libssh
 // owns a dup of it.
 type netPoller struct {
+	tcp    bool            // sock is a TCP socket
 	sock   net.Conn        // *net.TCPConn or *net.UnixConn
 	raw    syscall.RawConn // of sock
 	user   net.Conn        // the caller's conn when it is relayed through a socket pair
@@ -82,7 +93,7 @@ func newNetPoller(conn net.Conn) (*netPoller, int, error) {
 			conn.Close()
 			return nil, -1, fmt.Errorf("libssh: set TCP_NODELAY: %w", err)
 		}
-		p.sock = c
+		p.sock, p.tcp = c, true
 	case *net.UnixConn:
 		p.sock = c
 	default:
@@ -169,6 +180,16 @@ func (p *netPoller) shutdown() {
 	p.raw.Control(func(s uintptr) { syscall.Shutdown(int(s), syscall.SHUT_RDWR) })
 }
 
+func (p *netPoller) quickAck() {
+	if p.tcp {
+		p.raw.Control(func(s uintptr) { setQuickAck(int(s)) })
+	}
+}
+
+func setQuickAck(fd int) error {
+	return syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+}
+
 func (p *netPoller) close() error {
 	err := p.sock.Close()
 	if p.user != nil {
@@ -183,9 +204,10 @@ func (p *netPoller) release() { p.bridge.Wait() }
 // (a session handed to WrapSession already connected). Each wait holds an OS
 // thread; a pipe wakes the waits on close.
 type fdPoller struct {
-	fd   int    // our dup of libssh's socket
-	wake [2]int // pipe: readable once closed
-	once sync.Once
+	fd     int         // our dup of libssh's socket
+	notTCP atomic.Bool // quickAck failed: not a TCP socket
+	wake   [2]int      // pipe: readable once closed
+	once   sync.Once
 }
 
 func newFDPoller(libsshFD int) (*fdPoller, error) {
@@ -236,6 +258,12 @@ func (p *fdPoller) sameSocket(fd int) bool {
 }
 
 func (p *fdPoller) shutdown() { syscall.Shutdown(p.fd, syscall.SHUT_RDWR) }
+
+func (p *fdPoller) quickAck() {
+	if !p.notTCP.Load() && setQuickAck(p.fd) != nil {
+		p.notTCP.Store(true)
+	}
+}
 
 func (p *fdPoller) close() error {
 	p.once.Do(func() { syscall.Write(p.wake[1], []byte{0}) })

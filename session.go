@@ -489,8 +489,11 @@ func (st *sessionState) waitLocked(ctx context.Context) error {
 	pending := !st.p.IsNil() && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0
 	pl := st.currentPoller()
 	st.unlock()
-	if pending && pl != nil {
-		st.flush(pl)
+	if pl != nil {
+		if pending {
+			st.flush(pl)
+		}
+		pl.quickAck() // the reply this waits for is ACKed at once
 	}
 	select {
 	case <-gen:
@@ -563,6 +566,7 @@ func (st *sessionState) startPumpLocked() error {
 func (st *sessionState) pump(pl poller, done chan struct{}) {
 	defer close(done)
 	pl.waitRead(func(fd uintptr) bool {
+		defer pl.quickAck() // before waiting for more
 		for {
 			st.lock()
 			if st.ev.IsNil() {
