@@ -80,12 +80,20 @@ lint:
 	$(GO) run ./internal/lockcheck .
 
 # bench runs the benchmarks COUNT times into bench.txt; benchcmp compares it
-# with bench.old.txt.
-bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count $(COUNT) $(PKGS) | tee bench.txt
+# with bench.old.txt. The channel benchmarks also time bench/cbench.c, the
+# same work in plain C against libssh (sub-benchmarks "go" and "c").
+CBENCH := bin/cbench
+$(CBENCH): bench/cbench.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -o $@ $< $$(pkg-config --cflags --libs libssh)
+
+bench: deps $(CBENCH)
+	GOLIBSSH_CBENCH=$(abspath $(CBENCH)) $(GO) test -run '^$$' -bench . -benchmem -count $(COUNT) $(PKGS) | tee bench.txt
+	$(GO) run $(BENCHSTAT) -filter '/impl:(go OR c)' -col /impl bench.txt
 
 benchcmp:
 	$(GO) run $(BENCHSTAT) bench.old.txt bench.txt
 
 clean:
 	rm -f test*.log bench.txt
+	rm -rf bin

@@ -1,7 +1,13 @@
 package libssh_test
 
 import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/golibssh/libssh"
@@ -54,4 +60,168 @@ func BenchmarkRoundTrip(b *testing.B) {
 			b.Fatal(status, err)
 		}
 	}
+}
+
+// The channel benchmarks run each piece of work twice: through this package
+// (impl=go) and through bench/cbench.c, a plain blocking C program calling
+// libssh directly (impl=c). Both talk to the same listening sshd over TCP,
+// and only the work after authentication is timed. `make bench` builds
+// cbench, names it in $GOLIBSSH_CBENCH and compares the two with
+// `benchstat -col /impl`; without it the benchmark compiles cbench itself.
+// (For impl=c, B/op and allocs/op are the Go side's, starting the program.)
+
+const benchSize = 64 << 20 // bytes per download or upload
+
+// benchSession is an authenticated session to srv's listening sshd.
+func benchSession(b *testing.B, addr, user string) *libssh.Session {
+	host, port := splitHostPort(b, addr)
+	s, err := libssh.NewSession(b.Context(), host, libssh.WithPort(port), libssh.WithUser(user),
+		libssh.WithKnownHosts(filepath.Join(b.TempDir(), "kh")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if status, err := s.UserauthPublicKeyFile(b.Context(), sshdtest.Keys("id_ed25519"), ""); status != libssh.AuthSuccess {
+		b.Fatal(status, err)
+	}
+	return s
+}
+
+// benchExec runs command on a new channel of s.
+func benchExec(b *testing.B, s *libssh.Session, command string) *libssh.Channel {
+	ch, err := s.NewChannel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ch.OpenSession(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	if err := ch.RequestExec(b.Context(), command); err != nil {
+		b.Fatal(err)
+	}
+	return ch
+}
+
+// benchFinish reads ch to the end, checks its exit status and closes it.
+func benchFinish(b *testing.B, ch *libssh.Channel, buf []byte) int64 {
+	n, err := io.CopyBuffer(io.Discard, ch, buf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ch.Wait(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	if status, err := ch.ExitStatus(); status != 0 || err != nil {
+		b.Fatal(status, err)
+	}
+	ch.Close()
+	return n
+}
+
+// cbench returns the path of the compiled bench/cbench.c.
+func cbench(b *testing.B) string {
+	if path := os.Getenv("GOLIBSSH_CBENCH"); path != "" {
+		return path
+	}
+	path := filepath.Join(b.TempDir(), "cbench")
+	cmd := exec.Command("sh", "-c", "cc -O2 -o "+path+" bench/cbench.c $(pkg-config --cflags --libs libssh)")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building bench/cbench.c: %v\n%s", err, out)
+	}
+	return path
+}
+
+// runC runs cbench for b.N iterations of mode and reports its time.
+func runC(b *testing.B, addr, user, mode string, size int64) {
+	bin := cbench(b)
+	host, port := splitHostPort(b, addr)
+	out, err := exec.Command(bin, host, strconv.Itoa(port), user, sshdtest.Keys("id_ed25519"),
+		mode, strconv.Itoa(b.N), strconv.FormatInt(size, 10)).Output()
+	if err != nil {
+		b.Fatalf("cbench %s: %v", mode, err)
+	}
+	ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(ns/float64(b.N), "ns/op")
+	if size > 0 {
+		b.ReportMetric(float64(size)*float64(b.N)/ns*1e3, "MB/s")
+	}
+}
+
+// goAndC runs a channel benchmark: work through this package on an
+// authenticated session (impl=go), then cbench's mode (impl=c). size is
+// the bytes each iteration moves, or 0.
+func goAndC(b *testing.B, mode string, size int64, work func(b *testing.B, s *libssh.Session)) {
+	srv := sshdtest.New(b, sshdtest.Options{})
+	addr := srv.Listen(b)
+	b.Run("impl=go", func(b *testing.B) {
+		s := benchSession(b, addr, srv.User)
+		if size > 0 {
+			b.SetBytes(size)
+		}
+		b.ReportAllocs()
+		work(b, s)
+	})
+	b.Run("impl=c", func(b *testing.B) { runC(b, addr, srv.User, mode, size) })
+}
+
+func BenchmarkChannelDownload(b *testing.B) {
+	goAndC(b, "download", benchSize, func(b *testing.B, s *libssh.Session) {
+		buf := make([]byte, 64<<10)
+		for b.Loop() {
+			ch := benchExec(b, s, fmt.Sprintf("head -c %d /dev/zero", benchSize))
+			if n := benchFinish(b, ch, buf); n != benchSize {
+				b.Fatal("short download", n)
+			}
+		}
+	})
+}
+
+func BenchmarkChannelUpload(b *testing.B) {
+	goAndC(b, "upload", benchSize, func(b *testing.B, s *libssh.Session) {
+		data := make([]byte, benchSize)
+		buf := make([]byte, 64<<10)
+		for b.Loop() {
+			ch := benchExec(b, s, "cat >/dev/null")
+			for rest := data; len(rest) > 0; rest = rest[len(buf):] {
+				if _, err := ch.Write(rest[:len(buf)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := ch.CloseWrite(); err != nil {
+				b.Fatal(err)
+			}
+			benchFinish(b, ch, buf)
+		}
+	})
+}
+
+// BenchmarkChannelExecTrue: a new channel running true per iteration. The
+// remote shell's start dominates it.
+func BenchmarkChannelExecTrue(b *testing.B) {
+	goAndC(b, "exec", 0, func(b *testing.B, s *libssh.Session) {
+		buf := make([]byte, 64<<10)
+		for b.Loop() {
+			benchFinish(b, benchExec(b, s, "true"), buf)
+		}
+	})
+}
+
+// BenchmarkChannelOpenClose: a session channel opened and closed, what
+// every channel costs on its own.
+func BenchmarkChannelOpenClose(b *testing.B) {
+	goAndC(b, "open", 0, func(b *testing.B, s *libssh.Session) {
+		for b.Loop() {
+			ch, err := s.NewChannel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := ch.OpenSession(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			ch.Close()
+		}
+	})
 }

@@ -1,0 +1,133 @@
+/*
+ * cbench: the channel benchmarks' work done by plain blocking libssh, for
+ * comparison with the Go package (see bench_test.go; `make bench` builds
+ * it).
+ *
+ *   cbench HOST PORT USER KEYFILE MODE N SIZE
+ *
+ * MODE is "download" (N times: a channel running `head -c SIZE /dev/zero`,
+ * read to the end), "upload" (N times: a channel running `cat >/dev/null`,
+ * SIZE bytes written, EOF, wait for the exit status), "exec" (N times: a
+ * channel running `true`, read to the end, exit status) or "open" (N times:
+ * a session channel opened and closed). The session set-up
+ * is not measured. It prints the nanoseconds the N iterations took.
+ */
+#include <libssh/libssh.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void die(ssh_session s, const char *what)
+{
+    fprintf(stderr, "cbench: %s: %s\n", what, s ? ssh_get_error(s) : "failed");
+    exit(1);
+}
+
+static ssh_channel run(ssh_session s, const char *cmd)
+{
+    ssh_channel ch = ssh_channel_new(s);
+    if (ch == NULL || ssh_channel_open_session(ch) != SSH_OK) {
+        die(s, "open channel");
+    }
+    if (ssh_channel_request_exec(ch, cmd) != SSH_OK) {
+        die(s, "exec");
+    }
+    return ch;
+}
+
+/* finish reads what is left, waits for the exit status and frees ch. */
+static long long finish(ssh_session s, ssh_channel ch, char *buf, size_t len)
+{
+    long long total = 0;
+    int n;
+    while ((n = ssh_channel_read(ch, buf, len, 0)) > 0) {
+        total += n;
+    }
+    if (n < 0) {
+        die(s, "read");
+    }
+    if (ssh_channel_get_exit_status(ch) != 0) {
+        die(s, "exit status");
+    }
+    ssh_channel_close(ch);
+    ssh_channel_free(ch);
+    return total;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 8) {
+        fprintf(stderr, "usage: cbench HOST PORT USER KEYFILE MODE N SIZE\n");
+        return 2;
+    }
+    const char *mode = argv[5];
+    long n = atol(argv[6]);
+    long long size = atoll(argv[7]);
+    unsigned int port = (unsigned int)atoi(argv[2]);
+
+    ssh_session s = ssh_new();
+    if (s == NULL) {
+        die(NULL, "ssh_new");
+    }
+    ssh_options_set(s, SSH_OPTIONS_HOST, argv[1]);
+    ssh_options_set(s, SSH_OPTIONS_PORT, &port);
+    ssh_options_set(s, SSH_OPTIONS_USER, argv[3]);
+    /* As the Go package does: without it, Nagle's algorithm and delayed
+     * ACKs cost ~40 ms per request. */
+    int nodelay = 1;
+    ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
+    if (ssh_connect(s) != SSH_OK) {
+        die(s, "connect");
+    }
+    ssh_key key = NULL;
+    if (ssh_pki_import_privkey_file(argv[4], NULL, NULL, NULL, &key) != SSH_OK) {
+        die(s, "import key");
+    }
+    if (ssh_userauth_publickey(s, NULL, key) != SSH_AUTH_SUCCESS) {
+        die(s, "auth");
+    }
+    ssh_key_free(key);
+
+    static char buf[64 * 1024];
+    char cmd[128];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < n; i++) {
+        if (strcmp(mode, "download") == 0) {
+            snprintf(cmd, sizeof cmd, "head -c %lld /dev/zero", size);
+            ssh_channel ch = run(s, cmd);
+            if (finish(s, ch, buf, sizeof buf) != size) {
+                die(s, "short download");
+            }
+        } else if (strcmp(mode, "upload") == 0) {
+            ssh_channel ch = run(s, "cat >/dev/null");
+            for (long long left = size; left > 0;) {
+                int w = ssh_channel_write(ch, buf, left < (long long)sizeof buf ? (uint32_t)left : sizeof buf);
+                if (w < 0) {
+                    die(s, "write");
+                }
+                left -= w;
+            }
+            ssh_channel_send_eof(ch);
+            finish(s, ch, buf, sizeof buf);
+        } else if (strcmp(mode, "exec") == 0) {
+            finish(s, run(s, "true"), buf, sizeof buf);
+        } else if (strcmp(mode, "open") == 0) {
+            ssh_channel ch = ssh_channel_new(s);
+            if (ch == NULL || ssh_channel_open_session(ch) != SSH_OK) {
+                die(s, "open channel");
+            }
+            ssh_channel_close(ch);
+            ssh_channel_free(ch);
+        } else {
+            fprintf(stderr, "cbench: unknown mode %s\n", mode);
+            return 2;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("%lld\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+    ssh_disconnect(s);
+    ssh_free(s);
+    return 0;
+}
