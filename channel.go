@@ -272,6 +272,9 @@ func (c *chanState) lock() error {
 // the channel unusable: libssh cannot abandon it.
 func (c *chanState) pending(ctx context.Context, op string, isOpen bool, call func(p lib.Channel) int) error {
 	st := c.st
+	if err := ctx.Err(); err != nil {
+		return err // nothing sent, nothing changed
+	}
 	select {
 	case c.reqSem <- struct{}{}:
 	case <-ctx.Done():

@@ -22,6 +22,7 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/lib"
 )
 
 // authedSession is an authenticated session to a fresh sshd -i.
@@ -315,21 +316,94 @@ func TestSendSignal(t *testing.T) {
 	assert.Contains(t, string(log), "session 0 req signal")
 }
 
-func TestCancelledRequestPoisonsTheChannel(t *testing.T) {
+func TestCancelledBeforeSendingChangesNothing(t *testing.T) {
 	t.Parallel()
 	s := authedSession(t, sshdtest.Options{})
 	ch := openChannel(t, s)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := ch.RequestExec(ctx, "true")
-	require.ErrorIs(t, err, context.Canceled)
-	assert.NoError(t, ch.Close())
-	assert.ErrorIs(t, ch.RequestExec(t.Context(), "true"), libssh.ErrClosed)
-	// The session goes on.
-	other := execChannel(t, s, "echo fine")
-	out, err := io.ReadAll(other)
+	require.ErrorIs(t, ch.RequestExec(ctx, "true"), context.Canceled)
+	require.NoError(t, ch.RequestExec(t.Context(), "echo fine"), "nothing was sent: the channel is as it was")
+	out, err := io.ReadAll(ch)
 	require.NoError(t, err)
 	assert.Equal(t, "fine\n", string(out))
+}
+
+// holdConn is a connection whose incoming data can be held back, to make a
+// server look silent at a chosen moment.
+type holdConn struct {
+	net.Conn
+	mu    sync.Mutex
+	held  chan struct{} // non-nil while held; closed to release
+	wrote chan struct{} // a value for each write while held
+}
+
+func (c *holdConn) hold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held, c.wrote = make(chan struct{}), make(chan struct{}, 100)
+}
+
+func (c *holdConn) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	close(c.held)
+	c.held = nil
+}
+
+// Read delivers what arrived only while not held.
+func (c *holdConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.mu.Lock()
+	held := c.held
+	c.mu.Unlock()
+	if held != nil {
+		<-held
+	}
+	return n, err
+}
+
+func (c *holdConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	wrote := c.wrote
+	c.mu.Unlock()
+	n, err := c.Conn.Write(b)
+	if wrote != nil {
+		select {
+		case wrote <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
+}
+
+func TestCancelWhileRequestPendingPoisonsTheChannel(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	conn := &holdConn{Conn: srv.Pipe(t)}
+	s := newPipeSession(t, srv, libssh.WithConn(conn))
+	authenticate(t, s)
+	ch := openChannel(t, s)
+
+	conn.hold() // the server's answer will not arrive
+	ctx, cancel := context.WithCancel(t.Context())
+	result := make(chan error, 1)
+	go func() { result <- ch.RequestExec(ctx, "echo never") }()
+	<-conn.wrote // the request is on its way
+	cancel()
+	err := <-result
+	require.ErrorIs(t, err, context.Canceled)
+	assert.ErrorContains(t, err, "exec request: cancelled while pending")
+	conn.release()
+
+	// libssh cannot abandon a pending request: the channel stays unusable.
+	err = ch.RequestExec(t.Context(), "true")
+	assert.ErrorContains(t, err, "cancelled while pending")
+	_, err = ch.Read(make([]byte, 1))
+	assert.ErrorContains(t, err, "cancelled while pending")
+	assert.NoError(t, ch.Close())
+	// The session goes on.
+	assert.Equal(t, "fine\n", runOutput(t, s, "echo fine"))
 }
 
 func TestWithChannelAlwaysCloses(t *testing.T) {
@@ -419,4 +493,26 @@ func TestRequestSendExitStatus(t *testing.T) {
 	log, err := os.ReadFile(srv.LogPath)
 	require.NoError(t, err)
 	assert.Contains(t, string(log), "request exit-status reply 0")
+}
+
+func TestWriteWaitsForWindow(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	// sshd opens a session channel with an empty window, and opens the
+	// window when the command starts.
+	require.NoError(t, ch.WithLib(func(p lib.Channel) error {
+		assert.Zero(t, lib.ChannelWindowSize(p), "the server's window")
+		return nil
+	}))
+	written := make(chan error, 1)
+	go func() {
+		_, err := ch.WriteString("written before the command started\n")
+		written <- err
+	}()
+	require.NoError(t, ch.RequestExec(t.Context(), "head -n 1"))
+	require.NoError(t, <-written)
+	out, err := io.ReadAll(ch)
+	require.NoError(t, err)
+	assert.Equal(t, "written before the command started\n", string(out))
 }
