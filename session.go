@@ -335,8 +335,6 @@ func (st *sessionState) lock() {
 	st.afterLock()
 }
 
-
-
 // inCallback reports whether the calling goroutine is running a user's
 // channel callback of this session (and so already holds the lock).
 // During a callback from C the goroutine stays on the calling thread.
