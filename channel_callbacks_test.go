@@ -202,3 +202,31 @@ func TestSessionMethodInsideACallback(t *testing.T) {
 	assert.True(t, s.IsOpen(), "the session was not closed")
 	assert.True(t, s.IsConnected())
 }
+
+// TestExitStatusBeforeEOF: sshd sends the exit status when the command
+// exits, and EOF when its output closes. A background process that keeps
+// the output open makes the status arrive first, with data after it.
+func TestExitStatusBeforeEOF(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	exited := make(chan int, 1)
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
+		OnExitStatus: func(status int) { exited <- status },
+	}))
+	dir := t.TempDir()
+	require.NoError(t, ch.RequestExec(t.Context(),
+		"mkfifo "+dir+"/go; (cat "+dir+"/go; echo late) & echo started; exit 4"))
+	readUntil(t, ch, "started\n")
+	assert.Equal(t, 4, <-exited)
+	status, err := ch.ExitStatus()
+	require.NoError(t, err)
+	assert.Equal(t, 4, status, "known before EOF")
+	assert.False(t, ch.EOF(), "the background process still holds the output")
+
+	assert.Empty(t, runOutput(t, s, "echo more >"+dir+"/go"))
+	out, err := io.ReadAll(ch)
+	require.NoError(t, err)
+	assert.Equal(t, "more\nlate\n", string(out), "data after the exit status")
+	waitExit(t, ch, 4)
+}
