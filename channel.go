@@ -490,7 +490,7 @@ func (ch *Channel) RequestSendExitStatus(status int) error {
 
 // SetCallbacks installs cb on the channel, replacing the callbacks set
 // before; nil removes them. cb is copied: changing it afterwards has no
-// effect.
+// effect. On error the callbacks set before stay.
 //
 // The callbacks run while the session processes input (in a goroutine of
 // this package or inside another call on the session), with the session
@@ -513,15 +513,15 @@ func (ch *Channel) SetCallbacks(cb *callbacks.ChannelCallbacks) error {
 	if c.p.IsNil() || c.closeQueued {
 		return c.usableLocked()
 	}
+	var reg *callbacks.Registration
+	if cb != nil {
+		// The new callbacks first: on error the old ones stay.
+		var err error
+		if reg, err = callbacks.InstallGuarded(c.p, cb, c.guard); err != nil {
+			return err
+		}
+	}
 	c.user.Remove()
-	c.user = nil
-	if cb == nil {
-		return nil
-	}
-	reg, err := callbacks.InstallGuarded(c.p, cb, c.guard)
-	if err != nil {
-		return err
-	}
 	c.user = reg
 	return nil
 }

@@ -138,6 +138,18 @@ func TestSetCallbacksReplaces(t *testing.T) {
 	require.NoError(t, ch.SetCallbacks(nil), "nil removes them")
 }
 
+func TestLibssh011CallbacksReportUnsupported(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{})
+	ch := openChannel(t, s)
+	status := make(chan int, 1)
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{OnExitStatus: func(s int) { status <- s }}))
+	err := ch.SetCallbacks(&callbacks.ChannelCallbacks{OnRequestResponse: func() {}})
+	assert.ErrorIs(t, err, libssh.ErrUnsupported)
+	require.NoError(t, ch.RequestExec(t.Context(), "exit 6"))
+	assert.Equal(t, 6, <-status, "the callbacks set before stay")
+}
+
 func TestCloseInsideItsOwnCallback(t *testing.T) {
 	t.Parallel()
 	s := authedSession(t, sshdtest.Options{})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/lib"
 )
 
@@ -19,7 +20,7 @@ var (
 	// Code is ErrorCodeRequestDenied matches it).
 	ErrRequestDenied = errors.New("libssh: request denied by the server")
 	// ErrUnsupported: the feature needs a newer libssh than the one in use.
-	ErrUnsupported = errors.New("libssh: not supported by this libssh version")
+	ErrUnsupported = callbacks.ErrUnsupported
 	// ErrPassphrase: a private key is encrypted and the passphrase was
 	// missing or wrong.
 	ErrPassphrase = errors.New("libssh: wrong or missing passphrase")

@@ -241,3 +241,18 @@ func TestGuardWrapsEveryCall(t *testing.T) {
 	assert.EqualError(t, errors.Unwrap(err), "closing", "PanicError unwraps an error value")
 	assert.Nil(t, errors.Unwrap(&PanicError{Value: "text"}))
 }
+
+// Not parallel: it counts registrations.
+func TestLibssh011CallbacksAreUnsupported(t *testing.T) {
+	p := blockingSession(t)
+	ch := lib.ChannelNew(p)
+	require.False(t, ch.IsNil())
+	defer lib.ChannelFree(ch)
+	live := Live()
+	_, err := Install(ch, &ChannelCallbacks{OnOpenResponse: func(bool) {}})
+	assert.ErrorIs(t, err, ErrUnsupported)
+	_, err = Install(ch, &ChannelCallbacks{OnRequestResponse: func() {}})
+	assert.ErrorIs(t, err, ErrUnsupported)
+	assert.ErrorContains(t, err, "libssh in use: 0.10")
+	assert.Equal(t, live, Live(), "nothing registered")
+}

@@ -66,7 +66,18 @@ type ChannelCallbacks struct {
 	// 0.10 it fires for every channel of the session, so it is a hint,
 	// not a "window opened" event.
 	OnWriteWontblock func(bytes uint32)
+
+	// OnOpenResponse and OnRequestResponse are libssh 0.11's: the server
+	// answered the channel open, or a request. This package installs
+	// libssh 0.10's callback struct, so a registration that sets either
+	// fails with [ErrUnsupported].
+	OnOpenResponse    func(isSuccess bool)
+	OnRequestResponse func()
 }
+
+// ErrUnsupported: the callback needs a newer libssh than the one in use.
+// Package libssh's ErrUnsupported is the same error.
+var ErrUnsupported = errors.New("libssh: not supported by this libssh version")
 
 // mask says which fields are set, as the shim's GOLIBSSH_CB_* bits.
 func (cb *ChannelCallbacks) mask() C.uint {
@@ -120,6 +131,9 @@ func InstallGuarded(ch lib.Channel, cb *ChannelCallbacks, guard func(run func())
 	}
 	if cb == nil {
 		cb = &ChannelCallbacks{}
+	}
+	if cb.OnOpenResponse != nil || cb.OnRequestResponse != nil {
+		return nil, fmt.Errorf("%w: OnOpenResponse and OnRequestResponse are libssh 0.11 callbacks, and this package installs libssh 0.10's (libssh in use: %s)", ErrUnsupported, lib.Version(0))
 	}
 	e := &entry{cb: *cb, guard: guard}
 	id := handles.register(e)
