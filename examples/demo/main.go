@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -120,12 +121,42 @@ func run() error {
 		return fmt.Errorf("authentication: %s", status)
 	}
 
-	step("closing")
+	step("running a command on a channel")
+	ch, err := s.NewChannel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if err := ch.OpenSession(ctx); err != nil {
+		return err
+	}
+	if err := ch.RequestExec(ctx, "echo hello from $(uname -s); echo a warning >&2; exit 3"); err != nil {
+		return err
+	}
+	stderr := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(ch.Stderr())
+		stderr <- b
+	}()
+	out, err := io.ReadAll(ch)
+	if err != nil {
+		return err
+	}
+	if err := ch.Wait(ctx); err != nil {
+		return err
+	}
+	code, err := ch.ExitStatus()
+	fmt.Printf("stdout: %sstderr: %sexit status: %d %v\n", out, <-stderr, code, err)
+
+	step("closing the session while a channel is open")
 	if err := s.Close(); err != nil {
 		return err
 	}
 	_, err = s.UserauthNone(ctx)
-	fmt.Println("a call after Close:", err)
+	fmt.Println("a session call after Close:", err)
+	fmt.Println("errors.Is(err, libssh.ErrClosed):", errors.Is(err, libssh.ErrClosed))
+	_, err = ch.Write([]byte("more"))
+	fmt.Println("a channel call after Close:", err)
 	fmt.Println("errors.Is(err, libssh.ErrClosed):", errors.Is(err, libssh.ErrClosed))
 	return nil
 }
