@@ -254,14 +254,9 @@ func (c *chanState) errorLocked(op, fallback string) error {
 // one of the session's callbacks that would deadlock (and libssh cannot be
 // re-entered there), so it returns ErrInCallback instead.
 func (c *chanState) lock() error {
-	st := c.st
-	if !st.mu.TryLock() {
-		if st.inCallback() {
-			return ErrInCallback
-		}
-		st.mu.Lock()
+	if c.st.lockUnlessInCallback() {
+		return ErrInCallback
 	}
-	st.afterLock()
 	return nil
 }
 
@@ -705,21 +700,17 @@ func (ch *Channel) Close() error {
 // close closes the channel; it reports whether it was still open.
 func (c *chanState) close() bool {
 	st := c.st
-	if !st.mu.TryLock() {
-		if st.inCallback() {
-			// The lock is this goroutine's: libssh is calling back and
-			// may be iterating over this channel's callbacks, so freeing
-			// must wait until it has returned.
-			if c.p.IsNil() || c.closeQueued {
-				return false
-			}
-			c.closeQueued = true
-			st.deferred = append(st.deferred, c)
-			return true
+	if st.lockUnlessInCallback() {
+		// The lock is this goroutine's: libssh is calling back and may be
+		// iterating over this channel's callbacks, so freeing must wait
+		// until it has returned.
+		if c.p.IsNil() || c.closeQueued {
+			return false
 		}
-		st.mu.Lock()
+		c.closeQueued = true
+		st.deferred = append(st.deferred, c)
+		return true
 	}
-	st.afterLock()
 	open := c.closeLocked()
 	st.unlockFlushing()
 	return open

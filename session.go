@@ -326,13 +326,23 @@ func (st *sessionState) setupLoggingLocked() {
 // holds the lock, it panics with ErrInCallback instead of deadlocking; the
 // callbacks package recovers the panic and the channel reports it.
 func (st *sessionState) lock() {
+	if st.lockUnlessInCallback() {
+		panic(ErrInCallback)
+	}
+}
+
+// lockUnlessInCallback takes the lock, unless the calling goroutine holds it
+// already because it is running a user's channel callback; it reports that
+// case.
+func (st *sessionState) lockUnlessInCallback() (inCallback bool) {
 	if !st.mu.TryLock() {
 		if st.inCallback() {
-			panic(ErrInCallback)
+			return true
 		}
 		st.mu.Lock()
 	}
 	st.afterLock()
+	return false
 }
 
 // inCallback reports whether the calling goroutine is running a user's
@@ -346,15 +356,9 @@ func (st *sessionState) inCallback() bool {
 // locked runs f with the session locked. Inside a user's channel callback,
 // where this goroutine holds the lock already, it runs f directly.
 func (st *sessionState) locked(f func()) {
-	if !st.mu.TryLock() {
-		if st.inCallback() {
-			f()
-			return
-		}
-		st.mu.Lock()
+	if !st.lockUnlessInCallback() {
+		defer st.unlock()
 	}
-	st.afterLock()
-	defer st.unlock()
 	f()
 }
 

@@ -95,7 +95,7 @@ func exempt(doc *ast.CommentGroup) bool {
 	return false
 }
 
-// takesLock reports whether body calls lock(), locked(f),
+// takesLock reports whether body calls lock(), locked(f), lockUnlessInCallback(),
 // lockInterrupting(), Lock() or RLock().
 func takesLock(body *ast.BlockStmt) bool {
 	found := false
@@ -103,7 +103,7 @@ func takesLock(body *ast.BlockStmt) bool {
 		if call, ok := n.(*ast.CallExpr); ok {
 			if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
 				switch sel.Sel.Name {
-				case "lock", "locked", "lockInterrupting", "Lock", "RLock":
+				case "lock", "locked", "lockUnlessInCallback", "lockInterrupting", "Lock", "RLock":
 					found = true
 				}
 			}
