@@ -109,11 +109,9 @@ func (s *Session) NewChannel() (*Channel, error) {
 		}
 		return nil, st.errorLocked("new channel", "ssh_channel_new failed (out of memory?)")
 	}
-	liveChannels.Add(1)
 	ch, err := st.adoptChannelLocked(s, p, true)
 	if err != nil {
 		lib.ChannelFree(p)
-		liveChannels.Add(-1)
 	}
 	return ch, err
 }
@@ -161,9 +159,6 @@ func WrapChannel(p lib.Channel, s *Session, owned bool) (*Channel, error) {
 	ch, err := st.adoptChannelLocked(s, p, owned)
 	if err == nil {
 		ch.c.opened = lib.ChannelIsOpen(p) == 1
-		if owned {
-			liveChannels.Add(1)
-		}
 	}
 	return ch, err
 }
@@ -185,6 +180,9 @@ func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool
 	}
 	c.internal = reg
 	st.channels[c] = struct{}{}
+	if owned {
+		liveChannels.Add(1)
+	}
 	ch := &Channel{s: s, c: c}
 	stack := creationStack()
 	ch.cleanup = runtime.AddCleanup(ch, func(c *chanState) {
@@ -200,16 +198,16 @@ func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool
 func (st *sessionState) killChannelsLocked(reason error) {
 	for c := range st.channels {
 		c.forgetLocked(reason)
-		if c.owned {
-			liveChannels.Add(-1)
-		}
 	}
-	clear(st.channels)
 	st.deferred = nil
 }
 
-// forgetLocked takes the callbacks off and drops the pointer.
+// forgetLocked takes the callbacks off and drops the pointer; an owned
+// channel is then freed by the caller or with the session.
 func (c *chanState) forgetLocked(reason error) {
+	if c.owned {
+		liveChannels.Add(-1)
+	}
 	c.internal.Remove()
 	c.user.Remove()
 	c.internal, c.user = nil, nil
@@ -729,7 +727,6 @@ func (c *chanState) closeLocked() bool {
 	if c.owned {
 		// ssh_channel_free sends CLOSE when the channel is open.
 		lib.ChannelFree(p)
-		liveChannels.Add(-1)
 	}
 	st.bumpLocked() // wake the channel's waiters
 	return true

@@ -387,12 +387,17 @@ func (st *sessionState) unlock() {
 //lockcheck:ok its caller holds the lock, which it releases
 func (st *sessionState) unlockFlushing() {
 	st.runDeferredLocked()
-	pending := !st.p.IsNil() && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0
+	pending := st.writePendingLocked()
 	pl := st.currentPoller()
 	st.unlock()
 	if pending && pl != nil {
 		st.flush(pl)
 	}
+}
+
+// writePendingLocked reports whether libssh has output it could not send yet.
+func (st *sessionState) writePendingLocked() bool {
+	return !st.p.IsNil() && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0
 }
 
 // runDeferredLocked closes the channels closed from inside callbacks.
@@ -488,13 +493,8 @@ func (st *sessionState) waitLocked(ctx context.Context) error {
 		return err
 	}
 	gen := st.gen
-	pending := !st.p.IsNil() && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0
-	pl := st.currentPoller()
-	st.unlock()
-	if pl != nil {
-		if pending {
-			st.flush(pl)
-		}
+	st.unlockFlushing()
+	if pl := st.currentPoller(); pl != nil {
 		pl.quickAck() // the reply this waits for is ACKed at once
 	}
 	select {
@@ -580,7 +580,7 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 				st.broken = st.errorLocked("connection", "connection lost")
 			}
 			st.runDeferredLocked()
-			if rc != lib.SSH_ERROR && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0 {
+			if rc != lib.SSH_ERROR && st.writePendingLocked() {
 				// Send what callbacks and deferred closes queued, as far
 				// as the socket takes it without waiting.
 				lib.Flush(st.ev, st.p, int(fd), pumpRounds)
