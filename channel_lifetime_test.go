@@ -56,12 +56,13 @@ func TestHundredChannelsAtOnce(t *testing.T) {
 	}
 }
 
+// Not parallel: it compares package-wide counts.
 func TestTenThousandChannelsInSequence(t *testing.T) {
 	s := authedSession(t, sshdtest.Options{})
 	// One channel first, so that everything a session starts lazily exists.
 	ch := openChannel(t, s)
 	require.NoError(t, ch.Close())
-	live, goroutines := callbacks.Live(), runtime.NumGoroutine()
+	live, channels, goroutines := callbacks.Live(), libssh.LiveChannels(), runtime.NumGoroutine()
 	for i := range 10_000 {
 		ch, err := s.NewChannel()
 		require.NoError(t, err)
@@ -69,6 +70,7 @@ func TestTenThousandChannelsInSequence(t *testing.T) {
 		require.NoError(t, ch.Close())
 	}
 	assert.Equal(t, live, callbacks.Live(), "callback registrations")
+	assert.Equal(t, channels, libssh.LiveChannels(), "C channels")
 	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "goroutines")
 	// The session still works.
 	assert.Equal(t, "still\n", runOutput(t, s, "echo still"))
