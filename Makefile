@@ -17,7 +17,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # What building, the tests and the demo need from Debian.
 DEBIAN_PACKAGES := gcc pkg-config libssh-dev openssh-server openssh-client git \
-                   libpam-wrapper krb5-kdc krb5-admin-server krb5-user
+                   libpam-wrapper libnss-wrapper krb5-kdc krb5-admin-server krb5-user
 STATICCHECK     := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT       := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 

@@ -21,8 +21,9 @@ var defaultAuthorizedKeys = []string{
 }
 
 // writeAuthorizedKeys writes the public keys in the files authPaths (see
-// Options.AuthorizedKeys) to s.Dir/authorized_keys and returns its path.
-func (s *Server) writeAuthorizedKeys(authPaths []string) (authPath string, err error) {
+// Options.AuthorizedKeys) to dir/authorized_keys and returns its path. The
+// file is world-readable: sshd reads it as the user logging in.
+func writeAuthorizedKeys(dir string, authPaths []string) (authPath string, err error) {
 	if len(authPaths) == 0 {
 		for _, name := range defaultAuthorizedKeys {
 			authPaths = append(authPaths, Keys(name))
@@ -37,8 +38,8 @@ func (s *Server) writeAuthorizedKeys(authPaths []string) (authPath string, err e
 		auth.Write(bytes.TrimSpace(b))
 		auth.WriteByte('\n')
 	}
-	authPath = filepath.Join(s.Dir, "authorized_keys")
-	if err := os.WriteFile(authPath, auth.Bytes(), 0o600); err != nil {
+	authPath = filepath.Join(dir, "authorized_keys")
+	if err := os.WriteFile(authPath, auth.Bytes(), 0o644); err != nil {
 		return "", fmt.Errorf("sshdtest: writing authorized_keys: %w", err)
 	}
 	return authPath, nil

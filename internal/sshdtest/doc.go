@@ -30,7 +30,9 @@
 //
 // Beyond public keys, a Server can authenticate passwords (through PAM
 // with pam_wrapper; see [Options.Passwords]) and Kerberos tickets (see
-// [Options.GSSAPI] and the package internal/kdctest). [StartAgent] runs an
+// [Options.GSSAPI] and the package internal/kdctest). As root, it can log
+// in an unprivileged user instead of root, for what sshd does only with
+// privilege separation ([Options.Unprivileged]). [StartAgent] runs an
 // ssh-agent holding test keys.
 //
 // The throwaway client keys used by default live in testdata/keys; see

@@ -86,4 +86,20 @@ type Options struct {
 	// ahead of the defaults (after ConfigFirst) and the environment
 	// KRB5_KTNAME=FILE:<keytab> plus GSSAPI.Env. See [GSSAPIOptions].
 	GSSAPI *GSSAPIOptions
+
+	// Unprivileged, when the program runs as root, makes sshd log in the
+	// unprivileged user "nobody" instead ([Server.User] says so). sshd
+	// uses privilege separation only for users other than root, and some
+	// requests need it: OpenSSH refuses "signal" requests without it. For
+	// sshd alone, nss_wrapper (LD_PRELOAD=libnss_wrapper.so; Debian:
+	// libnss-wrapper) gives nobody the shell /bin/sh and a fresh home
+	// directory under os.TempDir() holding authorized_keys, which Close
+	// removes; the system's user database is not changed. The user's
+	// commands run as nobody, so they cannot read the test's files. When
+	// the program does not run as root, Unprivileged changes nothing:
+	// the user running it is unprivileged already.
+	//
+	// If nss_wrapper is not installed, Start fails with an error wrapping
+	// [ErrNoNSSWrapper] and New skips the test.
+	Unprivileged bool
 }

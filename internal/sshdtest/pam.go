@@ -44,16 +44,20 @@ var multiarchTriplets = map[string]string{
 // must have pam_wrapper/pam_matrix.so next to it. Tests replace it.
 var pamLibDirs = defaultPAMLibDirs
 
-// defaultPAMLibDirs returns the library directory of this architecture
-// first, then the usual non-multiarch ones, then any other directory
-// /usr/lib/*/ holding libpam_wrapper.so.
-func defaultPAMLibDirs() []string {
+// defaultPAMLibDirs is wrapperLibDirs for pam_wrapper.
+func defaultPAMLibDirs() []string { return wrapperLibDirs("libpam_wrapper.so") }
+
+// wrapperLibDirs returns where to look for a cwrap library such as
+// libpam_wrapper.so: the library directory of this architecture first,
+// then the usual non-multiarch ones, then any other directory /usr/lib/*/
+// holding lib.
+func wrapperLibDirs(lib string) []string {
 	var dirs []string
 	if triplet, ok := multiarchTriplets[runtime.GOARCH]; ok {
 		dirs = append(dirs, "/usr/lib/"+triplet)
 	}
 	dirs = append(dirs, "/usr/lib64", "/usr/lib", "/usr/local/lib")
-	matches, _ := filepath.Glob("/usr/lib/*/libpam_wrapper.so") // the pattern is valid
+	matches, _ := filepath.Glob("/usr/lib/*/" + lib) // the pattern is valid
 	for _, m := range matches {
 		if d := filepath.Dir(m); !slices.Contains(dirs, d) {
 			dirs = append(dirs, d)

@@ -48,6 +48,7 @@ type Server struct {
 	hostPub map[string]string // key type -> trimmed .pub contents
 	passdb  string            // pam_matrix password database, if PAM is on
 	ownDir  bool              // Close removes Dir (Start created it)
+	home    string            // Options.Unprivileged's home directory, which Close removes
 
 	// listenMu serializes starting the listening sshd. Close takes it to
 	// wait for a start in progress. Lock order: listenMu, then mu.
@@ -105,6 +106,12 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 		}
 	}
 	root := os.Geteuid() == 0
+	var nssLib string
+	if opts.Unprivileged && root {
+		if nssLib, err = findNSSWrapper(); err != nil {
+			return nil, err
+		}
+	}
 	if root {
 		// sshd's privilege separation directory; /run is a tmpfs that
 		// is empty on a freshly booted machine.
@@ -148,14 +155,31 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	authPath, err := s.writeAuthorizedKeys(opts.AuthorizedKeys)
+	// Password (PAM) and GSSAPI authentication, and an unprivileged
+	// user: environment, and configuration lines that must precede the
+	// defaults they override.
+	var featureEnv, featureConfig []string
+	keysDir := s.Dir
+	if opts.Unprivileged && root {
+		if s.home, err = makeHome(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				_ = os.RemoveAll(s.home) // the setup error matters more
+			}
+		}()
+		env, err := s.setupUnprivileged(nssLib, s.home)
+		if err != nil {
+			return nil, err
+		}
+		featureEnv = append(featureEnv, env...)
+		keysDir, s.User = s.home, unprivilegedUser
+	}
+	authPath, err := writeAuthorizedKeys(keysDir, opts.AuthorizedKeys)
 	if err != nil {
 		return nil, err
 	}
-
-	// Password (PAM) and GSSAPI authentication: environment, and
-	// configuration lines that must precede the defaults they override.
-	var featureEnv, featureConfig []string
 	if len(opts.Passwords) > 0 {
 		env, config, err := s.setupPAM(pamw, opts.Passwords, root)
 		if err != nil {
@@ -173,7 +197,7 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 		featureConfig = append(featureConfig, config...)
 	}
 	// Later entries win (os/exec keeps the last of duplicate keys).
-	s.env = slices.Concat(os.Environ(), featureEnv, opts.Env)
+	s.env = slices.Concat(os.Environ(), joinPreloads(featureEnv), opts.Env)
 
 	config, err := s.writeConfig(opts, featureConfig, hostKeyOrder, authPath, root)
 	if err != nil {
@@ -192,7 +216,8 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 // New prepares an sshd configuration for t, like [Start], in a fresh
 // temporary directory from t.TempDir. It skips the test when sshd or
 // ssh-keygen is not installed ([ErrNoSSHD]) or when Options.Passwords
-// needs pam_wrapper and it is not installed ([ErrNoPAMWrapper]), and
+// needs pam_wrapper and it is not installed ([ErrNoPAMWrapper]) or
+// Options.Unprivileged needs nss_wrapper ([ErrNoNSSWrapper]), and
 // fails it on any other error. No sshd process is started until
 // [Server.Pipe] or [Server.Listen] (or [Server.Conn] or [Server.Addr]) is
 // called.
@@ -202,7 +227,7 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s, err := start(opts, func() string { return t.TempDir() })
-	daemontest.SkipOrFatal(t, err, ErrNoSSHD, ErrNoPAMWrapper)
+	daemontest.SkipOrFatal(t, err, ErrNoSSHD, ErrNoPAMWrapper, ErrNoNSSWrapper)
 	daemontest.CloseAtCleanup(t, "sshdtest: sshd log "+s.LogPath, s.Log, s.Close)
 	// Cleanups run last first, so this one stops sshd before the log is
 	// read, and the log is read before Close can remove the directory.
@@ -242,6 +267,11 @@ func (s *Server) Close() error {
 		if s.ownDir {
 			if err := os.RemoveAll(s.Dir); err != nil {
 				s.dirErr = fmt.Errorf("sshdtest: removing server directory: %w", err)
+			}
+		}
+		if s.home != "" {
+			if err := os.RemoveAll(s.home); err != nil {
+				s.dirErr = errors.Join(s.dirErr, fmt.Errorf("sshdtest: removing the unprivileged user's home: %w", err))
 			}
 		}
 		s.closeErr = errors.Join(err, s.dirErr)

@@ -11,8 +11,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -937,5 +939,52 @@ func TestCloseRefusesRightAfterAConnection(t *testing.T) {
 			c.Close()
 			t.Fatalf("round %d: %s still accepts connections after Close", round, addr)
 		}
+	}
+}
+
+// TestUnprivileged logs in with Options.Unprivileged: as root, the user is
+// nobody, whose commands run with its uid, /bin/sh and a home of its own,
+// which Close removes; otherwise the user running the test.
+func TestUnprivileged(t *testing.T) {
+	t.Parallel()
+	requireSSH(t)
+	s, err := Start(Options{Unprivileged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr, err := s.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	res := runSSH(t, nil,
+		"-i", privateKey(t, "id_ed25519"), "-p", port,
+		"-o", "UserKnownHostsFile=/dev/null",
+		"-o", "StrictHostKeyChecking=no",
+		s.User+"@127.0.0.1", `id -u; echo "$SHELL"; echo "$HOME"; test -r "$HOME/authorized_keys" && echo keys`)
+	fields := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	if res.code != 0 || len(fields) != 4 {
+		t.Fatalf("ssh: exit %d, stdout %q\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	if os.Geteuid() != 0 {
+		if want := strconv.Itoa(os.Geteuid()); fields[0] != want {
+			t.Errorf("uid %s, want the test's own %s", fields[0], want)
+		}
+		return
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.User != "nobody" || fields[0] != u.Uid || fields[1] != "/bin/sh" || fields[3] != "keys" {
+		t.Errorf("user %s: uid %s, shell %s, %q; want nobody, %s, /bin/sh, keys", s.User, fields[0], fields[1], fields[3], u.Uid)
+	}
+	home := fields[2]
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(home); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("home %s after Close: %v, want it removed", home, err)
 	}
 }
