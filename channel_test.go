@@ -515,3 +515,23 @@ func TestWriteWaitsForWindow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "written before the command started\n", string(out))
 }
+
+// TestWaitWakesAfterAReadTookTheClose: a Read that finds no data lets libssh
+// read and process input itself, here the server's EOF, exit status and
+// close. The pump never hears of input read before it looked, so the Read's
+// unlock must wake the goroutine in Wait.
+func TestWaitWakesAfterAReadTookTheClose(t *testing.T) {
+	t.Parallel()
+	s := authedSession(t, sshdtest.Options{Unprivileged: true})
+	for range 300 {
+		ch := execChannel(t, s, "echo x")
+		read := make(chan error, 1)
+		go func() {
+			_, err := io.ReadAll(ch)
+			read <- err
+		}()
+		require.NoError(t, ch.Wait(t.Context()))
+		require.NoError(t, <-read)
+		require.NoError(t, ch.Close())
+	}
+}

@@ -48,8 +48,16 @@ type sessionState struct {
 	sockFD   int                    // the descriptor libssh was given, or -1
 	pumpDone chan struct{}
 
-	gen  chan struct{} // closed and replaced after every pump round
-	done chan struct{} // closed by Close
+	gen chan struct{} // closed and replaced after every pump round, and whenever libssh read input
+	// counter is where libssh counts the bytes it reads from the socket,
+	// and seenIn the count at the last wake-up. Any libssh call may read
+	// and process input (a channel read, an EOF, a request), and the pump
+	// never hears of input read before it looked: the kernel drops the
+	// epoll event of data that is gone by then. So unlock wakes the
+	// waiters whenever the count has moved.
+	counter lib.Counter
+	seenIn  uint64
+	done    chan struct{} // closed by Close
 
 	// callSem serialises connect and authentication: libssh can have only
 	// one such call pending per session.
@@ -83,12 +91,17 @@ type sessionState struct {
 
 func newState(p lib.Session, owned bool, cfg config) *sessionState {
 	liveSessions.Add(1)
+	counter := lib.CounterNew() // NULL when out of memory: unlock then always wakes
+	if !counter.IsNil() {
+		lib.SetCounters(p, counter, lib.Counter{})
+	}
 	return &sessionState{
 		p:        p,
 		owned:    owned,
 		cfg:      cfg,
 		sockFD:   -1,
 		gen:      make(chan struct{}),
+		counter:  counter,
 		done:     make(chan struct{}),
 		callSem:  make(chan struct{}, 1),
 		channels: map[*chanState]struct{}{},
@@ -169,7 +182,8 @@ func NewSession(ctx context.Context, host string, opts ...Option) (*Session, err
 // A session that is not connected yet connects with [Session.Connect], which
 // dials the host and port set on it; one that is already connected keeps its
 // socket and is then waited on with poll(2), which holds an OS thread while
-// waiting.
+// waiting. The wrapper sets the session's counters (ssh_set_counters) for
+// its own use until it is closed: do not set them meanwhile.
 func WrapSession(p lib.Session, owned bool) (*Session, error) {
 	if p.IsNil() {
 		return nil, errors.New("libssh: WrapSession of a NULL session")
@@ -372,6 +386,9 @@ func (st *sessionState) afterLock() {
 
 func (st *sessionState) unlock() {
 	st.runDeferredLocked()
+	if st.counter.IsNil() || st.counter.InBytes() != st.seenIn {
+		st.bumpLocked() // libssh read input: someone may be waiting for it
+	}
 	if st.pinned {
 		callbacks.SetThreadLogging(0, nil)
 		runtime.UnlockOSThread()
@@ -414,6 +431,9 @@ func (st *sessionState) runDeferredLocked() {
 func (st *sessionState) bumpLocked() {
 	close(st.gen)
 	st.gen = make(chan struct{})
+	if !st.counter.IsNil() {
+		st.seenIn = st.counter.InBytes()
+	}
 }
 
 // errorLocked captures libssh's current error for op. fallback is used when
@@ -839,9 +859,15 @@ func (st *sessionState) close() bool {
 	if !st.p.IsNil() {
 		if st.owned {
 			lib.Free(st.p) // closes libssh's descriptor if still open
+		} else if !st.counter.IsNil() {
+			lib.SetCounters(st.p, lib.Counter{}, lib.Counter{}) // the caller's session outlives the counter
 		}
 		st.p = lib.Session{}
 		liveSessions.Add(-1)
+	}
+	if !st.counter.IsNil() {
+		lib.CounterFree(st.counter)
+		st.counter = lib.Counter{}
 	}
 	st.bumpLocked()
 	if st.logger != nil {

@@ -38,6 +38,18 @@ type Event struct{ p C.ssh_event }
 // Key is an ssh_key. The zero value is the NULL key.
 type Key struct{ p C.ssh_key }
 
+// Counter is an ssh_counter, a struct of traffic counts that libssh updates
+// once it is set with SetCounters. The zero value is NULL.
+type Counter struct{ p C.ssh_counter }
+
+// IsNil reports whether c is NULL.
+func (c Counter) IsNil() bool { return c.p == nil }
+
+// InBytes returns how many bytes libssh has read from the socket: the
+// counter's in_bytes. c must not be NULL. It reads the C struct without a
+// call into C.
+func (c Counter) InBytes() uint64 { return uint64(c.p.in_bytes) }
+
 // IsNil reports whether s is NULL.
 func (s Session) IsNil() bool { return s.p == nil }
 

@@ -87,6 +87,16 @@ int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds)
     return 0;
 }
 
+ssh_counter golibssh_counter_new(void)
+{
+    return calloc(1, sizeof(struct ssh_counter_struct));
+}
+
+void golibssh_counter_free(ssh_counter counter)
+{
+    free(counter);
+}
+
 ssh_key golibssh_get_server_publickey(ssh_session session)
 {
     ssh_key key = NULL;

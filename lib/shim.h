@@ -43,6 +43,13 @@ int golibssh_pump(ssh_event event, int fd, int max_rounds);
  */
 int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds);
 
+/*
+ * A zeroed ssh_counter for ssh_set_counters (NULL when out of memory), and
+ * its release.
+ */
+ssh_counter golibssh_counter_new(void);
+void golibssh_counter_free(ssh_counter counter);
+
 /* ssh_get_server_publickey: the key (free with ssh_key_free), or NULL. */
 ssh_key golibssh_get_server_publickey(ssh_session session);
 

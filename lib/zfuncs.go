@@ -297,6 +297,28 @@ func Flush(event Event, session Session, fd int, max_rounds int) (r int) {
 	return
 }
 
+// CounterNew calls golibssh_counter_new:
+//
+//	ssh_counter golibssh_counter_new()
+func CounterNew() (r Counter) {
+	r = Counter{p: C.golibssh_counter_new()}
+	return
+}
+
+// CounterFree calls golibssh_counter_free:
+//
+//	void golibssh_counter_free(ssh_counter counter)
+func CounterFree(counter Counter) {
+	C.golibssh_counter_free(counter.p)
+}
+
+// SetCounters calls ssh_set_counters:
+//
+//	void ssh_set_counters(ssh_session session, ssh_counter scounter, ssh_counter rcounter)
+func SetCounters(session Session, scounter Counter, rcounter Counter) {
+	C.ssh_set_counters(session.p, scounter.p, rcounter.p)
+}
+
 // SetLogLevel calls ssh_set_log_level:
 //
 //	int ssh_set_log_level(int level)

@@ -224,6 +224,7 @@ var handles = map[string]string{
 	"ssh_channel": "Channel",
 	"ssh_event":   "Event",
 	"ssh_key":     "Key",
+	"ssh_counter": "Counter",
 }
 
 var scalars = map[string][2]string{ // C type -> Go type, C conversion
