@@ -89,6 +89,9 @@ type sessionState struct {
 	port                   int
 }
 
+// newState makes the state of a session p, which nothing shares yet.
+//
+//lockcheck:ok the session is not shared until newState returns
 func newState(p lib.Session, owned bool, cfg config) *sessionState {
 	liveSessions.Add(1)
 	counter := lib.CounterNew() // NULL when out of memory: unlock then always wakes
