@@ -738,12 +738,18 @@ func (c *chanState) closeLocked() bool {
 // it. Wait does not read: unread output stays readable, and a command whose
 // output nobody reads may block when the channel's window fills.
 func (ch *Channel) Wait(ctx context.Context) error {
-	c, st := ch.c, ch.c.st
+	c := ch.c
+	return c.waitUntil(ctx, func() bool { return c.remoteClosed || c.remoteEOF && c.exit.known() })
+}
+
+// waitUntil waits until done, called with the session locked, is true.
+func (c *chanState) waitUntil(ctx context.Context, done func() bool) error {
+	st := c.st
 	if err := c.lock(); err != nil {
 		return err
 	}
 	for {
-		if c.broken == nil && (c.remoteClosed || c.remoteEOF && c.exit.known()) {
+		if c.broken == nil && done() {
 			st.unlock()
 			return nil
 		}

@@ -148,3 +148,47 @@ func (e *ExitSignalError) Error() string {
 	}
 	return msg
 }
+
+// Errors of remote commands ([Cmd]).
+var (
+	// ErrProcessDone: a signal was sent to a command whose Wait has
+	// returned.
+	ErrProcessDone = errors.New("libssh: the remote command has finished")
+	// ErrWaitDelay: Wait gave up waiting for the copying of Cmd.Stdin
+	// after Cmd.WaitDelay, or for the command's end after the context was
+	// done and WaitDelay passed.
+	ErrWaitDelay = errors.New("libssh: Cmd.WaitDelay expired before the I/O of the remote command finished")
+)
+
+// ExitError says that a remote command did not succeed: it exited with a
+// status other than 0, or was killed by a signal. The embedded [Process]
+// tells how it ended ([Process.ExitCode], [Process.Signal]) and holds its
+// collected standard error, if [Cmd.Stderr] was nil.
+type ExitError struct {
+	*Process
+}
+
+func (e *ExitError) Error() string { return "libssh: remote command failed: " + e.Process.String() }
+
+// Unwrap returns the [*ExitSignalError] of a command killed by a signal,
+// so that errors.As finds it; nil otherwise.
+func (e *ExitError) Unwrap() error {
+	if e.signal != nil {
+		return e.signal
+	}
+	return nil
+}
+
+// ExitMissingError says that the server closed a remote command's channel
+// without reporting an exit status or signal. It matches
+// [ErrNoExitStatus].
+type ExitMissingError struct {
+	*Process
+}
+
+func (e *ExitMissingError) Error() string {
+	return "libssh: remote command ended without an exit status: the server closed the channel without reporting one"
+}
+
+// Is makes errors.Is(err, ErrNoExitStatus) true.
+func (e *ExitMissingError) Is(target error) bool { return target == ErrNoExitStatus }

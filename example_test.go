@@ -31,7 +31,11 @@ func startExampleServer() (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := sshdtest.Start(sshdtest.Options{Passwords: map[string]string{u.Username: examplePassword}})
+	// An unprivileged user, so that sshd delivers signals (ExampleSession_CommandContext).
+	srv, err := sshdtest.Start(sshdtest.Options{
+		Unprivileged: true,
+		Passwords:    map[string]string{u.Username: examplePassword, "nobody": examplePassword},
+	})
 	if err != nil {
 		return nil, err
 	}

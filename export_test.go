@@ -16,3 +16,10 @@ func SetLeakHook(h func(kind, stack string)) { leakHook = h }
 
 // LiveChannels returns how many C channels this package has not freed.
 func LiveChannels() int64 { return liveChannels.Load() }
+
+// SessionChannels returns how many channels the session tracks (open or
+// not yet freed).
+func SessionChannels(s *Session) (n int) {
+	s.st.locked(func() { n = len(s.st.channels) })
+	return n
+}

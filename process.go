@@ -1,0 +1,852 @@
+package libssh
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Cmd is a command to run on the server, the way [os/exec.Cmd] runs one
+// locally. Make it with [Session.Command] or [Session.CommandLine] (or
+// their Context forms), set its fields, then call Run, Output,
+// CombinedOutput or Success, or Start and Wait. A Cmd runs once.
+//
+// Each command has its own session channel: Start opens one, sends the
+// Env entries and the command line, and Wait closes it. Many commands may
+// run at once on one session.
+//
+// A Cmd is not safe for concurrent use, except that its pipes and its
+// Process may be used from other goroutines while Wait runs.
+type Cmd struct {
+	// Path is the command's name, as given to Command; empty for a
+	// command line.
+	Path string
+	// Args holds the name and the arguments given to Command; nil for a
+	// command line.
+	Args []string
+
+	// Env holds "NAME=value" entries, each sent as an environment request
+	// before the command (the value may contain '='; of duplicate names
+	// the last wins). The server's own environment is not replaced.
+	// OpenSSH sets only the names listed in its AcceptEnv (by default
+	// none but LANG and LC_*); a refusal fails Start with an error that
+	// names the variable and matches [ErrRequestDenied].
+	Env []string
+
+	// Stdin is the command's standard input. nil sends EOF at once.
+	// Otherwise a goroutine copies it, then sends EOF; Wait waits for that
+	// copy (bounded by WaitDelay), which ends early when the command
+	// has finished.
+	Stdin io.Reader
+	// Stdout and Stderr receive the command's standard output and error,
+	// written by goroutines of the Cmd. When one is nil, its stream is
+	// still read (so the command never blocks on it) and its start and
+	// end are kept: see [Process.Stdout]. The same writer for both is
+	// written by one goroutine at a time.
+	Stdout io.Writer
+	Stderr io.Writer
+
+	// IgnoreStatus makes Run and Wait return nil for a command that
+	// exited with a non-zero status, was killed by a signal or ended
+	// without a status; [Process] still tells which. Errors of the
+	// session, the channel, the context and the copying are still
+	// returned.
+	IgnoreStatus bool
+
+	// Cancel is called when the context of a [Session.CommandContext]
+	// command is done before the command ended. It defaults to sending
+	// the KILL signal ([Process.Kill]); after it, Wait closes the channel
+	// (at once, or after WaitDelay) and returns the context's error.
+	// Setting Cancel for a command made without a context makes Start
+	// fail. An error from Cancel is joined to the context's.
+	//
+	// OpenSSH delivers signals only to sessions with privilege
+	// separation, which it does not use for root logins: there the
+	// signal is ignored, and closing the channel does not end a command
+	// that has no terminal.
+	Cancel func() error
+	// WaitDelay bounds the waits of Wait that the command itself cannot
+	// end:
+	//
+	//   - once the context is done and Cancel was called, for the
+	//     server's report of the command's end (zero: the channel is
+	//     closed at once);
+	//   - once the command has exited, for the end of its output, which
+	//     background children that inherited it can hold open (zero: no
+	//     bound, as with ssh);
+	//   - once the command has ended, for the copying of Stdin (zero: no
+	//     bound).
+	//
+	// When one of the last two expires, Wait closes the channel and
+	// returns [ErrWaitDelay], unless the command failed.
+	WaitDelay time.Duration
+
+	// Process is the running command, set by Start.
+	Process *Process
+
+	s    *Session
+	ctx  context.Context // nil unless made with a Context constructor
+	line string          // what is sent to the server
+
+	stdinPipe  *stdinPipe
+	stdoutPipe *outputPipe
+	stderrPipe *outputPipe
+
+	mu          sync.Mutex // guards the fields below
+	started     bool
+	waitCalled  bool
+	waiting     bool // Wait has begun collecting: closed pipes are no longer drained
+	finished    bool // Wait saw the command's end (or gave up on it)
+	interrupted bool // the context was done first, and Cancel was called
+
+	stdout, stderr stream
+	out            sync.WaitGroup // the goroutines reading stdout and stderr
+	stdinDone      chan struct{}  // closed when the Stdin copy ended; nil without one
+	stdinErr       error          // reading Stdin failed
+	stopWatch      func() bool    // stops watching the context
+	finishedCh     chan struct{}  // closed once finished is set
+	interruptDone  chan struct{}  // closed when interrupt has returned
+	cancelErr      error          // Cancel's error, set by interrupt
+}
+
+// stream is one output stream of a running command.
+type stream struct {
+	saver    *outputSaver // keeps the output when the Cmd had no writer
+	readErr  error        // reading the channel failed
+	writeErr error        // the writer failed; the rest was discarded
+}
+
+// Command returns a Cmd that runs name with args on the server. The
+// server's shell runs the command: name and each argument are quoted with
+// [ShellQuote], so each arrives as one word, whatever bytes it holds. For
+// pipes, redirections or variables, use [Session.CommandLine].
+func (s *Session) Command(name string, args ...string) *Cmd {
+	argv := append([]string{name}, args...)
+	return &Cmd{s: s, Path: name, Args: argv, line: shellJoin(argv)}
+}
+
+// CommandContext is [Session.Command] with a context: when ctx is done
+// before the command has ended, Cancel is called (by default sending the
+// KILL signal), the channel is closed and Wait returns ctx's error. ctx
+// also bounds Start's requests. It panics if ctx is nil.
+func (s *Session) CommandContext(ctx context.Context, name string, args ...string) *Cmd {
+	c := s.Command(name, args...)
+	c.setContext(ctx)
+	return c
+}
+
+// CommandLine returns a Cmd that sends line to the server as it is: the
+// user's login shell there interprets it, with its pipes, quotes and
+// variables.
+func (s *Session) CommandLine(line string) *Cmd {
+	return &Cmd{s: s, line: line}
+}
+
+// CommandLineContext is [Session.CommandLine] with a context, as
+// [Session.CommandContext].
+func (s *Session) CommandLineContext(ctx context.Context, line string) *Cmd {
+	c := s.CommandLine(line)
+	c.setContext(ctx)
+	return c
+}
+
+func (c *Cmd) setContext(ctx context.Context) {
+	if ctx == nil {
+		panic("libssh: nil Context")
+	}
+	c.ctx = ctx
+	c.Cancel = func() error { return c.Process.Kill() }
+}
+
+// String returns the line sent to the server. It is for debugging: the
+// server's shell, not necessarily a POSIX one, interprets it.
+func (c *Cmd) String() string { return c.line }
+
+// Run starts the command and waits for it to end: [Cmd.Start], then
+// [Cmd.Wait]. It returns nil when the command exited with status 0, an
+// [*ExitError] when it exited otherwise or was killed by a signal, and an
+// [*ExitMissingError] when the server reported neither (see
+// Cmd.IgnoreStatus); other errors say why the command could not run or be
+// followed to its end.
+func (c *Cmd) Run() error {
+	if err := c.Start(); err != nil {
+		return err
+	}
+	return c.Wait()
+}
+
+// Output runs the command and returns its standard output. Stdout must be
+// nil. A failed command's standard error is in the error's Process when
+// Stderr is nil: see [Process.Stderr].
+func (c *Cmd) Output() ([]byte, error) {
+	if c.Stdout != nil || c.stdoutPipe != nil {
+		return nil, errors.New("libssh: Stdout already set")
+	}
+	var out bytes.Buffer
+	c.Stdout = &out
+	err := c.Run()
+	return out.Bytes(), err
+}
+
+// CombinedOutput runs the command and returns its standard output and
+// standard error together, in the order they arrived. Stdout and Stderr
+// must be nil.
+func (c *Cmd) CombinedOutput() ([]byte, error) {
+	if c.Stdout != nil || c.stdoutPipe != nil {
+		return nil, errors.New("libssh: Stdout already set")
+	}
+	if c.Stderr != nil || c.stderrPipe != nil {
+		return nil, errors.New("libssh: Stderr already set")
+	}
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	err := c.Run()
+	return out.Bytes(), err
+}
+
+// Success runs the command and reports whether it exited with status 0. A
+// command that exited otherwise, was killed or ended without a status
+// gives false and no error; an error says that the command could not be
+// run or followed to its end.
+func (c *Cmd) Success() (bool, error) {
+	err := c.Run()
+	var exit *ExitError
+	var missing *ExitMissingError
+	if err == nil || errors.As(err, &exit) || errors.As(err, &missing) {
+		return c.Process.Success(), nil
+	}
+	return false, err
+}
+
+// StdinPipe returns a pipe to the command's standard input: closing it
+// sends EOF. Call it before Start; Wait closes it when the command has
+// ended, so close it yourself to tell the command that input is over.
+func (c *Cmd) StdinPipe() (io.WriteCloser, error) {
+	if c.Stdin != nil || c.stdinPipe != nil {
+		return nil, errors.New("libssh: Stdin already set")
+	}
+	if c.started {
+		return nil, errors.New("libssh: StdinPipe after the command started")
+	}
+	c.stdinPipe = &stdinPipe{c: c}
+	return c.stdinPipe, nil
+}
+
+// StdoutPipe returns a pipe from the command's standard output. Call it
+// before Start, and read to EOF before calling Wait, which closes it.
+// Closing the pipe early discards the rest of the output.
+func (c *Cmd) StdoutPipe() (io.ReadCloser, error) { return c.outputPipe(false) }
+
+// StderrPipe is [Cmd.StdoutPipe] for standard error.
+func (c *Cmd) StderrPipe() (io.ReadCloser, error) { return c.outputPipe(true) }
+
+func (c *Cmd) outputPipe(stderr bool) (io.ReadCloser, error) {
+	name, w, pipe := "Stdout", c.Stdout, &c.stdoutPipe
+	if stderr {
+		name, w, pipe = "Stderr", c.Stderr, &c.stderrPipe
+	}
+	if w != nil || *pipe != nil {
+		return nil, errors.New("libssh: " + name + " already set")
+	}
+	if c.started {
+		return nil, errors.New("libssh: " + name + "Pipe after the command started")
+	}
+	*pipe = &outputPipe{c: c, stderr: stderr}
+	return *pipe, nil
+}
+
+// Start starts the command and returns without waiting for it to end:
+// it opens a session channel, sends the Env entries and the command line
+// (waiting for the server to accept each), and starts copying. After a
+// successful Start, call [Cmd.Wait] to release the channel. If Start
+// fails, nothing is left open.
+func (c *Cmd) Start() error {
+	if c.s == nil {
+		return errors.New("libssh: Cmd not made by Session.Command or Session.CommandLine")
+	}
+	c.mu.Lock()
+	started := c.started
+	c.started = true
+	c.mu.Unlock()
+	if started {
+		return errors.New("libssh: the command was started already")
+	}
+	if c.Cancel != nil && c.ctx == nil {
+		return errors.New("libssh: Cmd.Cancel set for a command made without a context")
+	}
+	env, err := c.envPairs()
+	if err != nil {
+		return err
+	}
+	if err := checkString("command line", c.line); err != nil {
+		return err
+	}
+	ctx := c.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ch, err := c.s.NewChannel()
+	if err != nil {
+		return err
+	}
+	if err := c.request(ctx, ch, env); err != nil {
+		ch.Close()
+		return err
+	}
+	if c.Stdin == nil && c.stdinPipe == nil {
+		if err := ch.CloseWrite(); err != nil {
+			ch.Close()
+			return err
+		}
+	}
+	p := &Process{Cmd: c, ch: ch, done: make(chan struct{})}
+	c.mu.Lock()
+	c.Process = p
+	c.mu.Unlock()
+	c.finishedCh = make(chan struct{})
+
+	stdout, stderr := c.Stdout, c.Stderr
+	if stdout != nil && interfaceEqual(stdout, stderr) {
+		w := &lockedWriter{w: stdout}
+		stdout, stderr = w, w
+	}
+	c.startOutput(ch, &c.stdout, stdout, c.stdoutPipe, false)
+	c.startOutput(ch, &c.stderr, stderr, c.stderrPipe, true)
+	if c.Stdin != nil {
+		c.stdinDone = make(chan struct{})
+		go c.copyStdin(ch)
+	}
+	if c.ctx != nil {
+		c.interruptDone = make(chan struct{})
+		c.stopWatch = context.AfterFunc(c.ctx, c.interrupt)
+	}
+	return nil
+}
+
+// envPairs checks Env and returns its entries as name and value, the last
+// of duplicate names winning (in the place of the first).
+func (c *Cmd) envPairs() ([][2]string, error) {
+	var pairs [][2]string
+	index := make(map[string]int, len(c.Env))
+	for _, e := range c.Env {
+		name, value, ok := strings.Cut(e, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("libssh: Cmd.Env entry %q is not NAME=value", e)
+		}
+		if strings.IndexByte(e, 0) >= 0 {
+			return nil, fmt.Errorf("libssh: Cmd.Env entry %q contains a NUL byte", e)
+		}
+		if i, dup := index[name]; dup {
+			pairs[i][1] = value
+			continue
+		}
+		index[name] = len(pairs)
+		pairs = append(pairs, [2]string{name, value})
+	}
+	return pairs, nil
+}
+
+// request opens ch and asks the server for the environment and the
+// command.
+func (c *Cmd) request(ctx context.Context, ch *Channel, env [][2]string) error {
+	if err := ch.OpenSession(ctx); err != nil {
+		return err
+	}
+	for _, kv := range env {
+		if err := ch.RequestEnv(ctx, kv[0], kv[1]); err != nil {
+			if errors.Is(err, ErrRequestDenied) {
+				return fmt.Errorf("libssh: the server refused to set the environment variable %s (OpenSSH sets only those its AcceptEnv lists): %w", kv[0], err)
+			}
+			return err
+		}
+	}
+	return ch.RequestExec(ctx, c.line)
+}
+
+// startOutput starts the goroutine that reads one output stream into w,
+// or into a saver when w is nil; a pipe's stream is left to its reader.
+func (c *Cmd) startOutput(ch *Channel, st *stream, w io.Writer, pipe *outputPipe, stderr bool) {
+	if pipe != nil {
+		return
+	}
+	if w == nil {
+		st.saver = &outputSaver{}
+		w = st.saver
+	}
+	r := streamReader(ch, stderr)
+	c.out.Add(1)
+	go func() {
+		defer c.out.Done()
+		st.writeErr, st.readErr = copyOutput(w, r)
+	}()
+}
+
+// copyBufs recycles the buffers that output is read into.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyOutput copies r to w until EOF. When w fails, the rest of r is read
+// and discarded, so that the command is not blocked.
+func copyOutput(w io.Writer, r io.Reader) (writeErr, readErr error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && writeErr == nil {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				writeErr = werr
+			}
+		}
+		if err == io.EOF {
+			return writeErr, nil
+		}
+		if err != nil {
+			return writeErr, err
+		}
+	}
+}
+
+// copyStdin copies Stdin to the channel, then sends EOF. A write fails
+// only when the command or the channel has ended, which is not an error
+// of the copy; a read error of Stdin is.
+func (c *Cmd) copyStdin(ch *Channel) {
+	defer close(c.stdinDone)
+	w := &channelWriter{ch: ch}
+	if _, err := io.Copy(w, c.Stdin); err != nil && w.err == nil {
+		c.stdinErr = fmt.Errorf("libssh: reading Cmd.Stdin: %w", err)
+	}
+	// The command reads EOF, also after a read error. This fails only
+	// when the channel has ended.
+	ch.CloseWrite()
+}
+
+// channelWriter is a channel's Write that remembers its error, so that
+// io.Copy's errors can be told apart.
+type channelWriter struct {
+	ch  *Channel
+	err error
+}
+
+func (w *channelWriter) Write(b []byte) (int, error) {
+	n, err := w.ch.Write(b)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// interrupt runs when the context is done: unless the command has ended,
+// it calls Cancel and closes the channel (after WaitDelay, unless the
+// command ends first).
+func (c *Cmd) interrupt() {
+	defer close(c.interruptDone)
+	c.mu.Lock()
+	if c.finished {
+		c.mu.Unlock()
+		return
+	}
+	c.interrupted = true
+	c.mu.Unlock()
+	if c.Cancel != nil {
+		if err := c.Cancel(); err != nil && !errors.Is(err, ErrProcessDone) && !errors.Is(err, ErrClosed) {
+			c.cancelErr = err
+		}
+	}
+	if c.WaitDelay > 0 {
+		t := time.NewTimer(c.WaitDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.finishedCh:
+			return
+		}
+	}
+	c.Process.ch.Close()
+}
+
+// Wait waits for the command to end and for the copying to and from it to
+// finish, closes its channel, and returns what [Cmd.Run] returns. When
+// the context was done first, it returns the context's error. Wait must
+// be called once, after a successful Start; with pipes, after the reads
+// have finished.
+func (c *Cmd) Wait() error {
+	c.mu.Lock()
+	p, waitCalled := c.Process, c.waitCalled
+	c.waitCalled = p != nil
+	c.mu.Unlock()
+	if p == nil {
+		return errors.New("libssh: Wait: the command was not started")
+	}
+	if waitCalled {
+		return errors.New("libssh: Wait was called already")
+	}
+
+	waitErr, delayed := c.waitEnd(p)
+	c.mu.Lock()
+	c.finished = true
+	interrupted := c.interrupted
+	c.mu.Unlock()
+	close(c.finishedCh)
+	if c.stopWatch != nil && !c.stopWatch() {
+		<-c.interruptDone // it may still be closing the channel
+	}
+
+	// The output goroutines end at EOF, or once the channel is closed.
+	c.mu.Lock()
+	c.waiting = true
+	c.mu.Unlock()
+	c.out.Wait()
+	status, exitErr := p.ch.ExitStatus()
+	p.ch.Close()
+	ioErr := c.waitStdin()
+	p.finish(status, exitErr)
+
+	switch {
+	case interrupted:
+		if c.cancelErr != nil {
+			return fmt.Errorf("%w (and Cmd.Cancel failed: %w)", c.ctx.Err(), c.cancelErr)
+		}
+		return c.ctx.Err()
+	case waitErr != nil:
+		return waitErr
+	case delayed:
+		// The copies ended when the channel was closed.
+	case c.stdout.readErr != nil:
+		return c.stdout.readErr
+	case c.stderr.readErr != nil:
+		return c.stderr.readErr
+	}
+	if !c.IgnoreStatus {
+		switch {
+		case errors.Is(exitErr, ErrNoExitStatus):
+			return &ExitMissingError{p}
+		case exitErr != nil || status != 0:
+			return &ExitError{p}
+		}
+	}
+	if delayed {
+		return ErrWaitDelay
+	}
+	return errors.Join(c.stdout.writeErr, c.stderr.writeErr, ioErr)
+}
+
+// waitEnd waits until the server has finished with the channel. With
+// WaitDelay, once the command's end is known it waits at most that long for
+// the rest (output held open by the command's background children), then
+// closes the channel and reports that it did.
+func (c *Cmd) waitEnd(p *Process) (err error, delayed bool) {
+	if c.WaitDelay <= 0 {
+		return p.ch.Wait(context.Background()), false
+	}
+	ch := p.ch.c
+	if err := ch.waitUntil(context.Background(), func() bool { return ch.remoteClosed || ch.exit.known() }); err != nil {
+		return err, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.WaitDelay)
+	defer cancel()
+	err = p.ch.Wait(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		p.ch.Close()
+		return nil, true
+	}
+	return err, false
+}
+
+// waitStdin waits for the Stdin copy, at most WaitDelay when it is set.
+func (c *Cmd) waitStdin() error {
+	if c.stdinDone == nil {
+		return nil
+	}
+	if c.WaitDelay <= 0 {
+		<-c.stdinDone
+		return c.stdinErr
+	}
+	t := time.NewTimer(c.WaitDelay)
+	defer t.Stop()
+	select {
+	case <-c.stdinDone:
+		return c.stdinErr
+	case <-t.C:
+		return ErrWaitDelay
+	}
+}
+
+// Process is a started remote command: [Cmd.Start] sets [Cmd.Process].
+// Once [Cmd.Wait] has returned, it tells how the command ended; until then
+// its methods report a running command.
+type Process struct {
+	// Cmd is the command.
+	Cmd *Cmd
+
+	ch   *Channel
+	done chan struct{} // closed when Wait has recorded the end
+
+	exited bool // the server reported an exit status
+	code   int
+	signal *ExitSignalError
+}
+
+// finish records how the command ended.
+func (p *Process) finish(status int, err error) {
+	var sig *ExitSignalError
+	switch {
+	case err == nil:
+		p.exited, p.code = true, status
+	case errors.As(err, &sig):
+		p.signal = sig
+	}
+	close(p.done)
+}
+
+func (p *Process) ended() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Exited reports whether the server reported an exit status.
+func (p *Process) Exited() bool { return p.ended() && p.exited }
+
+// ExitCode returns the command's exit status, or -1 while it runs, when it
+// was killed by a signal and when the server reported nothing.
+func (p *Process) ExitCode() int {
+	if !p.Exited() {
+		return -1
+	}
+	return p.code
+}
+
+// Success reports whether the command exited with status 0.
+func (p *Process) Success() bool { return p.Exited() && p.code == 0 }
+
+// Signal returns the name of the signal that killed the command, without
+// "SIG" (such as "TERM"), or "".
+func (p *Process) Signal() string {
+	if !p.ended() || p.signal == nil {
+		return ""
+	}
+	return p.signal.Signal
+}
+
+// CoreDumped reports whether the command was killed by a signal and
+// dumped core.
+func (p *Process) CoreDumped() bool { return p.ended() && p.signal != nil && p.signal.CoreDumped }
+
+// Stdout returns the command's standard output when [Cmd.Stdout] was nil
+// and no pipe was made: its first and last 32 KiB, with a line saying how
+// many bytes were left out between them. It is nil otherwise, and until
+// Wait has returned.
+func (p *Process) Stdout() []byte { return p.collected(&p.Cmd.stdout) }
+
+// Stderr is [Process.Stdout] for standard error.
+func (p *Process) Stderr() []byte { return p.collected(&p.Cmd.stderr) }
+
+func (p *Process) collected(st *stream) []byte {
+	if !p.ended() || st.saver == nil {
+		return nil
+	}
+	return st.saver.Bytes()
+}
+
+// SendSignal asks the server to deliver a signal to the command: sig is
+// its name without "SIG", such as "TERM" or "INT". See
+// [Channel.SendSignal]. It returns [ErrProcessDone] once Wait has closed
+// the channel.
+func (p *Process) SendSignal(sig string) error {
+	if p.ended() {
+		return ErrProcessDone
+	}
+	err := p.ch.SendSignal(context.Background(), sig)
+	if errors.Is(err, errChannelClosed) {
+		return ErrProcessDone
+	}
+	return err
+}
+
+// Kill sends the KILL signal: [Process.SendSignal]("KILL").
+func (p *Process) Kill() error { return p.SendSignal("KILL") }
+
+// String describes how the command ended, such as "exit status 1",
+// "signal: KILL (core dumped)" or "running".
+func (p *Process) String() string {
+	switch {
+	case !p.ended():
+		return "running"
+	case p.exited:
+		return "exit status " + itoa(p.code)
+	case p.signal != nil:
+		s := "signal: " + p.signal.Signal
+		if p.signal.CoreDumped {
+			s += " (core dumped)"
+		}
+		return s
+	}
+	return "no exit status"
+}
+
+// stdinPipe is what StdinPipe returns.
+type stdinPipe struct{ c *Cmd }
+
+func (w *stdinPipe) Write(b []byte) (int, error) {
+	p := w.c.process()
+	if p == nil {
+		return 0, errors.New("libssh: write to the stdin pipe of a command not started")
+	}
+	return p.ch.Write(b)
+}
+
+// Close sends EOF. It returns nil when the command has ended.
+func (w *stdinPipe) Close() error {
+	p := w.c.process()
+	if p == nil {
+		return errors.New("libssh: close of the stdin pipe of a command not started")
+	}
+	if err := p.ch.CloseWrite(); err != nil && !errors.Is(err, ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// outputPipe is what StdoutPipe and StderrPipe return.
+type outputPipe struct {
+	c      *Cmd
+	stderr bool
+
+	mu     sync.Mutex
+	closed bool
+}
+
+func (r *outputPipe) Read(b []byte) (int, error) {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return 0, os.ErrClosed
+	}
+	p := r.c.process()
+	if p == nil {
+		return 0, errors.New("libssh: read from a pipe of a command not started")
+	}
+	return streamReader(p.ch, r.stderr).Read(b)
+}
+
+// Close makes later reads fail; until Wait, the rest of the output is read
+// and discarded, so that the command is not blocked.
+func (r *outputPipe) Close() error {
+	r.mu.Lock()
+	closed := r.closed
+	r.closed = true
+	r.mu.Unlock()
+	if closed {
+		return nil
+	}
+	c := r.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Process == nil || c.waiting {
+		return nil // nothing to read, or Wait closes the channel
+	}
+	src := streamReader(c.Process.ch, r.stderr)
+	c.out.Add(1)
+	go func() {
+		defer c.out.Done()
+		copyOutput(io.Discard, src)
+	}()
+	return nil
+}
+
+// process returns Process, or nil before Start.
+func (c *Cmd) process() *Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Process
+}
+
+// streamReader returns the reader of ch's standard output or error.
+func streamReader(ch *Channel, stderr bool) io.Reader {
+	if stderr {
+		return ch.Stderr()
+	}
+	return ch
+}
+
+// lockedWriter serialises the writes of two goroutines to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// interfaceEqual reports whether a and b are the same writer, without
+// panicking on writers of types that cannot be compared.
+func interfaceEqual(a, b any) (equal bool) {
+	defer func() {
+		if recover() != nil {
+			equal = false
+		}
+	}()
+	return a == b
+}
+
+// collectHalf is how much of an unattached stream's start, and of its
+// end, a Process keeps.
+const collectHalf = 32 << 10
+
+// outputSaver keeps the first and the last collectHalf bytes written to
+// it.
+type outputSaver struct {
+	prefix []byte
+	suffix []byte // a ring once full; pos is its oldest byte
+	pos    int
+	total  int64
+}
+
+func (s *outputSaver) Write(b []byte) (int, error) {
+	n := len(b)
+	s.total += int64(n)
+	if room := collectHalf - len(s.prefix); room > 0 {
+		k := min(room, len(b))
+		s.prefix = append(s.prefix, b[:k]...)
+		b = b[k:]
+	}
+	if len(b) >= collectHalf {
+		s.suffix = append(s.suffix[:0], b[len(b)-collectHalf:]...)
+		s.pos = 0
+		return n, nil
+	}
+	if room := collectHalf - len(s.suffix); room > 0 {
+		k := min(room, len(b))
+		s.suffix = append(s.suffix, b[:k]...)
+		b = b[k:]
+	}
+	for len(b) > 0 {
+		k := copy(s.suffix[s.pos:], b)
+		b = b[k:]
+		s.pos = (s.pos + k) % collectHalf
+	}
+	return n, nil
+}
+
+// Bytes returns what was kept, with a line counting the bytes left out.
+func (s *outputSaver) Bytes() []byte {
+	out := append([]byte(nil), s.prefix...)
+	if omitted := s.total - int64(len(s.prefix)+len(s.suffix)); omitted > 0 {
+		out = fmt.Appendf(out, "\n... omitting %d bytes ...\n", omitted)
+	}
+	out = append(out, s.suffix[s.pos:]...)
+	return append(out, s.suffix[:s.pos]...)
+}
