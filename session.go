@@ -57,6 +57,7 @@ type sessionState struct {
 	// waiters whenever the count has moved.
 	counter lib.Counter
 	seenIn  uint64
+	waiters atomic.Int32  // goroutines in waitLocked; changed with the lock held or after it was released
 	done    chan struct{} // closed by Close
 
 	// callSem serialises connect and authentication: libssh can have only
@@ -389,8 +390,13 @@ func (st *sessionState) afterLock() {
 
 func (st *sessionState) unlock() {
 	st.runDeferredLocked()
-	if st.counter.IsNil() || st.counter.InBytes() != st.seenIn {
-		st.bumpLocked() // libssh read input: someone may be waiting for it
+	if st.inputReadLocked() {
+		// libssh read input: someone may be waiting for it.
+		if st.waiters.Load() > 0 {
+			st.bumpLocked()
+		} else if !st.counter.IsNil() {
+			st.seenIn = st.counter.InBytes()
+		}
 	}
 	if st.pinned {
 		callbacks.SetThreadLogging(0, nil)
@@ -428,6 +434,12 @@ func (st *sessionState) runDeferredLocked() {
 		c.closeLocked()
 	}
 	st.deferred = nil
+}
+
+// inputReadLocked reports whether libssh has read input since the waiters
+// were last woken (always, when there is no counter).
+func (st *sessionState) inputReadLocked() bool {
+	return st.counter.IsNil() || st.counter.InBytes() != st.seenIn
 }
 
 // bumpLocked wakes everyone waiting for the session to make progress.
@@ -508,14 +520,22 @@ func (st *sessionState) acquire(ctx context.Context) (release func(), err error)
 
 // waitLocked is called with the lock held after libssh asked to be called
 // again. It flushes output libssh could not send yet, releases the lock, and
-// waits for the pump's next round, the context, or Close. It returns with the
-// lock released.
+// waits for the pump's next round (or other input read), the context, or
+// Close. It returns with the lock released.
 func (st *sessionState) waitLocked(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		st.unlock()
 		return err
 	}
+	if st.inputReadLocked() {
+		// The call that asked to be called again read input itself, which
+		// may be what the caller waits for: look before waiting.
+		st.unlockFlushing()
+		return nil
+	}
 	gen := st.gen
+	st.waiters.Add(1)
+	defer st.waiters.Add(-1)
 	st.unlockFlushing()
 	if pl := st.currentPoller(); pl != nil {
 		pl.quickAck() // the reply this waits for is ACKed at once
