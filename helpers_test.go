@@ -1,8 +1,11 @@
 package libssh_test
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -49,4 +52,14 @@ func spawn(wg *sync.WaitGroup, f func()) {
 		defer wg.Done()
 		f()
 	}()
+}
+
+// longSleep returns a command line that sleeps for ten minutes, and kills
+// that sleep when the test ends: closing a channel does not end a command
+// that has no terminal. The sleep's length is unique, so that pkill finds
+// it and nothing else.
+func longSleep(t *testing.T) string {
+	sleep := fmt.Sprintf("sleep 600.%06d", rand.IntN(1000000))
+	t.Cleanup(func() { exec.Command("pkill", "-fx", sleep).Run() })
+	return "exec " + sleep
 }
