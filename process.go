@@ -34,9 +34,10 @@ type Cmd struct {
 	// Env holds "NAME=value" entries, each sent as an environment request
 	// before the command (the value may contain '='; of duplicate names
 	// the last wins). The server's own environment is not replaced.
-	// OpenSSH sets only the names listed in its AcceptEnv (by default
-	// none but LANG and LC_*); a refusal fails Start with an error that
-	// names the variable and matches [ErrRequestDenied].
+	// OpenSSH sets only the names its AcceptEnv lists (none unless
+	// configured; Debian's configuration lists LANG and LC_*); a refusal
+	// fails Start with an error that names the variable and matches
+	// [ErrRequestDenied].
 	Env []string
 
 	// Stdin is the command's standard input. nil sends EOF at once.
@@ -272,13 +273,20 @@ func (c *Cmd) Start() error {
 	}
 	c.mu.Lock()
 	started := c.started
-	c.started = true
 	c.mu.Unlock()
 	if started {
 		return errors.New("libssh: the command was started already")
 	}
-	if c.Cancel != nil && c.ctx == nil {
+	// Bad input leaves the Cmd as it was: it can be mended and started.
+	switch {
+	case c.Cancel != nil && c.ctx == nil:
 		return errors.New("libssh: Cmd.Cancel set for a command made without a context")
+	case c.Stdin != nil && c.stdinPipe != nil:
+		return errors.New("libssh: Cmd.Stdin set as well as StdinPipe")
+	case c.Stdout != nil && c.stdoutPipe != nil:
+		return errors.New("libssh: Cmd.Stdout set as well as StdoutPipe")
+	case c.Stderr != nil && c.stderrPipe != nil:
+		return errors.New("libssh: Cmd.Stderr set as well as StderrPipe")
 	}
 	env, err := c.envPairs()
 	if err != nil {
@@ -287,6 +295,9 @@ func (c *Cmd) Start() error {
 	if err := checkString("command line", c.line); err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.started = true
+	c.mu.Unlock()
 	ctx := c.ctx
 	if ctx == nil {
 		ctx = context.Background()

@@ -337,6 +337,9 @@ func TestCommandEnv(t *testing.T) {
 			cmd.Env = []string{entry}
 			err := cmd.Run()
 			assert.ErrorContains(t, err, "Cmd.Env entry", "entry %q", entry)
+			// Nothing was sent: mended, the command runs.
+			cmd.Env = nil
+			assert.NoError(t, cmd.Run(), "after mending entry %q", entry)
 		}
 	})
 }
@@ -532,6 +535,17 @@ func TestCommandMisuse(t *testing.T) {
 	assert.ErrorContains(t, err, "after the command started")
 	_, err = cmd.StdoutPipe()
 	assert.ErrorContains(t, err, "after the command started")
+
+	both := s.Command("cat")
+	_, err = both.StdinPipe()
+	require.NoError(t, err)
+	both.Stdin = strings.NewReader("x")
+	assert.ErrorContains(t, both.Run(), "Cmd.Stdin set as well as StdinPipe")
+	both = s.Command("cat")
+	_, err = both.StderrPipe()
+	require.NoError(t, err)
+	both.Stderr = io.Discard
+	assert.ErrorContains(t, both.Run(), "Cmd.Stderr set as well as StderrPipe")
 
 	cancelled := s.CommandLine("true")
 	cancelled.Cancel = func() error { return nil }
