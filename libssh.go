@@ -64,6 +64,22 @@
 // ends its channels first: their methods then return errors matching
 // [ErrClosed].
 //
+// # Commands
+//
+// [Session.Command] and [Session.CommandLine] make a [Cmd], which runs one
+// command on its own channel the way [os/exec.Cmd] runs a local one: Run,
+// Output, CombinedOutput, Start and Wait, pipes, Env, and the Context forms,
+// whose cancellation kills the remote command. A command that did not exit
+// with status 0 fails with an [*ExitError] (exit status, or the signal that
+// killed it), or an [*ExitMissingError] when the server said nothing. Names
+// differ from golang.org/x/crypto/ssh: there, Client is the connection and
+// Session one command; here the connection is a Session (after libssh's
+// ssh_session) and a command is a Cmd.
+//
+// OpenSSH delivers signals, and so cancellation, only to logins with
+// privilege separation, which it skips for root: a root login's cancelled
+// command keeps running on the server unless it has a terminal.
+//
 // # Building
 //
 // The package needs cgo and libssh 0.10 or newer, found with pkg-config

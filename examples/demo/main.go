@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/internal/sshdtest"
@@ -36,7 +37,9 @@ func run() error {
 	fmt.Println("libssh", libssh.Version())
 
 	step("starting a throwaway OpenSSH server on 127.0.0.1")
-	srv, err := sshdtest.Start(sshdtest.Options{})
+	// As root, the server logs in an unprivileged user: OpenSSH delivers
+	// signals (which cancelling a command sends) only to those.
+	srv, err := sshdtest.Start(sshdtest.Options{Unprivileged: true})
 	if err != nil {
 		return err
 	}
@@ -147,6 +150,22 @@ func run() error {
 	}
 	code, err := ch.ExitStatus()
 	fmt.Printf("stdout: %sstderr: %sexit status: %d %v\n", out, <-stderr, code, err)
+
+	step("running commands the os/exec way")
+	out, err = s.Command("printf", "%s\n", "an argument with spaces, 'quotes' and $dollars").Output()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Command(...).Output(): %s", out)
+	err = s.CommandLine("echo failing >&2; exit 42").Run()
+	var exit *libssh.ExitError
+	if errors.As(err, &exit) {
+		fmt.Printf("Run: %v (exit code %d, stderr %q)\n", err, exit.ExitCode(), exit.Stderr())
+	}
+	limited, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err = s.CommandContext(limited, "sleep", "60").Run()
+	fmt.Println("sleep 60 with a 200 ms context:", err)
 
 	step("closing the session while a channel is open")
 	if err := s.Close(); err != nil {
