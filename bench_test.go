@@ -154,7 +154,12 @@ func runC(b *testing.B, addr, user, mode string, size int64) {
 // authenticated session (impl=go), then cbench's mode (impl=c). size is
 // the bytes each iteration moves, or 0.
 func goAndC(b *testing.B, mode string, size int64, work func(b *testing.B, s *libssh.Session)) {
-	srv := sshdtest.New(b, sshdtest.Options{})
+	goAndCWith(b, sshdtest.Options{}, mode, size, work)
+}
+
+// goAndCWith is goAndC against a server configured by opts.
+func goAndCWith(b *testing.B, opts sshdtest.Options, mode string, size int64, work func(b *testing.B, s *libssh.Session)) {
+	srv := sshdtest.New(b, opts)
 	addr := srv.Listen(b)
 	b.Run("impl=go", func(b *testing.B) {
 		s := benchSession(b, addr, srv.User)
@@ -222,6 +227,37 @@ func BenchmarkChannelOpenClose(b *testing.B) {
 				b.Fatal(err)
 			}
 			ch.Close()
+		}
+	})
+}
+
+// BenchmarkCommandRun: commands per second on one session, Cmd.Run of true
+// (impl=go) next to cbench's exec mode (impl=c). The user is the
+// unprivileged one, whose shell is /bin/sh without start-up files, so that
+// the remote shell does not hide the client's cost.
+func BenchmarkCommandRun(b *testing.B) {
+	goAndCWith(b, sshdtest.Options{Unprivileged: true}, "exec", 0, func(b *testing.B, s *libssh.Session) {
+		for b.Loop() {
+			if err := s.Command("true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkCommandRunParallel: commands on one session from 8 goroutines
+// per CPU, what one connection sustains (there is no C counterpart).
+func BenchmarkCommandRunParallel(b *testing.B) {
+	srv := sshdtest.New(b, sshdtest.Options{Unprivileged: true})
+	s := benchSession(b, srv.Listen(b), srv.User)
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.Command("true").Run(); err != nil {
+				b.Error(err)
+				return
+			}
 		}
 	})
 }
