@@ -19,7 +19,8 @@ import (
 //
 // Each command has its own session channel: Start opens one, sends the
 // Env entries and the command line, and Wait closes it. Many commands may
-// run at once on one session.
+// run at once on one session, as many as the server allows channels
+// (OpenSSH: MaxSessions, 10 by default; Start fails beyond).
 //
 // A Cmd is not safe for concurrent use, except that its pipes and its
 // Process may be used from other goroutines while Wait runs.

@@ -593,3 +593,20 @@ func TestCommandWaitDelayBoundsHeldOutput(t *testing.T) {
 	assert.True(t, cmd.Process.Success(), "the command itself exited 0")
 	assert.True(t, remoteRunning(t, s, sleep), "the background child still holds the output")
 }
+
+// TestCommandBeyondMaxSessions: a server that allows no more channels fails
+// Start, which leaves nothing open; the running command is unaffected.
+func TestCommandBeyondMaxSessions(t *testing.T) {
+	t.Parallel()
+	s := cmdSession(t, "MaxSessions 1")
+	ctx, cancel := context.WithCancel(t.Context())
+	running, _, _ := startSleep(t, s, ctx)
+	cmd := s.CommandLine("true")
+	err := cmd.Run()
+	require.ErrorIs(t, err, libssh.ErrRequestDenied)
+	assert.ErrorContains(t, err, "open session channel")
+	assert.Nil(t, cmd.Process)
+	assert.Equal(t, 1, libssh.SessionChannels(s), "only the running command's channel")
+	cancel()
+	assert.ErrorIs(t, running.Wait(), context.Canceled)
+}
