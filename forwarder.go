@@ -1,0 +1,464 @@
+package libssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DialContext opens a connection that the server makes to addr on the
+// client's behalf, the way ssh -L does (a "direct-tcpip" channel), and
+// returns it as a [net.Conn]. network must be "tcp", "tcp4" or "tcp6"; addr
+// is "host:port", resolved by the server. The server must allow TCP
+// forwarding (OpenSSH: AllowTcpForwarding); a refusal matches
+// [ErrRequestDenied].
+//
+// The connection has working deadlines, and CloseWrite sends EOF (the far
+// end reads end of input). It plugs into [net/http.Transport.DialContext],
+// and into [WithConn] to reach a second server through this one.
+//
+// Uses ssh_channel_open_forward.
+func (s *Session) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return nil, fmt.Errorf("libssh: dial %s %s: unsupported network (only tcp forwarding exists)", network, addr)
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("libssh: dial %s: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("libssh: dial %s: invalid port %q", addr, portStr)
+	}
+	return s.dial(ctx, host, port, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+}
+
+// dial opens a direct-tcpip channel to host:port, telling the server that
+// the connection comes from origin.
+func (s *Session) dial(ctx context.Context, host string, port int, origin *net.TCPAddr) (*forwardConn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ch, err := s.NewChannel()
+	if err != nil {
+		return nil, err
+	}
+	srcHost := "127.0.0.1"
+	if origin.IP != nil {
+		srcHost = origin.IP.String()
+	}
+	if err := ch.openForward(ctx, host, port, srcHost, origin.Port); err != nil {
+		ch.Close()
+		return nil, err
+	}
+	return &forwardConn{
+		ch:     ch,
+		local:  origin,
+		remote: forwardAddr(net.JoinHostPort(host, strconv.Itoa(port))),
+		rd:     newDeadline(),
+		wd:     newDeadline(),
+	}, nil
+}
+
+// forwardAddr is the address a forwarded connection goes to, as given.
+type forwardAddr string
+
+func (a forwardAddr) Network() string { return "tcp" }
+func (a forwardAddr) String() string  { return string(a) }
+
+// forwardConn is a direct-tcpip channel as a net.Conn.
+type forwardConn struct {
+	ch     *Channel
+	local  net.Addr
+	remote net.Addr
+	rd, wd *deadline
+}
+
+func (c *forwardConn) Read(b []byte) (int, error) {
+	n, err := c.ch.c.read(c.rd.context(), b, false)
+	return n, c.opError("read", err)
+}
+
+func (c *forwardConn) Write(b []byte) (int, error) {
+	n, err := c.ch.c.write(c.wd.context(), b)
+	return n, c.opError("write", err)
+}
+
+// opError makes errors net.OpErrors, as net.Conn's are, keeping io.EOF.
+func (c *forwardConn) opError(op string, err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.local, Addr: c.remote, Err: err}
+}
+
+// CloseWrite sends EOF: the far end reads end of input, and the connection
+// can still be read.
+func (c *forwardConn) CloseWrite() error { return c.ch.CloseWrite() }
+
+// Close closes the channel. It is idempotent.
+func (c *forwardConn) Close() error {
+	c.rd.stop()
+	c.wd.stop()
+	return c.ch.Close()
+}
+
+func (c *forwardConn) LocalAddr() net.Addr  { return c.local }
+func (c *forwardConn) RemoteAddr() net.Addr { return c.remote }
+
+func (c *forwardConn) SetDeadline(t time.Time) error {
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+func (c *forwardConn) SetReadDeadline(t time.Time) error  { c.rd.set(t); return nil }
+func (c *forwardConn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
+
+// deadline is one direction's deadline: a channel closed when it passes,
+// seen by the waits of that direction as a context. Moving the deadline
+// while a call waits applies to that call.
+type deadline struct {
+	mu      sync.Mutex
+	timer   *time.Timer
+	expired chan struct{} // closed once the deadline has passed
+}
+
+func newDeadline() *deadline { return &deadline{expired: make(chan struct{})} }
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	select {
+	case <-d.expired:
+		// It passed: calls from now on see the new one.
+		d.expired = make(chan struct{})
+	default:
+	}
+	if t.IsZero() {
+		return
+	}
+	if wait := time.Until(t); wait > 0 {
+		expired := d.expired
+		d.timer = time.AfterFunc(wait, func() { d.expire(expired) })
+	} else {
+		close(d.expired)
+	}
+}
+
+// expire closes expired if it is still the current channel.
+func (d *deadline) expire(expired chan struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.expired == expired {
+		select {
+		case <-expired:
+		default:
+			close(expired)
+		}
+	}
+}
+
+func (d *deadline) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+}
+
+// context returns a context that is done when the current deadline passes.
+func (d *deadline) context() context.Context {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return deadlineContext{d.expired}
+}
+
+// deadlineContext is done when its deadline passes; its error is
+// os.ErrDeadlineExceeded, which is a net.Error whose Timeout is true.
+type deadlineContext struct{ expired chan struct{} }
+
+func (deadlineContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c deadlineContext) Done() <-chan struct{}     { return c.expired }
+func (deadlineContext) Value(any) any               { return nil }
+func (c deadlineContext) Err() error {
+	select {
+	case <-c.expired:
+		return os.ErrDeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// ErrForwarderClosed is returned by a Forwarder's methods after Close.
+var ErrForwarderClosed = errors.New("libssh: forwarder closed")
+
+// Forwarder listens on a local port and forwards each connection to a
+// host and port reached through the session, as ssh -L does. Make one with
+// [NewForwarder]; Close it when done.
+type Forwarder struct {
+	s          *Session
+	ln         net.Listener
+	remoteHost string
+	remotePort int
+	errorLog   func(error)
+
+	ctx    context.Context // done when the forwarder closes
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Close has finished
+
+	mu      sync.Mutex
+	closed  bool
+	clients map[net.Conn]*forwardConn // channel is nil while it opens
+	wg      sync.WaitGroup            // the accept loop and the clients' goroutines
+	closeMu sync.Mutex                // one Close at a time; the later ones wait for it
+}
+
+// ForwarderOption configures [NewForwarder].
+type ForwarderOption func(*forwarderConfig)
+
+type forwarderConfig struct {
+	host     string
+	listener net.Listener
+	errorLog func(error)
+}
+
+// WithListenAddress makes the forwarder listen on host instead of
+// 127.0.0.1: "0.0.0.0" or "::" opens the port to other machines, and with
+// it the forwarded service.
+func WithListenAddress(host string) ForwarderOption {
+	return func(c *forwarderConfig) { c.host = host }
+}
+
+// WithListener makes the forwarder serve ln, which it closes on Close,
+// instead of listening itself; the local port is then ignored.
+func WithListener(ln net.Listener) ForwarderOption {
+	return func(c *forwarderConfig) { c.listener = ln }
+}
+
+// WithErrorLog gives the forwarder a function to report the errors of its
+// clients to, such as a channel the server refused to open. It is called
+// from the forwarder's goroutines.
+func WithErrorLog(log func(error)) ForwarderOption {
+	return func(c *forwarderConfig) { c.errorLog = log }
+}
+
+// NewForwarder listens on 127.0.0.1:localPort (port 0 picks a free one; see
+// [Forwarder.LocalAddr]) and forwards every connection it accepts, through
+// s, to remoteHost:remotePort as the server resolves it. Each connection
+// gets its own channel and is copied both ways with backpressure: a slow
+// client slows its channel's window, and nothing is buffered without bound.
+// A channel the server refuses closes that client only. ctx bounds the
+// forwarder's life: when it is done, or when s closes, the forwarder
+// closes.
+func NewForwarder(ctx context.Context, s *Session, localPort int, remoteHost string, remotePort int, opts ...ForwarderOption) (*Forwarder, error) {
+	cfg := forwarderConfig{host: "127.0.0.1"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := checkString("forward host", remoteHost); err != nil {
+		return nil, err
+	}
+	if remotePort < 0 || remotePort > 65535 {
+		return nil, fmt.Errorf("libssh: forward port %d out of range", remotePort)
+	}
+	var err error
+	s.st.locked(func() { err = s.st.usableLocked() })
+	if err != nil {
+		return nil, err
+	}
+	ln := cfg.listener
+	if ln == nil {
+		if localPort < 0 || localPort > 65535 {
+			return nil, fmt.Errorf("libssh: local port %d out of range", localPort)
+		}
+		ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(cfg.host, strconv.Itoa(localPort)))
+		if err != nil {
+			return nil, fmt.Errorf("libssh: forwarder: %w", err)
+		}
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	f := &Forwarder{
+		s:          s,
+		ln:         ln,
+		remoteHost: remoteHost,
+		remotePort: remotePort,
+		errorLog:   cfg.errorLog,
+		ctx:        fctx,
+		cancel:     cancel,
+		clients:    map[net.Conn]*forwardConn{},
+		done:       make(chan struct{}),
+	}
+	f.wg.Add(1)
+	go f.serve()
+	// Close when the context is done or the session closes. This goroutine
+	// is not in wg: Close waits for wg.
+	go func() {
+		select {
+		case <-fctx.Done():
+		case <-s.st.done:
+		}
+		f.Close()
+	}()
+	return f, nil
+}
+
+// WithForwarder makes a Forwarder with [NewForwarder], calls f with it and
+// closes it, whatever f returns. It returns f's error, or else Close's.
+func WithForwarder(ctx context.Context, s *Session, localPort int, remoteHost string, remotePort int, f func(*Forwarder) error, opts ...ForwarderOption) error {
+	fw, err := NewForwarder(ctx, s, localPort, remoteHost, remotePort, opts...)
+	if err != nil {
+		return err
+	}
+	err = f(fw)
+	if cerr := fw.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// LocalAddr returns the address the forwarder listens on.
+func (f *Forwarder) LocalAddr() net.Addr { return f.ln.Addr() }
+
+// Done returns a channel that is closed once the forwarder has closed: by
+// Close, its context, or its session closing.
+func (f *Forwarder) Done() <-chan struct{} { return f.done }
+
+// Clients returns how many connections the forwarder serves now.
+func (f *Forwarder) Clients() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.clients)
+}
+
+// Close stops listening, closes every client connection and its channel,
+// and returns once the forwarder's goroutines have ended. It is idempotent.
+func (f *Forwarder) Close() error {
+	f.closeMu.Lock()
+	defer f.closeMu.Unlock()
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	for client, conn := range f.clients {
+		client.Close()
+		if conn != nil {
+			conn.Close()
+		}
+	}
+	f.mu.Unlock()
+	f.cancel() // ends channel opens in progress
+	err := f.ln.Close()
+	f.wg.Wait()
+	close(f.done)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("libssh: forwarder: %w", err)
+	}
+	return nil
+}
+
+func (f *Forwarder) serve() {
+	defer f.wg.Done()
+	for {
+		client, err := f.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				f.report(fmt.Errorf("libssh: forwarder: accept: %w", err))
+				go f.Close() // a broken listener ends the forwarder
+			}
+			return
+		}
+		f.mu.Lock()
+		if f.closed {
+			f.mu.Unlock()
+			client.Close()
+			return
+		}
+		f.clients[client] = nil
+		f.wg.Add(1)
+		f.mu.Unlock()
+		go f.forward(client)
+	}
+}
+
+// forward serves one client: it opens the channel and copies both ways
+// until both directions have ended.
+func (f *Forwarder) forward(client net.Conn) {
+	defer f.wg.Done()
+	defer func() {
+		f.mu.Lock()
+		delete(f.clients, client)
+		f.mu.Unlock()
+		client.Close()
+	}()
+	origin, _ := client.RemoteAddr().(*net.TCPAddr)
+	if origin == nil {
+		origin = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	}
+	conn, err := f.s.dial(f.ctx, f.remoteHost, f.remotePort, origin)
+	if err != nil {
+		if f.ctx.Err() == nil {
+			f.report(fmt.Errorf("libssh: forwarder: connection from %s: %w", client.RemoteAddr(), err))
+		}
+		return
+	}
+	defer conn.Close()
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	f.clients[client] = conn
+	f.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Server to client. io.Copy writes each piece before reading the
+		// next, so the channel's window is the only buffer.
+		if _, err := io.Copy(client, conn); err != nil {
+			// A reset client, or a channel gone with its session: end
+			// both directions.
+			client.Close()
+			conn.Close()
+			return
+		}
+		if cw, ok := client.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		// The far end may still read. Once the server closes the channel
+		// nothing more goes either way: end the client's connection, which
+		// also ends the other direction's read.
+		c := conn.ch.c
+		c.waitUntil(f.ctx, func() bool { return c.remoteClosed })
+		client.Close()
+	}()
+	if _, err := io.Copy(conn, client); err != nil {
+		client.Close()
+		conn.Close()
+	} else {
+		conn.CloseWrite()
+	}
+	<-done
+}
+
+func (f *Forwarder) report(err error) {
+	if f.errorLog != nil {
+		f.errorLog(err)
+	}
+}

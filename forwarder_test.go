@@ -1,0 +1,409 @@
+package libssh_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/internal/sshdtest"
+)
+
+// fwdSession is an authenticated session whose server forwards TCP.
+func fwdSession(t *testing.T, config ...string) *libssh.Session {
+	t.Helper()
+	return authedSession(t, sshdtest.Options{Unprivileged: true, ConfigFirst: append(config, "AllowTcpForwarding yes")})
+}
+
+// serveTCP runs handle for every connection to a new listener on
+// 127.0.0.1 until the test ends, and returns the listener's port.
+func serveTCP(t *testing.T, handle func(net.Conn)) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	spawn(&wg, func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			spawn(&wg, func() {
+				defer c.Close()
+				handle(c)
+			})
+		}
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// echo copies what it reads back until EOF. (Hiding the connection's
+// methods keeps io.Copy from splicing, whose pooled pipes the leak audit
+// would count.)
+func echo(c net.Conn) { io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c}) }
+
+func TestDialContextHTTP(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	tr := &http.Transport{DialContext: s.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr}
+	for i := range 5 {
+		resp, err := client.Get(srv.URL + "/" + strconv.Itoa(i))
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, "hello /"+strconv.Itoa(i), string(body))
+	}
+}
+
+func TestDialContextConn(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	// The far end reads to EOF, then answers with what it got.
+	port := serveTCP(t, func(c net.Conn) {
+		b, _ := io.ReadAll(c)
+		fmt.Fprintf(c, "got %d bytes", len(b))
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	conn, err := s.DialContext(t.Context(), "tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	assert.Equal(t, addr, conn.RemoteAddr().String())
+	assert.Equal(t, "tcp", conn.RemoteAddr().Network())
+	assert.NotNil(t, conn.LocalAddr())
+
+	_, err = conn.Write(bytes.Repeat([]byte("x"), 100000))
+	require.NoError(t, err)
+	require.NoError(t, conn.(interface{ CloseWrite() error }).CloseWrite(), "half-close")
+	answer, err := io.ReadAll(conn)
+	require.NoError(t, err)
+	assert.Equal(t, "got 100000 bytes", string(answer), "EOF reached the far end, and its answer came back")
+	require.NoError(t, conn.Close())
+	require.NoError(t, conn.Close(), "Close is idempotent")
+	_, err = conn.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, libssh.ErrClosed)
+}
+
+func TestDialContextRefusals(t *testing.T) {
+	t.Parallel()
+	t.Run("closed port", func(t *testing.T) {
+		t.Parallel()
+		s := fwdSession(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		ln.Close()
+		_, err = s.DialContext(t.Context(), "tcp", addr)
+		require.Error(t, err)
+		assert.ErrorContains(t, err, addr)
+		assert.Zero(t, libssh.SessionChannels(s))
+		// The session goes on.
+		port := serveTCP(t, echo)
+		conn, err := s.DialContext(t.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
+		require.NoError(t, err)
+		conn.Close()
+	})
+	t.Run("forwarding off", func(t *testing.T) {
+		t.Parallel()
+		s := authedSession(t, sshdtest.Options{ConfigFirst: []string{"AllowTcpForwarding no"}})
+		port := serveTCP(t, echo)
+		_, err := s.DialContext(t.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
+		require.ErrorIs(t, err, libssh.ErrRequestDenied)
+		assert.ErrorContains(t, err, "open forward channel to 127.0.0.1:"+strconv.Itoa(port))
+	})
+	t.Run("bad input", func(t *testing.T) {
+		t.Parallel()
+		s := fwdSession(t)
+		for _, tc := range []struct{ network, addr, want string }{
+			{"udp", "127.0.0.1:1", "unsupported network"},
+			{"tcp", "no-port", "missing port"},
+			{"tcp", "127.0.0.1:http", "invalid port"},
+			{"tcp", "127.0.0.1:70000", "invalid port"},
+		} {
+			_, err := s.DialContext(t.Context(), tc.network, tc.addr)
+			assert.ErrorContains(t, err, tc.want, "%s %s", tc.network, tc.addr)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := s.DialContext(ctx, "tcp", "127.0.0.1:1")
+		assert.ErrorIs(t, err, context.Canceled)
+	})
+}
+
+func TestDialContextDeadlines(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	// A far end that neither reads nor writes until the test ends.
+	quit := make(chan struct{})
+	port := serveTCP(t, func(c net.Conn) { <-quit })
+	t.Cleanup(func() { close(quit) })
+	conn, err := s.DialContext(t.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
+	require.NoError(t, err)
+	defer conn.Close()
+
+	// A read waiting on a silent far end.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
+	_, err = conn.Read(make([]byte, 10))
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	var netErr net.Error
+	require.ErrorAs(t, err, &netErr)
+	assert.True(t, netErr.Timeout())
+	_, err = conn.Read(make([]byte, 10))
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded, "a passed deadline stays passed")
+
+	// A deadline moved into the past wakes a waiting read.
+	require.NoError(t, conn.SetReadDeadline(time.Time{}))
+	result := make(chan error, 1)
+	go func() {
+		_, err := conn.Read(make([]byte, 10))
+		result <- err
+	}()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(-time.Second)))
+	assert.ErrorIs(t, <-result, os.ErrDeadlineExceeded)
+
+	// Writes fill the window, then wait for it until the deadline.
+	require.NoError(t, conn.SetWriteDeadline(time.Now().Add(50*time.Millisecond)))
+	chunk := make([]byte, 1<<20)
+	var written int
+	for err = nil; err == nil; {
+		var n int
+		n, err = conn.Write(chunk)
+		written += n
+		require.True(t, err == nil || errors.Is(err, os.ErrDeadlineExceeded), "write: %v", err)
+	}
+	assert.Positive(t, written, "the window took some")
+
+	// The deadline errors left the connection as it was.
+	require.NoError(t, conn.SetDeadline(time.Time{}))
+	assert.Equal(t, 1, libssh.SessionChannels(s))
+}
+
+// jumpHost: a second session runs over a connection forwarded by the first.
+func TestDialContextJumpHost(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	inner := sshdtest.New(t, sshdtest.Options{Unprivileged: true})
+	conn, err := s.DialContext(t.Context(), "tcp", inner.Listen(t))
+	require.NoError(t, err)
+	s2 := newPipeSession(t, inner, libssh.WithConn(conn))
+	authenticate(t, s2)
+	out, err := s2.CommandLine("echo through the jump host").Output()
+	require.NoError(t, err)
+	assert.Equal(t, "through the jump host\n", string(out))
+}
+
+// streamOf writes n reproducible bytes to w and returns their SHA-256.
+func streamOf(w io.Writer, n int64, seed byte) ([32]byte, error) {
+	h := sha256.New()
+	src := io.LimitReader(rand.NewChaCha8([32]byte{seed}), n)
+	_, err := io.Copy(io.MultiWriter(w, h), src)
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, err
+}
+
+func TestForwarderGigabyte(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	const size = 1 << 30
+	sent := make(chan [32]byte, 1)
+	port := serveTCP(t, func(c net.Conn) {
+		sum, _ := streamOf(c, size, 7)
+		sent <- sum
+	})
+	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	require.NoError(t, err)
+	defer f.Close()
+	addr := f.LocalAddr().(*net.TCPAddr)
+	assert.Equal(t, "127.0.0.1", addr.IP.String(), "listens on loopback only")
+
+	client, err := net.Dial("tcp", f.LocalAddr().String())
+	require.NoError(t, err)
+	defer client.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, client)
+	require.NoError(t, err)
+	assert.Equal(t, int64(size), n)
+	var got [32]byte
+	copy(got[:], h.Sum(nil))
+	assert.Equal(t, <-sent, got)
+}
+
+func TestForwarderFiftyEchoClients(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t, "MaxSessions 100")
+	port := serveTCP(t, echo)
+	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	require.NoError(t, err)
+	defer f.Close()
+
+	const size = 10 << 20
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		spawn(&wg, func() {
+			if err := echoThrough(f.LocalAddr().String(), size, byte(i)); err != nil {
+				errs <- fmt.Errorf("client %d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	require.NoError(t, f.Close())
+	assert.Zero(t, f.Clients(), "finished clients are forgotten")
+}
+
+// echoThrough sends size bytes to an echo server at addr while reading them
+// back, and compares.
+func echoThrough(addr string, size int64, seed byte) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sent := make(chan [32]byte, 1)
+	go func() {
+		sum, _ := streamOf(c, size, seed)
+		c.(*net.TCPConn).CloseWrite()
+		sent <- sum
+	}()
+	h := sha256.New()
+	n, err := io.Copy(h, c)
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("%d bytes back, want %d", n, size)
+	}
+	var got [32]byte
+	copy(got[:], h.Sum(nil))
+	if got != <-sent {
+		return errors.New("the bytes back differ")
+	}
+	return nil
+}
+
+func TestForwarderFailedOpenClosesThatClientOnly(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there now
+	logged := make(chan error, 10)
+	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port, libssh.WithErrorLog(func(err error) { logged <- err }))
+	require.NoError(t, err)
+	defer f.Close()
+
+	client, err := net.Dial("tcp", f.LocalAddr().String())
+	require.NoError(t, err)
+	n, err := client.Read(make([]byte, 1))
+	assert.Zero(t, n)
+	assert.Error(t, err, "the client is closed")
+	client.Close()
+	assert.ErrorContains(t, <-logged, "open forward channel")
+
+	// Now something listens there: the next client goes through.
+	ln, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			echo(c)
+			c.Close()
+		}
+	}()
+	require.NoError(t, echoThrough(f.LocalAddr().String(), 1000, 1))
+}
+
+func TestForwarderCloseMidTransfer(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	// An endless stream, which the clients read one byte of.
+	port := serveTCP(t, func(c net.Conn) { io.Copy(c, rand.NewChaCha8([32]byte{})) })
+	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	require.NoError(t, err)
+	var clients []net.Conn
+	for range 5 {
+		c, err := net.Dial("tcp", f.LocalAddr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = io.ReadFull(c, make([]byte, 1))
+		require.NoError(t, err)
+		clients = append(clients, c)
+	}
+	assert.Equal(t, 5, f.Clients())
+	require.NoError(t, f.Close())
+	<-f.Done()
+	assert.Zero(t, f.Clients())
+	assert.Zero(t, libssh.SessionChannels(s), "every client's channel is closed")
+	for _, c := range clients {
+		_, err := io.Copy(io.Discard, c)
+		assert.NoError(t, err, "the client reads to its end")
+	}
+	_, err = net.Dial("tcp", f.LocalAddr().String())
+	assert.Error(t, err, "the listener is closed")
+	require.NoError(t, f.Close(), "Close is idempotent")
+}
+
+func TestForwarderEndsWithItsSession(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	port := serveTCP(t, echo)
+	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	require.NoError(t, err)
+	require.NoError(t, echoThrough(f.LocalAddr().String(), 1000, 2))
+	require.NoError(t, s.Close())
+	<-f.Done()
+	_, err = net.Dial("tcp", f.LocalAddr().String())
+	assert.Error(t, err)
+	_, err = libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	assert.ErrorIs(t, err, libssh.ErrClosed)
+}
+
+func TestWithForwarderAlwaysCloses(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	port := serveTCP(t, echo)
+	boom := errors.New("boom")
+	var kept *libssh.Forwarder
+	err := libssh.WithForwarder(t.Context(), s, 0, "127.0.0.1", port, func(f *libssh.Forwarder) error {
+		kept = f
+		return errors.Join(echoThrough(f.LocalAddr().String(), 1000, 3), boom)
+	})
+	assert.ErrorIs(t, err, boom)
+	<-kept.Done()
+
+	_, err = libssh.NewForwarder(t.Context(), s, 70000, "127.0.0.1", port)
+	assert.ErrorContains(t, err, "out of range")
+	_, err = libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", -1)
+	assert.ErrorContains(t, err, "out of range")
+}
