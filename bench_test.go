@@ -3,11 +3,13 @@ package libssh_test
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/golibssh/libssh"
@@ -131,12 +133,15 @@ func cbench(b *testing.B) string {
 	return path
 }
 
-// runC runs cbench for b.N iterations of mode and reports its time.
-func runC(b *testing.B, addr, user, mode string, size int64) {
+// runC runs cbench for b.N iterations of mode and reports its time. env
+// holds extra "NAME=value" entries for it.
+func runC(b *testing.B, addr, user, mode string, size int64, env ...string) {
 	bin := cbench(b)
 	host, port := splitHostPort(b, addr)
-	out, err := exec.Command(bin, host, strconv.Itoa(port), user, sshdtest.Keys("id_ed25519"),
-		mode, strconv.Itoa(b.N), strconv.FormatInt(size, 10)).Output()
+	cmd := exec.Command(bin, host, strconv.Itoa(port), user, sshdtest.Keys("id_ed25519"),
+		mode, strconv.Itoa(b.N), strconv.FormatInt(size, 10))
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
 	if err != nil {
 		b.Fatalf("cbench %s: %v", mode, err)
 	}
@@ -260,4 +265,108 @@ func BenchmarkCommandRunParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The forwarding benchmarks push 1 GiB to a local sink through the session:
+// through a Forwarder (a local client writes to it), through DialContext,
+// and through cbench's forward mode. Each iteration writes, half-closes, and
+// waits for the sink to close, so the time covers the whole transfer.
+
+const forwardSize = 1 << 30
+
+// sink accepts connections, reads each to EOF and closes it. It returns its
+// port.
+func sink(b *testing.B) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	b.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				io.Copy(io.Discard, struct{ io.Reader }{c}) // no splice: see echo in forwarder_test.go
+				c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// push writes forwardSize bytes to c, half-closes it and reads to EOF.
+func push(b *testing.B, c net.Conn, chunk []byte) {
+	for left := forwardSize; left > 0; left -= len(chunk) {
+		if _, err := c.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, struct{ io.Reader }{c}); err != nil {
+		b.Fatal(err)
+	}
+	c.Close()
+}
+
+// BenchmarkForward: sub-benchmarks via=forwarder and via=dial, each with
+// impl=go and impl=c (the same C program in both, so that benchstat puts it
+// next to each).
+func BenchmarkForward(b *testing.B) {
+	srv := sshdtest.New(b, sshdtest.Options{Unprivileged: true})
+	addr := srv.Listen(b)
+	port := sink(b)
+	chunk := make([]byte, 64<<10)
+	connect := map[string]func(b *testing.B, s *libssh.Session) func() net.Conn{
+		"forwarder": func(b *testing.B, s *libssh.Session) func() net.Conn {
+			f, err := libssh.NewForwarder(b.Context(), s, 0, "127.0.0.1", port)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { f.Close() })
+			return func() net.Conn {
+				c, err := net.Dial("tcp", f.LocalAddr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				return c
+			}
+		},
+		"dial": func(b *testing.B, s *libssh.Session) func() net.Conn {
+			return func() net.Conn {
+				c, err := s.DialContext(b.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
+				if err != nil {
+					b.Fatal(err)
+				}
+				return c
+			}
+		},
+	}
+	for _, via := range []string{"forwarder", "dial"} {
+		b.Run("via="+via, func(b *testing.B) {
+			b.Run("impl=go", func(b *testing.B) {
+				dial := connect[via](b, benchSession(b, addr, srv.User))
+				b.SetBytes(forwardSize)
+				b.ReportAllocs()
+				for b.Loop() {
+					push(b, dial(), chunk)
+				}
+			})
+			b.Run("impl=c", func(b *testing.B) {
+				runC(b, addr, srv.User, "forward", forwardSize, "CBENCH_FORWARD_PORT="+strconv.Itoa(port))
+			})
+		})
+	}
 }

@@ -9,7 +9,9 @@
  * read to the end), "upload" (N times: a channel running `cat >/dev/null`,
  * SIZE bytes written, EOF, wait for the exit status), "exec" (N times: a
  * channel running `true`, read to the end, exit status) or "open" (N times:
- * a session channel opened and closed). The session set-up
+ * a session channel opened and closed) or "forward" (N times: a
+ * direct-tcpip channel to 127.0.0.1:$CBENCH_FORWARD_PORT, SIZE bytes
+ * written, EOF, read until the far end closes). The session set-up
  * is not measured. It prints the nanoseconds the N iterations took.
  */
 #include <libssh/libssh.h>
@@ -113,6 +115,29 @@ int main(int argc, char **argv)
             finish(s, ch, buf, sizeof buf);
         } else if (strcmp(mode, "exec") == 0) {
             finish(s, run(s, "true"), buf, sizeof buf);
+        } else if (strcmp(mode, "forward") == 0) {
+            const char *target = getenv("CBENCH_FORWARD_PORT");
+            ssh_channel ch = ssh_channel_new(s);
+            if (target == NULL || ch == NULL ||
+                ssh_channel_open_forward(ch, "127.0.0.1", atoi(target), "127.0.0.1", 0) != SSH_OK) {
+                die(s, "open forward channel");
+            }
+            for (long long left = size; left > 0;) {
+                int w = ssh_channel_write(ch, buf, left < (long long)sizeof buf ? (uint32_t)left : sizeof buf);
+                if (w < 0) {
+                    die(s, "write");
+                }
+                left -= w;
+            }
+            ssh_channel_send_eof(ch);
+            int n;
+            while ((n = ssh_channel_read(ch, buf, sizeof buf, 0)) > 0) {
+            }
+            if (n < 0) {
+                die(s, "read");
+            }
+            ssh_channel_close(ch);
+            ssh_channel_free(ch);
         } else if (strcmp(mode, "open") == 0) {
             ssh_channel ch = ssh_channel_new(s);
             if (ch == NULL || ssh_channel_open_session(ch) != SSH_OK) {
