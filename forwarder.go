@@ -203,9 +203,6 @@ func (c deadlineContext) Err() error {
 	}
 }
 
-// ErrForwarderClosed is returned by a Forwarder's methods after Close.
-var ErrForwarderClosed = errors.New("libssh: forwarder closed")
-
 // Forwarder listens on a local port and forwards each connection to a
 // host and port reached through the session, as ssh -L does. Make one with
 // [NewForwarder]; Close it when done.

@@ -80,6 +80,15 @@
 // privilege separation, which it skips for root: a root login's cancelled
 // command keeps running on the server unless it has a terminal.
 //
+// # Forwarding
+//
+// [Session.DialContext] opens a connection that the server makes for you
+// (ssh -L's direct-tcpip) and returns it as a [net.Conn] with deadlines and
+// CloseWrite: give it to [net/http.Transport], or to [WithConn] to reach a
+// second server through the first. [NewForwarder] listens on a local port
+// (127.0.0.1 unless told otherwise) and forwards each connection to it
+// through the session, each on its own channel.
+//
 // # Building
 //
 // The package needs cgo and libssh 0.10 or newer, found with pkg-config
