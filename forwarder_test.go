@@ -407,3 +407,40 @@ func TestWithForwarderAlwaysCloses(t *testing.T) {
 	_, err = libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", -1)
 	assert.ErrorContains(t, err, "out of range")
 }
+
+// TestForwarderBackpressure: a client that stops reading stops the far end
+// too, once the channel's window and the sockets' buffers are full; the
+// session does not buffer the rest.
+func TestForwarderBackpressure(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	const bound = 64 << 20
+	written := make(chan int64, 1)
+	port := serveTCP(t, func(c net.Conn) {
+		// Write until a write makes no progress for a while: then the
+		// pipe is full. (The wait only detects the stall; it decides
+		// nothing about correctness.) Give up at the bound.
+		chunk := make([]byte, 64<<10)
+		var n int64
+		for n < bound {
+			c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+			k, err := c.Write(chunk)
+			n += int64(k)
+			if err != nil {
+				break
+			}
+		}
+		written <- n
+	})
+	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	require.NoError(t, err)
+	defer f.Close()
+	client, err := net.Dial("tcp", f.LocalAddr().String())
+	require.NoError(t, err)
+	defer client.Close()
+	_, err = io.ReadFull(client, make([]byte, 1)) // connected; now read nothing more
+	require.NoError(t, err)
+	n := <-written
+	assert.Less(t, n, int64(bound), "the far end stalled: the data in flight is bounded")
+	t.Logf("in flight when the far end stalled: %d KiB", n>>10)
+}
