@@ -426,9 +426,9 @@ func (f *Forwarder) forward(client net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// Server to client. io.Copy writes each piece before reading the
-		// next, so the channel's window is the only buffer.
-		if _, err := io.Copy(client, conn); err != nil {
+		// Server to client. Each piece is written before the next is
+		// read, so the channel's window is the only buffer.
+		if _, err := copyChunks(client, conn); err != nil {
 			// A reset client, or a channel gone with its session: end
 			// both directions.
 			client.Close()
@@ -445,7 +445,7 @@ func (f *Forwarder) forward(client net.Conn) {
 		c.waitUntil(f.ctx, func() bool { return c.remoteClosed })
 		client.Close()
 	}()
-	if _, err := io.Copy(conn, client); err != nil {
+	if _, err := copyChunks(conn, client); err != nil {
 		client.Close()
 		conn.Close()
 	} else {
@@ -453,6 +453,17 @@ func (f *Forwarder) forward(client net.Conn) {
 	}
 	<-done
 }
+
+// copyChunks copies src to dst in pieces of maxWriteChunk, the size a
+// channel write takes at once (io.Copy would use the sockets' 32 KiB).
+func copyChunks(dst io.Writer, src io.Reader) (int64, error) {
+	bp := chunkBufs.Get().(*[]byte)
+	defer chunkBufs.Put(bp)
+	// Hiding the sockets' ReadFrom and WriteTo keeps this buffer in use.
+	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
+}
+
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, maxWriteChunk); return &b }}
 
 func (f *Forwarder) report(err error) {
 	if f.errorLog != nil {
