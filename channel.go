@@ -348,11 +348,8 @@ func (ch *Channel) OpenForward(ctx context.Context, host string, port int) error
 
 // openForward is OpenForward with the originator the server is told about.
 func (ch *Channel) openForward(ctx context.Context, host string, port int, srcHost string, srcPort int) error {
-	if err := checkString("forward host", host); err != nil {
+	if err := checkForwardTarget(host, port); err != nil {
 		return err
-	}
-	if port < 0 || port > 65535 {
-		return fmt.Errorf("libssh: forward port %d out of range", port)
 	}
 	c := ch.c
 	op := "open forward channel to " + net.JoinHostPort(host, strconv.Itoa(port))
@@ -361,6 +358,18 @@ func (ch *Channel) openForward(ctx context.Context, host string, port int, srcHo
 		c.opened = rc == lib.SSH_OK
 		return rc
 	})
+}
+
+// checkForwardTarget rejects a forward host that C would truncate and a port
+// out of range.
+func checkForwardTarget(host string, port int) error {
+	if err := checkString("forward host", host); err != nil {
+		return err
+	}
+	if port < 0 || port > 65535 {
+		return fmt.Errorf("libssh: forward port %d out of range", port)
+	}
+	return nil
 }
 
 // RequestExec asks the server to run command (through the user's shell).

@@ -217,11 +217,11 @@ type Forwarder struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Close has finished
 
-	mu      sync.Mutex
-	closed  bool
-	clients map[net.Conn]*forwardConn // channel is nil while it opens
-	wg      sync.WaitGroup            // the accept loop and the clients' goroutines
-	closeMu sync.Mutex                // one Close at a time; the later ones wait for it
+	mu        sync.Mutex
+	closed    bool
+	clients   map[net.Conn]*forwardConn // channel is nil while it opens
+	wg        sync.WaitGroup            // the accept loop and the clients' goroutines
+	closeOnce sync.Once                 // the first Close shuts down; the others wait for it
 }
 
 // ForwarderOption configures [NewForwarder].
@@ -266,11 +266,8 @@ func NewForwarder(ctx context.Context, s *Session, localPort int, remoteHost str
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if err := checkString("forward host", remoteHost); err != nil {
+	if err := checkForwardTarget(remoteHost, remotePort); err != nil {
 		return nil, err
-	}
-	if remotePort < 0 || remotePort > 65535 {
-		return nil, fmt.Errorf("libssh: forward port %d out of range", remotePort)
 	}
 	var err error
 	s.st.locked(func() { err = s.st.usableLocked() })
@@ -344,13 +341,14 @@ func (f *Forwarder) Clients() int {
 // Close stops listening, closes every client connection and its channel,
 // and returns once the forwarder's goroutines have ended. It is idempotent.
 func (f *Forwarder) Close() error {
-	f.closeMu.Lock()
-	defer f.closeMu.Unlock()
+	var err error
+	f.closeOnce.Do(func() { err = f.shutdown() })
+	return err
+}
+
+// shutdown is the first Close.
+func (f *Forwarder) shutdown() error {
 	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		return nil
-	}
 	f.closed = true
 	for client, conn := range f.clients {
 		client.Close()
@@ -462,8 +460,6 @@ func copyChunks(dst io.Writer, src io.Reader) (int64, error) {
 	// Hiding the sockets' ReadFrom and WriteTo keeps this buffer in use.
 	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
 }
-
-var chunkBufs = sync.Pool{New: func() any { b := make([]byte, maxWriteChunk); return &b }}
 
 func (f *Forwarder) report(err error) {
 	if f.errorLog != nil {

@@ -104,7 +104,6 @@ type Cmd struct {
 	started     bool
 	waitCalled  bool
 	waiting     bool // Wait has begun collecting: closed pipes are no longer drained
-	finished    bool // Wait saw the command's end (or gave up on it)
 	interrupted bool // the context was done first, and Cancel was called
 
 	stdout, stderr stream
@@ -112,7 +111,7 @@ type Cmd struct {
 	stdinDone      chan struct{}  // closed when the Stdin copy ended; nil without one
 	stdinErr       error          // reading Stdin failed
 	stopWatch      func() bool    // stops watching the context
-	finishedCh     chan struct{}  // closed once finished is set
+	finishedCh     chan struct{}  // closed, with mu held, once Wait saw the command's end (or gave up on it)
 	interruptDone  chan struct{}  // closed when interrupt has returned
 	cancelErr      error          // Cancel's error, set by interrupt
 }
@@ -399,14 +398,11 @@ func (c *Cmd) startOutput(ch *Channel, st *stream, w io.Writer, pipe *outputPipe
 	}()
 }
 
-// copyBufs recycles the buffers that output is read into.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
 // copyOutput copies r to w until EOF. When w fails, the rest of r is read
 // and discarded, so that the command is not blocked.
 func copyOutput(w io.Writer, r io.Reader) (writeErr, readErr error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := chunkBufs.Get().(*[]byte)
+	defer chunkBufs.Put(bp)
 	buf := *bp
 	for {
 		n, err := r.Read(buf)
@@ -459,9 +455,11 @@ func (w *channelWriter) Write(b []byte) (int, error) {
 func (c *Cmd) interrupt() {
 	defer close(c.interruptDone)
 	c.mu.Lock()
-	if c.finished {
+	select {
+	case <-c.finishedCh:
 		c.mu.Unlock()
 		return
+	default:
 	}
 	c.interrupted = true
 	c.mu.Unlock()
@@ -501,10 +499,9 @@ func (c *Cmd) Wait() error {
 
 	waitErr, delayed := c.waitEnd(p)
 	c.mu.Lock()
-	c.finished = true
+	close(c.finishedCh)
 	interrupted := c.interrupted
 	c.mu.Unlock()
-	close(c.finishedCh)
 	if c.stopWatch != nil && !c.stopWatch() {
 		<-c.interruptDone // it may still be closing the channel
 	}

@@ -4,7 +4,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
+
+// chunkBufs recycles buffers of maxWriteChunk bytes, for copying to and from
+// channels (a channel write takes at most that much at once).
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, maxWriteChunk); return &b }}
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
