@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/golibssh/libssh"
@@ -274,35 +273,11 @@ func BenchmarkCommandRunParallel(b *testing.B) {
 
 const forwardSize = 1 << 30
 
-// sink accepts connections, reads each to EOF and closes it. It returns its
-// port.
+// sink reads each connection to EOF and closes it. It returns its port.
 func sink(b *testing.B) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	b.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+	return serveTCP(b, func(c net.Conn) {
+		io.Copy(io.Discard, struct{ io.Reader }{c}) // no splice: see echo in forwarder_test.go
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				io.Copy(io.Discard, struct{ io.Reader }{c}) // no splice: see echo in forwarder_test.go
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // push writes forwardSize bytes to c, half-closes it and reads to EOF.

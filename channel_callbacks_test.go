@@ -167,7 +167,7 @@ func TestCloseInsideItsOwnCallback(t *testing.T) {
 			return len(data)
 		},
 	}))
-	require.NoError(t, ch.RequestExec(t.Context(), "echo data; "+longSleep(t)))
+	require.NoError(t, ch.RequestExec(t.Context(), "echo data; "+"exec "+uniqueSleep(t)))
 	require.NoError(t, <-inside)
 	assert.ErrorIs(t, <-inside, libssh.ErrInCallback, "libssh cannot be re-entered from a callback")
 	err := ch.Wait(t.Context())

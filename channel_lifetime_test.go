@@ -279,7 +279,7 @@ func TestBlockedChannelDoesNotHoldUpOthers(t *testing.T) {
 	s := authedSession(t, sshdtest.Options{})
 	// The command reads nothing, so writes fill the window and wait; and
 	// it writes nothing, so reads wait too.
-	stuck := execChannel(t, s, longSleep(t))
+	stuck := execChannel(t, s, "exec "+uniqueSleep(t))
 	var wg sync.WaitGroup
 	var writeErr, readErr error
 	spawn(&wg, func() {

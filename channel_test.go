@@ -422,24 +422,10 @@ func TestWithChannelAlwaysCloses(t *testing.T) {
 
 // echoServer accepts connections on 127.0.0.1 and echoes them in upper case.
 func echoServer(t *testing.T) (host string, port int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	spawn(&wg, func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			spawn(&wg, func() {
-				defer conn.Close()
-				data, _ := io.ReadAll(conn)
-				conn.Write(bytes.ToUpper(data))
-			})
-		}
+	return "127.0.0.1", serveTCP(t, func(conn net.Conn) {
+		data, _ := io.ReadAll(conn)
+		conn.Write(bytes.ToUpper(data))
 	})
-	return splitHostPort(t, ln.Addr().String())
 }
 
 func TestOpenForward(t *testing.T) {

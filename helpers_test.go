@@ -54,12 +54,38 @@ func spawn(wg *sync.WaitGroup, f func()) {
 	}()
 }
 
-// longSleep returns a command line that sleeps for ten minutes, and kills
-// that sleep when the test ends: closing a channel does not end a command
-// that has no terminal. The sleep's length is unique, so that pkill finds
-// it and nothing else.
-func longSleep(t *testing.T) string {
+// uniqueSleep returns "sleep 600.NNNNNN", a sleep of a length no other
+// test uses, so that pgrep and pkill find it and nothing else, and kills it
+// when the test ends: closing a channel does not end a command that has no
+// terminal.
+func uniqueSleep(t testing.TB) string {
 	sleep := fmt.Sprintf("sleep 600.%06d", rand.IntN(1000000))
 	t.Cleanup(func() { exec.Command("pkill", "-fx", sleep).Run() })
-	return "exec " + sleep
+	return sleep
+}
+
+// serveTCP runs handle for every connection to a new listener on
+// 127.0.0.1 until the test ends, and returns the listener's port.
+func serveTCP(t testing.TB, handle func(net.Conn)) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	spawn(&wg, func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			spawn(&wg, func() {
+				defer c.Close()
+				handle(c)
+			})
+		}
+	})
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -282,7 +281,7 @@ func TestCommandOutputs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "out\nout2\n", string(out), "Output has stdout only")
 
-	both, err := s.CommandLine("echo out; sleep 0; echo err >&2").CombinedOutput()
+	both, err := s.CommandLine("echo out; echo err >&2").CombinedOutput()
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"out", "err"}, strings.Fields(string(both)))
 
@@ -344,27 +343,20 @@ func TestCommandEnv(t *testing.T) {
 	})
 }
 
-// startSleep starts a sleep of a unique length, so that pgrep finds it and
-// nothing else, once it has started.
-func startSleep(t *testing.T, s *libssh.Session, ctx context.Context) (*libssh.Cmd, string, int) {
+// startSleep starts a sleep of a unique length (see uniqueSleep) and
+// returns once it runs.
+func startSleep(t *testing.T, s *libssh.Session, ctx context.Context) (*libssh.Cmd, string) {
 	t.Helper()
-	sleep := fmt.Sprintf("sleep 1000.%06d", rand.IntN(1000000))
-	cmd := s.CommandLineContext(ctx, "echo $$; exec "+sleep)
+	sleep := uniqueSleep(t)
+	cmd := s.CommandLineContext(ctx, "echo started; exec "+sleep)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	line := make([]byte, 0, 16)
-	for !bytes.HasSuffix(line, []byte("\n")) {
-		b := make([]byte, 1)
-		_, err := stdout.Read(b)
-		require.NoError(t, err)
-		line = append(line, b...)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(line)))
+	line := make([]byte, len("started\n"))
+	_, err = io.ReadFull(stdout, line)
 	require.NoError(t, err)
-	// Whatever happens, the sleep ends with the test.
-	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
-	return cmd, sleep, pid
+	require.Equal(t, "started\n", string(line))
+	return cmd, sleep
 }
 
 // remoteRunning reports whether a process with exactly this command line
@@ -380,7 +372,7 @@ func TestCommandContextCancel(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	cmd, sleep, _ := startSleep(t, s, ctx)
+	cmd, sleep := startSleep(t, s, ctx)
 	require.True(t, remoteRunning(t, s, sleep))
 	assert.Equal(t, "running", cmd.Process.String())
 	assert.Equal(t, -1, cmd.Process.ExitCode())
@@ -395,7 +387,7 @@ func TestCommandContextCancelWaitDelay(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	cmd, sleep, _ := startSleep(t, s, ctx)
+	cmd, sleep := startSleep(t, s, ctx)
 	cmd.WaitDelay = time.Hour // the server reports the kill long before
 	cancel()
 	require.ErrorIs(t, cmd.Wait(), context.Canceled)
@@ -407,7 +399,7 @@ func TestCommandContextCustomCancel(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	cmd, _, _ := startSleep(t, s, ctx)
+	cmd, _ := startSleep(t, s, ctx)
 	cmd.Cancel = func() error { return cmd.Process.SendSignal("INT") }
 	cmd.WaitDelay = time.Hour
 	cancel()
@@ -416,7 +408,7 @@ func TestCommandContextCustomCancel(t *testing.T) {
 
 	boom := errors.New("boom")
 	ctx, cancel = context.WithCancel(t.Context())
-	cmd, _, _ = startSleep(t, s, ctx)
+	cmd, _ = startSleep(t, s, ctx)
 	cmd.Cancel = func() error { return boom }
 	cancel()
 	err := cmd.Wait()
@@ -430,7 +422,7 @@ func TestCommandContextCancelRootLogin(t *testing.T) {
 	t.Parallel()
 	s := authedSession(t, sshdtest.Options{})
 	ctx, cancel := context.WithCancel(t.Context())
-	cmd, _, _ := startSleep(t, s, ctx)
+	cmd, _ := startSleep(t, s, ctx)
 	cancel()
 	require.ErrorIs(t, cmd.Wait(), context.Canceled)
 	assert.Zero(t, libssh.SessionChannels(s))
@@ -470,7 +462,7 @@ func TestCommandCancelWhileExecPending(t *testing.T) {
 func TestCommandSessionClosedWhileRunning(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
-	cmd, _, _ := startSleep(t, s, t.Context())
+	cmd, _ := startSleep(t, s, t.Context())
 	require.NoError(t, s.Close())
 	assert.ErrorIs(t, cmd.Wait(), libssh.ErrClosed)
 	assert.Equal(t, "no exit status", cmd.Process.String())
@@ -580,11 +572,7 @@ func TestCommandRootLogin(t *testing.T) {
 func TestCommandWaitDelayBoundsHeldOutput(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
-	sleep := fmt.Sprintf("sleep 1000.%06d", rand.IntN(1000000))
-	t.Cleanup(func() {
-		// The orphaned sleep must not outlive the test.
-		s.Command("pkill", "-fx", sleep).Run()
-	})
+	sleep := uniqueSleep(t)
 	cmd := s.CommandLine(sleep + " & echo started")
 	cmd.WaitDelay = time.Millisecond
 	out, err := cmd.Output()
@@ -600,7 +588,7 @@ func TestCommandBeyondMaxSessions(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t, "MaxSessions 1")
 	ctx, cancel := context.WithCancel(t.Context())
-	running, _, _ := startSleep(t, s, ctx)
+	running, _ := startSleep(t, s, ctx)
 	cmd := s.CommandLine("true")
 	err := cmd.Run()
 	require.ErrorIs(t, err, libssh.ErrRequestDenied)
