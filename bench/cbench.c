@@ -38,8 +38,8 @@ static ssh_channel run(ssh_session s, const char *cmd)
     return ch;
 }
 
-/* finish reads what is left, waits for the exit status and frees ch. */
-static long long finish(ssh_session s, ssh_channel ch, char *buf, size_t len)
+/* drain reads ch's standard output to the end and returns its length. */
+static long long drain(ssh_session s, ssh_channel ch, char *buf, size_t len)
 {
     long long total = 0;
     int n;
@@ -49,11 +49,36 @@ static long long finish(ssh_session s, ssh_channel ch, char *buf, size_t len)
     if (n < 0) {
         die(s, "read");
     }
+    return total;
+}
+
+/* send_all writes size bytes of buf (repeated) to ch, then EOF. */
+static void send_all(ssh_session s, ssh_channel ch, char *buf, size_t len, long long size)
+{
+    for (long long left = size; left > 0;) {
+        int w = ssh_channel_write(ch, buf, left < (long long)len ? (uint32_t)left : len);
+        if (w < 0) {
+            die(s, "write");
+        }
+        left -= w;
+    }
+    ssh_channel_send_eof(ch);
+}
+
+static void release(ssh_channel ch)
+{
+    ssh_channel_close(ch);
+    ssh_channel_free(ch);
+}
+
+/* finish reads what is left, checks the exit status and frees ch. */
+static long long finish(ssh_session s, ssh_channel ch, char *buf, size_t len)
+{
+    long long total = drain(s, ch, buf, len);
     if (ssh_channel_get_exit_status(ch) != 0) {
         die(s, "exit status");
     }
-    ssh_channel_close(ch);
-    ssh_channel_free(ch);
+    release(ch);
     return total;
 }
 
@@ -104,14 +129,7 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(mode, "upload") == 0) {
             ssh_channel ch = run(s, "cat >/dev/null");
-            for (long long left = size; left > 0;) {
-                int w = ssh_channel_write(ch, buf, left < (long long)sizeof buf ? (uint32_t)left : sizeof buf);
-                if (w < 0) {
-                    die(s, "write");
-                }
-                left -= w;
-            }
-            ssh_channel_send_eof(ch);
+            send_all(s, ch, buf, sizeof buf, size);
             finish(s, ch, buf, sizeof buf);
         } else if (strcmp(mode, "exec") == 0) {
             finish(s, run(s, "true"), buf, sizeof buf);
@@ -122,29 +140,15 @@ int main(int argc, char **argv)
                 ssh_channel_open_forward(ch, "127.0.0.1", atoi(target), "127.0.0.1", 0) != SSH_OK) {
                 die(s, "open forward channel");
             }
-            for (long long left = size; left > 0;) {
-                int w = ssh_channel_write(ch, buf, left < (long long)sizeof buf ? (uint32_t)left : sizeof buf);
-                if (w < 0) {
-                    die(s, "write");
-                }
-                left -= w;
-            }
-            ssh_channel_send_eof(ch);
-            int n;
-            while ((n = ssh_channel_read(ch, buf, sizeof buf, 0)) > 0) {
-            }
-            if (n < 0) {
-                die(s, "read");
-            }
-            ssh_channel_close(ch);
-            ssh_channel_free(ch);
+            send_all(s, ch, buf, sizeof buf, size);
+            drain(s, ch, buf, sizeof buf); /* until the far end closes */
+            release(ch);
         } else if (strcmp(mode, "open") == 0) {
             ssh_channel ch = ssh_channel_new(s);
             if (ch == NULL || ssh_channel_open_session(ch) != SSH_OK) {
                 die(s, "open channel");
             }
-            ssh_channel_close(ch);
-            ssh_channel_free(ch);
+            release(ch);
         } else {
             fprintf(stderr, "cbench: unknown mode %s\n", mode);
             return 2;
