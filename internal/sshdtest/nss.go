@@ -27,7 +27,7 @@ func findNSSWrapper() (string, error) {
 	dirs := wrapperLibDirs("libnss_wrapper.so")
 	for _, dir := range dirs {
 		lib := filepath.Join(dir, "libnss_wrapper.so")
-		if isRegular(lib) && plainPreload(lib) {
+		if isRegular(lib) && plainListEntry(lib) {
 			return lib, nil
 		}
 	}
@@ -35,9 +35,11 @@ func findNSSWrapper() (string, error) {
 		ErrNoNSSWrapper, strings.Join(dirs, ", "))
 }
 
-// plainPreload reports whether path can go into LD_PRELOAD, which splits
-// at spaces and colons.
-func plainPreload(path string) bool { return !strings.ContainsAny(path, " :\t\n") }
+// plainListEntry reports whether path is plain (daemontest.PlainPath) and
+// can be an entry of a list split at colons: LD_PRELOAD, a passwd field.
+func plainListEntry(path string) bool {
+	return daemontest.PlainPath(path) && !strings.ContainsRune(path, ':')
+}
 
 // setupUnprivileged makes "nobody" a user sshd can log in, for sshd only:
 // it writes a copy of /etc/passwd in which nobody has the shell /bin/sh
@@ -119,7 +121,7 @@ func makeHome() (home string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("sshdtest: creating the unprivileged user's home: %w", err)
 	}
-	if !daemontest.PlainPath(home) || strings.Contains(home, ":") {
+	if !plainListEntry(home) {
 		_ = os.RemoveAll(home)
 		return "", fmt.Errorf("sshdtest: temporary directory %q contains characters unsafe in sshd_config or passwd", home)
 	}

@@ -81,9 +81,9 @@ func findPAMWrapper() (pamWrapper, error) {
 			lib:    filepath.Join(dir, "libpam_wrapper.so"),
 			matrix: filepath.Join(dir, "pam_wrapper", "pam_matrix.so"),
 		}
-		// The paths go into LD_PRELOAD and a PAM service file, which
-		// split at spaces.
-		if isRegular(w.lib) && isRegular(w.matrix) && daemontest.PlainPath(w.lib) && daemontest.PlainPath(w.matrix) {
+		// The paths go into LD_PRELOAD (split at spaces and colons) and
+		// a PAM service file (split at spaces).
+		if isRegular(w.lib) && isRegular(w.matrix) && plainListEntry(w.lib) && daemontest.PlainPath(w.matrix) {
 			return w, nil
 		}
 	}
