@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -213,15 +214,16 @@ type Forwarder struct {
 	remotePort int
 	errorLog   func(error)
 
-	ctx    context.Context // done when the forwarder closes
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Close has finished
+	ctx     context.Context // done when the forwarder closes, or is to
+	cancel  context.CancelFunc
+	closing atomic.Bool   // the first closer sets it and does the work
+	watched chan struct{} // closed when the watcher (see NewForwarder) has returned
+	done    chan struct{} // closed when Close has finished
 
-	mu        sync.Mutex
-	closed    bool
-	clients   map[net.Conn]*forwardConn // channel is nil while it opens
-	wg        sync.WaitGroup            // the accept loop and the clients' goroutines
-	closeOnce sync.Once                 // the first Close shuts down; the others wait for it
+	mu      sync.Mutex
+	closed  bool
+	clients map[net.Conn]*forwardConn // channel is nil while it opens
+	wg      sync.WaitGroup            // the accept loop and the clients' goroutines
 }
 
 // ForwarderOption configures [NewForwarder].
@@ -294,18 +296,20 @@ func NewForwarder(ctx context.Context, s *Session, localPort int, remoteHost str
 		ctx:        fctx,
 		cancel:     cancel,
 		clients:    map[net.Conn]*forwardConn{},
+		watched:    make(chan struct{}),
 		done:       make(chan struct{}),
 	}
 	f.wg.Add(1)
 	go f.serve()
-	// Close when the context is done or the session closes. This goroutine
-	// is not in wg: Close waits for wg.
+	// The watcher closes the forwarder when its context is done (also by
+	// serve, when the listener fails) or its session closes.
 	go func() {
+		defer close(f.watched)
 		select {
 		case <-fctx.Done():
 		case <-s.st.done:
 		}
-		f.Close()
+		f.close(true)
 	}()
 	return f, nil
 }
@@ -339,15 +343,19 @@ func (f *Forwarder) Clients() int {
 }
 
 // Close stops listening, closes every client connection and its channel,
-// and returns once the forwarder's goroutines have ended. It is idempotent.
-func (f *Forwarder) Close() error {
-	var err error
-	f.closeOnce.Do(func() { err = f.shutdown() })
-	return err
-}
+// and returns once the forwarder's goroutines have ended. It is idempotent:
+// later calls wait for the first and return nil.
+func (f *Forwarder) Close() error { return f.close(false) }
 
-// shutdown is the first Close.
-func (f *Forwarder) shutdown() error {
+// close closes the forwarder once; the watcher neither waits for itself
+// nor for another closer (which waits for it).
+func (f *Forwarder) close(byWatcher bool) error {
+	if !f.closing.CompareAndSwap(false, true) {
+		if !byWatcher {
+			<-f.done
+		}
+		return nil
+	}
 	f.mu.Lock()
 	f.closed = true
 	for client, conn := range f.clients {
@@ -357,9 +365,12 @@ func (f *Forwarder) shutdown() error {
 		}
 	}
 	f.mu.Unlock()
-	f.cancel() // ends channel opens in progress
+	f.cancel() // ends channel opens in progress, and the watcher
 	err := f.ln.Close()
 	f.wg.Wait()
+	if !byWatcher {
+		<-f.watched
+	}
 	close(f.done)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("libssh: forwarder: %w", err)
@@ -374,7 +385,8 @@ func (f *Forwarder) serve() {
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				f.report(fmt.Errorf("libssh: forwarder: accept: %w", err))
-				go f.Close() // a broken listener ends the forwarder
+				f.cancel() // a broken listener ends the forwarder, by the watcher
+
 			}
 			return
 		}

@@ -418,3 +418,17 @@ func TestForwarderBackpressure(t *testing.T) {
 	assert.Less(t, n, int64(bound), "the far end stalled: the data in flight is bounded")
 	t.Logf("in flight when the far end stalled: %d KiB", n>>10)
 }
+
+func TestForwarderEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	s := fwdSession(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	f, err := libssh.NewForwarder(ctx, s, 0, "127.0.0.1", serveTCP(t, echo))
+	require.NoError(t, err)
+	require.NoError(t, echoThrough(f.LocalAddr().String(), 1000, 4))
+	cancel()
+	<-f.Done()
+	_, err = net.Dial("tcp", f.LocalAddr().String())
+	assert.Error(t, err, "the listener is closed")
+	assert.NoError(t, f.Close(), "a Close after the context's returns nil")
+}
