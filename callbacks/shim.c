@@ -5,6 +5,7 @@
 
 #include <libssh/libssh.h>
 #include <libssh/callbacks.h>
+#include <libssh/server.h>
 
 #include "shim.h"
 #include "_cgo_export.h"
@@ -183,4 +184,29 @@ void golibssh_channel_callbacks_remove(void *channel, void *cb)
         ssh_remove_channel_callbacks((ssh_channel)channel, (ssh_channel_callbacks)cb);
     }
     free(cb);
+}
+
+/* Server side: every client message no channel callback took goes to
+ * goServerMessage; 0 means it was answered, 1 asks for libssh's default
+ * answer (a refusal). */
+static int message_trampoline(ssh_session session, ssh_message msg, void *userdata)
+{
+    (void)session;
+    return goServerMessage((uintptr_t)userdata, msg);
+}
+
+void *golibssh_server_callbacks_set(void *session, uintptr_t id)
+{
+    struct ssh_server_callbacks_struct *cb = calloc(1, sizeof(*cb));
+    if (cb == NULL) {
+        return NULL;
+    }
+    ssh_callbacks_init(cb);
+    cb->userdata = (void *)id;
+    if (ssh_set_server_callbacks((ssh_session)session, cb) != SSH_OK) {
+        free(cb);
+        return NULL;
+    }
+    ssh_set_message_callback((ssh_session)session, message_trampoline, (void *)id);
+    return cb;
 }

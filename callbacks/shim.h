@@ -38,4 +38,10 @@ int golibssh_channel_callbacks_set(void *channel, void *cb);
  * NULL (already freed with its session): then only the struct is freed. */
 void golibssh_channel_callbacks_remove(void *channel, void *cb);
 
+/* Server side: sets golibssh's message callback (userdata id) on session,
+ * and an empty server callback struct, without which libssh 0.10 never
+ * offers a channel's requests to its channel callbacks. Returns the struct,
+ * to free with free() after the session is freed, or NULL. */
+void *golibssh_server_callbacks_set(void *session, uintptr_t id);
+
 #endif

@@ -225,3 +225,34 @@ int golibssh_compiled_version(void)
 {
     return LIBSSH_VERSION_INT;
 }
+
+int golibssh_bind_import_key(ssh_bind bind, ssh_key key)
+{
+    ssh_key copy = ssh_key_dup(key);
+    if (copy == NULL) {
+        return SSH_ERROR;
+    }
+    int rc = ssh_bind_options_set(bind, SSH_BIND_OPTIONS_IMPORT_KEY, copy);
+    if (rc != SSH_OK) {
+        ssh_key_free(copy);
+    }
+    return rc;
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+const char *golibssh_message_auth_password(ssh_message msg)
+{
+    return ssh_message_auth_password(msg);
+}
+
+ssh_key golibssh_message_auth_pubkey(ssh_message msg)
+{
+    return ssh_message_auth_pubkey(msg);
+}
+
+int golibssh_message_auth_publickey_state(ssh_message msg)
+{
+    return ssh_message_auth_publickey_state(msg);
+}
+#pragma GCC diagnostic pop

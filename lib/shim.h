@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <libssh/libssh.h>
+#include <libssh/server.h>
 
 /* ssh_options_set with the pointee type each option expects. */
 int golibssh_options_set_string(ssh_session session, enum ssh_options_e type, const char *value);
@@ -74,6 +75,17 @@ ssh_key golibssh_import_privkey_base64(const char *b64, const char *passphrase, 
  * range. *echo is set to 1 when the answer may be shown.
  */
 const char *golibssh_kbdint_prompt(ssh_session session, unsigned int i, int *echo);
+
+/*
+ * Server side. golibssh_bind_import_key gives the bind a copy of key
+ * (SSH_BIND_OPTIONS_IMPORT_KEY takes ownership of what it gets). The
+ * message accessors below wrap the ones libssh 0.10 marks deprecated
+ * without a replacement for the message-callback style.
+ */
+int golibssh_bind_import_key(ssh_bind bind, ssh_key key);
+const char *golibssh_message_auth_password(ssh_message msg);
+ssh_key golibssh_message_auth_pubkey(ssh_message msg);
+int golibssh_message_auth_publickey_state(ssh_message msg);
 
 /* free(s) after overwriting it with zeros (for C copies of secrets). */
 void golibssh_burn_free(char *s);

@@ -704,6 +704,32 @@ func ChannelRequestSendSignal(channel Channel, signum string) (r int) {
 	return
 }
 
+// ChannelRequestX11 calls ssh_channel_request_x11:
+//
+//	int ssh_channel_request_x11(ssh_channel channel, int single_connection, const char * protocol, const char * cookie, int screen_number)
+func ChannelRequestX11(channel Channel, single_connection int, protocol string, cookie string, screen_number int) (r int) {
+	var c_protocol *C.char
+	if protocol != "" {
+		c_protocol = C.CString(protocol)
+		defer C.free(unsafe.Pointer(c_protocol))
+	}
+	var c_cookie *C.char
+	if cookie != "" {
+		c_cookie = C.CString(cookie)
+		defer C.free(unsafe.Pointer(c_cookie))
+	}
+	r = int(C.ssh_channel_request_x11(channel.p, C.int(single_connection), c_protocol, c_cookie, C.int(screen_number)))
+	return
+}
+
+// ChannelRequestAuthAgent calls ssh_channel_request_auth_agent:
+//
+//	int ssh_channel_request_auth_agent(ssh_channel channel)
+func ChannelRequestAuthAgent(channel Channel) (r int) {
+	r = int(C.ssh_channel_request_auth_agent(channel.p))
+	return
+}
+
 // ChannelRead calls ssh_channel_read:
 //
 //	int ssh_channel_read(ssh_channel channel, void * dest, uint32_t count, int is_stderr)
@@ -817,5 +843,239 @@ func ChannelGetSession(channel Channel) (r Session) {
 //	int ssh_channel_request_send_exit_status(ssh_channel channel, int exit_status)
 func ChannelRequestSendExitStatus(channel Channel, exit_status int) (r int) {
 	r = int(C.ssh_channel_request_send_exit_status(channel.p, C.int(exit_status)))
+	return
+}
+
+// ChannelRequestSendExitSignal calls ssh_channel_request_send_exit_signal:
+//
+//	int ssh_channel_request_send_exit_signal(ssh_channel channel, const char * signum, int core, const char * errmsg, const char * lang)
+func ChannelRequestSendExitSignal(channel Channel, signum string, core int, errmsg string, lang string) (r int) {
+	c_signum := C.CString(signum)
+	defer C.free(unsafe.Pointer(c_signum))
+	c_errmsg := C.CString(errmsg)
+	defer C.free(unsafe.Pointer(c_errmsg))
+	c_lang := C.CString(lang)
+	defer C.free(unsafe.Pointer(c_lang))
+	r = int(C.ssh_channel_request_send_exit_signal(channel.p, c_signum, C.int(core), c_errmsg, c_lang))
+	return
+}
+
+// ChannelWriteStderr calls ssh_channel_write_stderr:
+//
+//	int ssh_channel_write_stderr(ssh_channel channel, const void * data, uint32_t len)
+func ChannelWriteStderr(channel Channel, data []byte) (r int) {
+	var p_data unsafe.Pointer
+	if len(data) > 0 {
+		p_data = unsafe.Pointer(&data[0])
+	}
+	r = int(C.ssh_channel_write_stderr(channel.p, p_data, C.uint32_t(len(data))))
+	return
+}
+
+// BindNew calls ssh_bind_new:
+//
+//	ssh_bind ssh_bind_new()
+func BindNew() (r Bind) {
+	r = Bind{p: C.ssh_bind_new()}
+	return
+}
+
+// BindFree calls ssh_bind_free:
+//
+//	void ssh_bind_free(ssh_bind ssh_bind_o)
+func BindFree(ssh_bind_o Bind) {
+	C.ssh_bind_free(ssh_bind_o.p)
+}
+
+// BindAcceptFd calls ssh_bind_accept_fd:
+//
+//	int ssh_bind_accept_fd(ssh_bind ssh_bind_o, ssh_session session, socket_t fd)
+func BindAcceptFd(ssh_bind_o Bind, session Session, fd int) (r int) {
+	r = int(C.ssh_bind_accept_fd(ssh_bind_o.p, session.p, C.socket_t(fd)))
+	return
+}
+
+// BindImportKey calls golibssh_bind_import_key:
+//
+//	int golibssh_bind_import_key(ssh_bind bind, ssh_key key)
+func BindImportKey(bind Bind, key Key) (r int) {
+	r = int(C.golibssh_bind_import_key(bind.p, key.p))
+	return
+}
+
+// HandleKeyExchange calls ssh_handle_key_exchange:
+//
+//	int ssh_handle_key_exchange(ssh_session session)
+func HandleKeyExchange(session Session) (r int) {
+	r = int(C.ssh_handle_key_exchange(session.p))
+	return
+}
+
+// SetAuthMethods calls ssh_set_auth_methods:
+//
+//	void ssh_set_auth_methods(ssh_session session, int auth_methods)
+func SetAuthMethods(session Session, auth_methods int) {
+	C.ssh_set_auth_methods(session.p, C.int(auth_methods))
+}
+
+// PkiGenerate calls ssh_pki_generate:
+//
+//	int ssh_pki_generate(enum ssh_keytypes_e type, int parameter, ssh_key * pkey)
+func PkiGenerate(type_ int, parameter int) (r int, pkey Key) {
+	r = int(C.ssh_pki_generate(C.enum_ssh_keytypes_e(type_), C.int(parameter), &pkey.p))
+	return
+}
+
+// MessageType calls ssh_message_type:
+//
+//	int ssh_message_type(ssh_message msg)
+func MessageType(msg Message) (r int) {
+	r = int(C.ssh_message_type(msg.p))
+	return
+}
+
+// MessageSubtype calls ssh_message_subtype:
+//
+//	int ssh_message_subtype(ssh_message msg)
+func MessageSubtype(msg Message) (r int) {
+	r = int(C.ssh_message_subtype(msg.p))
+	return
+}
+
+// MessageReplyDefault calls ssh_message_reply_default:
+//
+//	int ssh_message_reply_default(ssh_message msg)
+func MessageReplyDefault(msg Message) (r int) {
+	r = int(C.ssh_message_reply_default(msg.p))
+	return
+}
+
+// MessageAuthUser calls ssh_message_auth_user:
+//
+//	const char * ssh_message_auth_user(ssh_message msg)
+func MessageAuthUser(msg Message) (r string) {
+	if c := C.ssh_message_auth_user(msg.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// MessageAuthPassword calls golibssh_message_auth_password:
+//
+//	const char * golibssh_message_auth_password(ssh_message msg)
+func MessageAuthPassword(msg Message) (r string) {
+	if c := C.golibssh_message_auth_password(msg.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// MessageAuthPubkey calls golibssh_message_auth_pubkey:
+//
+//	ssh_key golibssh_message_auth_pubkey(ssh_message msg)
+func MessageAuthPubkey(msg Message) (r Key) {
+	r = Key{p: C.golibssh_message_auth_pubkey(msg.p)}
+	return
+}
+
+// MessageAuthPublickeyState calls golibssh_message_auth_publickey_state:
+//
+//	int golibssh_message_auth_publickey_state(ssh_message msg)
+func MessageAuthPublickeyState(msg Message) (r int) {
+	r = int(C.golibssh_message_auth_publickey_state(msg.p))
+	return
+}
+
+// MessageAuthKbdintIsResponse calls ssh_message_auth_kbdint_is_response:
+//
+//	int ssh_message_auth_kbdint_is_response(ssh_message msg)
+func MessageAuthKbdintIsResponse(msg Message) (r int) {
+	r = int(C.ssh_message_auth_kbdint_is_response(msg.p))
+	return
+}
+
+// MessageAuthReplySuccess calls ssh_message_auth_reply_success:
+//
+//	int ssh_message_auth_reply_success(ssh_message msg, int partial)
+func MessageAuthReplySuccess(msg Message, partial int) (r int) {
+	r = int(C.ssh_message_auth_reply_success(msg.p, C.int(partial)))
+	return
+}
+
+// MessageAuthReplyPkOkSimple calls ssh_message_auth_reply_pk_ok_simple:
+//
+//	int ssh_message_auth_reply_pk_ok_simple(ssh_message msg)
+func MessageAuthReplyPkOkSimple(msg Message) (r int) {
+	r = int(C.ssh_message_auth_reply_pk_ok_simple(msg.p))
+	return
+}
+
+// MessageAuthSetMethods calls ssh_message_auth_set_methods:
+//
+//	int ssh_message_auth_set_methods(ssh_message msg, int methods)
+func MessageAuthSetMethods(msg Message, methods int) (r int) {
+	r = int(C.ssh_message_auth_set_methods(msg.p, C.int(methods)))
+	return
+}
+
+// UserauthKbdintGetnanswers calls ssh_userauth_kbdint_getnanswers:
+//
+//	int ssh_userauth_kbdint_getnanswers(ssh_session session)
+func UserauthKbdintGetnanswers(session Session) (r int) {
+	r = int(C.ssh_userauth_kbdint_getnanswers(session.p))
+	return
+}
+
+// UserauthKbdintGetanswer calls ssh_userauth_kbdint_getanswer:
+//
+//	const char * ssh_userauth_kbdint_getanswer(ssh_session session, unsigned int i)
+func UserauthKbdintGetanswer(session Session, i uint) (r string) {
+	if c := C.ssh_userauth_kbdint_getanswer(session.p, C.uint(i)); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// MessageChannelRequestOpenOriginator calls ssh_message_channel_request_open_originator:
+//
+//	const char * ssh_message_channel_request_open_originator(ssh_message msg)
+func MessageChannelRequestOpenOriginator(msg Message) (r string) {
+	if c := C.ssh_message_channel_request_open_originator(msg.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// MessageChannelRequestOpenOriginatorPort calls ssh_message_channel_request_open_originator_port:
+//
+//	int ssh_message_channel_request_open_originator_port(ssh_message msg)
+func MessageChannelRequestOpenOriginatorPort(msg Message) (r int) {
+	r = int(C.ssh_message_channel_request_open_originator_port(msg.p))
+	return
+}
+
+// MessageChannelRequestOpenDestination calls ssh_message_channel_request_open_destination:
+//
+//	const char * ssh_message_channel_request_open_destination(ssh_message msg)
+func MessageChannelRequestOpenDestination(msg Message) (r string) {
+	if c := C.ssh_message_channel_request_open_destination(msg.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// MessageChannelRequestOpenDestinationPort calls ssh_message_channel_request_open_destination_port:
+//
+//	int ssh_message_channel_request_open_destination_port(ssh_message msg)
+func MessageChannelRequestOpenDestinationPort(msg Message) (r int) {
+	r = int(C.ssh_message_channel_request_open_destination_port(msg.p))
+	return
+}
+
+// MessageChannelRequestOpenReplyAccept calls ssh_message_channel_request_open_reply_accept:
+//
+//	ssh_channel ssh_message_channel_request_open_reply_accept(ssh_message msg)
+func MessageChannelRequestOpenReplyAccept(msg Message) (r Channel) {
+	r = Channel{p: C.ssh_message_channel_request_open_reply_accept(msg.p)}
 	return
 }

@@ -225,6 +225,8 @@ var handles = map[string]string{
 	"ssh_event":   "Event",
 	"ssh_key":     "Key",
 	"ssh_counter": "Counter",
+	"ssh_bind":    "Bind",
+	"ssh_message": "Message",
 }
 
 var scalars = map[string][2]string{ // C type -> Go type, C conversion
