@@ -476,6 +476,41 @@ func (ch *Channel) SendSignal(ctx context.Context, signal string) error {
 	})
 }
 
+// RequestX11 asks the server to forward X11 connections to the client.
+// protocol and cookie are the X authorisation to present; "" picks
+// MIT-MAGIC-COOKIE-1 and a random cookie. singleConnection asks for one
+// connection only. This package does not accept the X11 channels the
+// server then opens.
+//
+// Uses ssh_channel_request_x11.
+func (ch *Channel) RequestX11(ctx context.Context, singleConnection bool, protocol, cookie string, screen int) error {
+	if err := checkString("X11 protocol", protocol); err != nil {
+		return err
+	}
+	if err := checkString("X11 cookie", cookie); err != nil {
+		return err
+	}
+	if screen < 0 || int64(screen) > math.MaxInt32 {
+		return fmt.Errorf("libssh: X11 screen %d out of range", screen)
+	}
+	single := 0
+	if singleConnection {
+		single = 1
+	}
+	return ch.c.pending(ctx, "X11 request", true, func(p lib.Channel) int {
+		return lib.ChannelRequestX11(p, single, protocol, cookie, screen)
+	})
+}
+
+// RequestAuthAgent asks the server to forward connections to the client's
+// SSH agent (OpenSSH's auth-agent-req@openssh.com). This package does not
+// accept the agent channels the server then opens.
+//
+// Uses ssh_channel_request_auth_agent.
+func (ch *Channel) RequestAuthAgent(ctx context.Context) error {
+	return ch.c.pending(ctx, "agent forwarding request", true, lib.ChannelRequestAuthAgent)
+}
+
 // RequestSendExitStatus sends the exit status of the channel's command to
 // the client: it is for the server side of a channel (see package sshtest).
 // The client does not answer.
@@ -490,6 +525,30 @@ func (ch *Channel) RequestSendExitStatus(status int) error {
 	})
 }
 
+// RequestSendExitSignal tells the client that the channel's command was
+// killed by signal (a name without "SIG", such as "TERM"), whether it
+// dumped core, and an optional message and its language tag: the server
+// side's counterpart of [ExitSignalError]. The client does not answer.
+//
+// Uses ssh_channel_request_send_exit_signal.
+func (ch *Channel) RequestSendExitSignal(signal string, coreDumped bool, message, lang string) error {
+	for _, f := range [][2]string{{"signal", signal}, {"message", message}, {"language tag", lang}} {
+		if err := checkString(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	if signal == "" {
+		return errors.New("libssh: empty signal name")
+	}
+	core := 0
+	if coreDumped {
+		core = 1
+	}
+	return ch.c.pending(context.Background(), "send exit signal", true, func(p lib.Channel) int {
+		return lib.ChannelRequestSendExitSignal(p, signal, core, message, lang)
+	})
+}
+
 // SetCallbacks installs cb on the channel, replacing the callbacks set
 // before; nil removes them. cb is copied: changing it afterwards has no
 // effect. On error the callbacks set before stay.
@@ -498,7 +557,8 @@ func (ch *Channel) RequestSendExitStatus(status int) error {
 // this package or inside another call on the session), with the session
 // locked. In them, only [Channel.Close] (which takes effect when the
 // callback returns) and the state queries (IsOpen, IsAssigned, EOF,
-// IsWritable, ExitStatus) may be called; other methods of the channel
+// IsWritable, ExitStatus) may be called (and SetCallbacks, in the message
+// handler of [AcceptSession]); other methods of the channel
 // return an error, and methods of the session panic. A callback that
 // panics makes the channel unusable: its later calls return the
 // [*callbacks.PanicError].
@@ -508,10 +568,15 @@ func (ch *Channel) RequestSendExitStatus(status int) error {
 // Uses ssh_set_channel_callbacks and ssh_remove_channel_callbacks.
 func (ch *Channel) SetCallbacks(cb *callbacks.ChannelCallbacks) error {
 	c := ch.c
-	if err := c.lock(); err != nil {
-		return err
+	if c.st.lockUnlessInCallback() {
+		// A channel callback may be running from this channel's list;
+		// the message handler of a server session runs from none.
+		if !c.st.inHandler {
+			return ErrInCallback
+		}
+	} else {
+		defer c.st.unlock()
 	}
-	defer c.st.unlock()
 	if c.p.IsNil() || c.closeQueued {
 		return c.usableLocked()
 	}
@@ -610,15 +675,27 @@ func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error
 //
 // Uses ssh_channel_write.
 func (ch *Channel) Write(b []byte) (int, error) {
-	return ch.c.write(context.Background(), b)
+	return ch.c.write(context.Background(), b, false)
 }
 
 // WriteString is Write for a string.
 func (ch *Channel) WriteString(s string) (int, error) {
-	return ch.c.write(context.Background(), []byte(s))
+	return ch.c.write(context.Background(), []byte(s), false)
 }
 
-func (c *chanState) write(ctx context.Context, b []byte) (int, error) {
+// WriteStderr is Write for the standard error stream, which only a server
+// sends (see package sshtest).
+//
+// Uses ssh_channel_write_stderr.
+func (ch *Channel) WriteStderr(b []byte) (int, error) {
+	return ch.c.write(context.Background(), b, true)
+}
+
+func (c *chanState) write(ctx context.Context, b []byte, stderr bool) (int, error) {
+	send := lib.ChannelWrite
+	if stderr {
+		send = lib.ChannelWriteStderr
+	}
 	st := c.st
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
@@ -643,7 +720,7 @@ func (c *chanState) write(ctx context.Context, b []byte) (int, error) {
 			return written, nil
 		}
 		chunk := b[written:min(len(b), written+maxWriteChunk)]
-		n := lib.ChannelWrite(c.p, chunk)
+		n := send(c.p, chunk)
 		if n == lib.SSH_ERROR {
 			err := c.errorLocked("channel write", "failed")
 			st.unlockFlushing()

@@ -89,7 +89,7 @@ func (c *forwardConn) Read(b []byte) (int, error) {
 }
 
 func (c *forwardConn) Write(b []byte) (int, error) {
-	n, err := c.ch.c.write(c.wd.context(), b)
+	n, err := c.ch.c.write(c.wd.context(), b, false)
 	return n, c.opError("write", err)
 }
 

@@ -85,6 +85,16 @@ type sessionState struct {
 	// is at most one per session: callbacks run under the lock), or 0.
 	cbThread atomic.Int32
 
+	// server is the message handler of a session made by AcceptSession,
+	// freed after the session.
+	server *callbacks.ServerRegistration
+	// inHandler: the goroutine holding the lock runs the message handler
+	// (not a channel callback), where SetCallbacks is allowed.
+	inHandler bool
+	// serverReady: the handler has had a message, so the key exchange is
+	// done.
+	serverReady bool
+
 	// Properties as last read from libssh, for after Close.
 	host, user, knownHosts string
 	port                   int
@@ -159,13 +169,11 @@ func NewSession(ctx context.Context, host string, opts ...Option) (*Session, err
 	if err := checkString("host name", host); err != nil {
 		return fail(err)
 	}
-	p := lib.New()
-	if p.IsNil() {
-		return fail(errors.New("libssh: ssh_new failed (out of memory?)"))
+	s, err := newOwnedSession(cfg)
+	if err != nil {
+		return fail(err)
 	}
-	lib.SetBlocking(p, 0)
-	st := newState(p, true, cfg)
-	s := wrap(st)
+	st := s.st
 	if err := st.configure(host); err != nil {
 		s.Close()
 		return nil, err
@@ -177,6 +185,19 @@ func NewSession(ctx context.Context, host string, opts ...Option) (*Session, err
 		}
 	}
 	return s, nil
+}
+
+// newOwnedSession makes a nonblocking libssh session owned by the Session
+// it returns.
+//
+//lockcheck:ok the session it makes is not shared yet
+func newOwnedSession(cfg config) (*Session, error) {
+	p := lib.New()
+	if p.IsNil() {
+		return nil, errors.New("libssh: ssh_new failed (out of memory?)")
+	}
+	lib.SetBlocking(p, 0)
+	return wrap(newState(p, true, cfg)), nil
 }
 
 // WrapSession wraps a session made with the low-level package lib, and
@@ -892,6 +913,7 @@ func (st *sessionState) close() bool {
 		lib.CounterFree(st.counter)
 		st.counter = lib.Counter{}
 	}
+	st.server.Free()
 	st.bumpLocked()
 	if st.logger != nil {
 		st.logger.Close()
