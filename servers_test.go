@@ -1,0 +1,236 @@
+package libssh_test
+
+// The client API against both servers: OpenSSH's sshd and the in-process
+// sshtest server. Each test here runs the same assertions on each.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/sshtest"
+)
+
+const sshtestPassword = "sshtest password"
+
+// newSSHTest starts an sshtest server, closed when the test ends.
+func newSSHTest(t testing.TB, opts sshtest.Options) *sshtest.Server {
+	t.Helper()
+	srv, err := sshtest.NewServer(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// connectSSHTest connects to srv without authenticating; the known_hosts
+// file is empty.
+func connectSSHTest(t testing.TB, srv *sshtest.Server, opts ...libssh.Option) *libssh.Session {
+	t.Helper()
+	opts = append([]libssh.Option{
+		libssh.WithPort(srv.Port()),
+		libssh.WithUser("tester"),
+		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")),
+	}, opts...)
+	s, err := libssh.NewSession(t.Context(), srv.Host(), opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// sshtestSession is a session authenticated with a password to a new
+// sshtest server with opts (whose Password it sets).
+func sshtestSession(t testing.TB, opts sshtest.Options) *libssh.Session {
+	t.Helper()
+	opts.Password = sshtestPassword
+	s := connectSSHTest(t, newSSHTest(t, opts))
+	status, err := s.UserauthPassword(t.Context(), sshtestPassword)
+	require.NoError(t, err)
+	require.Equal(t, libssh.AuthSuccess, status)
+	return s
+}
+
+// onBothServers runs f against an authenticated session to sshd (as an
+// unprivileged user, with forwarding and AcceptEnv GOLIBSSH_*) and to
+// sshtest (with forwarding), as parallel subtests.
+func onBothServers(t *testing.T, f func(t *testing.T, s *libssh.Session)) {
+	t.Run("sshd", func(t *testing.T) {
+		t.Parallel()
+		f(t, cmdSession(t, "AllowTcpForwarding yes", "AcceptEnv GOLIBSSH_*"))
+	})
+	t.Run("sshtest", func(t *testing.T) {
+		t.Parallel()
+		s := sshtestSession(t, sshtest.Options{Forwarding: true})
+		t.Cleanup(func() { assert.Zero(t, libssh.SessionChannels(s), "channels left on the session") })
+		f(t, s)
+	})
+}
+
+func TestBothSessionBasics(t *testing.T) {
+	t.Parallel()
+	onBothServers(t, func(t *testing.T, s *libssh.Session) {
+		assert.True(t, s.IsConnected())
+		key, err := s.ServerPublicKey()
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(key.Fingerprint(), "SHA256:"), key.Fingerprint())
+		status, err := s.IsKnownServer()
+		require.NoError(t, err)
+		assert.Equal(t, libssh.KnownHostsNotFound, status)
+		require.NoError(t, s.Disconnect())
+		assert.False(t, s.IsConnected())
+	})
+}
+
+func TestBothChannelStreams(t *testing.T) {
+	t.Parallel()
+	onBothServers(t, func(t *testing.T, s *libssh.Session) {
+		ch := execChannel(t, s, "printf out; printf err >&2; exit 42")
+		o := readBoth(ch)
+		require.NoError(t, o.outErr)
+		require.NoError(t, o.errErr)
+		assert.Equal(t, "out", string(o.stdout))
+		assert.Equal(t, "err", string(o.stderr))
+		waitExit(t, ch, 42)
+		require.NoError(t, ch.Close())
+	})
+}
+
+func TestBothChannelStdinAndEOF(t *testing.T) {
+	t.Parallel()
+	onBothServers(t, func(t *testing.T, s *libssh.Session) {
+		ch := execChannel(t, s, "wc -c")
+		data := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB: several windows
+		_, err := ch.Write(data)
+		require.NoError(t, err)
+		require.NoError(t, ch.CloseWrite())
+		out, err := io.ReadAll(ch)
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint(len(data)), strings.TrimSpace(string(out)))
+		waitExit(t, ch, 0)
+		require.NoError(t, ch.Close())
+	})
+}
+
+func TestBothDownload(t *testing.T) {
+	t.Parallel()
+	onBothServers(t, func(t *testing.T, s *libssh.Session) {
+		ch := execChannel(t, s, "head -c 33554432 /dev/zero")
+		sum, n := sha256Hex(t, ch)
+		assert.EqualValues(t, 32<<20, n)
+		assert.Equal(t, fmt.Sprintf("%x", sha256.Sum256(make([]byte, 32<<20))), sum)
+		waitExit(t, ch, 0)
+		require.NoError(t, ch.Close())
+	})
+}
+
+func TestBothCommands(t *testing.T) {
+	t.Parallel()
+	onBothServers(t, func(t *testing.T, s *libssh.Session) {
+		out, err := s.Command("printf", "%s|", "a b", "it's", "$HOME", "*").Output()
+		require.NoError(t, err)
+		assert.Equal(t, "a b|it's|$HOME|*|", string(out))
+
+		err = s.CommandLine("echo oops >&2; exit 3").Run()
+		var exitErr *libssh.ExitError
+		require.ErrorAs(t, err, &exitErr)
+		assert.Equal(t, 3, exitErr.ExitCode())
+		assert.Equal(t, "oops\n", string(exitErr.Stderr()))
+
+		ok, err := s.CommandLine("false").Success()
+		require.NoError(t, err)
+		assert.False(t, ok)
+
+		cmd := s.CommandLine("kill -TERM $$")
+		err = cmd.Run()
+		require.ErrorAs(t, err, &exitErr)
+		assert.Equal(t, "TERM", exitErr.Signal())
+		assert.Equal(t, -1, cmd.Process.ExitCode())
+
+		cmd = s.CommandLine(`printf %s "$GOLIBSSH_A"`)
+		cmd.Env = []string{"GOLIBSSH_A=x=y"}
+		out, err = cmd.Output()
+		require.NoError(t, err)
+		assert.Equal(t, "x=y", string(out))
+
+		data := randomData(8 << 20)
+		cmd = s.Command("sha256sum")
+		cmd.Stdin = bytes.NewReader(data)
+		out, err = cmd.Output()
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprintf("%x  -\n", sha256.Sum256(data)), string(out))
+	})
+}
+
+func TestBothCommandContextCancel(t *testing.T) {
+	t.Parallel()
+	onBothServers(t, func(t *testing.T, s *libssh.Session) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cmd, sleep := startSleep(t, s, ctx)
+		cancel()
+		require.ErrorIs(t, cmd.Wait(), context.Canceled)
+		assert.False(t, remoteRunning(t, s, sleep), "%s still runs", sleep)
+	})
+}
+
+func TestBothForwarding(t *testing.T) {
+	t.Parallel()
+	onBothServers(t, func(t *testing.T, s *libssh.Session) {
+		web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello %s", r.URL.Path)
+		}))
+		t.Cleanup(web.Close)
+		host, port := splitHostPort(t, web.Listener.Addr().String())
+
+		f, err := libssh.NewForwarder(t.Context(), s, 0, host, port)
+		require.NoError(t, err)
+		defer f.Close()
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := client.Get("http://" + f.LocalAddr().String() + "/forwarded")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, "hello /forwarded", string(body))
+		require.NoError(t, f.Close())
+
+		eport := serveTCP(t, echo)
+		conn, err := s.DialContext(t.Context(), "tcp", fmt.Sprintf("127.0.0.1:%d", eport))
+		require.NoError(t, err)
+		defer conn.Close()
+		data := randomData(3 << 20)
+		go func() {
+			conn.Write(data)
+			conn.(interface{ CloseWrite() error }).CloseWrite()
+		}()
+		back, err := io.ReadAll(conn)
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(data, back), "echo differs")
+	})
+}
+
+func TestBothForwardingRefused(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	ln.Close()
+	onBothServers(t, func(t *testing.T, s *libssh.Session) {
+		_, err := s.DialContext(t.Context(), "tcp", closed)
+		require.ErrorIs(t, err, libssh.ErrRequestDenied)
+		// The session is still fine.
+		out, err := s.CommandLine("echo still").Output()
+		require.NoError(t, err)
+		assert.Equal(t, "still\n", string(out))
+	})
+}

@@ -1,0 +1,25 @@
+// Package sshtest runs an SSH server inside the test process, in the
+// spirit of net/http/httptest: [NewServer] listens on 127.0.0.1 with a
+// freshly generated host key and serves until [Server.Close]. It is built on
+// libssh's server API through package libssh (the equivalent of LibSSH.jl's
+// DemoServer), and speaks real SSH: OpenSSH's ssh client can log in.
+//
+// [Options] choose what the server does:
+//
+//   - authentication: none, password, keyboard-interactive with any number
+//     of rounds of prompts, and public key against a list of authorized keys
+//     (any user name is accepted);
+//   - exec requests: the command runs with /bin/sh -c as the user running
+//     the test, or a Go [ExecHandler] answers it;
+//   - direct-tcpip forwarding, on or off;
+//   - faults OpenSSH's sshd cannot be made to produce: the exit status
+//     before EOF, an exit signal, a close without any status, a connection
+//     dropped after some output, channels whose window runs down to zero;
+//   - [Options.Channel]: a test's own server-side channel callbacks, which
+//     take over the requests they handle.
+//
+// A shell, a pty and subsystems are refused unless Options.Channel handles
+// them. libssh 0.10 has no server callback for keyboard-interactive or
+// direct-tcpip: both go through the message handler of
+// [libssh.AcceptSession], as every authentication request does here.
+package sshtest

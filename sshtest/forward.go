@@ -1,0 +1,78 @@
+package sshtest
+
+import (
+	"context"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/lib"
+)
+
+// dialTimeout bounds the dial of a forwarding target, which runs while the
+// session is locked.
+const dialTimeout = 5 * time.Second
+
+// openForward accepts a direct-tcpip channel when Options.Forwarding is on
+// and the target answers, and relays between the two until both ends are
+// done. A refused target refuses the channel.
+func (c *conn) openForward(m *libssh.ServerMessage) bool {
+	srv := c.srv
+	if !srv.opts.Forwarding {
+		return false
+	}
+	msg := m.Lib()
+	addr := net.JoinHostPort(lib.MessageChannelRequestOpenDestination(msg),
+		strconv.Itoa(lib.MessageChannelRequestOpenDestinationPort(msg)))
+	target, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		srv.opts.Logger.Info("sshtest: forwarding target", "addr", addr, "err", err)
+		return false
+	}
+	ctx, cancel := context.WithCancel(srv.ctx)
+	ch, err := m.AcceptChannel(&callbacks.ChannelCallbacks{OnClose: cancel})
+	if err != nil {
+		cancel()
+		target.Close()
+		srv.opts.Logger.Error("sshtest: accept forwarding channel", "err", err)
+		return false
+	}
+	srv.goTracked(func() { relay(ctx, cancel, ch, target.(*net.TCPConn), srv.opts.Faults.ZeroWindow) })
+	return true
+}
+
+// relay copies both ways. Each direction passes on its EOF; the relay ends
+// when both directions are done, or at once when the client closes the
+// channel or the server closes.
+func relay(ctx context.Context, cancel context.CancelFunc, ch *libssh.Channel, target *net.TCPConn, zeroWindow bool) {
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { target.Close() })
+	defer stop()
+	done := make(chan struct{}, 2)
+	go func() { // target -> client
+		io.Copy(ch, reader{target})
+		ch.CloseWrite()
+		done <- struct{}{}
+	}()
+	go func() { // client -> target
+		if zeroWindow {
+			<-ctx.Done() // never read: the client's window runs down
+		} else {
+			io.Copy(writer{target}, ch)
+		}
+		target.CloseWrite()
+		done <- struct{}{}
+	}()
+	<-done
+	<-done
+	ch.Close()
+	target.Close()
+}
+
+// reader and writer hide the socket's ReadFrom and WriteTo, so that io.Copy
+// uses a plain buffer.
+type reader struct{ io.Reader }
+type writer struct{ io.Writer }

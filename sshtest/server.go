@@ -1,0 +1,295 @@
+package sshtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/lib"
+)
+
+// Options say what a Server offers. The zero value offers no way to log in:
+// set at least one of AuthNone, Password, KeyboardInteractive and
+// AuthorizedKeys.
+type Options struct {
+	// AuthNone lets every client in without credentials ("none").
+	AuthNone bool
+	// Password, when not empty, is accepted for any user ("password").
+	Password string
+	// KeyboardInteractive, when not empty, offers "keyboard-interactive":
+	// each round's prompts are sent in turn, and the client is in when it
+	// answered every round as expected.
+	KeyboardInteractive []Round
+	// AuthorizedKeys, when not empty, offers "publickey" for these keys.
+	AuthorizedKeys []*libssh.PublicKey
+
+	// Exec answers exec requests. nil runs the command with /bin/sh -c as
+	// the user running the server, with the environment of the server's
+	// process plus what the client's env requests set.
+	Exec ExecHandler
+	// Forwarding accepts direct-tcpip channels (the client's port
+	// forwarding): the server dials the target over TCP and relays.
+	Forwarding bool
+
+	// Faults change how commands end and how channels behave.
+	Faults Faults
+
+	// Channel, when not nil, is called for every session channel the
+	// server accepts. The callbacks it returns are installed on the
+	// channel; each field set takes over that request from the server
+	// (OnExecRequest set: the server runs nothing), and the fields left
+	// nil keep the server's behaviour. The callbacks run with the session
+	// locked: they must not call methods of the channel other than Close
+	// (hand the channel to a goroutine for that).
+	Channel func(ch *libssh.Channel) *callbacks.ChannelCallbacks
+
+	// Logger receives the server's own messages (accept and relay
+	// failures); nil discards them.
+	Logger *slog.Logger
+}
+
+// Round is one round of keyboard-interactive prompts.
+type Round struct {
+	Name, Instruction string
+	Prompts           []Prompt
+}
+
+// Prompt is one keyboard-interactive prompt and the answer it expects.
+type Prompt struct {
+	Text   string
+	Echo   bool // the client may show what is typed
+	Answer string
+}
+
+// Faults make the server misbehave on purpose, in the ways a client must
+// survive. They apply to every channel of the server.
+type Faults struct {
+	// ExitStatusBeforeEOF sends a command's exit status (or signal)
+	// before its EOF; the server normally sends EOF first, as sshd does.
+	ExitStatusBeforeEOF bool
+	// ExitSignal, when not empty ("TERM", "KILL"), is sent as the exit
+	// signal of every command instead of its exit status.
+	ExitSignal string
+	// CloseWithoutStatus closes command channels after EOF without an
+	// exit status or signal.
+	CloseWithoutStatus bool
+	// DropAfter, when positive, drops the connection (the TCP socket is
+	// shut down, without a goodbye) once a channel's output reached this
+	// many bytes. Only the first DropAfter bytes are sent.
+	DropAfter int
+	// ZeroWindow makes channels stop taking data: the server never reads
+	// what a client sends, so the client's window runs down to zero and
+	// its writes stall. libssh 0.10 cannot open a channel with a window of
+	// zero: it opens with 32000 bytes and grows the window once by itself,
+	// so writes stall after about 1.3 MB.
+	ZeroWindow bool
+}
+
+// Server is an SSH server listening on 127.0.0.1.
+type Server struct {
+	opts    Options
+	ln      net.Listener
+	bind    lib.Bind
+	hostKey *libssh.PublicKey
+	methods int // SSH_AUTH_METHOD_* offered
+
+	ctx    context.Context // ended by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[*conn]struct{}
+
+	accepted atomic.Int64
+}
+
+// NewServer starts a server on a free port of 127.0.0.1. Close it when done.
+func NewServer(opts Options) (*Server, error) {
+	return NewServerOn("127.0.0.1:0", opts)
+}
+
+// NewServerOn is NewServer on a given address, such as "127.0.0.1:2222".
+func NewServerOn(addr string, opts Options) (*Server, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, methods: opts.methods(), sessions: map[*conn]struct{}{}}
+	if s.opts.Logger == nil {
+		s.opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	rc, key := lib.PkiGenerate(lib.SSH_KEYTYPE_ED25519, 0)
+	if rc != lib.SSH_OK || key.IsNil() {
+		return nil, errors.New("sshtest: cannot generate a host key")
+	}
+	defer lib.KeyFree(key)
+	var err error
+	if s.hostKey, err = libssh.PublicKeyOf(key); err != nil {
+		return nil, err
+	}
+	s.bind = lib.BindNew()
+	if s.bind.IsNil() {
+		return nil, errors.New("sshtest: ssh_bind_new failed (out of memory?)")
+	}
+	if lib.BindImportKey(s.bind, key) != lib.SSH_OK {
+		lib.BindFree(s.bind)
+		return nil, errors.New("sshtest: libssh refused the host key")
+	}
+	if s.ln, err = net.Listen("tcp", addr); err != nil {
+		lib.BindFree(s.bind)
+		return nil, fmt.Errorf("sshtest: %w", err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+func (o *Options) check() error {
+	for i, r := range o.KeyboardInteractive {
+		if len(r.Prompts) == 0 {
+			return fmt.Errorf("sshtest: keyboard-interactive round %d has no prompts", i+1)
+		}
+	}
+	for i, k := range o.AuthorizedKeys {
+		if k == nil {
+			return fmt.Errorf("sshtest: authorized key %d is nil", i+1)
+		}
+	}
+	if o.Faults.DropAfter < 0 {
+		return errors.New("sshtest: Faults.DropAfter is negative")
+	}
+	return nil
+}
+
+// methods returns the SSH_AUTH_METHOD_* bits the options offer.
+func (o *Options) methods() int {
+	m := 0
+	if o.AuthNone {
+		m |= lib.SSH_AUTH_METHOD_NONE
+	}
+	if o.Password != "" {
+		m |= lib.SSH_AUTH_METHOD_PASSWORD
+	}
+	if len(o.KeyboardInteractive) > 0 {
+		m |= lib.SSH_AUTH_METHOD_INTERACTIVE
+	}
+	if len(o.AuthorizedKeys) > 0 {
+		m |= lib.SSH_AUTH_METHOD_PUBLICKEY
+	}
+	return m
+}
+
+// Addr returns the address the server listens on, "127.0.0.1:port".
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Host returns the host the server listens on, "127.0.0.1".
+func (s *Server) Host() string { return s.ln.Addr().(*net.TCPAddr).IP.String() }
+
+// Port returns the port the server listens on.
+func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// HostKey returns the server's host key (an ed25519 key made for this
+// server alone).
+func (s *Server) HostKey() *libssh.PublicKey { return s.hostKey }
+
+// KnownHostsLine returns the line a known_hosts file needs to know the
+// server: "[127.0.0.1]:port ssh-ed25519 AAAA...".
+func (s *Server) KnownHostsLine() string {
+	return "[" + s.Host() + "]:" + strconv.Itoa(s.Port()) + " " + s.hostKey.String()
+}
+
+// Accepted returns how many connections the server has accepted so far.
+func (s *Server) Accepted() int { return int(s.accepted.Load()) }
+
+// Close stops the server: it stops listening, closes every connection
+// (which ends their commands and relays) and returns once everything the
+// server started has ended. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	conns := make([]*conn, 0, len(s.sessions))
+	for c := range s.sessions {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.ln.Close()
+	for _, c := range conns {
+		c.close()
+	}
+	s.wg.Wait()
+	lib.BindFree(s.bind)
+	return nil
+}
+
+// serve accepts connections until Close.
+func (s *Server) serve() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.opts.Logger.Error("sshtest: accept", "err", err)
+			}
+			return
+		}
+		s.accepted.Add(1)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handshake(nc)
+		}()
+	}
+}
+
+// handshake runs the key exchange on nc and registers the connection.
+func (s *Server) handshake(nc net.Conn) {
+	c := &conn{srv: s, raw: nc, round: -1}
+	sess, err := libssh.AcceptSession(s.ctx, nc, s.bind, c.handle)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.opts.Logger.Info("sshtest: handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+		}
+		return
+	}
+	c.mu.Lock()
+	c.sess = sess
+	c.mu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		sess.Close()
+		return
+	}
+	s.sessions[c] = struct{}{}
+	s.mu.Unlock()
+	// Serve until the client leaves or Close closes the session.
+	for sess.Wait(context.Background()) == nil {
+	}
+	s.mu.Lock()
+	delete(s.sessions, c)
+	s.mu.Unlock()
+	c.close()
+}
+
+// goTracked runs f in a goroutine that Close waits for. Call it only from
+// goroutines Close waits for already (so the count is not zero).
+func (s *Server) goTracked(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
