@@ -15,21 +15,25 @@ TESTFLAGS ?= -count=1 -p 1 -v
 COUNT  ?= 10
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# What building, the tests and the demo need from Debian.
-DEBIAN_PACKAGES := gcc pkg-config libssh-dev openssh-server openssh-client git \
+# What building and the demo need from Debian, and what the tests add.
+BUILD_PACKAGES  := gcc pkg-config libssh-dev
+DEBIAN_PACKAGES := $(BUILD_PACKAGES) openssh-server openssh-client git \
                    libpam-wrapper libnss-wrapper krb5-kdc krb5-admin-server krb5-user
 STATICCHECK     := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT       := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: help deps demo test unit race cgocheck2 asan generate check-generate lint bench benchcmp clean
+.PHONY: help deps demo-deps demo test unit race cgocheck2 asan generate check-generate lint bench benchcmp clean
 
 help:
 	@sed -n 's/^# //p' Makefile | head -3
 
-# deps installs the missing Debian packages (apt-get update only when needed).
-deps:
+# deps installs the missing Debian packages (apt-get update only when
+# needed); the demo, whose server is in-process, needs only the build ones.
+deps: PACKAGES = $(DEBIAN_PACKAGES)
+demo-deps: PACKAGES = $(BUILD_PACKAGES)
+deps demo-deps:
 	@missing=""; \
-	for p in $(DEBIAN_PACKAGES); do \
+	for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -39,7 +43,7 @@ deps:
 	fi
 	@command -v $(GO) >/dev/null || { echo "Go 1.24 or newer is needed (https://go.dev/dl)"; exit 1; }
 
-demo: deps
+demo: demo-deps
 	$(GO) run ./examples/demo
 
 # test runs the whole suite plainly and under the race detector. The verbose

@@ -1,8 +1,11 @@
 // Command demo walks through what a user of package libssh does with a
-// session, against a throwaway OpenSSH sshd on 127.0.0.1 that it starts and
-// stops itself: connect, check the server's key against known_hosts, trust
-// it, list the authentication methods, authenticate (a wrong key, then the
-// right one), close.
+// session. The SSH server it talks to runs inside the demo itself (package
+// sshtest, an in-process server on 127.0.0.1 built on libssh), so nothing
+// needs to be installed or configured: start the server, connect, check
+// the server's key against known_hosts and trust it, list the
+// authentication methods, log in (a wrong password, then the right one),
+// run a command, forward a local port to a web server through the SSH
+// connection, and close everything.
 //
 // Run it with `make demo` (which installs what it needs) or
 // `go run ./examples/demo` from the repository.
@@ -14,14 +17,18 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golibssh/libssh"
-	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/sshtest"
 )
+
+const password = "correct horse battery staple"
 
 func main() {
 	if err := run(); err != nil {
@@ -33,37 +40,38 @@ func main() {
 func step(format string, args ...any) { fmt.Printf("\n== "+format+"\n", args...) }
 
 func run() error {
-	ctx := context.Background()
+	// Bound the whole demo, so that a hang fails instead of waiting forever.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	fmt.Println("libssh", libssh.Version())
 
-	step("starting a throwaway OpenSSH server on 127.0.0.1")
-	// As root, the server logs in an unprivileged user: OpenSSH delivers
-	// signals (which cancelling a command sends) only to those.
-	srv, err := sshdtest.Start(sshdtest.Options{Unprivileged: true})
+	step("starting an embedded SSH server (package sshtest)")
+	srv, err := sshtest.NewServer(sshtest.Options{Password: password, Forwarding: true})
 	if err != nil {
-		return err
+		return fmt.Errorf("start the server: %w", err)
 	}
 	defer srv.Close()
-	addr, err := srv.Addr()
-	if err != nil {
-		return err
-	}
-	host, portText, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portText)
-	fmt.Println("sshd listening on", addr)
+	fmt.Println("listening on", srv.Addr())
+	fmt.Println("it takes the password", password, "for any user name")
 
 	dir, err := os.MkdirTemp("", "libssh-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	knownHosts := filepath.Join(dir, "known_hosts")
+	knownHosts := filepath.Join(dir, "known_hosts") // does not exist yet
 
-	step("connecting to %s as %s", addr, srv.User)
-	s, err := libssh.NewSession(ctx, host, libssh.WithPort(port), libssh.WithUser(srv.User),
-		libssh.WithKnownHosts(knownHosts))
+	// The server runs commands as the user running the demo: log in under
+	// that name too.
+	me, err := user.Current()
 	if err != nil {
 		return err
+	}
+	step("connecting to %s as %s", srv.Addr(), me.Username)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser(me.Username), libssh.WithKnownHosts(knownHosts))
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
 	}
 	defer s.Close()
 	fmt.Println(s)
@@ -75,25 +83,30 @@ func run() error {
 	}
 	fmt.Println("type:       ", key.Type())
 	fmt.Println("fingerprint:", key.Fingerprint())
+	fmt.Println("the key the server was started with:", key.Equal(srv.HostKey()))
 
 	step("checking it against %s", knownHosts)
-	err = s.VerifyHost()
-	var hv *libssh.HostVerificationError
-	if !errors.As(err, &hv) {
-		return fmt.Errorf("expected an unknown host, got %v", err)
+	status, err := s.IsKnownServer()
+	if err != nil {
+		return err
 	}
-	fmt.Println("status:", hv.Status)
-	fmt.Println(err)
+	fmt.Println("status:", status)
 	fmt.Println("(a program asks its user here; the demo trusts the key)")
 	if err := s.UpdateKnownHosts(); err != nil {
 		return err
 	}
-	line, _ := os.ReadFile(knownHosts)
-	fmt.Printf("known_hosts now has: %s", line)
-	if err := s.VerifyHost(); err != nil {
+	line, err := os.ReadFile(knownHosts)
+	if err != nil {
 		return err
 	}
-	fmt.Println("status: ok")
+	fmt.Printf("known_hosts now has: %s", line)
+	if status, err = s.IsKnownServer(); err != nil {
+		return err
+	}
+	fmt.Println("status:", status)
+	if status != libssh.KnownHostsOK {
+		return fmt.Errorf("known_hosts: %s after trusting the key", status)
+	}
 
 	step("authentication methods the server offers")
 	methods, err := s.UserauthList(ctx)
@@ -102,80 +115,117 @@ func run() error {
 	}
 	fmt.Println(methods)
 
-	step("authenticating with a key the server does not know")
-	status, err := s.UserauthPublicKeyFile(ctx, sshdtest.Keys("other_ed25519"), "")
+	step("authenticating with a wrong password")
+	auth, err := s.UserauthPassword(ctx, "wrong")
 	if err != nil {
 		return err
 	}
-	fmt.Println("result:", status)
+	fmt.Println("result:", auth)
 
-	step("authenticating with an encrypted key and a wrong passphrase")
-	_, err = s.UserauthPublicKeyFile(ctx, sshdtest.Keys("id_ed25519_enc"), "not the passphrase")
-	fmt.Println("error:", err)
-	fmt.Println("errors.Is(err, libssh.ErrPassphrase):", errors.Is(err, libssh.ErrPassphrase))
-
-	step("authenticating with the right passphrase")
-	status, err = s.UserauthPublicKeyFile(ctx, sshdtest.Keys("id_ed25519_enc"), sshdtest.PassphraseForTestKeys)
-	if err != nil {
+	step("authenticating with the right password")
+	if auth, err = s.UserauthPassword(ctx, password); err != nil {
 		return err
 	}
-	fmt.Println("result:", status)
-	if status != libssh.AuthSuccess {
-		return fmt.Errorf("authentication: %s", status)
+	fmt.Println("result:", auth)
+	if auth != libssh.AuthSuccess {
+		return fmt.Errorf("authentication: %s", auth)
 	}
 
-	step("running a command on a channel")
-	ch, err := s.NewChannel()
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-	if err := ch.OpenSession(ctx); err != nil {
-		return err
-	}
-	if err := ch.RequestExec(ctx, "echo hello from $(uname -s); echo a warning >&2; exit 3"); err != nil {
-		return err
-	}
-	stderr := make(chan []byte, 1)
-	go func() {
-		b, _ := io.ReadAll(ch.Stderr())
-		stderr <- b
-	}()
-	out, err := io.ReadAll(ch)
-	if err != nil {
-		return err
-	}
-	if err := ch.Wait(ctx); err != nil {
-		return err
-	}
-	code, err := ch.ExitStatus()
-	fmt.Printf("stdout: %sstderr: %sexit status: %d %v\n", out, <-stderr, code, err)
-
-	step("running commands the os/exec way")
-	out, err = s.Command("printf", "%s\n", "an argument with spaces, 'quotes' and $dollars").Output()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("Command(...).Output(): %s", out)
-	err = s.CommandLine("echo failing >&2; exit 42").Run()
+	step("running a command the os/exec way")
+	cmd := s.Command("sh", "-c", "echo hello from $(whoami); exit 3")
+	fmt.Println("command line sent:", cmd)
+	out, err := cmd.Output()
 	var exit *libssh.ExitError
-	if errors.As(err, &exit) {
-		fmt.Printf("Run: %v (exit code %d, stderr %q)\n", err, exit.ExitCode(), exit.Stderr())
+	if err != nil && !errors.As(err, &exit) {
+		return err // not a command that failed: the command could not run
 	}
-	limited, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	defer cancel()
-	err = s.CommandContext(limited, "sleep", "60").Run()
-	fmt.Println("sleep 60 with a 200 ms context:", err)
+	fmt.Println("output:   ", strings.TrimSpace(string(out)))
+	fmt.Println("exit code:", cmd.Process.ExitCode())
+	if exit != nil {
+		fmt.Println("error:    ", exit)
+		if stderr := exit.Stderr(); len(stderr) > 0 {
+			fmt.Println("stderr:   ", strings.TrimSpace(string(stderr)))
+		}
+	}
 
-	step("closing the session while a channel is open")
+	step("forwarding a local port to a web server, through the SSH server")
+	web, err := startWebServer()
+	if err != nil {
+		return err
+	}
+	defer web.Close()
+	webAddr := web.Addr().(*net.TCPAddr)
+	fmt.Println("web server on", webAddr)
+	// The forwarder reports what goes wrong with a connection (such as the
+	// server refusing to forward) here; the client just sees it closed.
+	fwErrs := make(chan error, 1)
+	logErr := func(err error) {
+		select {
+		case fwErrs <- err:
+		default:
+		}
+	}
+	fw, err := libssh.NewForwarder(ctx, s, 0, "127.0.0.1", webAddr.Port, libssh.WithErrorLog(logErr))
+	if err != nil {
+		return err
+	}
+	defer fw.Close()
+	url := "http://" + fw.LocalAddr().String() + "/"
+	fmt.Printf("forwarder on %s -> (ssh) -> 127.0.0.1:%d\n", fw.LocalAddr(), webAddr.Port)
+	body, err := get(ctx, url)
+	if err != nil {
+		select {
+		case fwErr := <-fwErrs:
+			return fmt.Errorf("%w\n%v", err, fwErr)
+		default:
+			return err
+		}
+	}
+	fmt.Printf("GET %s: %s", url, body)
+
+	step("closing the forwarder, the web server, the session and the SSH server")
+	if err := fw.Close(); err != nil {
+		return err
+	}
+	if err := web.Close(); err != nil {
+		return err
+	}
 	if err := s.Close(); err != nil {
 		return err
 	}
-	_, err = s.UserauthNone(ctx)
-	fmt.Println("a session call after Close:", err)
-	fmt.Println("errors.Is(err, libssh.ErrClosed):", errors.Is(err, libssh.ErrClosed))
-	_, err = ch.Write([]byte("more"))
-	fmt.Println("a channel call after Close:", err)
-	fmt.Println("errors.Is(err, libssh.ErrClosed):", errors.Is(err, libssh.ErrClosed))
+	if err := srv.Close(); err != nil {
+		return err
+	}
+	fmt.Println("done")
 	return nil
+}
+
+// startWebServer serves a one-line page on a free port of 127.0.0.1.
+func startWebServer() (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from the web server on %s\n", ln.Addr())
+	}))
+	return ln, nil
+}
+
+// get fetches url and returns the body of a 200 answer.
+func get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Close = true // no idle connection left in the forwarder
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
 }
