@@ -28,7 +28,27 @@ func (st *sessionState) userauth(ctx context.Context, op string, call func(p lib
 			st.unlock()
 			return AuthError, err
 		}
-		status := AuthStatus(call(st.p))
+		var status AuthStatus
+		switch {
+		case !st.serviceAccepted:
+			// libssh picks a key's signature algorithm before it asks
+			// for the service, from the server's EXT_INFO. A server may
+			// send that after its NEWKEYS, so it can still be on its
+			// way when Connect returns; the service accept comes after
+			// it. Without this, an RSA key is offered as SHA-1
+			// "ssh-rsa", which libssh then refuses on its own.
+			switch lib.ServiceRequest(st.p, "ssh-userauth") {
+			case lib.SSH_OK:
+				st.serviceAccepted = true
+				continue
+			case lib.SSH_AGAIN:
+				status = AuthAgain
+			default:
+				status = AuthError
+			}
+		default:
+			status = AuthStatus(call(st.p))
+		}
 		switch status {
 		case AuthAgain:
 			if err := st.waitLocked(ctx); err != nil {

@@ -69,7 +69,9 @@ type sessionState struct {
 	disconnected  atomic.Bool // set by Disconnect likewise; the session cannot connect again
 	connected     bool
 	authenticated bool
-	broken        error // the connection died, or a pending call was abandoned
+	// serviceAccepted: the server accepted the ssh-userauth service.
+	serviceAccepted bool
+	broken          error // the connection died, or a pending call was abandoned
 
 	logLevel int
 	logger   *callbacks.Logger

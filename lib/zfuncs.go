@@ -480,6 +480,16 @@ func KeyCmp(k1 Key, k2 Key, what int) (r int) {
 	return
 }
 
+// ServiceRequest calls ssh_service_request:
+//
+//	int ssh_service_request(ssh_session session, const char * service)
+func ServiceRequest(session Session, service string) (r int) {
+	c_service := C.CString(service)
+	defer C.free(unsafe.Pointer(c_service))
+	r = int(C.ssh_service_request(session.p, c_service))
+	return
+}
+
 // UserauthNone calls ssh_userauth_none:
 //
 //	int ssh_userauth_none(ssh_session session, const char * username)
