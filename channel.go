@@ -503,8 +503,9 @@ func (ch *Channel) RequestX11(ctx context.Context, singleConnection bool, protoc
 }
 
 // RequestAuthAgent asks the server to forward connections to the client's
-// SSH agent (OpenSSH's auth-agent-req@openssh.com). This package does not
-// accept the agent channels the server then opens.
+// SSH agent (OpenSSH's auth-agent-req@openssh.com). libssh sends the
+// request without asking for a reply, so nil means sent, not accepted.
+// This package does not accept the agent channels the server then opens.
 //
 // Uses ssh_channel_request_auth_agent.
 func (ch *Channel) RequestAuthAgent(ctx context.Context) error {
