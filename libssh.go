@@ -89,6 +89,16 @@
 // (127.0.0.1 unless told otherwise) and forwards each connection to it
 // through the session, each on its own channel.
 //
+// # Server side
+//
+// The package is a client library, but a channel has a server end too:
+// [AcceptSession] runs libssh's server side on an accepted connection as a
+// Session whose message handler answers authentication and channel opens;
+// the server-side channel callbacks of package callbacks answer a channel's
+// requests; and [Channel.RequestSendExitStatus],
+// [Channel.RequestSendExitSignal] and [Channel.WriteStderr] end a command.
+// Package sshtest builds a test server from these.
+//
 // # Building
 //
 // The package needs cgo and libssh 0.10 or newer, found with pkg-config
