@@ -2,25 +2,19 @@ package libssh_test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"testing"
 
 	"github.com/golibssh/libssh"
-	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/leakcheck"
 )
 
-// TestMain audits what the suite leaves behind: every C session and key
-// freed, every callback registration removed, no goroutine or descriptor
-// left over.
+// TestMain audits what the suite leaves behind: every C session, channel
+// and key freed, every callback registration removed, no goroutine or
+// descriptor left over.
 func TestMain(m *testing.M) {
-	// Let the runtime make its network poller's descriptors first.
-	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
-		ln.Close()
-	}
-	goroutines := runtime.NumGoroutine()
-	fds := fdTargets()
+	base := leakcheck.Take()
 	stop, err := startExampleServer()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "the examples' sshd:", err, "(install openssh-server: make deps)")
@@ -29,7 +23,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	stop()
 	if code == 0 {
-		if err := audit(goroutines, fds); err != nil {
+		if err := audit(base); err != nil {
 			fmt.Fprintln(os.Stderr, "leak audit:", err)
 			code = 1
 		}
@@ -37,14 +31,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func audit(goroutines int, fds map[string]string) error {
-	// Close stops everything it started before it returns, so the counts
-	// must be back where they were now, without waiting.
+func audit(base leakcheck.Baseline) error {
 	runtime.GC()
-	return leaks(goroutines, fds)
-}
-
-func leaks(goroutines int, fds map[string]string) error {
 	switch {
 	case libssh.LiveSessions() != 0:
 		return fmt.Errorf("%d C sessions not freed", libssh.LiveSessions())
@@ -52,32 +40,6 @@ func leaks(goroutines int, fds map[string]string) error {
 		return fmt.Errorf("%d C keys not freed", libssh.LiveKeys())
 	case libssh.LiveChannels() != 0:
 		return fmt.Errorf("%d C channels not freed", libssh.LiveChannels())
-	case callbacks.Live() != 0:
-		return fmt.Errorf("%d callback registrations not removed", callbacks.Live())
-	case runtime.NumGoroutine() > goroutines:
-		buf := make([]byte, 1<<20)
-		return fmt.Errorf("%d goroutines at the end, %d at the start:\n%s", runtime.NumGoroutine(), goroutines, buf[:runtime.Stack(buf, true)])
 	}
-	var extra []string
-	for fd, target := range fdTargets() {
-		if fds[fd] != target {
-			extra = append(extra, fd+" -> "+target)
-		}
-	}
-	if len(extra) > 0 {
-		return fmt.Errorf("descriptors left open: %v", extra)
-	}
-	return nil
-}
-
-// fdTargets maps each open descriptor to what it refers to.
-func fdTargets() map[string]string {
-	ents, _ := os.ReadDir("/proc/self/fd")
-	out := map[string]string{}
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
-			out[e.Name()] = target
-		}
-	}
-	return out
+	return base.Check()
 }

@@ -18,27 +18,9 @@ import (
 	"github.com/golibssh/libssh/sshtest"
 )
 
-// serverEvents records what the server-side callbacks saw.
-type serverEvents struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func (e *serverEvents) add(format string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.events = append(e.events, format)
-}
-
-func (e *serverEvents) list() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.events...)
-}
-
 func TestServerChannelCallbacks(t *testing.T) {
 	t.Parallel()
-	var ev serverEvents
+	var ev events // see channel_callbacks_test.go
 	signalled := make(chan struct{})
 	accept := func(what string) bool { ev.add(what); return what != "subsystem nope" }
 	s := sshtestSession(t, sshtest.Options{Channel: func(*libssh.Channel) *callbacks.ChannelCallbacks {
@@ -88,7 +70,7 @@ func TestServerChannelCallbacks(t *testing.T) {
 		"shell",
 		"exec uptime",
 		"signal USR1",
-	}, ev.list())
+	}, ev.snapshot())
 	require.NoError(t, ch.Close())
 }
 
