@@ -1,6 +1,7 @@
 package libssh_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/sshtest"
 )
 
 // BenchmarkConnectAuthenticate: a whole session against sshd -i: connect,
@@ -344,4 +346,49 @@ func BenchmarkForward(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkSSHTest: the client against the in-process sshtest server, whose
+// server side is this package too: a command through /bin/sh -c, one
+// answered by a Go ExecHandler, and 64 MiB downloaded from a handler.
+func BenchmarkSSHTest(b *testing.B) {
+	const download = 64 << 20
+	s := sshtestSession(b, sshtest.Options{Exec: func(ctx context.Context, e *sshtest.Exec) int {
+		if e.Command == "download" {
+			buf := make([]byte, 64<<10)
+			for sent := 0; sent < download; sent += len(buf) {
+				if _, err := e.Stdout.Write(buf); err != nil {
+					return 1
+				}
+			}
+		}
+		return 0
+	}})
+	b.Run("run=handler", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.CommandLine("true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("download=64MiB", func(b *testing.B) {
+		b.SetBytes(download)
+		for b.Loop() {
+			cmd := s.CommandLine("download")
+			cmd.Stdout = io.Discard
+			if err := cmd.Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	sh := sshtestSession(b, sshtest.Options{})
+	b.Run("run=sh", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := sh.CommandLine("true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
