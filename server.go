@@ -131,7 +131,14 @@ func AcceptSession(ctx context.Context, conn net.Conn, bind lib.Bind, handle fun
 	st.setupLoggingLocked()
 	st.setPollerLocked(pl)
 	if lib.BindAcceptFd(bind, p, fd) != lib.SSH_OK {
-		syscallClose(fd)
+		// libssh may have taken the socket before it failed (a bind
+		// without a usable key fails after that); then ssh_free closes
+		// it, and closing it here too could close a reused descriptor.
+		if lib.GetFd(p) == fd {
+			st.sockFD = fd
+		} else {
+			syscallClose(fd)
+		}
 		st.unlock()
 		return closeWith(&Error{Op: op, Message: "ssh_bind_accept_fd failed (no usable host key?)"})
 	}
@@ -162,7 +169,7 @@ func AcceptSession(ctx context.Context, conn net.Conn, bind lib.Bind, handle fun
 				return closeWith(err)
 			}
 		}
-		if rc == lib.SSH_AGAIN && st.serverReady {
+		if rc == lib.SSH_AGAIN && st.connected {
 			// The pump ran the rest of the key exchange and went on to
 			// the client's first request; libssh's kex check then says
 			// "again" for ever (it looks for the state right after kex).
@@ -195,7 +202,7 @@ func (st *sessionState) serverGuard(run func()) {
 	// Messages come only after the key exchange: the session is
 	// connected, even if AcceptSession has not looked yet (the channels
 	// the handler accepts are usable at once).
-	st.serverReady, st.connected = true, true
+	st.connected = true
 	defer func() {
 		st.cbThread.Store(0)
 		st.inHandler = false

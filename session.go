@@ -93,9 +93,6 @@ type sessionState struct {
 	// inHandler: the goroutine holding the lock runs the message handler
 	// (not a channel callback), where SetCallbacks is allowed.
 	inHandler bool
-	// serverReady: the handler has had a message, so the key exchange is
-	// done.
-	serverReady bool
 
 	// Properties as last read from libssh, for after Close.
 	host, user, knownHosts string

@@ -36,6 +36,9 @@ func MessageFromRaw(p unsafe.Pointer) Message { return Message{p: C.ssh_message(
 // the answer to prompts[i] may be shown. len(echo) must be len(prompts).
 func MessageAuthInteractiveRequest(m Message, name, instruction string, prompts []string, echo []bool) int {
 	n := len(prompts)
+	if len(echo) != n {
+		return SSH_ERROR
+	}
 	cName, cInstr := C.CString(name), C.CString(instruction)
 	defer C.free(unsafe.Pointer(cName))
 	defer C.free(unsafe.Pointer(cInstr))
