@@ -19,9 +19,8 @@ type conn struct {
 	authed bool
 	round  int // keyboard-interactive: the round whose answers are awaited, or -1
 
-	mu     sync.Mutex
-	sess   *libssh.Session // nil until the key exchange is done
-	closed bool
+	mu   sync.Mutex
+	sess *libssh.Session // nil until the key exchange is done
 }
 
 // handle answers the client's messages that no channel callback took.
@@ -158,7 +157,6 @@ func (c *conn) drop() {
 func (c *conn) close() {
 	c.mu.Lock()
 	sess := c.sess
-	c.closed = true
 	c.mu.Unlock()
 	if sess != nil {
 		sess.Close()

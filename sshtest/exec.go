@@ -103,6 +103,9 @@ func (s *session) callbacks() *callbacks.ChannelCallbacks {
 	userClose := cb.OnClose
 	cb.OnClose = func() {
 		s.cancel()
+		if !s.started {
+			s.ch.Close() // nothing runs to close it (run does); deferred until the callback returns
+		}
 		if userClose != nil {
 			userClose()
 		}

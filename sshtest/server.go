@@ -147,8 +147,7 @@ func NewServerOn(addr string, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("sshtest: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(1)
-	go s.serve()
+	s.goTracked(s.serve)
 	return s, nil
 }
 
@@ -236,7 +235,6 @@ func (s *Server) Close() error {
 
 // serve accepts connections until Close.
 func (s *Server) serve() {
-	defer s.wg.Done()
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
@@ -246,11 +244,7 @@ func (s *Server) serve() {
 			return
 		}
 		s.accepted.Add(1)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.handshake(nc)
-		}()
+		s.goTracked(func() { s.handshake(nc) })
 	}
 }
 
@@ -284,8 +278,9 @@ func (s *Server) handshake(nc net.Conn) {
 	c.close()
 }
 
-// goTracked runs f in a goroutine that Close waits for. Call it only from
-// goroutines Close waits for already (so the count is not zero).
+// goTracked runs f in a goroutine that Close waits for. Call it before
+// Close can run (in NewServerOn), or from a goroutine Close waits for
+// already, so that Close's Wait never sees the count rise from zero.
 func (s *Server) goTracked(f func()) {
 	s.wg.Add(1)
 	go func() {
