@@ -67,22 +67,6 @@ func readBoth(ch *libssh.Channel) output {
 	return o
 }
 
-func TestExecKeepsStdoutAndStderrApart(t *testing.T) {
-	t.Parallel()
-	s := authedSession(t, sshdtest.Options{})
-	ch := execChannel(t, s, "printf 'to stdout'; printf 'to stderr' >&2; printf ' again'; exit 3")
-	o := readBoth(ch)
-	require.NoError(t, o.outErr)
-	require.NoError(t, o.errErr)
-	assert.Equal(t, "to stdout again", string(o.stdout))
-	assert.Equal(t, "to stderr", string(o.stderr))
-	waitExit(t, ch, 3)
-	assert.True(t, ch.EOF())
-	n, err := ch.Read(make([]byte, 10))
-	assert.Equal(t, 0, n)
-	assert.Equal(t, io.EOF, err, "EOF again after EOF")
-}
-
 func TestExitCodesAndSignal(t *testing.T) {
 	t.Parallel()
 	s := authedSession(t, sshdtest.Options{})

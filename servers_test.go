@@ -92,16 +92,20 @@ func TestBothSessionBasics(t *testing.T) {
 	})
 }
 
-func TestBothChannelStreams(t *testing.T) {
+func TestExecKeepsStdoutAndStderrApart(t *testing.T) {
 	t.Parallel()
 	onBothServers(t, func(t *testing.T, s *libssh.Session) {
-		ch := execChannel(t, s, "printf out; printf err >&2; exit 42")
+		ch := execChannel(t, s, "printf 'to stdout'; printf 'to stderr' >&2; printf ' again'; exit 42")
 		o := readBoth(ch)
 		require.NoError(t, o.outErr)
 		require.NoError(t, o.errErr)
-		assert.Equal(t, "out", string(o.stdout))
-		assert.Equal(t, "err", string(o.stderr))
+		assert.Equal(t, "to stdout again", string(o.stdout))
+		assert.Equal(t, "to stderr", string(o.stderr))
 		waitExit(t, ch, 42)
+		assert.True(t, ch.EOF())
+		n, err := ch.Read(make([]byte, 10))
+		assert.Equal(t, 0, n)
+		assert.Equal(t, io.EOF, err, "EOF again after EOF")
 		require.NoError(t, ch.Close())
 	})
 }
