@@ -3,34 +3,56 @@ package libssh
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	"github.com/golibssh/libssh/lib"
 )
 
 // userauth runs one libssh authentication call to completion: libssh in
 // nonblocking mode answers "again" until the server replied, and must then be
-// called again with the same arguments.
-func (st *sessionState) userauth(ctx context.Context, op string, call func(p lib.Session) int) (AuthStatus, error) {
+// called again with the same arguments. usesAgent says that the call may talk
+// to the SSH agent, which it then reaches through the session's relay, cut
+// when ctx ends.
+func (s *Session) userauth(ctx context.Context, op string, usesAgent bool, call func(p lib.Session) int) (AuthStatus, error) {
+	st, err := s.enter(ctx)
+	if err != nil {
+		return AuthError, err
+	}
+	defer runtime.KeepAlive(s)
 	release, err := st.acquire(ctx)
 	if err != nil {
 		return AuthError, err
 	}
 	defer release()
-	st.lock()
-	// Some failures (GSSAPI's) leave libssh's previous message in place:
-	// remember it, so a stale message is not reported as this call's.
-	before := ""
-	if !st.p.IsNil() {
-		before = lib.GetError(st.p)
-	}
-	for {
-		if err := st.usableLocked(); err != nil {
-			st.unlock()
-			return AuthError, err
+	var (
+		status    AuthStatus
+		first     = true
+		before    string // libssh's message before the call
+		stopAgent func() bool
+	)
+	defer func() {
+		if stopAgent != nil {
+			stopAgent()
 		}
-		var status AuthStatus
-		switch {
-		case !st.serviceAccepted:
+	}()
+	err = st.drive(ctx, func() (bool, error) {
+		if err := st.usableLocked(); err != nil {
+			return false, err
+		}
+		if first {
+			first = false
+			// Some failures (GSSAPI's) leave libssh's previous message
+			// in place: remember it, so a stale message is not reported
+			// as this call's.
+			before = lib.GetError(st.p)
+			if usesAgent {
+				var err error
+				if stopAgent, err = st.useAgentLocked(ctx); err != nil {
+					return false, err
+				}
+			}
+		}
+		if !st.serviceAccepted {
 			// libssh picks a key's signature algorithm before it asks
 			// for the service, from the server's EXT_INFO. A server may
 			// send that after its NEWKEYS, so it can still be on its
@@ -40,40 +62,51 @@ func (st *sessionState) userauth(ctx context.Context, op string, call func(p lib
 			switch lib.ServiceRequest(st.p, "ssh-userauth") {
 			case lib.SSH_OK:
 				st.serviceAccepted = true
-				continue
 			case lib.SSH_AGAIN:
-				status = AuthAgain
+				return false, nil
 			default:
-				status = AuthError
+				return false, st.authErrorLocked(op, before)
 			}
-		default:
-			status = AuthStatus(call(st.p))
 		}
+		status = AuthStatus(call(st.p))
 		switch status {
 		case AuthAgain:
-			if err := st.waitLocked(ctx); err != nil {
-				return AuthError, st.abandon(op, err)
-			}
-			st.lock()
-			continue
+			return false, nil
 		case AuthSuccess:
 			st.authenticated = true
 		case AuthError:
-			if err := st.interruptedErr(); err != nil {
-				st.unlock()
-				return AuthError, err // Close or Disconnect shut the socket down under us
-			}
-			stale := lib.GetError(st.p) == before
-			err := st.errorLocked(op, "authentication failed")
-			if stale {
-				err.Message = st.authFallbackLocked(op)
-			}
-			st.unlock()
-			return AuthError, err
+			return false, st.authErrorLocked(op, before)
 		}
-		st.unlock()
-		return status, nil
+		return true, nil
+	})
+	if usesAgent && ctx.Err() != nil && (err != nil || status != AuthSuccess) {
+		// The relay was cut under libssh's agent call: whatever libssh
+		// made of that, the call was abandoned.
+		err = errWaiting{ctx.Err()}
 	}
+	if werr, waiting := abandoned(err); waiting {
+		return AuthError, st.abandon(op, werr)
+	}
+	if err != nil {
+		return AuthError, err
+	}
+	return status, nil
+}
+
+// authErrorLocked explains a failed authentication call.
+func (st *sessionState) authErrorLocked(op, before string) error {
+	if err := st.interruptedErr(); err != nil {
+		return err // Close or Disconnect shut the socket down under us
+	}
+	if !st.checkStatusLocked() {
+		return st.broken
+	}
+	stale := lib.GetError(st.p) == before
+	err := st.errorLocked(op, "authentication failed")
+	if stale {
+		err.Message = st.authFallbackLocked(op)
+	}
+	return err
 }
 
 // UserauthNone tries to log in without credentials. Servers normally answer
@@ -82,7 +115,7 @@ func (st *sessionState) userauth(ctx context.Context, op string, call func(p lib
 //
 // Uses ssh_userauth_none.
 func (s *Session) UserauthNone(ctx context.Context) (AuthStatus, error) {
-	return s.st.userauth(ctx, "userauth none", lib.UserauthNone)
+	return s.userauth(ctx, "userauth none", false, lib.UserauthNone)
 }
 
 // UserauthList returns the authentication methods the server accepts for
@@ -105,8 +138,10 @@ func (s *Session) UserauthList(ctx context.Context) ([]AuthMethod, error) {
 //
 // Uses ssh_userauth_list.
 func (s *Session) offered() (AuthMethod, error) {
-	st := s.st
-	st.lock()
+	st, err := s.begin()
+	if err != nil {
+		return 0, err
+	}
 	defer st.unlock()
 	if err := st.usableLocked(); err != nil {
 		return 0, err
@@ -121,6 +156,9 @@ func (s *Session) offered() (AuthMethod, error) {
 //
 //lockcheck:ok frees only its own copy of the key; the libssh calls on the session run in userauth, under the lock
 func (s *Session) UserauthPublicKey(ctx context.Context, key *PrivateKey) (AuthStatus, error) {
+	if _, err := s.enter(ctx); err != nil {
+		return AuthError, err
+	}
 	if key == nil {
 		return AuthError, &Error{Op: "userauth publickey", Message: "no key given"}
 	}
@@ -130,7 +168,7 @@ func (s *Session) UserauthPublicKey(ctx context.Context, key *PrivateKey) (AuthS
 		return AuthError, err
 	}
 	defer lib.KeyFree(k)
-	return s.st.userauth(ctx, "userauth publickey", func(p lib.Session) int {
+	return s.userauth(ctx, "userauth publickey", false, func(p lib.Session) int {
 		return lib.UserauthPublickey(p, k)
 	})
 }
@@ -153,7 +191,7 @@ func (s *Session) UserauthPublicKeyFile(ctx context.Context, path, passphrase st
 // recorded no message of its own.
 func (st *sessionState) authFallbackLocked(op string) string {
 	if op == opGSSAPI {
-		target := st.host // ssh_options_get cannot read the identity back
+		target := st.properties().host // ssh_options_get cannot read the identity back
 		if st.cfg.gssapiServer != nil {
 			target = *st.cfg.gssapiServer
 		}
@@ -173,7 +211,7 @@ func (s *Session) UserauthPassword(ctx context.Context, password string) (AuthSt
 	if err := checkString("password", password); err != nil {
 		return AuthError, err
 	}
-	return s.st.userauth(ctx, "userauth password", func(p lib.Session) int {
+	return s.userauth(ctx, "userauth password", false, func(p lib.Session) int {
 		return lib.UserauthPassword(p, password)
 	})
 }
@@ -183,12 +221,17 @@ func (s *Session) UserauthPassword(ctx context.Context, password string) (AuthSt
 // directory (see [WithSSHDir]): id_ed25519, id_ecdsa, id_rsa. passphrase
 // decrypts encrypted identity files; "" for none.
 //
+// libssh reaches the agent through a relay this package controls, so an
+// agent that does not answer cannot hold the call past ctx: when ctx ends
+// the relay is cut, the call returns ctx's error, and the session cannot be
+// used any more (libssh cannot take an authentication attempt back).
+//
 // Uses ssh_userauth_publickey_auto.
 func (s *Session) UserauthPublicKeyAuto(ctx context.Context, passphrase string) (AuthStatus, error) {
 	if err := checkString("passphrase", passphrase); err != nil {
 		return AuthError, err
 	}
-	return s.st.userauth(ctx, "userauth publickey (auto)", func(p lib.Session) int {
+	return s.userauth(ctx, "userauth publickey (auto)", true, func(p lib.Session) int {
 		return lib.UserauthPublickeyAuto(p, passphrase)
 	})
 }
@@ -197,21 +240,28 @@ func (s *Session) UserauthPublicKeyAuto(ctx context.Context, passphrase string) 
 // with [WithAgentSocket], or $SSH_AUTH_SOCK. It tries each key in turn (a
 // server's MaxAuthTries may end the connection when the agent holds many).
 // AuthDenied when no agent is reachable or no key is accepted.
+// An agent that does not answer holds the call only until ctx ends (see
+// [Session.UserauthPublicKeyAuto]).
 //
 // Uses ssh_userauth_agent.
 func (s *Session) UserauthAgent(ctx context.Context) (AuthStatus, error) {
-	return s.st.userauth(ctx, "userauth agent", lib.UserauthAgent)
+	return s.userauth(ctx, "userauth agent", true, lib.UserauthAgent)
 }
 
 // UserauthGSSAPI authenticates with Kerberos (gssapi-with-mic), using the
 // credential cache of the environment (KRB5CCNAME) and the options
 // [WithGSSAPIServerIdentity], [WithGSSAPIClientIdentity] and
 // [WithGSSAPIDelegateCredentials]. AuthDenied without a valid ticket.
-// Talking to the KDC happens inside the call.
+//
+// Talking to the KDC happens inside libssh's call, on sockets of the
+// Kerberos library that Go cannot reach: a context cannot end that part,
+// and Close waits for it. The Kerberos library's own timeouts bound it
+// (krb5.conf: kdc_timeout, max_retries); the wait for the server's answer
+// that follows ends with ctx as usual.
 //
 // Uses ssh_userauth_gssapi.
 func (s *Session) UserauthGSSAPI(ctx context.Context) (AuthStatus, error) {
-	return s.st.userauth(ctx, opGSSAPI, lib.UserauthGssapi)
+	return s.userauth(ctx, opGSSAPI, false, lib.UserauthGssapi)
 }
 
 // KbdintPrompt is one question of a keyboard-interactive round.
@@ -235,7 +285,7 @@ type KbdintRound struct {
 //
 // Uses ssh_userauth_kbdint.
 func (s *Session) UserauthKbdint(ctx context.Context) (AuthStatus, error) {
-	return s.st.userauth(ctx, "userauth keyboard-interactive", lib.UserauthKbdint)
+	return s.userauth(ctx, "userauth keyboard-interactive", false, lib.UserauthKbdint)
 }
 
 // UserauthKbdintGetPrompts returns the questions of the current
@@ -256,8 +306,10 @@ func (s *Session) UserauthKbdintGetPrompts() ([]KbdintPrompt, error) {
 // Uses ssh_userauth_kbdint_getname, _getinstruction, _getnprompts and
 // _getprompt.
 func (s *Session) UserauthKbdintRound() (*KbdintRound, error) {
-	st := s.st
-	st.lock()
+	st, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
 	defer st.unlock()
 	if err := st.usableLocked(); err != nil {
 		return nil, err
@@ -289,8 +341,10 @@ func (s *Session) UserauthKbdintSetAnswers(answers []string) error {
 			return err
 		}
 	}
-	st := s.st
-	st.lock()
+	st, err := s.begin()
+	if err != nil {
+		return err
+	}
 	defer st.unlock()
 	if err := st.usableLocked(); err != nil {
 		return err

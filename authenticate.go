@@ -262,8 +262,7 @@ func maskOf(methods []AuthMethod) AuthMethod {
 }
 
 func (s *Session) isAuthenticated() bool {
-	st := s.st
-	st.lock()
-	defer st.unlock()
-	return st.authenticated
+	authenticated := false
+	s.inspect(func(st *sessionState) { authenticated = st.authenticated })
+	return authenticated
 }

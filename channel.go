@@ -9,10 +9,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/lib"
@@ -38,6 +35,8 @@ var (
 	errSessionClosed       = closedError("libssh: use of a channel whose session was closed")
 	errSessionDisconnected = closedError("libssh: use of a channel whose session was disconnected")
 	errNotOpen             = errors.New("libssh: the channel is not open: call OpenSession or OpenForward first")
+	errNilChannel          = closedError("libssh: use of a nil or zero Channel (make one with Session.NewChannel)")
+	errNotAuthenticated    = fmt.Errorf("%w: log in before opening channels", ErrNotAuthenticated)
 	errAlreadyOpen         = errors.New("libssh: the channel is open already: a channel is opened once")
 )
 
@@ -52,7 +51,8 @@ var (
 // standard error, and Write sends. All methods are safe for concurrent use;
 // a Read or Write waiting for data or window never holds up other channels
 // of the session. The channel becomes unusable, with errors matching
-// [ErrClosed], when it or its session is closed.
+// [ErrClosed], when it or its session is closed. A nil or zero Channel is
+// closed.
 type Channel struct {
 	s       *Session // keeps the session open while the channel is reachable
 	c       *chanState
@@ -70,8 +70,8 @@ type chanState struct {
 	internal *callbacks.Registration // the channel's own bookkeeping callbacks
 	user     *callbacks.Registration // SetCallbacks's, or nil
 
-	reqSem  chan struct{} // one pending open or request at a time (libssh keeps one request state)
-	writeMu sync.Mutex    // one Write at a time, so that writes do not interleave
+	reqSem   chan struct{} // one pending open or request at a time (libssh keeps one request state)
+	writeSem chan struct{} // one Write at a time, so that writes do not interleave
 
 	opened       bool      // the open was confirmed
 	localEOF     bool      // we sent EOF
@@ -95,18 +95,21 @@ type exitState struct {
 //
 // Uses ssh_channel_new.
 func (s *Session) NewChannel() (*Channel, error) {
-	st := s.st
-	st.lock()
+	st, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
 	defer st.unlock()
-	if err := st.usableLocked(); err != nil {
+	defer runtime.KeepAlive(s)
+	switch err := st.usableLocked(); {
+	case err == ErrNotConnected || err == nil && !st.authenticated && st.server == nil:
+		// libssh refuses without saying why.
+		return nil, errNotAuthenticated
+	case err != nil:
 		return nil, err
 	}
 	p := lib.ChannelNew(st.p)
 	if p.IsNil() {
-		if !st.authenticated {
-			// libssh refuses without saying why.
-			return nil, ErrNotAuthenticated
-		}
 		return nil, st.errorLocked("new channel", "ssh_channel_new failed (out of memory?)")
 	}
 	ch, err := st.adoptChannelLocked(s, p, true)
@@ -119,6 +122,9 @@ func (s *Session) NewChannel() (*Channel, error) {
 // WithChannel makes a channel with [Session.NewChannel], calls f with it and
 // closes it, whatever f returns. It returns f's error, or else Close's.
 func (s *Session) WithChannel(f func(*Channel) error) error {
+	if f == nil {
+		return errors.New("libssh: WithChannel of a nil function")
+	}
 	ch, err := s.NewChannel()
 	if err != nil {
 		return err
@@ -139,11 +145,10 @@ func WrapChannel(p lib.Channel, s *Session, owned bool) (*Channel, error) {
 	if p.IsNil() {
 		return nil, errors.New("libssh: WrapChannel of a NULL channel")
 	}
-	if s == nil {
-		return nil, errors.New("libssh: WrapChannel needs the channel's session")
+	st, err := s.begin()
+	if err != nil {
+		return nil, fmt.Errorf("libssh: WrapChannel needs the channel's session: %w", err)
 	}
-	st := s.st
-	st.lock()
 	defer st.unlock()
 	if err := st.usableLocked(); err != nil {
 		return nil, err
@@ -166,7 +171,7 @@ func WrapChannel(p lib.Channel, s *Session, owned bool) (*Channel, error) {
 // adoptChannelLocked makes the Channel for p and installs its bookkeeping
 // callbacks. On error the caller still owns p.
 func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool) (*Channel, error) {
-	c := &chanState{st: st, p: p, owned: owned, reqSem: make(chan struct{}, 1)}
+	c := &chanState{st: st, p: p, owned: owned, reqSem: make(chan struct{}, 1), writeSem: make(chan struct{}, 1)}
 	reg, err := callbacks.Install(p, &callbacks.ChannelCallbacks{
 		OnEOF:        func() { c.remoteEOF = true },
 		OnClose:      func() { c.remoteEOF, c.remoteClosed = true, true },
@@ -245,26 +250,72 @@ func (c *chanState) errorLocked(op, fallback string) error {
 	if err := c.st.interruptedErr(); err != nil {
 		return err
 	}
+	if !c.st.checkStatusLocked() {
+		return c.st.broken
+	}
 	return c.st.errorLocked(op, fallback)
 }
 
-// lock takes the session lock for a call into libssh on the channel. Inside
-// one of the session's callbacks that would deadlock (and libssh cannot be
-// re-entered there), so it returns ErrInCallback instead.
-func (c *chanState) lock() error {
-	if c.st.lockUnlessInCallback() {
-		return ErrInCallback
+// state returns the channel's state, or an error for a nil or zero Channel.
+func (ch *Channel) state() (*chanState, error) {
+	if ch == nil || ch.c == nil {
+		return nil, errNilChannel
 	}
-	return nil
+	return ch.c, nil
+}
+
+// begin is how a method without a context that calls libssh begins: it
+// refuses a nil or zero Channel and calls from callbacks (libssh cannot be
+// re-entered there, and the lock is held), and takes the lock.
+func (ch *Channel) begin() (*chanState, error) {
+	c, err := ch.state()
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseInCallback(); err != nil {
+		return nil, err
+	}
+	c.st.lock()
+	return c, nil
+}
+
+// inspect runs f with the session locked, for the channel's state queries:
+// in a callback of the channel's session, whose goroutine holds the lock, it
+// runs f directly; in a callback of another session, or on a nil Channel, it
+// does not run f and returns false.
+func (ch *Channel) inspect(f func(c *chanState)) bool {
+	c, err := ch.state()
+	if err != nil {
+		return false
+	}
+	defer runtime.KeepAlive(ch)
+	switch cs := callbackSession(); {
+	case cs == c.st:
+		f(c)
+	case cs == nil:
+		c.st.lock()
+		defer c.st.unlock()
+		f(c)
+	default:
+		return false
+	}
+	return true
 }
 
 // pending runs a libssh call that answers SSH_AGAIN until the server has
 // replied (an open or a request), calling it again after each round of
 // input. isOpen says whether the channel must be open (for a request) or
 // must not (for an open). Cancelling ctx while the call is pending makes
-// the channel unusable: libssh cannot abandon it.
+// the channel unusable: libssh cannot abandon it. A request pending when the
+// server closes the channel fails at once.
 func (c *chanState) pending(ctx context.Context, op string, isOpen bool, call func(p lib.Channel) int) error {
 	st := c.st
+	if ctx == nil {
+		return errNilContext
+	}
+	if err := refuseInCallback(); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err // nothing sent, nothing changed
 	}
@@ -276,10 +327,7 @@ func (c *chanState) pending(ctx context.Context, op string, isOpen bool, call fu
 		return errSessionClosed
 	}
 	defer func() { <-c.reqSem }()
-	if err := c.lock(); err != nil {
-		return err
-	}
-	for {
+	err := st.drive(ctx, func() (bool, error) {
 		err := c.usableLocked()
 		switch {
 		case err != nil:
@@ -289,25 +337,27 @@ func (c *chanState) pending(ctx context.Context, op string, isOpen bool, call fu
 			err = errAlreadyOpen
 		}
 		if err != nil {
-			st.unlock()
-			return err
+			return false, err
 		}
 		switch rc := call(c.p); rc {
 		case lib.SSH_OK:
-			st.unlockFlushing()
-			return nil
+			st.flushLocked()
+			return true, nil
 		case lib.SSH_ERROR:
-			err := c.errorLocked(op, "failed")
-			st.unlockFlushing()
-			return err
+			return false, c.errorLocked(op, "failed")
 		}
-		if err := st.waitLocked(ctx); err != nil {
-			return c.abandon(op, err)
+		if c.remoteClosed {
+			// libssh would wait for the reply for ever.
+			err := &Error{Op: op, Message: "the server closed the channel instead of answering"}
+			c.broken = err
+			return false, err
 		}
-		if err := c.lock(); err != nil {
-			return err
-		}
+		return false, nil
+	})
+	if werr, waiting := abandoned(err); waiting {
+		return c.abandon(op, werr)
 	}
+	return err
 }
 
 // abandon records that a pending open or request was given up.
@@ -329,7 +379,11 @@ func (c *chanState) abandon(op string, err error) error {
 //
 // Uses ssh_channel_open_session.
 func (ch *Channel) OpenSession(ctx context.Context) error {
-	c := ch.c
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
 	return c.pending(ctx, "open session channel", false, func(p lib.Channel) int {
 		rc := lib.ChannelOpenSession(p)
 		c.opened = rc == lib.SSH_OK
@@ -351,7 +405,11 @@ func (ch *Channel) openForward(ctx context.Context, host string, port int, srcHo
 	if err := checkForwardTarget(host, port); err != nil {
 		return err
 	}
-	c := ch.c
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
 	op := "open forward channel to " + net.JoinHostPort(host, strconv.Itoa(port))
 	return c.pending(ctx, op, false, func(p lib.Channel) int {
 		rc := lib.ChannelOpenForward(p, host, port, srcHost, srcPort)
@@ -380,7 +438,12 @@ func (ch *Channel) RequestExec(ctx context.Context, command string) error {
 	if err := checkString("command", command); err != nil {
 		return err
 	}
-	return ch.c.pending(ctx, "exec request", true, func(p lib.Channel) int {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(ctx, "exec request", true, func(p lib.Channel) int {
 		return lib.ChannelRequestExec(p, command)
 	})
 }
@@ -397,7 +460,15 @@ func (ch *Channel) RequestEnv(ctx context.Context, name, value string) error {
 	if err := checkString("environment variable value", value); err != nil {
 		return err
 	}
-	return ch.c.pending(ctx, "env request "+name, true, func(p lib.Channel) int {
+	if err := checkString("environment variable", name+value); err != nil {
+		return err
+	}
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(ctx, "env request "+name, true, func(p lib.Channel) int {
 		return lib.ChannelRequestEnv(p, name, value)
 	})
 }
@@ -416,7 +487,12 @@ func (ch *Channel) RequestPty(ctx context.Context, term string, cols, rows int) 
 	if err := checkSize(cols, rows); err != nil {
 		return err
 	}
-	return ch.c.pending(ctx, "pty request", true, func(p lib.Channel) int {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(ctx, "pty request", true, func(p lib.Channel) int {
 		return lib.ChannelRequestPtySize(p, term, cols, rows)
 	})
 }
@@ -429,7 +505,12 @@ func (ch *Channel) ChangePtySize(ctx context.Context, cols, rows int) error {
 	if err := checkSize(cols, rows); err != nil {
 		return err
 	}
-	return ch.c.pending(ctx, "pty size change", true, func(p lib.Channel) int {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(ctx, "pty size change", true, func(p lib.Channel) int {
 		return lib.ChannelChangePtySize(p, cols, rows)
 	})
 }
@@ -445,7 +526,12 @@ func checkSize(cols, rows int) error {
 //
 // Uses ssh_channel_request_shell.
 func (ch *Channel) RequestShell(ctx context.Context) error {
-	return ch.c.pending(ctx, "shell request", true, func(p lib.Channel) int {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(ctx, "shell request", true, func(p lib.Channel) int {
 		return lib.ChannelRequestShell(p)
 	})
 }
@@ -457,7 +543,12 @@ func (ch *Channel) RequestSubsystem(ctx context.Context, name string) error {
 	if err := checkString("subsystem", name); err != nil {
 		return err
 	}
-	return ch.c.pending(ctx, "subsystem request "+name, true, func(p lib.Channel) int {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(ctx, "subsystem request "+name, true, func(p lib.Channel) int {
 		return lib.ChannelRequestSubsystem(p, name)
 	})
 }
@@ -471,7 +562,12 @@ func (ch *Channel) SendSignal(ctx context.Context, signal string) error {
 	if err := checkString("signal", signal); err != nil {
 		return err
 	}
-	return ch.c.pending(ctx, "signal "+signal, true, func(p lib.Channel) int {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(ctx, "signal "+signal, true, func(p lib.Channel) int {
 		return lib.ChannelRequestSendSignal(p, signal)
 	})
 }
@@ -497,7 +593,12 @@ func (ch *Channel) RequestX11(ctx context.Context, singleConnection bool, protoc
 	if singleConnection {
 		single = 1
 	}
-	return ch.c.pending(ctx, "X11 request", true, func(p lib.Channel) int {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(ctx, "X11 request", true, func(p lib.Channel) int {
 		return lib.ChannelRequestX11(p, single, protocol, cookie, screen)
 	})
 }
@@ -509,7 +610,12 @@ func (ch *Channel) RequestX11(ctx context.Context, singleConnection bool, protoc
 //
 // Uses ssh_channel_request_auth_agent.
 func (ch *Channel) RequestAuthAgent(ctx context.Context) error {
-	return ch.c.pending(ctx, "agent forwarding request", true, lib.ChannelRequestAuthAgent)
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(ctx, "agent forwarding request", true, lib.ChannelRequestAuthAgent)
 }
 
 // RequestSendExitStatus sends the exit status of the channel's command to
@@ -521,7 +627,12 @@ func (ch *Channel) RequestSendExitStatus(status int) error {
 	if status < 0 || int64(status) > math.MaxInt32 {
 		return fmt.Errorf("libssh: exit status %d out of range", status)
 	}
-	return ch.c.pending(context.Background(), "send exit status", true, func(p lib.Channel) int {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(context.Background(), "send exit status", true, func(p lib.Channel) int {
 		return lib.ChannelRequestSendExitStatus(p, status)
 	})
 }
@@ -545,7 +656,12 @@ func (ch *Channel) RequestSendExitSignal(signal string, coreDumped bool, message
 	if coreDumped {
 		core = 1
 	}
-	return ch.c.pending(context.Background(), "send exit signal", true, func(p lib.Channel) int {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.pending(context.Background(), "send exit signal", true, func(p lib.Channel) int {
 		return lib.ChannelRequestSendExitSignal(p, signal, core, message, lang)
 	})
 }
@@ -556,26 +672,34 @@ func (ch *Channel) RequestSendExitSignal(signal string, coreDumped bool, message
 //
 // The callbacks run while the session processes input (in a goroutine of
 // this package or inside another call on the session), with the session
-// locked. In them, only [Channel.Close] (which takes effect when the
-// callback returns) and the state queries (IsOpen, IsAssigned, EOF,
-// IsWritable, ExitStatus) may be called (and SetCallbacks, in the message
-// handler of [AcceptSession]); other methods of the channel
-// return an error, and methods of the session panic. A callback that
-// panics makes the channel unusable: its later calls return the
-// [*callbacks.PanicError].
+// locked. What they may call is the same for every callback of this
+// package (see the package documentation, "Callbacks"): the session's
+// cached facts (Host, User, Port, KnownHostsPath, String, IsOpen,
+// IsConnected), the channel's state queries (IsOpen, IsAssigned, EOF,
+// IsWritable, ExitStatus, String), and Close of a channel or of the session,
+// which takes effect when the callback returns. Every other method returns
+// [ErrInCallback], and so does every method of another session or its
+// channels (except their cached facts). SetCallbacks itself may be called
+// in the message handler of [AcceptSession]. A callback that panics makes
+// the channel unusable: its later calls return the [*callbacks.PanicError].
 //
 // An OnData callback that consumes data takes it away from Read.
 //
 // Uses ssh_set_channel_callbacks and ssh_remove_channel_callbacks.
 func (ch *Channel) SetCallbacks(cb *callbacks.ChannelCallbacks) error {
-	c := ch.c
-	if c.st.lockUnlessInCallback() {
-		// A channel callback may be running from this channel's list;
-		// the message handler of a server session runs from none.
-		if !c.st.inHandler {
-			return ErrInCallback
-		}
-	} else {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	switch cs := callbackSession(); {
+	case cs == c.st && c.st.inHandler:
+		// The message handler of a server session runs from no
+		// channel's callback list: the lock is this goroutine's.
+	case cs != nil:
+		return ErrInCallback
+	default:
+		c.st.lock()
 		defer c.st.unlock()
 	}
 	if c.p.IsNil() || c.closeQueued {
@@ -598,10 +722,9 @@ func (ch *Channel) SetCallbacks(cb *callbacks.ChannelCallbacks) error {
 // that a call back into the package from the callback is recognised, and a
 // panic, so that the channel reports it.
 func (c *chanState) guard(run func()) {
-	st := c.st
-	st.cbThread.Store(int32(unix.Gettid()))
+	exit := c.st.enterCallback()
 	defer func() {
-		st.cbThread.Store(0)
+		exit()
 		if r := recover(); r != nil {
 			if c.broken == nil {
 				c.broken = &callbacks.PanicError{Value: r}
@@ -614,74 +737,97 @@ func (c *chanState) guard(run func()) {
 
 // Read reads the remote standard output (or, for a forwarded connection,
 // its data). It waits until data arrives, and returns [io.EOF] once the
-// server has sent EOF and everything before it was read.
+// server has sent EOF and everything before it was read. Close (of the
+// channel or the session) ends a waiting Read.
 //
 // Uses ssh_channel_read_nonblocking.
 func (ch *Channel) Read(b []byte) (int, error) {
-	return ch.c.read(context.Background(), b, false)
+	c, err := ch.state()
+	if err != nil {
+		return 0, err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.read(context.Background(), b, false)
 }
 
 // Stderr returns a reader for the remote standard error, which behaves like
 // Read.
-func (ch *Channel) Stderr() io.Reader { return stderrReader{ch.c} }
+func (ch *Channel) Stderr() io.Reader {
+	if ch == nil {
+		return stderrReader{}
+	}
+	return stderrReader{ch.c}
+}
 
 type stderrReader struct{ c *chanState }
 
 func (r stderrReader) Read(b []byte) (int, error) {
+	if r.c == nil {
+		return 0, errNilChannel
+	}
 	return r.c.read(context.Background(), b, true)
 }
 
+// maxReadChunk bounds what one read asks libssh for (it counts in 32 bits).
+const maxReadChunk = 1 << 30
+
 func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error) {
+	if err := refuseInCallback(); err != nil {
+		return 0, err
+	}
 	if len(b) == 0 {
 		return 0, nil
+	}
+	if len(b) > maxReadChunk {
+		b = b[:maxReadChunk]
 	}
 	stream := 0
 	if stderr {
 		stream = 1
 	}
 	st := c.st
-	if err := c.lock(); err != nil {
-		return 0, err
-	}
-	for {
+	n := 0
+	err := st.drive(ctx, func() (bool, error) {
 		if err := c.openLocked(); err != nil {
-			st.unlock()
-			return 0, err
+			return false, err
 		}
-		switch n := lib.ChannelReadNonblocking(c.p, b, stream); {
+		switch n = lib.ChannelReadNonblocking(c.p, b, stream); {
 		case n > 0:
-			// Reading may have queued a window adjustment.
-			st.unlockFlushing()
-			return n, nil
+			st.flushLocked() // reading may have queued a window adjustment
+			return true, nil
 		case n == lib.SSH_EOF:
-			st.unlock()
-			return 0, io.EOF
+			n = 0
+			return false, io.EOF
 		case n == lib.SSH_ERROR:
-			err := c.errorLocked("channel read", "failed")
-			st.unlock()
-			return 0, err
+			n = 0
+			return false, c.errorLocked("channel read", "failed")
 		}
-		if err := st.waitLocked(ctx); err != nil {
-			return 0, err
-		}
-		if err := c.lock(); err != nil {
-			return 0, err
-		}
-	}
+		n = 0
+		return false, nil
+	})
+	err, _ = abandoned(err)
+	return n, err
 }
 
 // Write sends b to the remote end. It waits whenever the server's window is
-// full (it never fails for that), and returns when libssh has taken all of
-// b or with the error that stopped it. Writes after CloseWrite fail.
+// full or the connection does not take more yet (it never fails for that),
+// and returns when libssh has taken all of b or with the error that stopped
+// it. Writes after CloseWrite fail. Close (of the channel or the session)
+// ends a waiting Write.
 //
 // Uses ssh_channel_write.
 func (ch *Channel) Write(b []byte) (int, error) {
-	return ch.c.write(context.Background(), b, false)
+	c, err := ch.state()
+	if err != nil {
+		return 0, err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.write(context.Background(), b, false)
 }
 
 // WriteString is Write for a string.
 func (ch *Channel) WriteString(s string) (int, error) {
-	return ch.c.write(context.Background(), []byte(s), false)
+	return ch.Write([]byte(s))
 }
 
 // WriteStderr is Write for the standard error stream, which only a server
@@ -689,57 +835,78 @@ func (ch *Channel) WriteString(s string) (int, error) {
 //
 // Uses ssh_channel_write_stderr.
 func (ch *Channel) WriteStderr(b []byte) (int, error) {
-	return ch.c.write(context.Background(), b, true)
+	c, err := ch.state()
+	if err != nil {
+		return 0, err
+	}
+	defer runtime.KeepAlive(ch)
+	return c.write(context.Background(), b, true)
 }
 
 func (c *chanState) write(ctx context.Context, b []byte, stderr bool) (int, error) {
+	// The callback check comes before writeMu: a callback's goroutine
+	// holds the lock, which a writer holding writeMu may wait for.
+	if err := refuseInCallback(); err != nil {
+		return 0, err
+	}
 	send := lib.ChannelWrite
 	if stderr {
 		send = lib.ChannelWriteStderr
 	}
 	st := c.st
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	if err := c.lock(); err != nil {
-		return 0, err
+	// One Write at a time, so that writes do not interleave; a writer
+	// waiting here gives up with its context.
+	select {
+	case c.writeSem <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-st.done:
+		return 0, errSessionClosed
 	}
+	defer func() { <-c.writeSem }()
 	written := 0
-	for {
-		err := c.openLocked()
-		if err == nil && c.localEOF {
-			err = errors.New("libssh: write after CloseWrite")
-		}
-		if err == nil && c.remoteClosed {
-			err = &Error{Op: "channel write", Message: "the server closed the channel"}
-		}
+	for first := true; first || written < len(b); first = false {
+		err := st.drive(ctx, func() (bool, error) {
+			err := c.openLocked()
+			if err == nil && c.localEOF {
+				err = errors.New("libssh: write after CloseWrite")
+			}
+			if err == nil && c.remoteClosed {
+				err = &Error{Op: "channel write", Message: "the server closed the channel"}
+			}
+			if err != nil {
+				return false, err
+			}
+			if written == len(b) {
+				return true, nil
+			}
+			// Hand libssh more only once it sent what it holds: that
+			// bounds its output buffer to about one chunk.
+			if !st.drainedLocked() {
+				st.flushLocked()
+				if !st.drainedLocked() {
+					return false, nil // the flusher wakes us
+				}
+			}
+			chunk := b[written:min(len(b), written+maxWriteChunk)]
+			n := send(c.p, chunk)
+			if n == lib.SSH_ERROR {
+				return false, c.errorLocked("channel write", "failed")
+			}
+			written += max(n, 0)
+			if n > 0 {
+				st.flushLocked()
+			}
+			// A short write: the window is full (or a key re-exchange
+			// runs); wait for the server.
+			return n == len(chunk), nil
+		})
 		if err != nil {
-			st.unlockFlushing()
-			return written, err
-		}
-		if written == len(b) {
-			st.unlockFlushing()
-			return written, nil
-		}
-		chunk := b[written:min(len(b), written+maxWriteChunk)]
-		n := send(c.p, chunk)
-		if n == lib.SSH_ERROR {
-			err := c.errorLocked("channel write", "failed")
-			st.unlockFlushing()
-			return written, err
-		}
-		written += max(n, 0)
-		if n == len(chunk) {
-			// Let libssh send the chunk before the next one.
-			st.unlockFlushing()
-		} else if err := st.waitLocked(ctx); err != nil {
-			// The window is full (or a key re-exchange is running):
-			// wait for the server.
-			return written, err
-		}
-		if err := c.lock(); err != nil {
+			err, _ = abandoned(err)
 			return written, err
 		}
 	}
+	return written, nil
 }
 
 // CloseWrite sends EOF: the remote end reads end of input, and the channel
@@ -747,45 +914,51 @@ func (c *chanState) write(ctx context.Context, b []byte, stderr bool) (int, erro
 //
 // Uses ssh_channel_send_eof.
 func (ch *Channel) CloseWrite() error {
-	c := ch.c
-	if err := c.lock(); err != nil {
+	c, err := ch.begin()
+	if err != nil {
 		return err
 	}
+	defer runtime.KeepAlive(ch)
+	defer c.st.unlock()
 	if err := c.openLocked(); err != nil {
-		c.st.unlock()
 		return err
 	}
 	if c.localEOF {
-		c.st.unlock()
 		return nil
 	}
 	// SSH_AGAIN means the EOF is queued.
 	if lib.ChannelSendEof(c.p) == lib.SSH_ERROR {
-		err := c.errorLocked("send EOF", "failed")
-		c.st.unlock()
-		return err
+		return c.errorLocked("send EOF", "failed")
 	}
 	c.localEOF = true
-	c.st.unlockFlushing()
+	c.st.flushLocked()
 	return nil
 }
 
 // Close closes the channel (telling the server, when the session is still
 // connected) and frees it. It is idempotent, and never fails for a channel
 // whose session was closed or disconnected. Called inside one of the
-// session's callbacks, it takes effect when the callback returns.
+// session's callbacks, it takes effect when the callback returns; inside a
+// callback of another session it returns [ErrInCallback].
 //
 // Uses ssh_channel_free.
 func (ch *Channel) Close() error {
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	if cs := callbackSession(); cs != nil && cs != c.st {
+		return ErrInCallback
+	}
 	ch.cleanup.Stop()
-	ch.c.close()
+	c.close()
 	return nil
 }
 
 // close closes the channel; it reports whether it was still open.
 func (c *chanState) close() bool {
 	st := c.st
-	if st.lockUnlessInCallback() {
+	if st.inCallback() {
 		// The lock is this goroutine's: libssh is calling back and may be
 		// iterating over this channel's callbacks, so freeing must wait
 		// until it has returned.
@@ -796,8 +969,10 @@ func (c *chanState) close() bool {
 		st.deferred = append(st.deferred, c)
 		return true
 	}
+	st.lock()
+	defer st.unlock()
 	open := c.closeLocked()
-	st.unlockFlushing()
+	st.flushLocked()
 	return open
 }
 
@@ -825,32 +1000,30 @@ func (c *chanState) closeLocked() bool {
 // it. Wait does not read: unread output stays readable, and a command whose
 // output nobody reads may block when the channel's window fills.
 func (ch *Channel) Wait(ctx context.Context) error {
-	c := ch.c
+	c, err := ch.state()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
 	return c.waitUntil(ctx, func() bool { return c.remoteClosed || c.remoteEOF && c.exit.known() })
 }
 
 // waitUntil waits until done, called with the session locked, is true.
 func (c *chanState) waitUntil(ctx context.Context, done func() bool) error {
-	st := c.st
-	if err := c.lock(); err != nil {
+	if ctx == nil {
+		return errNilContext
+	}
+	if err := refuseInCallback(); err != nil {
 		return err
 	}
-	for {
+	err := c.st.drive(ctx, func() (bool, error) {
 		if c.broken == nil && done() {
-			st.unlock()
-			return nil
+			return true, nil
 		}
-		if err := c.openLocked(); err != nil {
-			st.unlock()
-			return err
-		}
-		if err := st.waitLocked(ctx); err != nil {
-			return err
-		}
-		if err := c.lock(); err != nil {
-			return err
-		}
-	}
+		return false, c.openLocked()
+	})
+	err, _ = abandoned(err)
+	return err
 }
 
 // PollLoop waits until the server has sent EOF and both streams were
@@ -859,32 +1032,32 @@ func (c *chanState) waitUntil(ctx context.Context, done func() bool) error {
 //
 // Uses ssh_channel_poll.
 func (ch *Channel) PollLoop(ctx context.Context) (int, error) {
-	c, st := ch.c, ch.c.st
-	if err := c.lock(); err != nil {
+	c, err := ch.state()
+	if err != nil {
 		return lib.SSH_ERROR, err
 	}
-	for {
+	if ctx == nil {
+		return lib.SSH_ERROR, errNilContext
+	}
+	if err := refuseInCallback(); err != nil {
+		return lib.SSH_ERROR, err
+	}
+	defer runtime.KeepAlive(ch)
+	err = c.st.drive(ctx, func() (bool, error) {
 		if err := c.openLocked(); err != nil {
-			st.unlock()
-			return lib.SSH_ERROR, err
+			return false, err
 		}
 		out, errOut := lib.ChannelPoll(c.p, 0), lib.ChannelPoll(c.p, 1)
 		if out == lib.SSH_ERROR || errOut == lib.SSH_ERROR {
-			err := c.errorLocked("channel poll", "failed")
-			st.unlock()
-			return lib.SSH_ERROR, err
+			return false, c.errorLocked("channel poll", "failed")
 		}
-		if out == lib.SSH_EOF && errOut == lib.SSH_EOF {
-			st.unlock()
-			return lib.SSH_EOF, nil
-		}
-		if err := st.waitLocked(ctx); err != nil {
-			return lib.SSH_ERROR, err
-		}
-		if err := c.lock(); err != nil {
-			return lib.SSH_ERROR, err
-		}
+		return out == lib.SSH_EOF && errOut == lib.SSH_EOF, nil
+	})
+	if err != nil {
+		err, _ = abandoned(err)
+		return lib.SSH_ERROR, err
 	}
+	return lib.SSH_EOF, nil
 }
 
 func (e *exitState) known() bool { return e.hasStatus || e.signal != nil }
@@ -897,9 +1070,11 @@ func (e *exitState) known() bool { return e.hasStatus || e.signal != nil }
 // libssh 0.10 reports exit signals only through a callback, which the
 // channel installs itself.
 func (ch *Channel) ExitStatus() (int, error) {
-	c := ch.c
+	if _, err := ch.state(); err != nil {
+		return -1, err
+	}
 	status, err := -1, ErrNotExited
-	c.st.locked(func() {
+	ok := ch.inspect(func(c *chanState) {
 		switch {
 		case c.exit.signal != nil:
 			err = c.exit.signal
@@ -909,14 +1084,17 @@ func (ch *Channel) ExitStatus() (int, error) {
 			err = ErrNoExitStatus
 		}
 	})
+	if !ok {
+		return -1, ErrInCallback
+	}
 	return status, err
 }
 
 // IsAssigned reports whether the channel still holds its libssh channel:
 // false after Close, or after its session was closed or disconnected.
 func (ch *Channel) IsAssigned() bool {
-	c, assigned := ch.c, false
-	c.st.locked(func() { assigned = !c.p.IsNil() && !c.closeQueued })
+	assigned := false
+	ch.inspect(func(c *chanState) { assigned = !c.p.IsNil() && !c.closeQueued })
 	return assigned
 }
 
@@ -925,8 +1103,8 @@ func (ch *Channel) IsAssigned() bool {
 //
 // Uses ssh_channel_is_open.
 func (ch *Channel) IsOpen() bool {
-	c, open := ch.c, false
-	c.st.locked(func() {
+	open := false
+	ch.inspect(func(c *chanState) {
 		open = c.openLocked() == nil && lib.ChannelIsOpen(c.p) == 1
 	})
 	return open
@@ -937,8 +1115,8 @@ func (ch *Channel) IsOpen() bool {
 //
 // Uses ssh_channel_is_eof.
 func (ch *Channel) EOF() bool {
-	c, eof := ch.c, true
-	c.st.locked(func() {
+	eof := true
+	ch.inspect(func(c *chanState) {
 		if !c.p.IsNil() && !c.closeQueued {
 			eof = lib.ChannelIsEof(c.p) != 0
 		}
@@ -949,8 +1127,8 @@ func (ch *Channel) EOF() bool {
 // IsWritable reports whether Write can send: the channel is open and
 // CloseWrite was not called.
 func (ch *Channel) IsWritable() bool {
-	c, writable := ch.c, false
-	c.st.locked(func() {
+	writable := false
+	ch.inspect(func(c *chanState) {
 		writable = c.openLocked() == nil && !c.localEOF && lib.ChannelIsOpen(c.p) == 1
 	})
 	return writable
@@ -958,8 +1136,8 @@ func (ch *Channel) IsWritable() bool {
 
 // String describes the channel, such as "libssh.Channel(open)".
 func (ch *Channel) String() string {
-	c, state := ch.c, ""
-	c.st.locked(func() {
+	state := "nil"
+	ch.inspect(func(c *chanState) {
 		switch {
 		case c.p.IsNil() || c.closeQueued:
 			state = "closed"
@@ -979,16 +1157,21 @@ func (ch *Channel) String() string {
 // WithLib calls f with the session locked and the channel's libssh channel,
 // for libssh calls this package does not wrap (through package lib). f must
 // not keep p, free it, or call methods of the channel or its session. It
-// returns f's error, or an error matching [ErrClosed] once the channel or
-// its session was closed.
+// returns f's error, an error matching [ErrClosed] once the channel or
+// its session was closed, or [ErrInCallback] in a callback.
 func (ch *Channel) WithLib(f func(p lib.Channel) error) error {
-	c := ch.c
-	if err := c.lock(); err != nil {
+	if f == nil {
+		return errors.New("libssh: WithLib of a nil function")
+	}
+	c, err := ch.begin()
+	if err != nil {
 		return err
 	}
-	defer c.st.unlockFlushing()
+	defer runtime.KeepAlive(ch)
+	defer c.st.unlock()
 	if c.p.IsNil() || c.closeQueued {
 		return c.usableLocked()
 	}
+	defer c.st.flushLocked()
 	return f(c.p)
 }

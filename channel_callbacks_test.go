@@ -1,11 +1,14 @@
 package libssh_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -200,19 +203,48 @@ func TestSessionMethodInsideACallback(t *testing.T) {
 	t.Parallel()
 	s := authedSession(t, sshdtest.Options{})
 	ch := openChannel(t, s)
+	type seen struct {
+		host       string
+		open       bool
+		newChannel error
+		wait       error
+		close      error
+	}
+	got := make(chan seen, 1)
 	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
 		OnEOF: func() {
-			// Would deadlock: the callback runs with the session locked.
-			s.Close()
+			var v seen
+			v.host, v.open = s.Host(), s.IsOpen() // cached facts work
+			_, v.newChannel = s.NewChannel()      // would need the lock this goroutine holds
+			v.wait = s.Wait(context.Background())
+			v.close = s.Close() // deferred until the callback returns
+			got <- v
 		},
 	}))
-	require.NoError(t, ch.RequestExec(t.Context(), "true"))
-	err := ch.Wait(t.Context())
-	var pe *callbacks.PanicError
-	require.ErrorAs(t, err, &pe)
-	assert.ErrorIs(t, err, libssh.ErrInCallback)
-	assert.True(t, s.IsOpen(), "the session was not closed")
-	assert.True(t, s.IsConnected())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, ch.RequestExec(ctx, "true"))
+	if err := ch.Wait(ctx); err != nil {
+		assert.ErrorIs(t, err, libssh.ErrClosed, "the session was closed after the callback")
+	}
+	// The session closes once the callback's libssh call returned.
+	for err := s.Wait(ctx); !errors.Is(err, libssh.ErrClosed); err = s.Wait(ctx) {
+		require.NoError(t, err, "waiting for the deferred close")
+	}
+	var v seen
+	select {
+	case v = <-got:
+	case <-ctx.Done():
+		t.Fatal("the callback did not run")
+	}
+	assert.Equal(t, s.Host(), v.host)
+	assert.NotEmpty(t, v.host)
+	assert.True(t, v.open, "open while the callback ran")
+	assert.ErrorIs(t, v.newChannel, libssh.ErrInCallback)
+	assert.ErrorIs(t, v.wait, libssh.ErrInCallback)
+	assert.NoError(t, v.close)
+	assert.False(t, s.IsOpen())
+	assert.False(t, s.IsConnected())
 }
 
 // TestExitStatusBeforeEOF: sshd sends the exit status when the command

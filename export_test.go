@@ -20,6 +20,6 @@ func LiveChannels() int64 { return liveChannels.Load() }
 // SessionChannels returns how many channels the session tracks (open or
 // not yet freed).
 func SessionChannels(s *Session) (n int) {
-	s.st.locked(func() { n = len(s.st.channels) })
+	s.inspect(func(st *sessionState) { n = len(st.channels) })
 	return n
 }

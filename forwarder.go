@@ -271,8 +271,7 @@ func NewForwarder(ctx context.Context, s *Session, localPort int, remoteHost str
 	if err := checkForwardTarget(remoteHost, remotePort); err != nil {
 		return nil, err
 	}
-	var err error
-	s.st.locked(func() { err = s.st.usableLocked() })
+	err := s.usable()
 	if err != nil {
 		return nil, err
 	}

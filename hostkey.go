@@ -66,8 +66,10 @@ func publicKeyOf(key lib.Key) (*PublicKey, error) {
 //
 // Uses ssh_get_server_publickey.
 func (s *Session) ServerPublicKey() (*PublicKey, error) {
-	st := s.st
-	st.lock()
+	st, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
 	defer st.unlock()
 	return st.serverKeyLocked()
 }
@@ -89,10 +91,16 @@ func (st *sessionState) serverKeyLocked() (*PublicKey, error) {
 // is who it claims to be. KnownHostsNotFound means the user's file does not
 // exist; KnownHostsError comes with an error. It needs a connected session.
 //
+// libssh reads (or writes) the known_hosts files inside one C call, with
+// the session locked: on a slow file system it takes as long as the file
+// system does, and nothing can interrupt it.
+//
 // Uses ssh_session_is_known_server.
 func (s *Session) IsKnownServer() (KnownHosts, error) {
-	st := s.st
-	st.lock()
+	st, err := s.begin()
+	if err != nil {
+		return KnownHostsError, err
+	}
 	defer st.unlock()
 	return st.knownLocked()
 }
@@ -126,16 +134,23 @@ func (st *sessionState) knownLocked() (KnownHosts, error) {
 // missing file, changed key, key of another type) and carries the offered
 // key's fingerprint. It fails closed: it never accepts an unknown key.
 //
+// libssh reads (or writes) the known_hosts files inside one C call, with
+// the session locked: on a slow file system it takes as long as the file
+// system does, and nothing can interrupt it.
+//
 // Uses ssh_session_is_known_server.
 func (s *Session) VerifyHost() error {
-	st := s.st
-	st.lock()
+	st, err := s.begin()
+	if err != nil {
+		return err
+	}
 	defer st.unlock()
 	state, err := st.knownLocked()
 	if err != nil || state == KnownHostsOK {
 		return err
 	}
-	herr := &HostVerificationError{Status: state, Host: st.host, Port: st.port}
+	props := st.properties()
+	herr := &HostVerificationError{Status: state, Host: props.host, Port: props.port}
 	if key, err := st.serverKeyLocked(); err == nil {
 		herr.Fingerprint = key.Fingerprint()
 	}
@@ -146,10 +161,16 @@ func (s *Session) VerifyHost() error {
 // to the user's known_hosts file, creating the file (and its directory) when
 // missing. Only call it after the user (or your policy) accepted the key.
 //
+// libssh reads (or writes) the known_hosts files inside one C call, with
+// the session locked: on a slow file system it takes as long as the file
+// system does, and nothing can interrupt it.
+//
 // Uses ssh_session_update_known_hosts.
 func (s *Session) UpdateKnownHosts() error {
-	st := s.st
-	st.lock()
+	st, err := s.begin()
+	if err != nil {
+		return err
+	}
 	defer st.unlock()
 	if err := st.usableLocked(); err != nil {
 		return err

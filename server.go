@@ -6,8 +6,6 @@ import (
 	"net"
 	"weak"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/lib"
 )
@@ -157,16 +155,15 @@ func AcceptSession(ctx context.Context, conn net.Conn, bind lib.Bind, handle fun
 		return closeWith(err)
 	}
 	st.server = reg
-	for {
+	st.unlock()
+	err = st.drive(ctx, func() (bool, error) {
 		if err := st.connectableLocked(); err != nil {
-			st.unlock()
-			return closeWith(err)
+			return false, err
 		}
 		rc := lib.HandleKeyExchange(p)
 		if st.ev.IsNil() && rc != lib.SSH_ERROR {
-			if err := st.startPumpLocked(); err != nil {
-				st.unlock()
-				return closeWith(err)
+			if err := st.startIOLocked(); err != nil {
+				return false, err
 			}
 		}
 		if rc == lib.SSH_AGAIN && st.connected {
@@ -177,38 +174,41 @@ func AcceptSession(ctx context.Context, conn net.Conn, bind lib.Bind, handle fun
 		}
 		switch rc {
 		case lib.SSH_OK:
-			st.connected = true
+			st.setConnectedLocked()
 			st.readPropertiesLocked()
-			st.unlock()
-			return s, nil
+			return true, nil
 		case lib.SSH_ERROR:
-			err := st.errorLocked("key exchange", "key exchange failed")
-			st.unlock()
-			return closeWith(err)
+			return false, st.errorLocked("key exchange", "key exchange failed")
 		}
-		if err := st.waitLocked(ctx); err != nil {
-			return closeWith(st.abandon("key exchange", err))
-		}
-		st.lock()
+		return false, nil
+	})
+	if werr, waiting := abandoned(err); waiting {
+		return closeWith(st.abandon("key exchange", werr))
 	}
+	if err != nil {
+		return closeWith(err)
+	}
+	return s, nil
 }
 
 // serverGuard wraps every call of a server session's message handler as
 // chanState.guard wraps a channel callback: calls back into the package are
 // recognised, and a panic breaks the session.
 func (st *sessionState) serverGuard(run func()) {
-	st.cbThread.Store(int32(unix.Gettid()))
+	exit := st.enterCallback()
 	st.inHandler = true
 	// Messages come only after the key exchange: the session is
 	// connected, even if AcceptSession has not looked yet (the channels
 	// the handler accepts are usable at once).
-	st.connected = true
+	if !st.connected {
+		st.setConnectedLocked()
+	}
 	defer func() {
-		st.cbThread.Store(0)
+		exit()
 		st.inHandler = false
 		if r := recover(); r != nil {
 			if st.broken == nil {
-				st.broken = &callbacks.PanicError{Value: r}
+				st.setBrokenLocked(&callbacks.PanicError{Value: r})
 			}
 			panic(r) // for package callbacks, which refuses the message
 		}

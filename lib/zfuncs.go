@@ -44,6 +44,7 @@ func New() (r Session) {
 //
 //	void ssh_free(ssh_session session)
 func Free(session Session) {
+	assertSession(unsafe.Pointer(session.p))
 	C.ssh_free(session.p)
 }
 
@@ -51,6 +52,7 @@ func Free(session Session) {
 //
 //	void ssh_set_blocking(ssh_session session, int blocking)
 func SetBlocking(session Session, blocking int) {
+	assertSession(unsafe.Pointer(session.p))
 	C.ssh_set_blocking(session.p, C.int(blocking))
 }
 
@@ -58,6 +60,7 @@ func SetBlocking(session Session, blocking int) {
 //
 //	int ssh_connect(ssh_session session)
 func Connect(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_connect(session.p))
 	return
 }
@@ -66,6 +69,7 @@ func Connect(session Session) (r int) {
 //
 //	void ssh_disconnect(ssh_session session)
 func Disconnect(session Session) {
+	assertSession(unsafe.Pointer(session.p))
 	C.ssh_disconnect(session.p)
 }
 
@@ -73,6 +77,7 @@ func Disconnect(session Session) {
 //
 //	void ssh_silent_disconnect(ssh_session session)
 func SilentDisconnect(session Session) {
+	assertSession(unsafe.Pointer(session.p))
 	C.ssh_silent_disconnect(session.p)
 }
 
@@ -80,6 +85,7 @@ func SilentDisconnect(session Session) {
 //
 //	int ssh_is_connected(ssh_session session)
 func IsConnected(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_is_connected(session.p))
 	return
 }
@@ -88,6 +94,7 @@ func IsConnected(session Session) (r int) {
 //
 //	socket_t ssh_get_fd(ssh_session session)
 func GetFd(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_get_fd(session.p))
 	return
 }
@@ -96,6 +103,7 @@ func GetFd(session Session) (r int) {
 //
 //	int ssh_get_status(ssh_session session)
 func GetStatus(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_get_status(session.p))
 	return
 }
@@ -104,6 +112,7 @@ func GetStatus(session Session) (r int) {
 //
 //	int ssh_get_poll_flags(ssh_session session)
 func GetPollFlags(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_get_poll_flags(session.p))
 	return
 }
@@ -112,6 +121,7 @@ func GetPollFlags(session Session) (r int) {
 //
 //	const char * ssh_get_error(void * error)
 func GetError(error Session) (r string) {
+	assertSession(unsafe.Pointer(error.p))
 	if c := C.ssh_get_error(unsafe.Pointer(error.p)); c != nil {
 		r = C.GoString(c)
 	}
@@ -122,6 +132,7 @@ func GetError(error Session) (r string) {
 //
 //	int ssh_get_error_code(void * error)
 func GetErrorCode(error Session) (r int) {
+	assertSession(unsafe.Pointer(error.p))
 	r = int(C.ssh_get_error_code(unsafe.Pointer(error.p)))
 	return
 }
@@ -130,6 +141,7 @@ func GetErrorCode(error Session) (r int) {
 //
 //	const char * ssh_get_disconnect_message(ssh_session session)
 func GetDisconnectMessage(session Session) (r string) {
+	assertSession(unsafe.Pointer(session.p))
 	if c := C.ssh_get_disconnect_message(session.p); c != nil {
 		r = C.GoString(c)
 	}
@@ -140,6 +152,7 @@ func GetDisconnectMessage(session Session) (r string) {
 //
 //	char * ssh_get_issue_banner(ssh_session session)
 func GetIssueBanner(session Session) (r string) {
+	assertSession(unsafe.Pointer(session.p))
 	if c := C.ssh_get_issue_banner(session.p); c != nil {
 		r = C.GoString(c)
 		C.ssh_string_free_char(c)
@@ -151,6 +164,7 @@ func GetIssueBanner(session Session) (r string) {
 //
 //	const char * ssh_get_serverbanner(ssh_session session)
 func GetServerbanner(session Session) (r string) {
+	assertSession(unsafe.Pointer(session.p))
 	if c := C.ssh_get_serverbanner(session.p); c != nil {
 		r = C.GoString(c)
 	}
@@ -161,6 +175,7 @@ func GetServerbanner(session Session) (r string) {
 //
 //	int ssh_get_openssh_version(ssh_session session)
 func GetOpensshVersion(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_get_openssh_version(session.p))
 	return
 }
@@ -169,6 +184,7 @@ func GetOpensshVersion(session Session) (r int) {
 //
 //	int ssh_options_parse_config(ssh_session session, const char * filename)
 func OptionsParseConfig(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_options_parse_config(session.p, nil))
 	return
 }
@@ -177,6 +193,7 @@ func OptionsParseConfig(session Session) (r int) {
 //
 //	int golibssh_options_set_string(ssh_session session, enum ssh_options_e type, const char * value)
 func OptionsSetString(session Session, type_ int, value string) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	c_value := C.CString(value)
 	defer C.free(unsafe.Pointer(c_value))
 	r = int(C.golibssh_options_set_string(session.p, C.enum_ssh_options_e(type_), c_value))
@@ -187,6 +204,7 @@ func OptionsSetString(session Session, type_ int, value string) (r int) {
 //
 //	int golibssh_options_set_null(ssh_session session, enum ssh_options_e type)
 func OptionsSetNull(session Session, type_ int) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.golibssh_options_set_null(session.p, C.enum_ssh_options_e(type_)))
 	return
 }
@@ -195,6 +213,7 @@ func OptionsSetNull(session Session, type_ int) (r int) {
 //
 //	int golibssh_options_set_int(ssh_session session, enum ssh_options_e type, int value)
 func OptionsSetInt(session Session, type_ int, value int) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.golibssh_options_set_int(session.p, C.enum_ssh_options_e(type_), C.int(value)))
 	return
 }
@@ -203,6 +222,7 @@ func OptionsSetInt(session Session, type_ int, value int) (r int) {
 //
 //	int golibssh_options_set_uint(ssh_session session, enum ssh_options_e type, unsigned int value)
 func OptionsSetUint(session Session, type_ int, value uint) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.golibssh_options_set_uint(session.p, C.enum_ssh_options_e(type_), C.uint(value)))
 	return
 }
@@ -211,6 +231,7 @@ func OptionsSetUint(session Session, type_ int, value uint) (r int) {
 //
 //	int golibssh_options_set_long(ssh_session session, enum ssh_options_e type, long value)
 func OptionsSetLong(session Session, type_ int, value int64) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.golibssh_options_set_long(session.p, C.enum_ssh_options_e(type_), C.long(value)))
 	return
 }
@@ -219,6 +240,7 @@ func OptionsSetLong(session Session, type_ int, value int64) (r int) {
 //
 //	int golibssh_options_set_bool(ssh_session session, enum ssh_options_e type, int value)
 func OptionsSetBool(session Session, type_ int, value int) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.golibssh_options_set_bool(session.p, C.enum_ssh_options_e(type_), C.int(value)))
 	return
 }
@@ -227,6 +249,7 @@ func OptionsSetBool(session Session, type_ int, value int) (r int) {
 //
 //	char * golibssh_options_get(ssh_session session, enum ssh_options_e type)
 func OptionsGet(session Session, type_ int) (r string) {
+	assertSession(unsafe.Pointer(session.p))
 	if c := C.golibssh_options_get(session.p, C.enum_ssh_options_e(type_)); c != nil {
 		r = C.GoString(c)
 		C.ssh_string_free_char(c)
@@ -238,6 +261,7 @@ func OptionsGet(session Session, type_ int) (r string) {
 //
 //	unsigned int golibssh_options_get_port(ssh_session session)
 func OptionsGetPort(session Session) (r uint) {
+	assertSession(unsafe.Pointer(session.p))
 	r = uint(C.golibssh_options_get_port(session.p))
 	return
 }
@@ -261,6 +285,7 @@ func EventFree(event Event) {
 //
 //	int ssh_event_add_session(ssh_event event, ssh_session session)
 func EventAddSession(event Event, session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_event_add_session(event.p, session.p))
 	return
 }
@@ -269,6 +294,7 @@ func EventAddSession(event Event, session Session) (r int) {
 //
 //	int ssh_event_remove_session(ssh_event event, ssh_session session)
 func EventRemoveSession(event Event, session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_event_remove_session(event.p, session.p))
 	return
 }
@@ -293,6 +319,7 @@ func Pump(event Event, fd int, max_rounds int) (r int) {
 //
 //	int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds)
 func Flush(event Event, session Session, fd int, max_rounds int) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.golibssh_flush(event.p, session.p, C.int(fd), C.int(max_rounds)))
 	return
 }
@@ -316,6 +343,7 @@ func CounterFree(counter Counter) {
 //
 //	void ssh_set_counters(ssh_session session, ssh_counter scounter, ssh_counter rcounter)
 func SetCounters(session Session, scounter Counter, rcounter Counter) {
+	assertSession(unsafe.Pointer(session.p))
 	C.ssh_set_counters(session.p, scounter.p, rcounter.p)
 }
 
@@ -339,6 +367,7 @@ func GetLogLevel() (r int) {
 //
 //	enum ssh_known_hosts_e ssh_session_is_known_server(ssh_session session)
 func SessionIsKnownServer(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_session_is_known_server(session.p))
 	return
 }
@@ -347,6 +376,7 @@ func SessionIsKnownServer(session Session) (r int) {
 //
 //	int ssh_session_update_known_hosts(ssh_session session)
 func SessionUpdateKnownHosts(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_session_update_known_hosts(session.p))
 	return
 }
@@ -355,6 +385,7 @@ func SessionUpdateKnownHosts(session Session) (r int) {
 //
 //	int ssh_session_export_known_hosts_entry(ssh_session session, char ** pentry_string)
 func SessionExportKnownHostsEntry(session Session) (r int, pentry_string string) {
+	assertSession(unsafe.Pointer(session.p))
 	var c_pentry_string *C.char
 	r = int(C.ssh_session_export_known_hosts_entry(session.p, &c_pentry_string))
 	if c_pentry_string != nil {
@@ -368,6 +399,7 @@ func SessionExportKnownHostsEntry(session Session) (r int, pentry_string string)
 //
 //	ssh_key golibssh_get_server_publickey(ssh_session session)
 func GetServerPublickey(session Session) (r Key) {
+	assertSession(unsafe.Pointer(session.p))
 	r = Key{p: C.golibssh_get_server_publickey(session.p)}
 	return
 }
@@ -484,6 +516,7 @@ func KeyCmp(k1 Key, k2 Key, what int) (r int) {
 //
 //	int ssh_service_request(ssh_session session, const char * service)
 func ServiceRequest(session Session, service string) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	c_service := C.CString(service)
 	defer C.free(unsafe.Pointer(c_service))
 	r = int(C.ssh_service_request(session.p, c_service))
@@ -494,6 +527,7 @@ func ServiceRequest(session Session, service string) (r int) {
 //
 //	int ssh_userauth_none(ssh_session session, const char * username)
 func UserauthNone(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_userauth_none(session.p, nil))
 	return
 }
@@ -502,6 +536,7 @@ func UserauthNone(session Session) (r int) {
 //
 //	int ssh_userauth_list(ssh_session session, const char * username)
 func UserauthList(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_userauth_list(session.p, nil))
 	return
 }
@@ -510,6 +545,7 @@ func UserauthList(session Session) (r int) {
 //
 //	int ssh_userauth_publickey(ssh_session session, const char * username, const ssh_key privkey)
 func UserauthPublickey(session Session, privkey Key) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_userauth_publickey(session.p, nil, privkey.p))
 	return
 }
@@ -518,6 +554,7 @@ func UserauthPublickey(session Session, privkey Key) (r int) {
 //
 //	int ssh_userauth_publickey_auto(ssh_session session, const char * username, const char * passphrase)
 func UserauthPublickeyAuto(session Session, passphrase string) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	var c_passphrase *C.char
 	if passphrase != "" {
 		c_passphrase = C.CString(passphrase)
@@ -531,6 +568,7 @@ func UserauthPublickeyAuto(session Session, passphrase string) (r int) {
 //
 //	int ssh_userauth_agent(ssh_session session, const char * username)
 func UserauthAgent(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_userauth_agent(session.p, nil))
 	return
 }
@@ -539,6 +577,7 @@ func UserauthAgent(session Session) (r int) {
 //
 //	int ssh_userauth_password(ssh_session session, const char * username, const char * password)
 func UserauthPassword(session Session, password string) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	c_password := C.CString(password)
 	defer C.golibssh_burn_free(c_password)
 	r = int(C.ssh_userauth_password(session.p, nil, c_password))
@@ -549,6 +588,7 @@ func UserauthPassword(session Session, password string) (r int) {
 //
 //	int ssh_userauth_kbdint(ssh_session session, const char * user, const char * submethods)
 func UserauthKbdint(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_userauth_kbdint(session.p, nil, nil))
 	return
 }
@@ -557,6 +597,7 @@ func UserauthKbdint(session Session) (r int) {
 //
 //	int ssh_userauth_kbdint_getnprompts(ssh_session session)
 func UserauthKbdintGetnprompts(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_userauth_kbdint_getnprompts(session.p))
 	return
 }
@@ -565,6 +606,7 @@ func UserauthKbdintGetnprompts(session Session) (r int) {
 //
 //	const char * ssh_userauth_kbdint_getname(ssh_session session)
 func UserauthKbdintGetname(session Session) (r string) {
+	assertSession(unsafe.Pointer(session.p))
 	if c := C.ssh_userauth_kbdint_getname(session.p); c != nil {
 		r = C.GoString(c)
 	}
@@ -575,6 +617,7 @@ func UserauthKbdintGetname(session Session) (r string) {
 //
 //	const char * ssh_userauth_kbdint_getinstruction(ssh_session session)
 func UserauthKbdintGetinstruction(session Session) (r string) {
+	assertSession(unsafe.Pointer(session.p))
 	if c := C.ssh_userauth_kbdint_getinstruction(session.p); c != nil {
 		r = C.GoString(c)
 	}
@@ -585,6 +628,7 @@ func UserauthKbdintGetinstruction(session Session) (r string) {
 //
 //	const char * golibssh_kbdint_prompt(ssh_session session, unsigned int i, int * echo)
 func KbdintPrompt(session Session, i uint) (r string, echo int) {
+	assertSession(unsafe.Pointer(session.p))
 	var c_echo C.int
 	if c := C.golibssh_kbdint_prompt(session.p, C.uint(i), &c_echo); c != nil {
 		r = C.GoString(c)
@@ -597,6 +641,7 @@ func KbdintPrompt(session Session, i uint) (r string, echo int) {
 //
 //	int ssh_userauth_kbdint_setanswer(ssh_session session, unsigned int i, const char * answer)
 func UserauthKbdintSetanswer(session Session, i uint, answer string) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	c_answer := C.CString(answer)
 	defer C.golibssh_burn_free(c_answer)
 	r = int(C.ssh_userauth_kbdint_setanswer(session.p, C.uint(i), c_answer))
@@ -607,6 +652,7 @@ func UserauthKbdintSetanswer(session Session, i uint, answer string) (r int) {
 //
 //	int ssh_userauth_gssapi(ssh_session session)
 func UserauthGssapi(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_userauth_gssapi(session.p))
 	return
 }
@@ -615,6 +661,7 @@ func UserauthGssapi(session Session) (r int) {
 //
 //	ssh_channel ssh_channel_new(ssh_session session)
 func ChannelNew(session Session) (r Channel) {
+	assertSession(unsafe.Pointer(session.p))
 	r = Channel{p: C.ssh_channel_new(session.p)}
 	return
 }
@@ -623,6 +670,7 @@ func ChannelNew(session Session) (r Channel) {
 //
 //	void ssh_channel_free(ssh_channel channel)
 func ChannelFree(channel Channel) {
+	assertChannel(channel.p)
 	C.ssh_channel_free(channel.p)
 }
 
@@ -630,6 +678,7 @@ func ChannelFree(channel Channel) {
 //
 //	int ssh_channel_open_session(ssh_channel channel)
 func ChannelOpenSession(channel Channel) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_open_session(channel.p))
 	return
 }
@@ -638,6 +687,7 @@ func ChannelOpenSession(channel Channel) (r int) {
 //
 //	int ssh_channel_open_forward(ssh_channel channel, const char * remotehost, int remoteport, const char * sourcehost, int localport)
 func ChannelOpenForward(channel Channel, remotehost string, remoteport int, sourcehost string, localport int) (r int) {
+	assertChannel(channel.p)
 	c_remotehost := C.CString(remotehost)
 	defer C.free(unsafe.Pointer(c_remotehost))
 	c_sourcehost := C.CString(sourcehost)
@@ -650,6 +700,7 @@ func ChannelOpenForward(channel Channel, remotehost string, remoteport int, sour
 //
 //	int ssh_channel_request_exec(ssh_channel channel, const char * cmd)
 func ChannelRequestExec(channel Channel, cmd string) (r int) {
+	assertChannel(channel.p)
 	c_cmd := C.CString(cmd)
 	defer C.free(unsafe.Pointer(c_cmd))
 	r = int(C.ssh_channel_request_exec(channel.p, c_cmd))
@@ -660,6 +711,7 @@ func ChannelRequestExec(channel Channel, cmd string) (r int) {
 //
 //	int ssh_channel_request_env(ssh_channel channel, const char * name, const char * value)
 func ChannelRequestEnv(channel Channel, name string, value string) (r int) {
+	assertChannel(channel.p)
 	c_name := C.CString(name)
 	defer C.free(unsafe.Pointer(c_name))
 	c_value := C.CString(value)
@@ -672,6 +724,7 @@ func ChannelRequestEnv(channel Channel, name string, value string) (r int) {
 //
 //	int ssh_channel_request_pty_size(ssh_channel channel, const char * term, int cols, int rows)
 func ChannelRequestPtySize(channel Channel, term string, cols int, rows int) (r int) {
+	assertChannel(channel.p)
 	c_term := C.CString(term)
 	defer C.free(unsafe.Pointer(c_term))
 	r = int(C.ssh_channel_request_pty_size(channel.p, c_term, C.int(cols), C.int(rows)))
@@ -682,6 +735,7 @@ func ChannelRequestPtySize(channel Channel, term string, cols int, rows int) (r 
 //
 //	int ssh_channel_change_pty_size(ssh_channel channel, int cols, int rows)
 func ChannelChangePtySize(channel Channel, cols int, rows int) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_change_pty_size(channel.p, C.int(cols), C.int(rows)))
 	return
 }
@@ -690,6 +744,7 @@ func ChannelChangePtySize(channel Channel, cols int, rows int) (r int) {
 //
 //	int ssh_channel_request_shell(ssh_channel channel)
 func ChannelRequestShell(channel Channel) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_request_shell(channel.p))
 	return
 }
@@ -698,6 +753,7 @@ func ChannelRequestShell(channel Channel) (r int) {
 //
 //	int ssh_channel_request_subsystem(ssh_channel channel, const char * subsystem)
 func ChannelRequestSubsystem(channel Channel, subsystem string) (r int) {
+	assertChannel(channel.p)
 	c_subsystem := C.CString(subsystem)
 	defer C.free(unsafe.Pointer(c_subsystem))
 	r = int(C.ssh_channel_request_subsystem(channel.p, c_subsystem))
@@ -708,6 +764,7 @@ func ChannelRequestSubsystem(channel Channel, subsystem string) (r int) {
 //
 //	int ssh_channel_request_send_signal(ssh_channel channel, const char * signum)
 func ChannelRequestSendSignal(channel Channel, signum string) (r int) {
+	assertChannel(channel.p)
 	c_signum := C.CString(signum)
 	defer C.free(unsafe.Pointer(c_signum))
 	r = int(C.ssh_channel_request_send_signal(channel.p, c_signum))
@@ -718,6 +775,7 @@ func ChannelRequestSendSignal(channel Channel, signum string) (r int) {
 //
 //	int ssh_channel_request_x11(ssh_channel channel, int single_connection, const char * protocol, const char * cookie, int screen_number)
 func ChannelRequestX11(channel Channel, single_connection int, protocol string, cookie string, screen_number int) (r int) {
+	assertChannel(channel.p)
 	var c_protocol *C.char
 	if protocol != "" {
 		c_protocol = C.CString(protocol)
@@ -736,6 +794,7 @@ func ChannelRequestX11(channel Channel, single_connection int, protocol string, 
 //
 //	int ssh_channel_request_auth_agent(ssh_channel channel)
 func ChannelRequestAuthAgent(channel Channel) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_request_auth_agent(channel.p))
 	return
 }
@@ -744,6 +803,7 @@ func ChannelRequestAuthAgent(channel Channel) (r int) {
 //
 //	int ssh_channel_read(ssh_channel channel, void * dest, uint32_t count, int is_stderr)
 func ChannelRead(channel Channel, dest []byte, is_stderr int) (r int) {
+	assertChannel(channel.p)
 	var p_dest unsafe.Pointer
 	if len(dest) > 0 {
 		p_dest = unsafe.Pointer(&dest[0])
@@ -756,6 +816,7 @@ func ChannelRead(channel Channel, dest []byte, is_stderr int) (r int) {
 //
 //	int ssh_channel_read_nonblocking(ssh_channel channel, void * dest, uint32_t count, int is_stderr)
 func ChannelReadNonblocking(channel Channel, dest []byte, is_stderr int) (r int) {
+	assertChannel(channel.p)
 	var p_dest unsafe.Pointer
 	if len(dest) > 0 {
 		p_dest = unsafe.Pointer(&dest[0])
@@ -768,6 +829,7 @@ func ChannelReadNonblocking(channel Channel, dest []byte, is_stderr int) (r int)
 //
 //	int ssh_channel_poll(ssh_channel channel, int is_stderr)
 func ChannelPoll(channel Channel, is_stderr int) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_poll(channel.p, C.int(is_stderr)))
 	return
 }
@@ -776,6 +838,7 @@ func ChannelPoll(channel Channel, is_stderr int) (r int) {
 //
 //	int ssh_channel_write(ssh_channel channel, const void * data, uint32_t len)
 func ChannelWrite(channel Channel, data []byte) (r int) {
+	assertChannel(channel.p)
 	var p_data unsafe.Pointer
 	if len(data) > 0 {
 		p_data = unsafe.Pointer(&data[0])
@@ -788,6 +851,7 @@ func ChannelWrite(channel Channel, data []byte) (r int) {
 //
 //	uint32_t ssh_channel_window_size(ssh_channel channel)
 func ChannelWindowSize(channel Channel) (r uint32) {
+	assertChannel(channel.p)
 	r = uint32(C.ssh_channel_window_size(channel.p))
 	return
 }
@@ -796,6 +860,7 @@ func ChannelWindowSize(channel Channel) (r uint32) {
 //
 //	int ssh_channel_send_eof(ssh_channel channel)
 func ChannelSendEof(channel Channel) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_send_eof(channel.p))
 	return
 }
@@ -804,6 +869,7 @@ func ChannelSendEof(channel Channel) (r int) {
 //
 //	int ssh_channel_close(ssh_channel channel)
 func ChannelClose(channel Channel) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_close(channel.p))
 	return
 }
@@ -812,6 +878,7 @@ func ChannelClose(channel Channel) (r int) {
 //
 //	int ssh_channel_is_open(ssh_channel channel)
 func ChannelIsOpen(channel Channel) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_is_open(channel.p))
 	return
 }
@@ -820,6 +887,7 @@ func ChannelIsOpen(channel Channel) (r int) {
 //
 //	int ssh_channel_is_closed(ssh_channel channel)
 func ChannelIsClosed(channel Channel) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_is_closed(channel.p))
 	return
 }
@@ -828,6 +896,7 @@ func ChannelIsClosed(channel Channel) (r int) {
 //
 //	int ssh_channel_is_eof(ssh_channel channel)
 func ChannelIsEof(channel Channel) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_is_eof(channel.p))
 	return
 }
@@ -836,6 +905,7 @@ func ChannelIsEof(channel Channel) (r int) {
 //
 //	int ssh_channel_get_exit_status(ssh_channel channel)
 func ChannelGetExitStatus(channel Channel) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_get_exit_status(channel.p))
 	return
 }
@@ -852,6 +922,7 @@ func ChannelGetSession(channel Channel) (r Session) {
 //
 //	int ssh_channel_request_send_exit_status(ssh_channel channel, int exit_status)
 func ChannelRequestSendExitStatus(channel Channel, exit_status int) (r int) {
+	assertChannel(channel.p)
 	r = int(C.ssh_channel_request_send_exit_status(channel.p, C.int(exit_status)))
 	return
 }
@@ -860,6 +931,7 @@ func ChannelRequestSendExitStatus(channel Channel, exit_status int) (r int) {
 //
 //	int ssh_channel_request_send_exit_signal(ssh_channel channel, const char * signum, int core, const char * errmsg, const char * lang)
 func ChannelRequestSendExitSignal(channel Channel, signum string, core int, errmsg string, lang string) (r int) {
+	assertChannel(channel.p)
 	c_signum := C.CString(signum)
 	defer C.free(unsafe.Pointer(c_signum))
 	c_errmsg := C.CString(errmsg)
@@ -874,6 +946,7 @@ func ChannelRequestSendExitSignal(channel Channel, signum string, core int, errm
 //
 //	int ssh_channel_write_stderr(ssh_channel channel, const void * data, uint32_t len)
 func ChannelWriteStderr(channel Channel, data []byte) (r int) {
+	assertChannel(channel.p)
 	var p_data unsafe.Pointer
 	if len(data) > 0 {
 		p_data = unsafe.Pointer(&data[0])
@@ -901,6 +974,7 @@ func BindFree(ssh_bind_o Bind) {
 //
 //	int ssh_bind_accept_fd(ssh_bind ssh_bind_o, ssh_session session, socket_t fd)
 func BindAcceptFd(ssh_bind_o Bind, session Session, fd int) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_bind_accept_fd(ssh_bind_o.p, session.p, C.socket_t(fd)))
 	return
 }
@@ -917,6 +991,7 @@ func BindImportKey(bind Bind, key Key) (r int) {
 //
 //	int ssh_handle_key_exchange(ssh_session session)
 func HandleKeyExchange(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_handle_key_exchange(session.p))
 	return
 }
@@ -925,6 +1000,7 @@ func HandleKeyExchange(session Session) (r int) {
 //
 //	void ssh_set_auth_methods(ssh_session session, int auth_methods)
 func SetAuthMethods(session Session, auth_methods int) {
+	assertSession(unsafe.Pointer(session.p))
 	C.ssh_set_auth_methods(session.p, C.int(auth_methods))
 }
 
@@ -1032,6 +1108,7 @@ func MessageAuthSetMethods(msg Message, methods int) (r int) {
 //
 //	int ssh_userauth_kbdint_getnanswers(ssh_session session)
 func UserauthKbdintGetnanswers(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
 	r = int(C.ssh_userauth_kbdint_getnanswers(session.p))
 	return
 }
@@ -1040,6 +1117,7 @@ func UserauthKbdintGetnanswers(session Session) (r int) {
 //
 //	const char * ssh_userauth_kbdint_getanswer(ssh_session session, unsigned int i)
 func UserauthKbdintGetanswer(session Session, i uint) (r string) {
+	assertSession(unsafe.Pointer(session.p))
 	if c := C.ssh_userauth_kbdint_getanswer(session.p, C.uint(i)); c != nil {
 		r = C.GoString(c)
 	}

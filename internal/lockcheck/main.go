@@ -1,16 +1,25 @@
-// Command lockcheck enforces package libssh's lock discipline: every call
-// into package lib (that is, into libssh) must be made with the session's
-// lock held. `make lint` runs it on the repository root.
+// Command lockcheck is the static half of package libssh's lock
+// discipline (docs/design.md, "Checking the lock discipline"): every call
+// into package lib (that is, into libssh) must be in a function that deals
+// with the session's lock. `make lint` runs it on the repository root.
 //
-// A call is accepted when the function making it
-//   - takes a lock itself (st.lock(), st.lockInterrupting(), or a mutex's
-//     Lock/RLock, as the key type does), or
-//   - is named ...Locked (its callers hold the lock), or
+// What it checks, exactly: a call lib.X(...) is accepted when the function
+// making it
+//   - calls one of the lock's entry points anywhere in its body: lock,
+//     lockCtx, tryLock, lockInterrupting, begin, inspect or drive (whose
+//     step closures run with the lock held), or a mutex's Lock/RLock, as the
+//     key type does; or
+//   - is named ...Locked (its callers hold the lock); or
 //   - is a function literal that receives a lib.Session or lib.Channel (it
 //     is called by the code holding the lock, as the userauth closures
-//     are), or
+//     are); or
 //   - says why it needs no lock in a directive "//lockcheck:ok <reason>" in
 //     its doc comment (it touches no C object another goroutine can reach).
+//
+// It is syntactic, not flow-sensitive: it proves that the function takes
+// the lock somewhere, not that the lock is held at the call. The proof that
+// it is held is the run-time check of the lockassert build tag, which CI
+// runs (lib/lockassert.go, lockassert.go).
 //
 // Usage: go run ./internal/lockcheck [DIR]
 package main
@@ -95,15 +104,14 @@ func exempt(doc *ast.CommentGroup) bool {
 	return false
 }
 
-// takesLock reports whether body calls lock(), locked(f), lockUnlessInCallback(),
-// lockInterrupting(), Lock() or RLock().
+// takesLock reports whether body calls one of the lock's entry points.
 func takesLock(body *ast.BlockStmt) bool {
 	found := false
 	ast.Inspect(body, func(n ast.Node) bool {
 		if call, ok := n.(*ast.CallExpr); ok {
 			if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
 				switch sel.Sel.Name {
-				case "lock", "locked", "lockUnlessInCallback", "lockInterrupting", "Lock", "RLock":
+				case "lock", "lockCtx", "tryLock", "lockInterrupting", "begin", "inspect", "drive", "Lock", "RLock":
 					found = true
 				}
 			}

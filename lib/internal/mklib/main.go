@@ -326,6 +326,31 @@ func (g *generator) emitFunc(b *bytes.Buffer, fn *cfunc) error {
 		}
 	}
 
+	// The first session or channel argument is checked against the
+	// session lock in builds with the lockassert tag (lib/lockassert.go);
+	// ssh_channel_get_session is how a caller finds which lock that is.
+	for _, p := range fn.params {
+		if fn.name == "ssh_channel_get_session" {
+			break
+		}
+		if p.has("null") {
+			continue
+		}
+		v := p.name
+		if v == "type" || v == "len" || v == "string" {
+			v += "_"
+		}
+		t := strings.TrimPrefix(p.typ, "const ")
+		if t == "ssh_session" || p.has("session") && p.typ == "void *" {
+			pre = append([]string{"assertSession(unsafe.Pointer(" + v + ".p))"}, pre...)
+			break
+		}
+		if t == "ssh_channel" {
+			pre = append([]string{"assertChannel(" + v + ".p)"}, pre...)
+			break
+		}
+	}
+
 	call := "C." + fn.name + "(" + strings.Join(cargs, ", ") + ")"
 	var body []string
 	switch {

@@ -1,0 +1,845 @@
+package libssh
+
+// The engine: how a session drives libssh without ever hanging a caller.
+//
+// Invariants (docs/design.md explains why each exists):
+//
+//  1. The lock. st.sem, a one-slot channel, is the session's lock. It guards
+//     every libssh call on the session and its channels and every field of
+//     sessionState and chanState not marked otherwise. "lock" means this and
+//     nothing else. lock() waits for it unconditionally (for the engine's own
+//     goroutines and for calls that take no context: nothing holds it for
+//     long, see 3); lockCtx(ctx) gives up when ctx ends or the session
+//     closes. A function named ...Locked is called with the lock held and
+//     returns with it held. waitLocked is the one function that is called
+//     locked and returns unlocked; drive and the public methods take and
+//     release the lock themselves.
+//  2. One owner for the socket. The socket is nonblocking for libssh at all
+//     times (libssh clears O_NONBLOCK on the first writability of a
+//     connecting socket; unlock sets it back until the session is connected).
+//     Only the session's two I/O goroutines wait on it: the pump for input,
+//     the flusher for writability while libssh holds unsent output
+//     (SSH_WRITE_PENDING). unlock kicks the flusher whenever output is
+//     pending. No caller waits for the socket.
+//  3. Nothing under the lock waits for a third party that a context cannot
+//     stop: libssh's socket I/O never blocks (2); the agent is reached
+//     through a relay Go owns and cuts (agentrelay.go). GSSAPI's KDC traffic
+//     and known_hosts file access are the exceptions, documented on the
+//     methods that do them.
+//  4. Waits. A waiter takes the generation channel st.gen under the lock,
+//     unlocks and selects on it, its context and st.done. bumpLocked closes
+//     and replaces st.gen after every pump and flush round, and unlock does
+//     whenever libssh read input during the call (the counter rule: any
+//     libssh call may read input, and the kernel does not tell the pump about
+//     input that is gone by the time it looks, so unlock compares libssh's
+//     input byte counter with the count at the last wake-up).
+//  5. One drive loop. Every libssh call that answers "again" runs through
+//     drive: lock, step, and while the step is not done, wait and lock again.
+//     The step checks whether the session and channel are still usable.
+//  6. Fatal state is read, not inferred: after every pump and flush round
+//     and every failed call, checkStatusLocked reads ssh_get_status; a closed
+//     or failed connection sets st.broken, which every waiter then returns.
+//  7. Callbacks. Channel callbacks and a server's message handler run on the
+//     goroutine that is inside libssh, with the lock held. They are run
+//     through a guard that records their OS thread (callbackThreads), so a
+//     call back into this package is recognised before it takes the lock or
+//     any other mutex or slot: it works (cached facts and the channel's state
+//     queries), is deferred until the libssh call returns (Channel.Close,
+//     Session.Close), or returns ErrInCallback. A call from a callback into
+//     another session is refused the same way.
+//  8. Deferred closes. Channels closed from a callback are closed by the
+//     next unlock; a session closed from a callback is closed by a goroutine
+//     that unlock starts.
+//  9. Close never queues behind a call: it marks the session closing, closes
+//     st.done (which ends every wait and every lockCtx), shuts the socket
+//     down and cuts the agent relay, and then takes the lock, which nothing
+//     holds for long.
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/lib"
+)
+
+// pumpRounds bounds how many packets the pump processes before it lets other
+// goroutines take the session lock.
+const pumpRounds = 64
+
+// liveSessions counts ssh_session objects this package allocated and has
+// not freed yet.
+var liveSessions atomic.Int64
+
+// sessionState is everything a Session owns. The I/O goroutines refer to it,
+// never to the Session, so an unreachable Session can still be cleaned up.
+type sessionState struct {
+	// sem is the session lock (invariant 1).
+	sem chan struct{}
+	// lockHolder is the goroutine holding sem, in lockassert builds.
+	lockHolder holder
+
+	p     lib.Session // NULL once freed
+	ev    lib.Event   // the pump's event; NULL before connecting and after teardown
+	owned bool        // false: a WrapSession wrapper that must never free p
+
+	cfg    config
+	poller atomic.Pointer[poller] // nil until connected; atomic for interrupt, which cannot wait for the lock
+	sockFD int                    // the descriptor libssh was given, or -1
+	// nonblockOK: the socket was seen nonblocking after connecting, when
+	// libssh no longer changes its flags.
+	nonblockOK bool
+	ioDone     []chan struct{} // closed when the pump and the flusher end
+	ioStop     chan struct{}   // closed by teardown: the flusher stops
+	kick       chan struct{}   // one slot: libssh has output to send
+
+	gen     chan struct{} // closed and replaced after every round (invariant 4)
+	counter lib.Counter   // libssh's count of the bytes it read
+	seenIn  uint64        // counter at the last wake-up
+	waiters atomic.Int32  // goroutines in waitLocked
+	done    chan struct{} // closed when Close begins
+
+	// callSem serialises connect and authentication: libssh can have only
+	// one such call pending per session.
+	callSem chan struct{}
+
+	closed        bool
+	closing       atomic.Bool // Close began: the session is unusable
+	disconnected  atomic.Bool // Disconnect began; the session cannot connect again
+	closeDeferred bool        // Close was called from a callback: unlock closes
+	connected     bool
+	alive         atomic.Bool // connected and not broken, for IsConnected from anywhere
+	authenticated bool
+	// serviceAccepted: the server accepted the ssh-userauth service.
+	serviceAccepted bool
+	broken          error // the connection died, or a pending call was abandoned
+
+	logLevel int
+	logger   *callbacks.Logger
+	pinned   bool // this lock holder pinned its thread for logging
+
+	// channels are the session's live channels: teardown must take their
+	// callbacks off and mark them dead before libssh frees them.
+	channels map[*chanState]struct{}
+	// deferred are channels closed from inside a callback (invariant 8).
+	deferred []*chanState
+
+	// agent relays libssh's agent connections (agentrelay.go), or nil;
+	// agentPtr is the same, for interrupt, which cannot take the lock.
+	agent    *agentRelay
+	agentPtr atomic.Pointer[agentRelay]
+
+	// server is the message handler of a session made by AcceptSession,
+	// freed after the session.
+	server *callbacks.ServerRegistration
+	// inHandler: the goroutine holding the lock runs the message handler
+	// (not a channel callback), where SetCallbacks is allowed.
+	inHandler bool
+
+	// props are the options libssh resolved, for reading without the lock
+	// (from callbacks, after Close).
+	propMu sync.Mutex
+	props  properties
+}
+
+// properties are the session facts that can be read at any time.
+type properties struct {
+	host, user, knownHosts string
+	port                   int
+}
+
+// newState makes the state of a session p, which nothing shares yet.
+//
+//lockcheck:ok the session is not shared until newState returns
+func newState(p lib.Session, owned bool, cfg config) *sessionState {
+	liveSessions.Add(1)
+	counter := lib.CounterNew() // NULL when out of memory: unlock then always wakes
+	if !counter.IsNil() {
+		lib.SetCounters(p, counter, lib.Counter{})
+	}
+	st := &sessionState{
+		sem:      make(chan struct{}, 1),
+		p:        p,
+		owned:    owned,
+		cfg:      cfg,
+		sockFD:   -1,
+		kick:     make(chan struct{}, 1),
+		gen:      make(chan struct{}),
+		counter:  counter,
+		done:     make(chan struct{}),
+		callSem:  make(chan struct{}, 1),
+		channels: map[*chanState]struct{}{},
+	}
+	wrapped.Store(p, st)
+	return st
+}
+
+// --- callbacks (invariant 7) ---
+
+// callbackThreads maps the OS thread id of every thread running a user's
+// callback or message handler to its session; callbacksRunning counts them,
+// so that the common case (none) costs one atomic load.
+var (
+	callbackThreads  sync.Map // int32 → *sessionState
+	callbacksRunning atomic.Int32
+)
+
+// callbackSession returns the session whose callback the calling goroutine
+// is running, or nil. During a callback from C the goroutine stays on the
+// calling thread.
+func callbackSession() *sessionState {
+	if callbacksRunning.Load() == 0 {
+		return nil
+	}
+	if v, ok := callbackThreads.Load(int32(unix.Gettid())); ok {
+		return v.(*sessionState)
+	}
+	return nil
+}
+
+// inCallback reports whether the calling goroutine runs a callback of st
+// (and so holds st's lock already).
+func (st *sessionState) inCallback() bool { return callbackSession() == st }
+
+// enterCallback records that the calling thread runs a callback of st; the
+// function it returns undoes that.
+func (st *sessionState) enterCallback() (exit func()) {
+	tid := int32(unix.Gettid())
+	prev, nested := callbackThreads.Swap(tid, st)
+	callbacksRunning.Add(1)
+	return func() {
+		callbacksRunning.Add(-1)
+		if nested {
+			callbackThreads.Store(tid, prev)
+		} else {
+			callbackThreads.Delete(tid)
+		}
+	}
+}
+
+// refuseInCallback returns ErrInCallback when the calling goroutine runs any
+// session's callback: the methods that call it can neither run there (the
+// lock is held, or another session's lock could be taken in the wrong order)
+// nor be deferred.
+func refuseInCallback() error {
+	if callbackSession() != nil {
+		return ErrInCallback
+	}
+	return nil
+}
+
+// --- the lock (invariant 1) ---
+
+// lock takes the session lock, waiting as long as it takes. Public methods
+// call refuseInCallback (or inCallback) first.
+func (st *sessionState) lock() {
+	st.sem <- struct{}{}
+	st.afterLock()
+}
+
+// lockCtx takes the session lock unless ctx ends or the session closes
+// first.
+func (st *sessionState) lockCtx(ctx context.Context) error {
+	select {
+	case st.sem <- struct{}{}:
+	default:
+		select {
+		case st.sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-st.done:
+			return ErrClosed
+		}
+	}
+	st.afterLock()
+	return nil
+}
+
+// tryLock takes the lock if it is free.
+func (st *sessionState) tryLock() bool {
+	select {
+	case st.sem <- struct{}{}:
+		st.afterLock()
+		return true
+	default:
+		return false
+	}
+}
+
+// afterLock points libssh's thread-local logging at this session, pinning
+// the goroutine to its thread until unlock.
+func (st *sessionState) afterLock() {
+	st.heldBy()
+	if st.logLevel > 0 {
+		runtime.LockOSThread()
+		callbacks.SetThreadLogging(st.logLevel, st.logger)
+		st.pinned = true
+	}
+}
+
+// unlock runs the deferred closes, keeps the socket nonblocking, wakes the
+// waiters when libssh read input, kicks the flusher when libssh has output to
+// send, and releases the lock.
+func (st *sessionState) unlock() {
+	st.runDeferredLocked()
+	if !st.nonblockOK && st.sockFD >= 0 && !st.p.IsNil() {
+		st.keepNonblockingLocked()
+	}
+	if st.inputReadLocked() {
+		// libssh read input: someone may be waiting for it.
+		if st.waiters.Load() > 0 {
+			st.bumpLocked()
+		} else if !st.counter.IsNil() {
+			st.seenIn = st.counter.InBytes()
+		}
+	}
+	if st.ev.IsNil() == false && st.writePendingLocked() {
+		select {
+		case st.kick <- struct{}{}:
+		default:
+		}
+	}
+	closeNow := st.closeDeferred && !st.closed
+	st.closeDeferred = false
+	if st.pinned {
+		callbacks.SetThreadLogging(0, nil)
+		runtime.UnlockOSThread()
+		st.pinned = false
+	}
+	st.released()
+	<-st.sem
+	if closeNow {
+		// Close was called from a callback: the goroutine holding the lock
+		// may be the pump, which close waits for.
+		go st.close()
+	}
+}
+
+// keepNonblockingLocked sets O_NONBLOCK back on the socket when libssh
+// cleared it (invariant 2). Once the session is connected and the flag is
+// set, libssh no longer touches it and the check stops.
+func (st *sessionState) keepNonblockingLocked() {
+	fd := lib.GetFd(st.p)
+	if fd < 0 {
+		return
+	}
+	flags, err := unix.FcntlInt(uintptr(fd), syscall.F_GETFL, 0)
+	if err != nil {
+		return
+	}
+	if flags&syscall.O_NONBLOCK == 0 {
+		unix.FcntlInt(uintptr(fd), syscall.F_SETFL, flags|syscall.O_NONBLOCK)
+	} else if st.connected {
+		st.nonblockOK = true
+	}
+}
+
+// writePendingLocked reports whether libssh has output it could not send yet.
+func (st *sessionState) writePendingLocked() bool {
+	return !st.p.IsNil() && lib.GetPollFlags(st.p)&lib.SSH_WRITE_PENDING != 0
+}
+
+// runDeferredLocked closes the channels closed from inside callbacks.
+func (st *sessionState) runDeferredLocked() {
+	for len(st.deferred) > 0 {
+		c := st.deferred[0]
+		st.deferred = st.deferred[1:]
+		c.closeLocked()
+	}
+	st.deferred = nil
+}
+
+// --- waits (invariants 4 and 5) ---
+
+// inputReadLocked reports whether libssh has read input since the waiters
+// were last woken (always, when there is no counter).
+func (st *sessionState) inputReadLocked() bool {
+	return st.counter.IsNil() || st.counter.InBytes() != st.seenIn
+}
+
+// bumpLocked wakes everyone waiting for the session to make progress.
+func (st *sessionState) bumpLocked() {
+	close(st.gen)
+	st.gen = make(chan struct{})
+	if !st.counter.IsNil() {
+		st.seenIn = st.counter.InBytes()
+	}
+}
+
+// waitLocked is called with the lock held when the caller needs the session
+// to make progress (input, window, output sent). It releases the lock and
+// waits for the next round of the I/O goroutines (or input read by another
+// call), ctx, or Close. It returns with the lock released.
+func (st *sessionState) waitLocked(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		st.unlock()
+		return err
+	}
+	if st.inputReadLocked() {
+		// The call that asked to be called again read input itself, which
+		// may be what the caller waits for: look before waiting.
+		st.unlock()
+		return nil
+	}
+	gen := st.gen
+	st.waiters.Add(1)
+	defer st.waiters.Add(-1)
+	st.unlock()
+	if pl := st.currentPoller(); pl != nil {
+		pl.quickAck() // the reply this waits for is ACKed at once
+	}
+	select {
+	case <-gen:
+		select {
+		case <-st.done: // Close bumps the generation too; it wins
+			return ErrClosed
+		default:
+			return nil
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-st.done:
+		return ErrClosed
+	}
+}
+
+// errWaiting marks an error that ended drive's wait (the context's, or
+// Close's) rather than one its step returned.
+type errWaiting struct{ err error }
+
+func (e errWaiting) Error() string { return e.err.Error() }
+func (e errWaiting) Unwrap() error { return e.err }
+
+// drive runs step with the session locked until it is done or fails,
+// waiting for the session to make progress between calls (invariant 5).
+// step checks whether what it works on is still usable. When the wait or
+// the lock ends with ctx or Close after step said "again" (a libssh call is
+// pending that libssh cannot abandon), the error drive returns is wrapped
+// in errWaiting, for the caller's abandon.
+func (st *sessionState) drive(ctx context.Context, step func() (done bool, err error)) error {
+	if err := st.lockCtx(ctx); err != nil {
+		return err
+	}
+	for {
+		done, err := step()
+		if done || err != nil {
+			st.unlock()
+			return err
+		}
+		if err := st.waitLocked(ctx); err != nil {
+			return errWaiting{err}
+		}
+		if err := st.lockCtx(ctx); err != nil {
+			return errWaiting{err}
+		}
+	}
+}
+
+// abandoned tells whether drive's error ended a wait for a pending call,
+// and returns the error underneath.
+func abandoned(err error) (error, bool) {
+	var w errWaiting
+	if errors.As(err, &w) {
+		return w.err, true
+	}
+	return err, false
+}
+
+// acquire takes the right to make a connect or auth call; release returns it.
+func (st *sessionState) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case st.callSem <- struct{}{}:
+		return func() { <-st.callSem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-st.done:
+		return nil, ErrClosed
+	}
+}
+
+// abandon handles a wait for a pending libssh call that ended with err. When
+// the context ended, libssh cannot cancel the call, so the session cannot be
+// used any more; abandon records that and says so.
+func (st *sessionState) abandon(op string, err error) error {
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	err = &Error{Op: op, Message: "cancelled while pending; the session cannot be used any more", Err: err}
+	st.lock()
+	defer st.unlock()
+	if st.broken == nil {
+		st.setBrokenLocked(err)
+	}
+	return err
+}
+
+// --- state (invariant 6) ---
+
+// setBrokenLocked records why the session cannot be used any more.
+func (st *sessionState) setBrokenLocked(err error) {
+	if st.broken == nil {
+		st.broken = err
+	}
+	st.alive.Store(false)
+}
+
+// setConnectedLocked records that the key exchange is done.
+func (st *sessionState) setConnectedLocked() {
+	st.connected = true
+	st.alive.Store(st.broken == nil)
+}
+
+// checkStatusLocked reads libssh's view of the connection after a round or
+// a failed call: a connection libssh closed, or one that failed, breaks the
+// session, waking every waiter with the reason. It reports whether the
+// session is still alive.
+func (st *sessionState) checkStatusLocked() bool {
+	if st.broken != nil {
+		return false
+	}
+	if st.p.IsNil() || !st.connected && st.ev.IsNil() {
+		return true
+	}
+	status := lib.GetStatus(st.p)
+	if status&(lib.SSH_CLOSED|lib.SSH_CLOSED_ERROR) == 0 && (!st.connected || lib.IsConnected(st.p) == 1) {
+		return true
+	}
+	if err := st.interruptedErr(); err != nil {
+		st.setBrokenLocked(err)
+		return false
+	}
+	fallback := "the server closed the connection"
+	if status&lib.SSH_CLOSED_ERROR != 0 {
+		fallback = "the connection failed"
+	}
+	e := st.errorLocked("connection", fallback)
+	if e.Message != fallback {
+		e.Message = fallback + ": " + e.Message
+	}
+	st.setBrokenLocked(e)
+	st.bumpLocked()
+	return false
+}
+
+// usableLocked returns why the session cannot be used now, or nil.
+func (st *sessionState) usableLocked() error {
+	switch {
+	case st.closed, st.closing.Load():
+		return ErrClosed
+	case st.broken != nil:
+		return st.broken
+	case !st.connected:
+		return ErrNotConnected
+	}
+	return nil
+}
+
+// interruptedErr returns the error for a libssh call that failed because
+// Close or Disconnect shut the socket down under it, or nil.
+func (st *sessionState) interruptedErr() error {
+	switch {
+	case st.closing.Load():
+		return ErrClosed
+	case st.disconnected.Load():
+		return errDisconnected
+	}
+	return nil
+}
+
+// errorLocked captures libssh's current error for op. fallback is used when
+// libssh recorded no message (some failures set none).
+func (st *sessionState) errorLocked(op, fallback string) *Error {
+	e := &Error{Op: op, Message: fallback}
+	if !st.p.IsNil() {
+		if msg := lib.GetError(st.p); msg != "" {
+			e.Message = msg
+		}
+		e.Code = ErrorCode(lib.GetErrorCode(st.p))
+	}
+	return e
+}
+
+// --- the I/O goroutines (invariant 2) ---
+
+// startIOLocked creates the session's event and starts the pump and the
+// flusher. It must follow the first ssh_connect (or key exchange) call,
+// which creates the poll context the event takes over.
+func (st *sessionState) startIOLocked() error {
+	ev := lib.EventNew()
+	if ev.IsNil() {
+		return errors.New("libssh: ssh_event_new failed (out of memory?)")
+	}
+	if lib.EventAddSession(ev, st.p) != lib.SSH_OK {
+		lib.EventFree(ev)
+		return st.errorLocked("add session to event", "ssh_event_add_session failed")
+	}
+	st.ev = ev
+	pl := st.currentPoller()
+	pumpDone, flushDone := make(chan struct{}), make(chan struct{})
+	st.ioDone = []chan struct{}{pumpDone, flushDone}
+	st.ioStop = make(chan struct{})
+	go st.pump(pl, pumpDone)
+	go st.flusher(pl, st.ioStop, flushDone)
+	return nil
+}
+
+// pump waits for input and lets libssh process it, then wakes the waiters.
+// Go's poller is edge-triggered, so each round drains the socket completely
+// before waiting again.
+func (st *sessionState) pump(pl poller, done chan struct{}) {
+	defer close(done)
+	pl.waitRead(func(fd uintptr) bool {
+		defer pl.quickAck() // before waiting for more
+		for {
+			st.lock()
+			if st.ev.IsNil() {
+				st.unlock()
+				return true
+			}
+			rc := lib.Pump(st.ev, int(fd), pumpRounds)
+			if rc == lib.SSH_ERROR && st.broken == nil {
+				if err := st.interruptedErr(); err != nil {
+					st.setBrokenLocked(err)
+				} else {
+					st.setBrokenLocked(st.errorLocked("connection", "connection lost"))
+				}
+			}
+			alive := st.checkStatusLocked()
+			st.runDeferredLocked()
+			if alive && st.writePendingLocked() {
+				// Send what callbacks and deferred closes queued, as far
+				// as the socket takes it; the flusher sends the rest.
+				lib.Flush(st.ev, st.p, int(fd), pumpRounds)
+			}
+			st.bumpLocked()
+			st.unlock()
+			switch {
+			case !alive:
+				return true // nothing left to pump
+			case rc == 0:
+				return false // drained: wait for more input
+			}
+			runtime.Gosched()
+		}
+	})
+}
+
+// flusher waits for the socket to take the output libssh holds whenever
+// unlock kicks it, and lets libssh send it.
+func (st *sessionState) flusher(pl poller, stop, done chan struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-st.kick:
+		case <-stop:
+			return
+		}
+		err := pl.waitWrite(func(fd uintptr) bool {
+			st.lock()
+			defer st.unlock()
+			if st.ev.IsNil() {
+				return true
+			}
+			rc := lib.Flush(st.ev, st.p, int(fd), pumpRounds)
+			alive := st.checkStatusLocked()
+			st.bumpLocked() // writers wait for output to drain
+			return rc != 1 || !alive
+		})
+		if err != nil {
+			return
+		}
+	}
+}
+
+// flushLocked lets libssh send what it holds, as far as the socket takes it
+// now; it never waits (the flusher sends the rest).
+func (st *sessionState) flushLocked() {
+	if st.ev.IsNil() || !st.writePendingLocked() {
+		return
+	}
+	if fd := lib.GetFd(st.p); fd >= 0 {
+		lib.Flush(st.ev, st.p, fd, pumpRounds)
+		st.checkStatusLocked()
+	}
+}
+
+// drainedLocked is a drive step's test for "libssh sent what it held":
+// writers wait for it before handing libssh more, which bounds libssh's
+// output buffer.
+func (st *sessionState) drainedLocked() bool { return !st.writePendingLocked() }
+
+// --- teardown (invariants 8 and 9) ---
+
+// interrupt makes a call in progress give up without the lock: it shuts
+// the socket down and cuts the agent relay.
+func (st *sessionState) interrupt() {
+	if pl := st.currentPoller(); pl != nil {
+		pl.shutdown()
+	}
+	if a := st.agentRelayNoLock(); a != nil {
+		a.cut()
+	}
+}
+
+// closeGrace is how long Close and Disconnect wait for the lock before they
+// interrupt its holder. Holders never wait for the network (invariant 2), so
+// only a call stuck on a third party (GSSAPI's KDC) takes longer; waiting a
+// little first keeps the goodbye to the server from being cut off by a pump
+// round that happens to hold the lock.
+const closeGrace = 20 * time.Millisecond
+
+// lockInterrupting takes the lock for Close and Disconnect: an agent call in
+// progress is cut at once, and a holder that keeps the lock past closeGrace
+// is interrupted.
+func (st *sessionState) lockInterrupting() {
+	if a := st.agentRelayNoLock(); a != nil {
+		a.cut()
+	}
+	if st.tryLock() {
+		return
+	}
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case st.sem <- struct{}{}:
+		st.afterLock()
+		return
+	case <-t.C:
+	}
+	st.interrupt()
+	st.lock()
+}
+
+// teardownLocked stops the event loop and ends the connection, politely
+// when it is still alive. It returns what stopIO needs, to be called after
+// unlocking.
+func (st *sessionState) teardownLocked(reason error) ioStopper {
+	st.killChannelsLocked(reason)
+	if !st.ev.IsNil() {
+		lib.EventRemoveSession(st.ev, st.p)
+		lib.EventFree(st.ev)
+		st.ev = lib.Event{}
+	}
+	pl := st.currentPoller()
+	if st.owned && st.connected && st.broken == nil && lib.IsConnected(st.p) == 1 {
+		lib.Disconnect(st.p) // nonblocking: sends what the socket takes now
+		// ssh_disconnect forgets the socket (some libssh versions close it,
+		// others do not). Close the descriptor only if it still is ours:
+		// the same socket as Go's, not a number reused since.
+		if st.sockFD >= 0 && pl != nil && pl.sameSocket(st.sockFD) {
+			syscallClose(st.sockFD)
+		}
+		st.sockFD = -1
+	} else if st.owned && pl != nil {
+		// Not connected yet, or the connection broke: libssh's copy of
+		// the socket would keep it open until ssh_free. End it now.
+		pl.shutdown()
+	}
+	st.connected = false
+	st.alive.Store(false)
+	st.setPollerLocked(nil)
+	stopper := ioStopper{pl: pl, done: st.ioDone, stop: st.ioStop, agent: st.agent}
+	st.ioDone, st.ioStop, st.agent = nil, nil, nil
+	st.agentPtr.Store(nil)
+	return stopper
+}
+
+// ioStopper ends what teardownLocked took off the session.
+type ioStopper struct {
+	pl    poller
+	done  []chan struct{}
+	stop  chan struct{}
+	agent *agentRelay
+}
+
+// stop closes the poller, which ends the pump, stops the flusher and waits
+// for both, and closes the agent relay.
+func (s ioStopper) run() {
+	if s.agent != nil {
+		s.agent.close()
+	}
+	if s.pl == nil {
+		return
+	}
+	s.pl.close()
+	if s.stop != nil {
+		close(s.stop)
+	}
+	for _, d := range s.done {
+		<-d
+	}
+	s.pl.release()
+}
+
+func (st *sessionState) setPollerLocked(pl poller) {
+	if pl == nil {
+		st.poller.Store(nil)
+	} else {
+		st.poller.Store(&pl)
+	}
+}
+
+// currentPoller returns the poller, or nil. It needs no lock, for
+// interrupt's sake.
+func (st *sessionState) currentPoller() poller {
+	if p := st.poller.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// close closes the session; it reports whether it was open. Called from a
+// callback of the session, it defers the close to the end of the libssh
+// call (invariant 8) and reports true. Its callers refuse calls from other
+// sessions' callbacks (close waits for this session's I/O goroutines, which
+// may wait for the lock that callback's goroutine holds).
+func (st *sessionState) close() bool {
+	if st.inCallback() {
+		st.closeDeferred = true // this goroutine holds the lock
+		return true
+	}
+	if st.closing.CompareAndSwap(false, true) {
+		close(st.done) // ends every wait and lockCtx at once
+	}
+	st.lockInterrupting()
+	if st.closed {
+		st.unlock()
+		return false
+	}
+	st.closed = true
+	stopper := st.teardownLocked(errSessionClosed)
+	if !st.p.IsNil() {
+		if st.owned {
+			lib.Free(st.p) // closes libssh's descriptor if still open
+		} else if !st.counter.IsNil() {
+			lib.SetCounters(st.p, lib.Counter{}, lib.Counter{}) // the caller's session outlives the counter
+		}
+		wrapped.Delete(st.p)
+		st.p = lib.Session{}
+		liveSessions.Add(-1)
+	}
+	if !st.counter.IsNil() {
+		lib.CounterFree(st.counter)
+		st.counter = lib.Counter{}
+	}
+	st.server.Free()
+	st.bumpLocked()
+	if st.logger != nil {
+		st.logger.Close()
+	}
+	conn := st.cfg.conn
+	st.cfg.conn = nil
+	st.unlock()
+	stopper.run()
+	if conn != nil {
+		conn.Close()
+	}
+	return true
+}
