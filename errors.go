@@ -24,10 +24,11 @@ var (
 	// ErrPassphrase: a private key is encrypted and the passphrase was
 	// missing or wrong.
 	ErrPassphrase = errors.New("libssh: wrong or missing passphrase")
-	// ErrInCallback: a method was called from inside a channel callback,
-	// which runs with the session locked. Only Channel.Close and the
-	// channel's state queries may be called there.
-	ErrInCallback = errors.New("libssh: called from inside a channel callback, which runs with the session locked; only Channel.Close and the channel's state queries may be called there")
+	// ErrInCallback: a method was called from inside a callback (a
+	// channel callback or a server's message handler), which runs with its
+	// session locked; the package documentation ("Callbacks") lists what
+	// may be called there.
+	ErrInCallback = errors.New("libssh: called from inside a callback, which runs with its session locked: only Close and the cached state queries may be called there")
 	// ErrNotExited: the remote command has not reported how it ended yet.
 	ErrNotExited = errors.New("libssh: the remote command has not exited yet")
 	// ErrNoExitStatus: the channel ended without an exit status or signal

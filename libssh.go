@@ -7,19 +7,52 @@
 //
 // # Safety
 //
-// Misuse returns an error and never crashes the process. All methods are safe
-// for concurrent use: calls on one session (and its channels) are serialised
-// by one lock per session, which is never held while waiting for the network.
-// Close is idempotent; anything used after Close returns an error wrapping
-// [ErrClosed].
+// Misuse returns an error and never crashes the process: nil receivers and
+// zero values of every type are closed objects whose methods return errors
+// matching [ErrClosed], and nil contexts and arguments are errors. All
+// methods are safe for concurrent use: calls on one session (and its
+// channels) are serialised by one lock per session, which is never held
+// while waiting for the network. A call that takes a context gives up
+// waiting — for the network, for that lock, for the agent — when the
+// context ends, whatever the server or the network does. [Session.Close]
+// never waits behind a call in progress: it ends it. Close is idempotent;
+// anything used after Close returns an error wrapping [ErrClosed].
+//
+// Two waits cannot be interrupted, because libssh does them inside one C
+// call on sockets or files Go cannot reach: talking to a Kerberos KDC in
+// [Session.UserauthGSSAPI], and reading or writing known_hosts files. Their
+// methods say so.
 //
 // # How a session runs
 //
 // Go dials the server (or takes the caller's [net.Conn] with [WithConn]) and
-// hands libssh a duplicate of the socket. libssh runs in nonblocking mode; one
-// goroutine per session waits for the socket in Go's network poller and lets
-// libssh process what arrived, waking the goroutines that wait for a reply.
-// An idle session costs a parked goroutine, not an OS thread.
+// hands libssh a duplicate of the socket, kept nonblocking. libssh runs in
+// nonblocking mode; two goroutines per session wait for the socket in Go's
+// network poller, one for input, which libssh then processes, and one for
+// room to send what libssh could not send yet. They wake the goroutines
+// that wait for a reply, a window or data. An idle session costs two parked
+// goroutines, not an OS thread. docs/design.md in the repository explains
+// the engine.
+//
+// # Callbacks
+//
+// Channel callbacks ([Channel.SetCallbacks], package callbacks) and the
+// message handler of [AcceptSession] run with the session locked, on the
+// goroutine that is inside libssh; they should copy what they need and
+// return. In them:
+//
+//   - the session's cached facts work: Host, User, Port, KnownHostsPath,
+//     String, IsOpen, IsConnected; and so do the channel state queries of the
+//     same session: IsOpen, IsAssigned, EOF, IsWritable, ExitStatus, String;
+//   - [Channel.Close] and [Session.Close] are deferred: they take effect when
+//     the libssh call that ran the callback returns;
+//   - every other method of the session, its channels and its commands returns
+//     [ErrInCallback], and so does every method of another session that would
+//     need its lock (calls across sessions from callbacks could deadlock);
+//   - a callback must not wait for another goroutine that uses the session.
+//
+// A callback that panics makes its channel unusable (its calls return the
+// [*callbacks.PanicError]); the panic never unwinds through libssh.
 //
 // # Host keys
 //
@@ -57,12 +90,9 @@
 // ([ErrNoExitStatus]).
 //
 // [Channel.SetCallbacks] installs Go functions for libssh's channel
-// callbacks (package callbacks). They run with the session locked, so they
-// must only copy what they need; in them, Close takes effect when the
-// callback returns, and calls that would need the lock fail with
-// [ErrInCallback] instead of deadlocking. Closing or disconnecting the session
-// ends its channels first: their methods then return errors matching
-// [ErrClosed].
+// callbacks (package callbacks); see "Callbacks" above for what they may
+// call. Closing or disconnecting the session ends its channels first: their
+// methods then return errors matching [ErrClosed].
 //
 // # Commands
 //
