@@ -178,8 +178,14 @@ func (s *Session) kbdint(ctx context.Context, opts AuthOptions) (AuthStatus, err
 // When it cannot finish, the result says so without an error: Needed lists
 // the methods the server accepts that opts gave no input for, Denied those
 // that were refused. The error is for failures: the host check, the
-// connection, libssh, bad input.
+// connection, libssh, bad input (a nil ctx among it).
 func (s *Session) Authenticate(ctx context.Context, opts AuthOptions) (AuthResult, error) {
+	if err := sessionArgErr(s); err != nil {
+		return AuthResult{Status: AuthDenied, HostStatus: KnownHostsError}, err
+	}
+	if ctx == nil {
+		return AuthResult{Status: AuthDenied, HostStatus: KnownHostsError}, errNilContext("Authenticate")
+	}
 	res := AuthResult{Status: AuthDenied, HostStatus: KnownHostsOK}
 	if err := s.VerifyHost(); err != nil {
 		res.HostStatus = KnownHostsError

@@ -22,8 +22,19 @@ import (
 //     keyboard-interactive questions are shown and answered, and a password
 //     is asked for (up to three times).
 //
-// Secrets are read without echo when in is a terminal.
+// Secrets are read without echo when in is a terminal. in and out must not
+// be nil, nor ctx.
 func (s *Session) AuthenticateCLI(ctx context.Context, in io.Reader, out io.Writer) error {
+	switch err := sessionArgErr(s); {
+	case err != nil:
+		return err
+	case ctx == nil:
+		return errNilContext("AuthenticateCLI")
+	case in == nil:
+		return errors.New("libssh: AuthenticateCLI with a nil reader: the answers come from in")
+	case out == nil:
+		return errors.New("libssh: AuthenticateCLI with a nil writer: the prompts go to out")
+	}
 	p := &prompter{in: in, out: out}
 	if err := s.confirmHost(p); err != nil {
 		return err

@@ -95,6 +95,7 @@ type Cmd struct {
 	s    *Session
 	ctx  context.Context // nil unless made with a Context constructor
 	line string          // what is sent to the server
+	err  error           // why the constructor could not make a usable Cmd; Start returns it
 
 	stdinPipe  *stdinPipe
 	stdoutPipe *outputPipe
@@ -126,48 +127,65 @@ type stream struct {
 // Command returns a Cmd that runs name with args on the server. The
 // server's shell runs the command: name and each argument are quoted with
 // [ShellQuote], so each arrives as one word, whatever bytes it holds. For
-// pipes, redirections or variables, use [Session.CommandLine].
+// pipes, redirections or variables, use [Session.CommandLine]. On a nil or
+// zero Session it returns a Cmd whose Start fails.
 func (s *Session) Command(name string, args ...string) *Cmd {
 	argv := append([]string{name}, args...)
-	return &Cmd{s: s, Path: name, Args: argv, line: shellJoin(argv)}
+	return &Cmd{s: s, Path: name, Args: argv, line: shellJoin(argv), err: sessionArgErr(s)}
 }
 
 // CommandContext is [Session.Command] with a context: when ctx is done
 // before the command has ended, Cancel is called (by default sending the
 // KILL signal), the channel is closed and Wait returns ctx's error. ctx
-// also bounds Start's requests. It panics if ctx is nil.
+// also bounds Start's requests.
+//
+// Unlike [os/exec.CommandContext], it does not panic when ctx is nil: it
+// returns a Cmd whose Start (and so Run, Output, CombinedOutput and
+// Success) returns an error saying so, and starts nothing.
 func (s *Session) CommandContext(ctx context.Context, name string, args ...string) *Cmd {
 	c := s.Command(name, args...)
-	c.setContext(ctx)
+	c.setContext(ctx, "CommandContext")
 	return c
 }
 
 // CommandLine returns a Cmd that sends line to the server as it is: the
 // user's login shell there interprets it, with its pipes, quotes and
-// variables.
+// variables. On a nil or zero Session it returns a Cmd whose Start fails.
 func (s *Session) CommandLine(line string) *Cmd {
-	return &Cmd{s: s, line: line}
+	return &Cmd{s: s, line: line, err: sessionArgErr(s)}
 }
 
 // CommandLineContext is [Session.CommandLine] with a context, as
-// [Session.CommandContext].
+// [Session.CommandContext] (a nil ctx makes Start fail, without a panic).
 func (s *Session) CommandLineContext(ctx context.Context, line string) *Cmd {
 	c := s.CommandLine(line)
-	c.setContext(ctx)
+	c.setContext(ctx, "CommandLineContext")
 	return c
 }
 
-func (c *Cmd) setContext(ctx context.Context) {
+func (c *Cmd) setContext(ctx context.Context, fn string) {
 	if ctx == nil {
-		panic("libssh: nil Context")
+		if c.err == nil {
+			c.err = errNilContext(fn)
+		}
+		return
 	}
 	c.ctx = ctx
 	c.Cancel = func() error { return c.Process.Kill() }
 }
 
+// errNilCmd is the error of the methods of a nil *Cmd.
+var errNilCmd = notMade("Cmd", "Session.Command or Session.CommandLine")
+
 // String returns the line sent to the server. It is for debugging: the
-// server's shell, not necessarily a POSIX one, interprets it.
-func (c *Cmd) String() string { return c.line }
+// server's shell, not necessarily a POSIX one, interprets it. It is empty
+// for a nil Cmd.
+func (c *Cmd) String() string {
+	if c == nil {
+		return ""
+	}
+	return c.line
+}
 
 // Run starts the command and waits for it to end: [Cmd.Start], then
 // [Cmd.Wait]. It returns nil when the command exited with status 0, an
@@ -176,6 +194,9 @@ func (c *Cmd) String() string { return c.line }
 // Cmd.IgnoreStatus); other errors say why the command could not run or be
 // followed to its end.
 func (c *Cmd) Run() error {
+	if c == nil {
+		return errNilCmd
+	}
 	if err := c.Start(); err != nil {
 		return err
 	}
@@ -186,6 +207,9 @@ func (c *Cmd) Run() error {
 // nil. A failed command's standard error is in the error's Process when
 // Stderr is nil: see [Process.Stderr].
 func (c *Cmd) Output() ([]byte, error) {
+	if c == nil {
+		return nil, errNilCmd
+	}
 	if c.Stdout != nil || c.stdoutPipe != nil {
 		return nil, errors.New("libssh: Stdout already set")
 	}
@@ -199,6 +223,9 @@ func (c *Cmd) Output() ([]byte, error) {
 // standard error together, in the order they arrived. Stdout and Stderr
 // must be nil.
 func (c *Cmd) CombinedOutput() ([]byte, error) {
+	if c == nil {
+		return nil, errNilCmd
+	}
 	if c.Stdout != nil || c.stdoutPipe != nil {
 		return nil, errors.New("libssh: Stdout already set")
 	}
@@ -216,6 +243,9 @@ func (c *Cmd) CombinedOutput() ([]byte, error) {
 // gives false and no error; an error says that the command could not be
 // run or followed to its end.
 func (c *Cmd) Success() (bool, error) {
+	if c == nil {
+		return false, errNilCmd
+	}
 	err := c.Run()
 	var exit *ExitError
 	var missing *ExitMissingError
@@ -229,6 +259,9 @@ func (c *Cmd) Success() (bool, error) {
 // sends EOF. Call it before Start; Wait closes it when the command has
 // ended, so close it yourself to tell the command that input is over.
 func (c *Cmd) StdinPipe() (io.WriteCloser, error) {
+	if c == nil {
+		return nil, errNilCmd
+	}
 	if c.Stdin != nil || c.stdinPipe != nil {
 		return nil, errors.New("libssh: Stdin already set")
 	}
@@ -248,6 +281,9 @@ func (c *Cmd) StdoutPipe() (io.ReadCloser, error) { return c.outputPipe(false) }
 func (c *Cmd) StderrPipe() (io.ReadCloser, error) { return c.outputPipe(true) }
 
 func (c *Cmd) outputPipe(stderr bool) (io.ReadCloser, error) {
+	if c == nil {
+		return nil, errNilCmd
+	}
 	name, w, pipe := "Stdout", c.Stdout, &c.stdoutPipe
 	if stderr {
 		name, w, pipe = "Stderr", c.Stderr, &c.stderrPipe
@@ -268,8 +304,13 @@ func (c *Cmd) outputPipe(stderr bool) (io.ReadCloser, error) {
 // successful Start, call [Cmd.Wait] to release the channel. If Start
 // fails, nothing is left open.
 func (c *Cmd) Start() error {
-	if c.s == nil {
-		return errors.New("libssh: Cmd not made by Session.Command or Session.CommandLine")
+	switch {
+	case c == nil:
+		return errNilCmd
+	case c.s == nil:
+		return notMade("Cmd", "Session.Command or Session.CommandLine")
+	case c.err != nil:
+		return c.err
 	}
 	c.mu.Lock()
 	started := c.started
@@ -486,6 +527,9 @@ func (c *Cmd) interrupt() {
 // be called once, after a successful Start; with pipes, after the reads
 // have finished.
 func (c *Cmd) Wait() error {
+	if c == nil {
+		return errNilCmd
+	}
 	c.mu.Lock()
 	p, waitCalled := c.Process, c.waitCalled
 	c.waitCalled = p != nil
@@ -613,7 +657,17 @@ func (p *Process) finish(status int, err error) {
 	close(p.done)
 }
 
+// made reports whether Start made p (a nil or zero Process reads as a
+// command that was not started).
+func (p *Process) made() bool { return p != nil && p.done != nil && p.ch != nil && p.Cmd != nil }
+
+// errNoProcess is the error of the requests of a nil or zero Process.
+var errNoProcess = notMade("Process", "Cmd.Start")
+
 func (p *Process) ended() bool {
+	if !p.made() {
+		return false
+	}
 	select {
 	case <-p.done:
 		return true
@@ -654,13 +708,20 @@ func (p *Process) CoreDumped() bool { return p.ended() && p.signal != nil && p.s
 // and no pipe was made: its first and last 32 KiB, with a line saying how
 // many bytes were left out between them. It is nil otherwise, and until
 // Wait has returned.
-func (p *Process) Stdout() []byte { return p.collected(&p.Cmd.stdout) }
+func (p *Process) Stdout() []byte { return p.collected(false) }
 
 // Stderr is [Process.Stdout] for standard error.
-func (p *Process) Stderr() []byte { return p.collected(&p.Cmd.stderr) }
+func (p *Process) Stderr() []byte { return p.collected(true) }
 
-func (p *Process) collected(st *stream) []byte {
-	if !p.ended() || st.saver == nil {
+func (p *Process) collected(stderr bool) []byte {
+	if !p.ended() {
+		return nil
+	}
+	st := &p.Cmd.stdout
+	if stderr {
+		st = &p.Cmd.stderr
+	}
+	if st.saver == nil {
 		return nil
 	}
 	return st.saver.Bytes()
@@ -671,6 +732,9 @@ func (p *Process) collected(st *stream) []byte {
 // [Channel.SendSignal]. It returns [ErrProcessDone] once Wait has closed
 // the channel.
 func (p *Process) SendSignal(sig string) error {
+	if !p.made() {
+		return errNoProcess
+	}
 	if p.ended() {
 		return ErrProcessDone
 	}
@@ -685,9 +749,12 @@ func (p *Process) SendSignal(sig string) error {
 func (p *Process) Kill() error { return p.SendSignal("KILL") }
 
 // String describes how the command ended, such as "exit status 1",
-// "signal: KILL (core dumped)" or "running".
+// "signal: KILL (core dumped)" or "running"; "not started" for a nil or
+// zero Process.
 func (p *Process) String() string {
 	switch {
+	case !p.made():
+		return "not started"
 	case !p.ended():
 		return "running"
 	case p.exited:
