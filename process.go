@@ -258,6 +258,13 @@ func (c *Cmd) Success() (bool, error) {
 // StdinPipe returns a pipe to the command's standard input: closing it
 // sends EOF. Call it before Start; Wait closes it when the command has
 // ended, so close it yourself to tell the command that input is over.
+//
+// As with [os/exec.Cmd.StdinPipe], the pipe may be written and closed
+// before Start: the first 64 KiB written are kept (as much as a Linux pipe
+// holds), a write beyond that waits until the command has started, and a
+// Close sends EOF once the command has started and received what was
+// written. If Start fails, the writes waiting and those that follow fail
+// with an error that wraps Start's.
 func (c *Cmd) StdinPipe() (io.WriteCloser, error) {
 	if c == nil {
 		return nil, errNilCmd
@@ -268,7 +275,7 @@ func (c *Cmd) StdinPipe() (io.WriteCloser, error) {
 	if c.started {
 		return nil, errors.New("libssh: StdinPipe after the command started")
 	}
-	c.stdinPipe = &stdinPipe{c: c}
+	c.stdinPipe = newStdinPipe()
 	return c.stdinPipe, nil
 }
 
@@ -302,21 +309,36 @@ func (c *Cmd) outputPipe(stderr bool) (io.ReadCloser, error) {
 // it opens a session channel, sends the Env entries and the command line
 // (waiting for the server to accept each), and starts copying. After a
 // successful Start, call [Cmd.Wait] to release the channel. If Start
-// fails, nothing is left open.
+// fails, nothing is left open, and the writers of a [Cmd.StdinPipe] get
+// an error. A Start that failed on the Cmd's fields (Env, Cancel, Stdin
+// and the pipes) may be called again once they are mended; a pipe from
+// StdinPipe then gives the command EOF at once, as its writes failed.
 func (c *Cmd) Start() error {
-	switch {
-	case c == nil:
+	if c == nil {
 		return errNilCmd
-	case c.s == nil:
-		return notMade("Cmd", "Session.Command or Session.CommandLine")
-	case c.err != nil:
-		return c.err
 	}
 	c.mu.Lock()
 	started := c.started
 	c.mu.Unlock()
 	if started {
 		return errors.New("libssh: the command was started already")
+	}
+	if err := c.start(); err != nil {
+		if c.stdinPipe != nil {
+			c.stdinPipe.fail(err)
+		}
+		return err
+	}
+	return nil
+}
+
+// start is Start once the Cmd is known not to have started.
+func (c *Cmd) start() error {
+	switch {
+	case c.s == nil:
+		return notMade("Cmd", "Session.Command or Session.CommandLine")
+	case c.err != nil:
+		return c.err
 	}
 	// Bad input leaves the Cmd as it was: it can be mended and started.
 	switch {
@@ -351,7 +373,7 @@ func (c *Cmd) Start() error {
 		ch.Close()
 		return err
 	}
-	if c.Stdin == nil && c.stdinPipe == nil {
+	if c.Stdin == nil && (c.stdinPipe == nil || c.stdinPipe.failed()) {
 		if err := ch.CloseWrite(); err != nil {
 			ch.Close()
 			return err
@@ -373,6 +395,9 @@ func (c *Cmd) Start() error {
 	if c.Stdin != nil {
 		c.stdinDone = make(chan struct{})
 		go c.copyStdin(ch)
+	}
+	if c.stdinPipe != nil {
+		c.stdinPipe.start(ch)
 	}
 	if c.ctx != nil {
 		c.interruptDone = make(chan struct{})
@@ -557,6 +582,9 @@ func (c *Cmd) Wait() error {
 	c.out.Wait()
 	status, exitErr := p.ch.ExitStatus()
 	p.ch.Close()
+	if c.stdinPipe != nil {
+		c.stdinPipe.closeAfterWait()
+	}
 	ioErr := c.waitStdin()
 	p.finish(status, exitErr)
 
@@ -769,27 +797,162 @@ func (p *Process) String() string {
 	return "no exit status"
 }
 
-// stdinPipe is what StdinPipe returns.
-type stdinPipe struct{ c *Cmd }
+// stdinPipeBuffer is how much a stdin pipe keeps before Start: as much as
+// a Linux pipe holds, so that what works with os/exec's pipe works here.
+const stdinPipeBuffer = 64 << 10
 
-func (w *stdinPipe) Write(b []byte) (int, error) {
-	p := w.c.process()
-	if p == nil {
-		return 0, errors.New("libssh: write to the stdin pipe of a command not started")
-	}
-	return p.ch.Write(b)
+// stdinPipe is what StdinPipe returns. Before Start it keeps up to
+// stdinPipeBuffer bytes and makes further writes wait; Start hands it the
+// channel, and a goroutine (flush) sends what was kept, then lets the
+// writers write to the channel, then sends EOF if Close came first. A
+// failed Start fails it for good.
+//
+// Exactly one of Close and flush sends EOF: each sets its flag (closed,
+// sent) and reads the other's under mu.
+type stdinPipe struct {
+	mu      sync.Mutex
+	buf     []byte        // written before Start
+	ch      *Channel      // set by start
+	err     error         // Start failed, or sending buf did: writes fail with it
+	sent    bool          // buf was sent: writes go to ch
+	closed  bool          // Close (or Wait) was called
+	ready   chan struct{} // closed once sent or err is set
+	closing chan struct{} // closed with closed: wakes the writers waiting for ready
+	flushed chan struct{} // closed when flush has returned; nil until start
 }
 
-// Close sends EOF. It returns nil when the command has ended.
-func (w *stdinPipe) Close() error {
-	p := w.c.process()
-	if p == nil {
-		return errors.New("libssh: close of the stdin pipe of a command not started")
+func newStdinPipe() *stdinPipe {
+	return &stdinPipe{ready: make(chan struct{}), closing: make(chan struct{})}
+}
+
+func (w *stdinPipe) Write(b []byte) (n int, err error) {
+	for {
+		w.mu.Lock()
+		switch {
+		case w.closed:
+			w.mu.Unlock()
+			return n, os.ErrClosed
+		case w.err != nil:
+			err := w.err
+			w.mu.Unlock()
+			return n, err
+		case w.sent:
+			ch := w.ch
+			w.mu.Unlock()
+			k, err := ch.Write(b)
+			return n + k, err
+		case w.ch == nil:
+			// Not started: keep what fits.
+			k := min(len(b), stdinPipeBuffer-len(w.buf))
+			w.buf = append(w.buf, b[:k]...)
+			n, b = n+k, b[k:]
+			if len(b) == 0 {
+				w.mu.Unlock()
+				return n, nil
+			}
+		}
+		ready, closing := w.ready, w.closing
+		w.mu.Unlock()
+		select {
+		case <-ready:
+		case <-closing:
+		}
 	}
-	if err := p.ch.CloseWrite(); err != nil && !errors.Is(err, ErrClosed) {
+}
+
+// Close sends EOF once the command has started and received what was
+// written before (at once when it has). It returns nil when the command
+// has ended, and for a second Close.
+func (w *stdinPipe) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	close(w.closing)
+	sent, ch := w.sent, w.ch
+	w.mu.Unlock()
+	if !sent {
+		return nil // flush sends EOF; or Start failed, and nothing is to be sent
+	}
+	if err := ch.CloseWrite(); err != nil && !errors.Is(err, ErrClosed) {
 		return err
 	}
 	return nil
+}
+
+// start is called by Start once the command runs: it starts sending what
+// was written before. It does nothing to a pipe that an earlier Start
+// failed (Start has sent EOF).
+func (w *stdinPipe) start(ch *Channel) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return
+	}
+	w.ch = ch
+	w.flushed = make(chan struct{})
+	go w.flush(ch, w.buf)
+	w.buf = nil
+}
+
+// flush sends buf, then lets the writers write to ch, then sends EOF if
+// the pipe was closed meanwhile.
+func (w *stdinPipe) flush(ch *Channel, buf []byte) {
+	defer close(w.flushed)
+	var err error
+	if len(buf) > 0 {
+		_, err = ch.Write(buf)
+	}
+	w.mu.Lock()
+	if err != nil {
+		w.err = fmt.Errorf("libssh: stdin pipe: %w", err)
+	} else {
+		w.sent = true
+	}
+	close(w.ready)
+	eof := w.closed && err == nil
+	w.mu.Unlock()
+	if eof {
+		ch.CloseWrite() // fails only when the channel has ended
+	}
+}
+
+// failed reports whether a Start failed the pipe.
+func (w *stdinPipe) failed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err != nil
+}
+
+// fail is called when Start fails: writers waiting, and those to come, get
+// an error wrapping Start's; what was kept is dropped. A started pipe is
+// left alone.
+func (w *stdinPipe) fail(startErr error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch != nil || w.err != nil {
+		return
+	}
+	w.err = fmt.Errorf("libssh: stdin pipe of a command that did not start: %w", startErr)
+	w.buf = nil
+	close(w.ready)
+}
+
+// closeAfterWait is Wait's close, once the channel is closed: later writes
+// fail with os.ErrClosed, and flush has returned.
+func (w *stdinPipe) closeAfterWait() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.closing)
+	}
+	flushed := w.flushed
+	w.mu.Unlock()
+	if flushed != nil {
+		<-flushed
+	}
 }
 
 // outputPipe is what StdoutPipe and StderrPipe return.
