@@ -55,7 +55,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Round is one round of keyboard-interactive prompts.
+// Round is one round of keyboard-interactive prompts. A round without
+// prompts is a notice, such as a password-expiry warning: the client shows
+// its name and instruction and answers with no answers.
 type Round struct {
 	Name, Instruction string
 	Prompts           []Prompt
@@ -152,11 +154,6 @@ func NewServerOn(addr string, opts Options) (*Server, error) {
 }
 
 func (o *Options) check() error {
-	for i, r := range o.KeyboardInteractive {
-		if len(r.Prompts) == 0 {
-			return fmt.Errorf("sshtest: keyboard-interactive round %d has no prompts", i+1)
-		}
-	}
 	for i, k := range o.AuthorizedKeys {
 		if k == nil {
 			return fmt.Errorf("sshtest: authorized key %d is nil", i+1)
