@@ -23,7 +23,11 @@ type AuthOptions struct {
 	Agent           bool
 	DefaultKeys     bool
 	// KbdintAnswers answers the first keyboard-interactive round that asks
-	// questions; Kbdint, when set, answers every round instead.
+	// questions; Kbdint, when set, answers every round instead. Kbdint
+	// sees the rounds without questions too (a notice, such as a
+	// password-expiry warning, in Name and Instruction), so that it can
+	// show them; what it returns for such a round is ignored, an error
+	// excepted.
 	KbdintAnswers []string
 	Kbdint        func(KbdintRound) ([]string, error)
 	// GSSAPI tries Kerberos ("gssapi-with-mic") with the credentials of the
@@ -145,12 +149,15 @@ func (s *Session) kbdint(ctx context.Context, opts AuthOptions) (AuthStatus, err
 		}
 		var answers []string
 		switch {
-		case len(round.Prompts) == 0:
-			// OpenSSH's PAM ends with a round without questions.
 		case opts.Kbdint != nil:
 			if answers, err = opts.Kbdint(*round); err != nil {
 				return AuthError, fmt.Errorf("libssh: keyboard-interactive: %w", err)
 			}
+			if len(round.Prompts) == 0 {
+				answers = nil // a notice: nothing to answer
+			}
+		case len(round.Prompts) == 0:
+			// A notice; OpenSSH's PAM ends with such a round too.
 		case !fixedUsed:
 			answers, fixedUsed = opts.KbdintAnswers, true
 		default:
@@ -178,8 +185,14 @@ func (s *Session) kbdint(ctx context.Context, opts AuthOptions) (AuthStatus, err
 // When it cannot finish, the result says so without an error: Needed lists
 // the methods the server accepts that opts gave no input for, Denied those
 // that were refused. The error is for failures: the host check, the
-// connection, libssh, bad input.
+// connection, libssh, bad input (a nil ctx among it).
 func (s *Session) Authenticate(ctx context.Context, opts AuthOptions) (AuthResult, error) {
+	if err := sessionArgErr(s); err != nil {
+		return AuthResult{Status: AuthDenied, HostStatus: KnownHostsError}, err
+	}
+	if ctx == nil {
+		return AuthResult{Status: AuthDenied, HostStatus: KnownHostsError}, errNilContext("Authenticate")
+	}
 	res := AuthResult{Status: AuthDenied, HostStatus: KnownHostsOK}
 	if err := s.VerifyHost(); err != nil {
 		res.HostStatus = KnownHostsError

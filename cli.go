@@ -19,11 +19,24 @@ import (
 //     else stops with the host verification error and leaves the file alone;
 //   - a changed key is refused with OpenSSH's warning;
 //   - then GSSAPI, the SSH agent and the default identity files are tried,
-//     keyboard-interactive questions are shown and answered, and a password
-//     is asked for (up to three times).
+//     keyboard-interactive questions are shown and answered (the name and
+//     instruction of a round are shown first, also for a round without
+//     questions, such as a password-expiry notice), and a password is asked
+//     for (up to three times).
 //
-// Secrets are read without echo when in is a terminal.
+// Secrets are read without echo when in is a terminal. in and out must not
+// be nil, nor ctx.
 func (s *Session) AuthenticateCLI(ctx context.Context, in io.Reader, out io.Writer) error {
+	switch err := sessionArgErr(s); {
+	case err != nil:
+		return err
+	case ctx == nil:
+		return errNilContext("AuthenticateCLI")
+	case in == nil:
+		return errors.New("libssh: AuthenticateCLI with a nil reader: the answers come from in")
+	case out == nil:
+		return errors.New("libssh: AuthenticateCLI with a nil writer: the prompts go to out")
+	}
 	p := &prompter{in: in, out: out}
 	if err := s.confirmHost(p); err != nil {
 		return err
@@ -190,9 +203,13 @@ func (p *prompter) secret(prompt string) (string, error) {
 	return answer, err
 }
 
-// kbdint shows a keyboard-interactive round and reads its answers.
+// kbdint shows a keyboard-interactive round and reads its answers. A round
+// without questions is a notice: it is shown, as ssh shows it, and is not
+// one of the tries.
 func (p *prompter) kbdint(r KbdintRound) ([]string, error) {
-	p.asked++
+	if len(r.Prompts) > 0 {
+		p.asked++
+	}
 	if r.Name != "" {
 		p.printf("%s\n", r.Name)
 	}

@@ -8,6 +8,28 @@ import (
 	"github.com/golibssh/libssh/lib"
 )
 
+// notMade is the error of a method called on a nil pointer, or on a zero
+// value that the package did not make: what names the type, made tells how
+// to get a usable one.
+func notMade(what, madeBy string) error {
+	return errors.New("libssh: nil or zero " + what + " (not made by " + madeBy + ")")
+}
+
+// sessionArgErr is the error of a nil or zero *Session given to (or
+// called by) a function of this package that needs a made one; nil for a
+// made Session.
+func sessionArgErr(s *Session) error {
+	if s == nil || s.st == nil {
+		return notMade("Session", "NewSession, WrapSession or AcceptSession")
+	}
+	return nil
+}
+
+// errNilContext is the error of a nil context.
+func errNilContext(fn string) error {
+	return errors.New("libssh: " + fn + " with a nil context")
+}
+
 // Sentinel errors, for use with errors.Is.
 var (
 	// ErrClosed: the session (or channel) was closed.
@@ -72,7 +94,14 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	msg := "libssh: " + e.Op
+	if e == nil {
+		return "libssh: error (nil *Error)"
+	}
+	op := e.Op
+	if op == "" {
+		op = "error"
+	}
+	msg := "libssh: " + op
 	if e.Message != "" {
 		msg += ": " + e.Message
 	}
@@ -83,11 +112,16 @@ func (e *Error) Error() string {
 }
 
 // Unwrap returns the Go error behind e, if any.
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // Is makes errors.Is(err, ErrRequestDenied) true for denied requests.
 func (e *Error) Is(target error) bool {
-	return target == ErrRequestDenied && e.Code == ErrorCodeRequestDenied
+	return e != nil && target == ErrRequestDenied && e.Code == ErrorCodeRequestDenied
 }
 
 // HostVerificationError says that the server's host key is not the one on
@@ -101,6 +135,9 @@ type HostVerificationError struct {
 }
 
 func (e *HostVerificationError) Error() string {
+	if e == nil {
+		return "libssh: host key verification failed (nil *HostVerificationError)"
+	}
 	var why string
 	switch e.Status {
 	case KnownHostsUnknown:
@@ -140,6 +177,9 @@ type ExitSignalError struct {
 }
 
 func (e *ExitSignalError) Error() string {
+	if e == nil || e.Signal == "" {
+		return "libssh: remote command killed by a signal"
+	}
 	msg := "libssh: remote command killed by signal " + e.Signal
 	if e.CoreDumped {
 		msg += " (core dumped)"
@@ -164,20 +204,27 @@ var (
 // ExitError says that a remote command did not succeed: it exited with a
 // status other than 0, or was killed by a signal. The embedded [Process]
 // tells how it ended ([Process.ExitCode], [Process.Signal]) and holds its
-// collected standard error, if [Cmd.Stderr] was nil.
+// collected standard error, if [Cmd.Stderr] was nil. A zero ExitError (no
+// Process) reads as a command that was not started. As with
+// [os/exec.ExitError], the Process methods need a non-nil *ExitError.
 type ExitError struct {
 	*Process
 }
 
-func (e *ExitError) Error() string { return "libssh: remote command failed: " + e.Process.String() }
+func (e *ExitError) Error() string {
+	if e == nil {
+		return "libssh: remote command failed"
+	}
+	return "libssh: remote command failed: " + e.Process.String()
+}
 
 // Unwrap returns the [*ExitSignalError] of a command killed by a signal,
 // so that errors.As finds it; nil otherwise.
 func (e *ExitError) Unwrap() error {
-	if e.signal != nil {
-		return e.signal
+	if e == nil || e.Process == nil || e.signal == nil {
+		return nil
 	}
-	return nil
+	return e.signal
 }
 
 // ExitMissingError says that the server closed a remote command's channel

@@ -24,8 +24,17 @@ import (
 // end reads end of input). It plugs into [net/http.Transport.DialContext],
 // and into [WithConn] to reach a second server through this one.
 //
+// On error the returned net.Conn is nil (not a nil pointer in a non-nil
+// interface). A nil ctx is an error.
+//
 // Uses ssh_channel_open_forward.
 func (s *Session) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if err := sessionArgErr(s); err != nil {
+		return nil, err
+	}
+	if ctx == nil {
+		return nil, errNilContext("DialContext")
+	}
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
@@ -39,7 +48,11 @@ func (s *Session) DialContext(ctx context.Context, network, addr string) (net.Co
 	if err != nil || port < 0 || port > 65535 {
 		return nil, fmt.Errorf("libssh: dial %s: invalid port %q", addr, portStr)
 	}
-	return s.dial(ctx, host, port, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := s.dial(ctx, host, port, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err // not conn: a nil *forwardConn would make a non-nil net.Conn
+	}
+	return conn, nil
 }
 
 // dial opens a direct-tcpip channel to host:port, telling the server that
@@ -206,7 +219,9 @@ func (c deadlineContext) Err() error {
 
 // Forwarder listens on a local port and forwards each connection to a
 // host and port reached through the session, as ssh -L does. Make one with
-// [NewForwarder]; Close it when done.
+// [NewForwarder]; Close it when done. A nil or zero Forwarder listens
+// nowhere: LocalAddr is nil, Clients 0, Done closed, and Close returns an
+// error.
 type Forwarder struct {
 	s          *Session
 	ln         net.Listener
@@ -262,11 +277,19 @@ func WithErrorLog(log func(error)) ForwarderOption {
 // client slows its channel's window, and nothing is buffered without bound.
 // A channel the server refuses closes that client only. ctx bounds the
 // forwarder's life: when it is done, or when s closes, the forwarder
-// closes.
+// closes. A nil ctx or a nil or zero s is an error.
 func NewForwarder(ctx context.Context, s *Session, localPort int, remoteHost string, remotePort int, opts ...ForwarderOption) (*Forwarder, error) {
+	if ctx == nil {
+		return nil, errNilContext("NewForwarder")
+	}
+	if err := sessionArgErr(s); err != nil {
+		return nil, err
+	}
 	cfg := forwarderConfig{host: "127.0.0.1"}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
 	if err := checkForwardTarget(remoteHost, remotePort); err != nil {
 		return nil, err
@@ -314,8 +337,12 @@ func NewForwarder(ctx context.Context, s *Session, localPort int, remoteHost str
 }
 
 // WithForwarder makes a Forwarder with [NewForwarder], calls f with it and
-// closes it, whatever f returns. It returns f's error, or else Close's.
+// closes it, whatever f returns. It returns f's error, or else Close's. A
+// nil f is an error, and no forwarder is made.
 func WithForwarder(ctx context.Context, s *Session, localPort int, remoteHost string, remotePort int, f func(*Forwarder) error, opts ...ForwarderOption) error {
+	if f == nil {
+		return errors.New("libssh: WithForwarder with a nil function")
+	}
 	fw, err := NewForwarder(ctx, s, localPort, remoteHost, remotePort, opts...)
 	if err != nil {
 		return err
@@ -327,15 +354,43 @@ func WithForwarder(ctx context.Context, s *Session, localPort int, remoteHost st
 	return err
 }
 
-// LocalAddr returns the address the forwarder listens on.
-func (f *Forwarder) LocalAddr() net.Addr { return f.ln.Addr() }
+// made reports whether NewForwarder made f.
+func (f *Forwarder) made() bool { return f != nil && f.ln != nil }
+
+// errNoForwarder is the error of Close on a nil or zero Forwarder.
+var errNoForwarder = notMade("Forwarder", "NewForwarder")
+
+// closedChan is a closed channel: the Done of a Forwarder that never served.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// LocalAddr returns the address the forwarder listens on (nil for a nil or
+// zero Forwarder).
+func (f *Forwarder) LocalAddr() net.Addr {
+	if !f.made() {
+		return nil
+	}
+	return f.ln.Addr()
+}
 
 // Done returns a channel that is closed once the forwarder has closed: by
-// Close, its context, or its session closing.
-func (f *Forwarder) Done() <-chan struct{} { return f.done }
+// Close, its context, or its session closing. It is closed already for a
+// nil or zero Forwarder.
+func (f *Forwarder) Done() <-chan struct{} {
+	if !f.made() {
+		return closedChan
+	}
+	return f.done
+}
 
 // Clients returns how many connections the forwarder serves now.
 func (f *Forwarder) Clients() int {
+	if !f.made() {
+		return 0
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.clients)
@@ -344,7 +399,12 @@ func (f *Forwarder) Clients() int {
 // Close stops listening, closes every client connection and its channel,
 // and returns once the forwarder's goroutines have ended. It is idempotent:
 // later calls wait for the first and return nil.
-func (f *Forwarder) Close() error { return f.close(false) }
+func (f *Forwarder) Close() error {
+	if !f.made() {
+		return errNoForwarder
+	}
+	return f.close(false)
+}
 
 // close closes the forwarder once; the watcher neither waits for itself
 // nor for another closer (which waits for it).

@@ -8,31 +8,63 @@ import (
 )
 
 // PublicKey is a public key: its type and the forms it is shown in. It is a
-// plain Go value, independent of the session it came from.
+// plain Go value, independent of the session it came from. A nil or zero
+// PublicKey is no key: its methods return "", and it equals no key.
 type PublicKey struct {
 	typ, fingerprint, hexa, base64 string
 }
 
+// isKey reports whether k holds a key (PublicKeyOf and the methods that
+// return keys make only such).
+func (k *PublicKey) isKey() bool { return k != nil && k.base64 != "" }
+
 // Type returns the key's SSH type name, such as "ssh-ed25519".
-func (k *PublicKey) Type() string { return k.typ }
+func (k *PublicKey) Type() string {
+	if k == nil {
+		return ""
+	}
+	return k.typ
+}
 
 // Fingerprint returns the SHA256 fingerprint as OpenSSH prints it
 // ("SHA256:" and unpadded base64), the same as `ssh-keygen -lf` shows.
-func (k *PublicKey) Fingerprint() string { return k.fingerprint }
+func (k *PublicKey) Fingerprint() string {
+	if k == nil {
+		return ""
+	}
+	return k.fingerprint
+}
 
 // Hexa returns the SHA256 hash of the key as colon-separated hex bytes.
-func (k *PublicKey) Hexa() string { return k.hexa }
+func (k *PublicKey) Hexa() string {
+	if k == nil {
+		return ""
+	}
+	return k.hexa
+}
 
 // Base64 returns the key blob in base64, as in authorized_keys and
 // known_hosts lines.
-func (k *PublicKey) Base64() string { return k.base64 }
+func (k *PublicKey) Base64() string {
+	if k == nil {
+		return ""
+	}
+	return k.base64
+}
 
-// String returns the key as in authorized_keys: "<type> <base64>".
-func (k *PublicKey) String() string { return k.typ + " " + k.base64 }
+// String returns the key as in authorized_keys: "<type> <base64>" ("" for
+// a nil or zero PublicKey).
+func (k *PublicKey) String() string {
+	if !k.isKey() {
+		return ""
+	}
+	return k.typ + " " + k.base64
+}
 
-// Equal reports whether k and other are the same key.
+// Equal reports whether k and other are the same key. A nil or zero
+// PublicKey equals nothing, not even itself.
 func (k *PublicKey) Equal(other *PublicKey) bool {
-	return k != nil && other != nil && k.typ == other.typ && k.base64 == other.base64
+	return k.isKey() && other.isKey() && k.typ == other.typ && k.base64 == other.base64
 }
 
 // PublicKeyOf returns the public half of key, a key made with package lib

@@ -16,7 +16,8 @@ var liveKeys atomic.Int64
 
 // PrivateKey is a private key loaded into libssh, for
 // [Session.UserauthPublicKey]. Close it when done; it is safe for concurrent
-// use and may be used by several sessions.
+// use and may be used by several sessions. A nil or zero PrivateKey holds
+// no key: its methods return an error.
 type PrivateKey struct {
 	st      *keyState
 	cleanup runtime.Cleanup
@@ -90,8 +91,17 @@ func newPrivateKey(key lib.Key, encrypted, gavePassphrase bool, what string) (*P
 	return k, nil
 }
 
+// errNoKey is the error of a nil or zero PrivateKey.
+var errNoKey = notMade("PrivateKey", "ParsePrivateKey or ParsePrivateKeyFile")
+
+// made reports whether a Parse function made k.
+func (k *PrivateKey) made() bool { return k != nil && k.st != nil }
+
 // PublicKey returns the public half of the key.
 func (k *PrivateKey) PublicKey() (*PublicKey, error) {
+	if !k.made() {
+		return nil, errNoKey
+	}
 	k.st.mu.RLock()
 	defer k.st.mu.RUnlock()
 	if k.st.k.IsNil() {
@@ -102,6 +112,9 @@ func (k *PrivateKey) PublicKey() (*PublicKey, error) {
 
 // dup returns a copy of the C key for one use; the caller frees it.
 func (k *PrivateKey) dup() (lib.Key, error) {
+	if !k.made() {
+		return lib.Key{}, errNoKey
+	}
 	k.st.mu.RLock()
 	defer k.st.mu.RUnlock()
 	if k.st.k.IsNil() {
@@ -114,8 +127,12 @@ func (k *PrivateKey) dup() (lib.Key, error) {
 	return d, nil
 }
 
-// Close frees the key. It is idempotent.
+// Close frees the key. It is idempotent. It returns an error for a nil or
+// zero PrivateKey.
 func (k *PrivateKey) Close() error {
+	if !k.made() {
+		return errNoKey
+	}
 	k.cleanup.Stop()
 	k.st.close()
 	return nil

@@ -95,6 +95,7 @@ type Cmd struct {
 	s    *Session
 	ctx  context.Context // nil unless made with a Context constructor
 	line string          // what is sent to the server
+	err  error           // why the constructor could not make a usable Cmd; Start returns it
 
 	stdinPipe  *stdinPipe
 	stdoutPipe *outputPipe
@@ -126,48 +127,65 @@ type stream struct {
 // Command returns a Cmd that runs name with args on the server. The
 // server's shell runs the command: name and each argument are quoted with
 // [ShellQuote], so each arrives as one word, whatever bytes it holds. For
-// pipes, redirections or variables, use [Session.CommandLine].
+// pipes, redirections or variables, use [Session.CommandLine]. On a nil or
+// zero Session it returns a Cmd whose Start fails.
 func (s *Session) Command(name string, args ...string) *Cmd {
 	argv := append([]string{name}, args...)
-	return &Cmd{s: s, Path: name, Args: argv, line: shellJoin(argv)}
+	return &Cmd{s: s, Path: name, Args: argv, line: shellJoin(argv), err: sessionArgErr(s)}
 }
 
 // CommandContext is [Session.Command] with a context: when ctx is done
 // before the command has ended, Cancel is called (by default sending the
 // KILL signal), the channel is closed and Wait returns ctx's error. ctx
-// also bounds Start's requests. It panics if ctx is nil.
+// also bounds Start's requests.
+//
+// Unlike [os/exec.CommandContext], it does not panic when ctx is nil: it
+// returns a Cmd whose Start (and so Run, Output, CombinedOutput and
+// Success) returns an error saying so, and starts nothing.
 func (s *Session) CommandContext(ctx context.Context, name string, args ...string) *Cmd {
 	c := s.Command(name, args...)
-	c.setContext(ctx)
+	c.setContext(ctx, "CommandContext")
 	return c
 }
 
 // CommandLine returns a Cmd that sends line to the server as it is: the
 // user's login shell there interprets it, with its pipes, quotes and
-// variables.
+// variables. On a nil or zero Session it returns a Cmd whose Start fails.
 func (s *Session) CommandLine(line string) *Cmd {
-	return &Cmd{s: s, line: line}
+	return &Cmd{s: s, line: line, err: sessionArgErr(s)}
 }
 
 // CommandLineContext is [Session.CommandLine] with a context, as
-// [Session.CommandContext].
+// [Session.CommandContext] (a nil ctx makes Start fail, without a panic).
 func (s *Session) CommandLineContext(ctx context.Context, line string) *Cmd {
 	c := s.CommandLine(line)
-	c.setContext(ctx)
+	c.setContext(ctx, "CommandLineContext")
 	return c
 }
 
-func (c *Cmd) setContext(ctx context.Context) {
+func (c *Cmd) setContext(ctx context.Context, fn string) {
 	if ctx == nil {
-		panic("libssh: nil Context")
+		if c.err == nil {
+			c.err = errNilContext(fn)
+		}
+		return
 	}
 	c.ctx = ctx
 	c.Cancel = func() error { return c.Process.Kill() }
 }
 
+// errNilCmd is the error of the methods of a nil *Cmd.
+var errNilCmd = notMade("Cmd", "Session.Command or Session.CommandLine")
+
 // String returns the line sent to the server. It is for debugging: the
-// server's shell, not necessarily a POSIX one, interprets it.
-func (c *Cmd) String() string { return c.line }
+// server's shell, not necessarily a POSIX one, interprets it. It is empty
+// for a nil Cmd.
+func (c *Cmd) String() string {
+	if c == nil {
+		return ""
+	}
+	return c.line
+}
 
 // Run starts the command and waits for it to end: [Cmd.Start], then
 // [Cmd.Wait]. It returns nil when the command exited with status 0, an
@@ -176,6 +194,9 @@ func (c *Cmd) String() string { return c.line }
 // Cmd.IgnoreStatus); other errors say why the command could not run or be
 // followed to its end.
 func (c *Cmd) Run() error {
+	if c == nil {
+		return errNilCmd
+	}
 	if err := c.Start(); err != nil {
 		return err
 	}
@@ -186,6 +207,9 @@ func (c *Cmd) Run() error {
 // nil. A failed command's standard error is in the error's Process when
 // Stderr is nil: see [Process.Stderr].
 func (c *Cmd) Output() ([]byte, error) {
+	if c == nil {
+		return nil, errNilCmd
+	}
 	if c.Stdout != nil || c.stdoutPipe != nil {
 		return nil, errors.New("libssh: Stdout already set")
 	}
@@ -199,6 +223,9 @@ func (c *Cmd) Output() ([]byte, error) {
 // standard error together, in the order they arrived. Stdout and Stderr
 // must be nil.
 func (c *Cmd) CombinedOutput() ([]byte, error) {
+	if c == nil {
+		return nil, errNilCmd
+	}
 	if c.Stdout != nil || c.stdoutPipe != nil {
 		return nil, errors.New("libssh: Stdout already set")
 	}
@@ -216,6 +243,9 @@ func (c *Cmd) CombinedOutput() ([]byte, error) {
 // gives false and no error; an error says that the command could not be
 // run or followed to its end.
 func (c *Cmd) Success() (bool, error) {
+	if c == nil {
+		return false, errNilCmd
+	}
 	err := c.Run()
 	var exit *ExitError
 	var missing *ExitMissingError
@@ -228,14 +258,24 @@ func (c *Cmd) Success() (bool, error) {
 // StdinPipe returns a pipe to the command's standard input: closing it
 // sends EOF. Call it before Start; Wait closes it when the command has
 // ended, so close it yourself to tell the command that input is over.
+//
+// As with [os/exec.Cmd.StdinPipe], the pipe may be written and closed
+// before Start: the first 64 KiB written are kept (as much as a Linux pipe
+// holds), a write beyond that waits until the command has started, and a
+// Close sends EOF once the command has started and received what was
+// written. If Start fails, the writes waiting and those that follow fail
+// with an error that wraps Start's.
 func (c *Cmd) StdinPipe() (io.WriteCloser, error) {
+	if c == nil {
+		return nil, errNilCmd
+	}
 	if c.Stdin != nil || c.stdinPipe != nil {
 		return nil, errors.New("libssh: Stdin already set")
 	}
 	if c.started {
 		return nil, errors.New("libssh: StdinPipe after the command started")
 	}
-	c.stdinPipe = &stdinPipe{c: c}
+	c.stdinPipe = newStdinPipe()
 	return c.stdinPipe, nil
 }
 
@@ -248,6 +288,9 @@ func (c *Cmd) StdoutPipe() (io.ReadCloser, error) { return c.outputPipe(false) }
 func (c *Cmd) StderrPipe() (io.ReadCloser, error) { return c.outputPipe(true) }
 
 func (c *Cmd) outputPipe(stderr bool) (io.ReadCloser, error) {
+	if c == nil {
+		return nil, errNilCmd
+	}
 	name, w, pipe := "Stdout", c.Stdout, &c.stdoutPipe
 	if stderr {
 		name, w, pipe = "Stderr", c.Stderr, &c.stderrPipe
@@ -266,16 +309,36 @@ func (c *Cmd) outputPipe(stderr bool) (io.ReadCloser, error) {
 // it opens a session channel, sends the Env entries and the command line
 // (waiting for the server to accept each), and starts copying. After a
 // successful Start, call [Cmd.Wait] to release the channel. If Start
-// fails, nothing is left open.
+// fails, nothing is left open, and the writers of a [Cmd.StdinPipe] get
+// an error. A Start that failed on the Cmd's fields (Env, Cancel, Stdin
+// and the pipes) may be called again once they are mended; a pipe from
+// StdinPipe then gives the command EOF at once, as its writes failed.
 func (c *Cmd) Start() error {
-	if c.s == nil {
-		return errors.New("libssh: Cmd not made by Session.Command or Session.CommandLine")
+	if c == nil {
+		return errNilCmd
 	}
 	c.mu.Lock()
 	started := c.started
 	c.mu.Unlock()
 	if started {
 		return errors.New("libssh: the command was started already")
+	}
+	if err := c.start(); err != nil {
+		if c.stdinPipe != nil {
+			c.stdinPipe.fail(err)
+		}
+		return err
+	}
+	return nil
+}
+
+// start is Start once the Cmd is known not to have started.
+func (c *Cmd) start() error {
+	switch {
+	case c.s == nil:
+		return notMade("Cmd", "Session.Command or Session.CommandLine")
+	case c.err != nil:
+		return c.err
 	}
 	// Bad input leaves the Cmd as it was: it can be mended and started.
 	switch {
@@ -310,7 +373,7 @@ func (c *Cmd) Start() error {
 		ch.Close()
 		return err
 	}
-	if c.Stdin == nil && c.stdinPipe == nil {
+	if c.Stdin == nil && (c.stdinPipe == nil || c.stdinPipe.failed()) {
 		if err := ch.CloseWrite(); err != nil {
 			ch.Close()
 			return err
@@ -332,6 +395,9 @@ func (c *Cmd) Start() error {
 	if c.Stdin != nil {
 		c.stdinDone = make(chan struct{})
 		go c.copyStdin(ch)
+	}
+	if c.stdinPipe != nil {
+		c.stdinPipe.start(ch)
 	}
 	if c.ctx != nil {
 		c.interruptDone = make(chan struct{})
@@ -486,6 +552,9 @@ func (c *Cmd) interrupt() {
 // be called once, after a successful Start; with pipes, after the reads
 // have finished.
 func (c *Cmd) Wait() error {
+	if c == nil {
+		return errNilCmd
+	}
 	c.mu.Lock()
 	p, waitCalled := c.Process, c.waitCalled
 	c.waitCalled = p != nil
@@ -513,6 +582,9 @@ func (c *Cmd) Wait() error {
 	c.out.Wait()
 	status, exitErr := p.ch.ExitStatus()
 	p.ch.Close()
+	if c.stdinPipe != nil {
+		c.stdinPipe.closeAfterWait()
+	}
 	ioErr := c.waitStdin()
 	p.finish(status, exitErr)
 
@@ -613,7 +685,17 @@ func (p *Process) finish(status int, err error) {
 	close(p.done)
 }
 
+// made reports whether Start made p (a nil or zero Process reads as a
+// command that was not started).
+func (p *Process) made() bool { return p != nil && p.done != nil && p.ch != nil && p.Cmd != nil }
+
+// errNoProcess is the error of the requests of a nil or zero Process.
+var errNoProcess = notMade("Process", "Cmd.Start")
+
 func (p *Process) ended() bool {
+	if !p.made() {
+		return false
+	}
 	select {
 	case <-p.done:
 		return true
@@ -654,13 +736,20 @@ func (p *Process) CoreDumped() bool { return p.ended() && p.signal != nil && p.s
 // and no pipe was made: its first and last 32 KiB, with a line saying how
 // many bytes were left out between them. It is nil otherwise, and until
 // Wait has returned.
-func (p *Process) Stdout() []byte { return p.collected(&p.Cmd.stdout) }
+func (p *Process) Stdout() []byte { return p.collected(false) }
 
 // Stderr is [Process.Stdout] for standard error.
-func (p *Process) Stderr() []byte { return p.collected(&p.Cmd.stderr) }
+func (p *Process) Stderr() []byte { return p.collected(true) }
 
-func (p *Process) collected(st *stream) []byte {
-	if !p.ended() || st.saver == nil {
+func (p *Process) collected(stderr bool) []byte {
+	if !p.ended() {
+		return nil
+	}
+	st := &p.Cmd.stdout
+	if stderr {
+		st = &p.Cmd.stderr
+	}
+	if st.saver == nil {
 		return nil
 	}
 	return st.saver.Bytes()
@@ -671,6 +760,9 @@ func (p *Process) collected(st *stream) []byte {
 // [Channel.SendSignal]. It returns [ErrProcessDone] once Wait has closed
 // the channel.
 func (p *Process) SendSignal(sig string) error {
+	if !p.made() {
+		return errNoProcess
+	}
 	if p.ended() {
 		return ErrProcessDone
 	}
@@ -685,9 +777,12 @@ func (p *Process) SendSignal(sig string) error {
 func (p *Process) Kill() error { return p.SendSignal("KILL") }
 
 // String describes how the command ended, such as "exit status 1",
-// "signal: KILL (core dumped)" or "running".
+// "signal: KILL (core dumped)" or "running"; "not started" for a nil or
+// zero Process.
 func (p *Process) String() string {
 	switch {
+	case !p.made():
+		return "not started"
 	case !p.ended():
 		return "running"
 	case p.exited:
@@ -702,27 +797,162 @@ func (p *Process) String() string {
 	return "no exit status"
 }
 
-// stdinPipe is what StdinPipe returns.
-type stdinPipe struct{ c *Cmd }
+// stdinPipeBuffer is how much a stdin pipe keeps before Start: as much as
+// a Linux pipe holds, so that what works with os/exec's pipe works here.
+const stdinPipeBuffer = 64 << 10
 
-func (w *stdinPipe) Write(b []byte) (int, error) {
-	p := w.c.process()
-	if p == nil {
-		return 0, errors.New("libssh: write to the stdin pipe of a command not started")
-	}
-	return p.ch.Write(b)
+// stdinPipe is what StdinPipe returns. Before Start it keeps up to
+// stdinPipeBuffer bytes and makes further writes wait; Start hands it the
+// channel, and a goroutine (flush) sends what was kept, then lets the
+// writers write to the channel, then sends EOF if Close came first. A
+// failed Start fails it for good.
+//
+// Exactly one of Close and flush sends EOF: each sets its flag (closed,
+// sent) and reads the other's under mu.
+type stdinPipe struct {
+	mu      sync.Mutex
+	buf     []byte        // written before Start
+	ch      *Channel      // set by start
+	err     error         // Start failed, or sending buf did: writes fail with it
+	sent    bool          // buf was sent: writes go to ch
+	closed  bool          // Close (or Wait) was called
+	ready   chan struct{} // closed once sent or err is set
+	closing chan struct{} // closed with closed: wakes the writers waiting for ready
+	flushed chan struct{} // closed when flush has returned; nil until start
 }
 
-// Close sends EOF. It returns nil when the command has ended.
-func (w *stdinPipe) Close() error {
-	p := w.c.process()
-	if p == nil {
-		return errors.New("libssh: close of the stdin pipe of a command not started")
+func newStdinPipe() *stdinPipe {
+	return &stdinPipe{ready: make(chan struct{}), closing: make(chan struct{})}
+}
+
+func (w *stdinPipe) Write(b []byte) (n int, err error) {
+	for {
+		w.mu.Lock()
+		switch {
+		case w.closed:
+			w.mu.Unlock()
+			return n, os.ErrClosed
+		case w.err != nil:
+			err := w.err
+			w.mu.Unlock()
+			return n, err
+		case w.sent:
+			ch := w.ch
+			w.mu.Unlock()
+			k, err := ch.Write(b)
+			return n + k, err
+		case w.ch == nil:
+			// Not started: keep what fits.
+			k := min(len(b), stdinPipeBuffer-len(w.buf))
+			w.buf = append(w.buf, b[:k]...)
+			n, b = n+k, b[k:]
+			if len(b) == 0 {
+				w.mu.Unlock()
+				return n, nil
+			}
+		}
+		ready, closing := w.ready, w.closing
+		w.mu.Unlock()
+		select {
+		case <-ready:
+		case <-closing:
+		}
 	}
-	if err := p.ch.CloseWrite(); err != nil && !errors.Is(err, ErrClosed) {
+}
+
+// Close sends EOF once the command has started and received what was
+// written before (at once when it has). It returns nil when the command
+// has ended, and for a second Close.
+func (w *stdinPipe) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	close(w.closing)
+	sent, ch := w.sent, w.ch
+	w.mu.Unlock()
+	if !sent {
+		return nil // flush sends EOF; or Start failed, and nothing is to be sent
+	}
+	if err := ch.CloseWrite(); err != nil && !errors.Is(err, ErrClosed) {
 		return err
 	}
 	return nil
+}
+
+// start is called by Start once the command runs: it starts sending what
+// was written before. It does nothing to a pipe that an earlier Start
+// failed (Start has sent EOF).
+func (w *stdinPipe) start(ch *Channel) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return
+	}
+	w.ch = ch
+	w.flushed = make(chan struct{})
+	go w.flush(ch, w.buf)
+	w.buf = nil
+}
+
+// flush sends buf, then lets the writers write to ch, then sends EOF if
+// the pipe was closed meanwhile.
+func (w *stdinPipe) flush(ch *Channel, buf []byte) {
+	defer close(w.flushed)
+	var err error
+	if len(buf) > 0 {
+		_, err = ch.Write(buf)
+	}
+	w.mu.Lock()
+	if err != nil {
+		w.err = fmt.Errorf("libssh: stdin pipe: %w", err)
+	} else {
+		w.sent = true
+	}
+	close(w.ready)
+	eof := w.closed && err == nil
+	w.mu.Unlock()
+	if eof {
+		ch.CloseWrite() // fails only when the channel has ended
+	}
+}
+
+// failed reports whether a Start failed the pipe.
+func (w *stdinPipe) failed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err != nil
+}
+
+// fail is called when Start fails: writers waiting, and those to come, get
+// an error wrapping Start's; what was kept is dropped. A started pipe is
+// left alone.
+func (w *stdinPipe) fail(startErr error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch != nil || w.err != nil {
+		return
+	}
+	w.err = fmt.Errorf("libssh: stdin pipe of a command that did not start: %w", startErr)
+	w.buf = nil
+	close(w.ready)
+}
+
+// closeAfterWait is Wait's close, once the channel is closed: later writes
+// fail with os.ErrClosed, and flush has returned.
+func (w *stdinPipe) closeAfterWait() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.closing)
+	}
+	flushed := w.flushed
+	w.mu.Unlock()
+	if flushed != nil {
+		<-flushed
+	}
 }
 
 // outputPipe is what StdoutPipe and StderrPipe return.

@@ -183,12 +183,16 @@ func TestCommandPipes(t *testing.T) {
 	require.NoError(t, err)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
-	_, err = stdin.Write([]byte("x"))
-	assert.ErrorContains(t, err, "not started")
+	const early = "written before Start\n"
+	_, err = io.WriteString(stdin, early)
+	require.NoError(t, err, "a write before Start is kept until the command runs")
 	require.NoError(t, cmd.Start())
+	buf := make([]byte, 64)
+	n, err := io.ReadAtLeast(stdout, buf, len(early))
+	require.NoError(t, err)
+	assert.Equal(t, early, string(buf[:n]))
 
 	// Each line comes back before the next is sent.
-	buf := make([]byte, 64)
 	for i := range 10 {
 		line := fmt.Sprintf("line %d\n", i)
 		_, err := io.WriteString(stdin, line)
@@ -544,7 +548,7 @@ func TestCommandMisuse(t *testing.T) {
 	assert.ErrorContains(t, cancelled.Run(), "without a context")
 
 	var nilCtx context.Context
-	assert.Panics(t, func() { s.CommandContext(nilCtx, "true") }, "a nil context")
+	assert.ErrorContains(t, s.CommandContext(nilCtx, "true").Run(), "nil context")
 
 	notAuthed := newPipeSession(t, sshdtest.New(t, sshdtest.Options{}))
 	assert.ErrorIs(t, notAuthed.CommandLine("true").Run(), libssh.ErrNotAuthenticated)

@@ -13,21 +13,36 @@ import (
 // ServerMessage is a client's request to a server-side session (see
 // [AcceptSession]) that no channel callback took: authentication, a channel
 // open, a request on a channel, a service or global request. It is valid
-// only during the handler call that received it.
+// only during the handler call that received it. A nil or zero
+// ServerMessage holds no message: Lib and LibSession return NULL, and
+// AcceptChannel an error.
 type ServerMessage struct {
 	s    *Session
 	m    lib.Message
 	done bool // the handler returned: m is gone
 }
 
+// made reports whether AcceptSession's handler got m.
+func (m *ServerMessage) made() bool { return m != nil && m.s != nil && m.s.st != nil }
+
 // Lib returns the libssh message, for the ssh_message_* functions of
 // package lib. It is valid only during the handler call.
-func (m *ServerMessage) Lib() lib.Message { return m.m }
+func (m *ServerMessage) Lib() lib.Message {
+	if m == nil {
+		return lib.Message{}
+	}
+	return m.m
+}
 
 // LibSession returns the server-side libssh session the message came on,
 // for the lib calls that take a session (such as
 // ssh_userauth_kbdint_getanswer). It is valid only during the handler call.
-func (m *ServerMessage) LibSession() lib.Session { return m.s.st.p }
+func (m *ServerMessage) LibSession() lib.Session {
+	if !m.made() {
+		return lib.Session{}
+	}
+	return m.s.st.p
+}
 
 // AcceptChannel accepts the channel open m asks for (a session channel, or a
 // direct-tcpip one for forwarding) and returns the channel, open, with cb
@@ -41,6 +56,9 @@ func (m *ServerMessage) LibSession() lib.Session { return m.s.st.p }
 //
 //lockcheck:ok it runs in the message handler, whose goroutine holds the lock
 func (m *ServerMessage) AcceptChannel(cb *callbacks.ChannelCallbacks) (*Channel, error) {
+	if !m.made() {
+		return nil, notMade("ServerMessage", "AcceptSession's handler")
+	}
 	if m.done || !m.s.st.inCallback() {
 		return nil, errors.New("libssh: AcceptChannel outside the message handler call that received the message")
 	}

@@ -55,7 +55,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Round is one round of keyboard-interactive prompts.
+// Round is one round of keyboard-interactive prompts. A round without
+// prompts is a notice, such as a password-expiry warning: the client shows
+// its name and instruction and answers with no answers.
 type Round struct {
 	Name, Instruction string
 	Prompts           []Prompt
@@ -152,11 +154,6 @@ func NewServerOn(addr string, opts Options) (*Server, error) {
 }
 
 func (o *Options) check() error {
-	for i, r := range o.KeyboardInteractive {
-		if len(r.Prompts) == 0 {
-			return fmt.Errorf("sshtest: keyboard-interactive round %d has no prompts", i+1)
-		}
-	}
 	for i, k := range o.AuthorizedKeys {
 		if k == nil {
 			return fmt.Errorf("sshtest: authorized key %d is nil", i+1)
@@ -186,32 +183,67 @@ func (o *Options) methods() int {
 	return m
 }
 
+// made reports whether NewServer made s. The methods of a nil or zero
+// Server return zero values, and Close an error.
+func (s *Server) made() bool { return s != nil && s.ln != nil }
+
 // Addr returns the address the server listens on, "127.0.0.1:port".
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string {
+	if !s.made() {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
 
 // Host returns the host the server listens on, "127.0.0.1".
-func (s *Server) Host() string { return s.ln.Addr().(*net.TCPAddr).IP.String() }
+func (s *Server) Host() string {
+	if !s.made() {
+		return ""
+	}
+	return s.ln.Addr().(*net.TCPAddr).IP.String()
+}
 
 // Port returns the port the server listens on.
-func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+func (s *Server) Port() int {
+	if !s.made() {
+		return 0
+	}
+	return s.ln.Addr().(*net.TCPAddr).Port
+}
 
 // HostKey returns the server's host key (an ed25519 key made for this
 // server alone).
-func (s *Server) HostKey() *libssh.PublicKey { return s.hostKey }
+func (s *Server) HostKey() *libssh.PublicKey {
+	if !s.made() {
+		return nil
+	}
+	return s.hostKey
+}
 
 // KnownHostsLine returns the line a known_hosts file needs to know the
 // server: "[127.0.0.1]:port ssh-ed25519 AAAA...".
 func (s *Server) KnownHostsLine() string {
+	if !s.made() {
+		return ""
+	}
 	return "[" + s.Host() + "]:" + strconv.Itoa(s.Port()) + " " + s.hostKey.String()
 }
 
 // Accepted returns how many connections the server has accepted so far.
-func (s *Server) Accepted() int { return int(s.accepted.Load()) }
+func (s *Server) Accepted() int {
+	if !s.made() {
+		return 0
+	}
+	return int(s.accepted.Load())
+}
 
 // Close stops the server: it stops listening, closes every connection
 // (which ends their commands and relays) and returns once everything the
 // server started has ended. It is idempotent.
 func (s *Server) Close() error {
+	if !s.made() {
+		return errors.New("sshtest: Close of a nil or zero Server (not made by NewServer)")
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -225,14 +225,6 @@ func TestNewServerOptionsErrors(t *testing.T) {
 		want string
 	}{
 		{
-			name: "keyboard-interactive round without prompts",
-			opts: sshtest.Options{KeyboardInteractive: []sshtest.Round{
-				{Prompts: []sshtest.Prompt{{Text: "Code: ", Answer: "1"}}},
-				{Name: "second", Instruction: "nothing to ask"},
-			}},
-			want: "round 2 has no prompts",
-		},
-		{
 			name: "nil authorized key",
 			opts: sshtest.Options{AuthorizedKeys: []*libssh.PublicKey{nil}},
 			want: "authorized key 1 is nil",
