@@ -311,7 +311,7 @@ func (ch *Channel) inspect(f func(c *chanState)) bool {
 func (c *chanState) pending(ctx context.Context, op string, isOpen bool, call func(p lib.Channel) int) error {
 	st := c.st
 	if ctx == nil {
-		return errNilContext
+		return errNoContext
 	}
 	if err := refuseInCallback(); err != nil {
 		return err
@@ -1011,7 +1011,7 @@ func (ch *Channel) Wait(ctx context.Context) error {
 // waitUntil waits until done, called with the session locked, is true.
 func (c *chanState) waitUntil(ctx context.Context, done func() bool) error {
 	if ctx == nil {
-		return errNilContext
+		return errNoContext
 	}
 	if err := refuseInCallback(); err != nil {
 		return err
@@ -1037,7 +1037,7 @@ func (ch *Channel) PollLoop(ctx context.Context) (int, error) {
 		return lib.SSH_ERROR, err
 	}
 	if ctx == nil {
-		return lib.SSH_ERROR, errNilContext
+		return lib.SSH_ERROR, errNoContext
 	}
 	if err := refuseInCallback(); err != nil {
 		return lib.SSH_ERROR, err

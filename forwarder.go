@@ -398,10 +398,17 @@ func (f *Forwarder) Clients() int {
 
 // Close stops listening, closes every client connection and its channel,
 // and returns once the forwarder's goroutines have ended. It is idempotent:
-// later calls wait for the first and return nil.
+// later calls wait for the first and return nil. Called from a callback, it
+// closes the forwarder once the callback has returned and does not wait.
 func (f *Forwarder) Close() error {
 	if !f.made() {
 		return errNoForwarder
+	}
+	if callbackSession() != nil {
+		// Closing waits for the forwarder's goroutines, which may wait
+		// for the lock the callback holds: close once it has returned.
+		go f.close(false)
+		return nil
 	}
 	return f.close(false)
 }

@@ -550,10 +550,13 @@ func (c *Cmd) interrupt() {
 // finish, closes its channel, and returns what [Cmd.Run] returns. When
 // the context was done first, it returns the context's error. Wait must
 // be called once, after a successful Start; with pipes, after the reads
-// have finished.
+// have finished. Called from a callback it returns [ErrInCallback].
 func (c *Cmd) Wait() error {
 	if c == nil {
 		return errNilCmd
+	}
+	if err := refuseInCallback(); err != nil {
+		return err // the command's end comes through the lock the callback holds
 	}
 	c.mu.Lock()
 	p, waitCalled := c.Process, c.waitCalled

@@ -25,8 +25,8 @@ type Session struct {
 // errNilSession is what the methods of a nil or zero Session return.
 var errNilSession = fmt.Errorf("%w (the Session is nil or was not made by NewSession)", ErrClosed)
 
-// errNilContext is what a call given a nil context returns.
-var errNilContext = errors.New("libssh: nil context")
+// errNoContext is what a call given a nil context returns.
+var errNoContext = errors.New("libssh: nil context")
 
 // state returns the session's state, or an error for a nil or zero Session.
 func (s *Session) state() (*sessionState, error) {
@@ -44,7 +44,7 @@ func (s *Session) enter(ctx context.Context) (*sessionState, error) {
 		return nil, err
 	}
 	if ctx == nil {
-		return nil, errNilContext
+		return nil, errNoContext
 	}
 	if err := refuseInCallback(); err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func NewSession(ctx context.Context, host string, opts ...Option) (*Session, err
 		return fail(optErr)
 	}
 	if ctx == nil {
-		return fail(errNilContext)
+		return fail(errNoContext)
 	}
 	if host == "" {
 		return fail(errors.New("libssh: empty host name"))
