@@ -772,7 +772,7 @@ func init() {
 				}
 				return
 			}
-			if old := c.m.sessions[c.r.IntN(misuseSessions)].Swap(s); old != nil && c.chance(50) {
+			if old := c.m.sessions[c.r.IntN(misuseSessions)].Swap(s); old != nil {
 				old.Close()
 			}
 		}},
@@ -802,7 +802,7 @@ func init() {
 					}
 				})
 			}
-			if old := c.m.channels[c.r.IntN(misuseChannels)].Swap(ch); old != nil && c.chance(50) {
+			if old := c.m.channels[c.r.IntN(misuseChannels)].Swap(ch); old != nil {
 				old.Close()
 			}
 		}},
@@ -816,7 +816,7 @@ func init() {
 			withCtx(c, func(ctx context.Context) {
 				ch.OpenForward(ctx, "127.0.0.1", c.m.target.Addr().(*net.TCPAddr).Port)
 			})
-			if old := c.m.channels[c.r.IntN(misuseChannels)].Swap(ch); old != nil && c.chance(50) {
+			if old := c.m.channels[c.r.IntN(misuseChannels)].Swap(ch); old != nil {
 				old.Close()
 			}
 		}},
@@ -1056,7 +1056,7 @@ func init() {
 			}
 			c.m.keep(f)
 			c.m.later(cancel)
-			if old := c.m.fwds[c.r.IntN(misuseFwds)].Swap(f); old != nil && c.chance(50) {
+			if old := c.m.fwds[c.r.IntN(misuseFwds)].Swap(f); old != nil {
 				old.Close()
 			}
 		}},
@@ -1112,7 +1112,7 @@ func init() {
 					}
 					return
 				}
-				if old := c.m.conns[c.r.IntN(misuseConns)].Swap(&conn); old != nil && c.chance(50) {
+				if old := c.m.conns[c.r.IntN(misuseConns)].Swap(&conn); old != nil {
 					(*old).Close()
 				}
 				c.m.keep(conn)
