@@ -22,7 +22,7 @@ DEBIAN_PACKAGES := $(BUILD_PACKAGES) openssh-server openssh-client git \
 STATICCHECK     := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT       := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: help deps demo-deps demo test unit race cgocheck2 asan generate check-generate lint bench benchcmp clean
+.PHONY: help deps demo-deps demo test unit race cgocheck2 asan misuse generate check-generate lint bench benchcmp clean
 
 help:
 	@sed -n 's/^# //p' Makefile | head -3
@@ -67,6 +67,20 @@ ASAN_NOLEAK_TESTS := TestUserauthGSSAPI
 asan: deps
 	$(GO) test $(TESTFLAGS) -asan -skip '$(ASAN_NOLEAK_TESTS)' $(PKGS) 2>&1 | tee test-asan.log
 	ASAN_OPTIONS=detect_leaks=0 $(GO) test $(TESTFLAGS) -asan -run '$(ASAN_NOLEAK_TESTS)' . 2>&1 | tee -a test-asan.log
+
+# misuse runs the randomized misuse test (misuse_random_test.go) alone,
+# with MISUSE_OPS operations in each of the four modes CI uses (plain,
+# -race, cgocheck2, -asan): 4,000,000 in all, each mode under a minute on
+# two cores. MISUSE_SEED replays a run's choice of operations.
+MISUSE_OPS  ?= 1000000
+MISUSE_TIME ?= 4m
+MISUSE_ENV  := LIBSSH_MISUSE_OPS=$(MISUSE_OPS) LIBSSH_MISUSE_TIME=$(MISUSE_TIME) $(if $(MISUSE_SEED),LIBSSH_MISUSE_SEED=$(MISUSE_SEED))
+MISUSE_RUN  := -count=1 -v -run '^TestMisuseRandom$$' -timeout 10m .
+misuse: deps
+	$(MISUSE_ENV) $(GO) test $(MISUSE_RUN) 2>&1 | tee test-misuse.log
+	$(MISUSE_ENV) $(GO) test -race $(MISUSE_RUN) 2>&1 | tee -a test-misuse.log
+	$(MISUSE_ENV) GOEXPERIMENT=cgocheck2 $(GO) test $(MISUSE_RUN) 2>&1 | tee -a test-misuse.log
+	$(MISUSE_ENV) $(GO) test -asan $(MISUSE_RUN) 2>&1 | tee -a test-misuse.log
 
 # generate rewrites lib/zfuncs.go and lib/zconst.go from the installed libssh
 # headers; check-generate fails when that changes anything.

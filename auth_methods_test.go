@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,18 +34,18 @@ func TestUserauthPassword(t *testing.T) {
 	// Not parallel: pam_wrapper sshds must not start PAM at the same moment (see sshdtest.Options.Passwords).
 	srv := pamServer(t, sshdtest.Options{})
 	s := knownPipeSession(t, srv)
-	methods, err := s.UserauthList(t.Context())
+	methods, err := s.UserauthList(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Subset(t, methods, []libssh.AuthMethod{libssh.AuthMethodPassword, libssh.AuthMethodInteractive})
 
-	status, err := s.UserauthPassword(t.Context(), "wrong password")
+	status, err := s.UserauthPassword(testCtx(t, 30*time.Second), "wrong password")
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthDenied, status)
-	status, err = s.UserauthPassword(t.Context(), testPassword)
+	status, err = s.UserauthPassword(testCtx(t, 30*time.Second), testPassword)
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status)
 
-	_, err = s.UserauthPassword(t.Context(), "nul\x00")
+	_, err = s.UserauthPassword(testCtx(t, 30*time.Second), "nul\x00")
 	assert.ErrorContains(t, err, "NUL")
 }
 
@@ -56,7 +57,7 @@ func TestUserauthKbdint(t *testing.T) {
 		s := knownPipeSession(t, srv)
 		_, err := s.UserauthKbdintGetPrompts()
 		assert.Error(t, err, "no round in progress yet")
-		status, err := s.UserauthKbdint(t.Context())
+		status, err := s.UserauthKbdint(testCtx(t, 30*time.Second))
 		require.NoError(t, err)
 		rounds := 0
 		for status == libssh.AuthInfo {
@@ -76,7 +77,7 @@ func TestUserauthKbdint(t *testing.T) {
 				answers[0] = answer
 			}
 			require.NoError(t, s.UserauthKbdintSetAnswers(answers))
-			status, err = s.UserauthKbdint(t.Context())
+			status, err = s.UserauthKbdint(testCtx(t, 30*time.Second))
 			require.NoError(t, err)
 		}
 		if status == libssh.AuthSuccess {
@@ -94,30 +95,30 @@ func TestPartialAuthentication(t *testing.T) {
 	srv := pamServer(t, sshdtest.Options{Config: []string{"AuthenticationMethods publickey,password"}})
 
 	s := knownPipeSession(t, srv)
-	status, err := s.UserauthPublicKeyFile(t.Context(), sshdtest.Keys("id_ed25519"), "")
+	status, err := s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("id_ed25519"), "")
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthPartial, status)
-	methods, err := s.UserauthList(t.Context())
+	methods, err := s.UserauthList(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, []libssh.AuthMethod{libssh.AuthMethodPassword}, methods)
-	status, err = s.UserauthPassword(t.Context(), testPassword)
+	status, err = s.UserauthPassword(testCtx(t, 30*time.Second), testPassword)
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status)
 
 	// Authenticate follows the partial success to the second factor.
 	s2 := knownPipeSession(t, srv)
-	res, err := s2.Authenticate(t.Context(), libssh.AuthOptions{
+	res, err := s2.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{
 		PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")},
 	})
 	require.NoError(t, err)
 	assert.False(t, res.Done())
 	assert.Equal(t, libssh.AuthMethodPassword, res.Needed, res.String())
-	res, err = s2.Authenticate(t.Context(), libssh.AuthOptions{Password: testPassword})
+	res, err = s2.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{Password: testPassword})
 	require.NoError(t, err)
 	assert.True(t, res.Done(), res.String())
 
 	s3 := knownPipeSession(t, srv)
-	res, err = s3.Authenticate(t.Context(), libssh.AuthOptions{
+	res, err = s3.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{
 		PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")},
 		Password:        testPassword,
 	})
@@ -128,7 +129,7 @@ func TestPartialAuthentication(t *testing.T) {
 func TestAuthenticateWalksTheMethods(t *testing.T) {
 	// Not parallel: pam_wrapper sshds must not start PAM at the same moment (see sshdtest.Options.Passwords).
 	srv := pamServer(t, sshdtest.Options{})
-	ctx := t.Context()
+	ctx := testCtx(t, 30*time.Second)
 
 	t.Run("needs input", func(t *testing.T) {
 		s := knownPipeSession(t, srv)
@@ -184,18 +185,18 @@ func TestUserauthAgent(t *testing.T) {
 	socket := sshdtest.StartAgent(t, sshdtest.Keys("other_ed25519"), sshdtest.Keys("id_ecdsa"))
 
 	s := knownPipeSession(t, srv, libssh.WithAgentSocket(socket))
-	status, err := s.UserauthAgent(t.Context())
+	status, err := s.UserauthAgent(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status, "the agent's second key is accepted")
 
 	empty := sshdtest.StartAgent(t)
 	s2 := knownPipeSession(t, srv, libssh.WithAgentSocket(empty))
-	status, err = s2.UserauthAgent(t.Context())
+	status, err = s2.UserauthAgent(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthDenied, status)
 
 	s3 := knownPipeSession(t, srv, libssh.WithAgentSocket(socket))
-	res, err := s3.Authenticate(t.Context(), libssh.AuthOptions{Agent: true})
+	res, err := s3.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{Agent: true})
 	require.NoError(t, err)
 	assert.True(t, res.Done(), res.String())
 }
@@ -218,7 +219,7 @@ func TestUserauthGSSAPI(t *testing.T) {
 	}
 	ccache := filepath.Join(t.TempDir(), "ccache")
 	require.NoError(t, kdc.Kinit(u, "kerberos-password", ccache))
-	ctx := t.Context()
+	ctx := testCtx(t, 30*time.Second)
 
 	t.Run("no ticket", func(t *testing.T) {
 		t.Setenv("KRB5CCNAME", "FILE:"+filepath.Join(t.TempDir(), "empty"))
@@ -268,7 +269,7 @@ func TestUserauthAgentFromEnvironment(t *testing.T) {
 	srv := sshdtest.New(t, sshdtest.Options{})
 	t.Setenv("SSH_AUTH_SOCK", sshdtest.StartAgent(t, sshdtest.Keys("id_rsa")))
 	s := knownPipeSession(t, srv)
-	status, err := s.UserauthAgent(t.Context())
+	status, err := s.UserauthAgent(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,7 +28,7 @@ func TestUserauthPublicKeyFileKeyTypes(t *testing.T) {
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			s := newPipeSession(t, srv)
-			status, err := s.UserauthPublicKeyFile(t.Context(), sshdtest.Keys(c.file), c.passphrase)
+			status, err := s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys(c.file), c.passphrase)
 			require.NoError(t, err)
 			assert.Equal(t, libssh.AuthSuccess, status)
 		})
@@ -38,7 +39,7 @@ func TestUserauthPublicKeyDenied(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
 	s := newPipeSession(t, srv)
-	status, err := s.UserauthPublicKeyFile(t.Context(), sshdtest.Keys("other_ed25519"), "")
+	status, err := s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("other_ed25519"), "")
 	require.NoError(t, err, "a denied key is an answer, not an error")
 	assert.Equal(t, libssh.AuthDenied, status)
 	// The session goes on: another key works.
@@ -49,10 +50,10 @@ func TestUserauthNone(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{ConfigFirst: []string{"PasswordAuthentication yes"}})
 	s := newPipeSession(t, srv)
-	status, err := s.UserauthNone(t.Context())
+	status, err := s.UserauthNone(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthDenied, status)
-	methods, err := s.UserauthList(t.Context())
+	methods, err := s.UserauthList(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []libssh.AuthMethod{libssh.AuthMethodPublicKey, libssh.AuthMethodPassword}, methods)
 }
@@ -71,7 +72,7 @@ func TestPassphraseErrors(t *testing.T) {
 
 	srv := sshdtest.New(t, sshdtest.Options{})
 	s := newPipeSession(t, srv)
-	status, err := s.UserauthPublicKeyFile(t.Context(), sshdtest.Keys("id_ed25519_enc"), "wrong")
+	status, err := s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("id_ed25519_enc"), "wrong")
 	assert.Equal(t, libssh.AuthError, status)
 	require.ErrorIs(t, err, libssh.ErrPassphrase)
 	authenticate(t, s) // nothing was sent; the session is fine
@@ -109,7 +110,7 @@ func TestPrivateKeyInMemory(t *testing.T) {
 	// One key, several sessions.
 	for range 2 {
 		s := newPipeSession(t, srv)
-		status, err := s.UserauthPublicKey(t.Context(), key)
+		status, err := s.UserauthPublicKey(testCtx(t, 30*time.Second), key)
 		require.NoError(t, err)
 		assert.Equal(t, libssh.AuthSuccess, status)
 	}
@@ -129,8 +130,8 @@ func TestClosedPrivateKey(t *testing.T) {
 
 	srv := sshdtest.New(t, sshdtest.Options{})
 	s := newPipeSession(t, srv)
-	_, err = s.UserauthPublicKey(t.Context(), key)
+	_, err = s.UserauthPublicKey(testCtx(t, 30*time.Second), key)
 	assert.ErrorIs(t, err, libssh.ErrClosed)
-	_, err = s.UserauthPublicKey(t.Context(), nil)
+	_, err = s.UserauthPublicKey(testCtx(t, 30*time.Second), nil)
 	assert.Error(t, err)
 }

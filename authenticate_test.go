@@ -2,6 +2,7 @@ package libssh_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,13 +22,13 @@ func TestAuthenticateVerifiesTheHostFirst(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
 	s := newPipeSession(t, srv) // empty known_hosts
-	res, err := s.Authenticate(t.Context(), libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")}})
+	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")}})
 	var hv *libssh.HostVerificationError
 	require.ErrorAs(t, err, &hv)
 	assert.Equal(t, libssh.KnownHostsNotFound, res.HostStatus)
 	assert.False(t, res.Done())
 	assert.Contains(t, res.String(), "host key not verified")
-	status, err := s.UserauthNone(t.Context())
+	status, err := s.UserauthNone(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthDenied, status, "no credentials were sent, so the session is still unauthenticated")
 }
@@ -37,19 +38,19 @@ func TestAuthenticatePublicKey(t *testing.T) {
 	srv := sshdtest.New(t, sshdtest.Options{})
 
 	s := knownPipeSession(t, srv)
-	res, err := s.Authenticate(t.Context(), libssh.AuthOptions{})
+	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{})
 	require.NoError(t, err)
 	assert.False(t, res.Done())
 	assert.Equal(t, libssh.AuthMethodPublicKey, res.Needed)
 	assert.Contains(t, res.String(), "publickey (AuthOptions.PrivateKey, PrivateKeyFiles, Agent or DefaultKeys)")
 
 	// A denied key moves on to the next.
-	res, err = s.Authenticate(t.Context(), libssh.AuthOptions{PrivateKeyFiles: []string{
+	res, err = s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{PrivateKeyFiles: []string{
 		sshdtest.Keys("other_ed25519"), sshdtest.Keys("id_ed25519_enc"),
 	}, Passphrase: sshdtest.PassphraseForTestKeys})
 	require.NoError(t, err)
 	assert.True(t, res.Done(), res.String())
-	res, err = s.Authenticate(t.Context(), libssh.AuthOptions{})
+	res, err = s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{})
 	require.NoError(t, err)
 	assert.True(t, res.Done(), "authenticated already")
 }
@@ -58,7 +59,7 @@ func TestAuthenticateAllDenied(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
 	s := knownPipeSession(t, srv)
-	res, err := s.Authenticate(t.Context(), libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("other_ed25519")}})
+	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("other_ed25519")}})
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthDenied, res.Status)
 	assert.Equal(t, libssh.AuthMethodPublicKey, res.Denied)
@@ -70,12 +71,12 @@ func TestUserauthPublicKeyAuto(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
 	s := knownPipeSession(t, srv, identitiesOnly(t, "id_ecdsa")...)
-	status, err := s.UserauthPublicKeyAuto(t.Context(), "")
+	status, err := s.UserauthPublicKeyAuto(testCtx(t, 30*time.Second), "")
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status)
 
 	empty := knownPipeSession(t, srv, identitiesOnly(t)...)
-	status, err = empty.UserauthPublicKeyAuto(t.Context(), "")
+	status, err = empty.UserauthPublicKeyAuto(testCtx(t, 30*time.Second), "")
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthDenied, status)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,7 +28,7 @@ func TestEveryMethodAfterCloseReturnsErrClosed(t *testing.T) {
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "Close is idempotent")
 
-	ctx := t.Context()
+	ctx := testCtx(t, 30*time.Second)
 	key, err := libssh.ParsePrivateKeyFile(sshdtest.Keys("id_ed25519"), "")
 	require.NoError(t, err)
 	defer key.Close()
@@ -71,7 +72,7 @@ func TestCloseFrom50Goroutines(t *testing.T) {
 			for s.IsOpen() {
 				_, _ = s.ServerPublicKey()
 				_ = s.IsConnected()
-				if err := s.Wait(t.Context()); err != nil {
+				if err := s.Wait(testCtx(t, 30*time.Second)); err != nil {
 					return
 				}
 			}
@@ -89,14 +90,14 @@ func TestCloseFrom50Goroutines(t *testing.T) {
 		}()
 	}
 	close(start)
-	closers.Wait()
+	waitGroup(t, &closers, 30*time.Second)
 	close(errs)
 	for err := range errs {
 		assert.NoError(t, err)
 	}
-	users.Wait()
+	waitGroup(t, &users, 30*time.Second)
 	assert.False(t, s.IsOpen())
-	_, err := s.UserauthNone(t.Context())
+	_, err := s.UserauthNone(testCtx(t, 30*time.Second))
 	assert.ErrorIs(t, err, libssh.ErrClosed)
 }
 
@@ -111,8 +112,8 @@ func TestCloseDuringPendingCalls(t *testing.T) {
 		authErr <- err
 	}()
 	require.NoError(t, s.Close())
-	assert.ErrorIs(t, <-connectErr, libssh.ErrClosed)
-	assert.ErrorIs(t, <-authErr, libssh.ErrClosed)
+	assert.ErrorIs(t, recv(t, connectErr, 30*time.Second), libssh.ErrClosed)
+	assert.ErrorIs(t, recv(t, authErr, 30*time.Second), libssh.ErrClosed)
 }
 
 // TestCancelledConnectPoisonsTheSession: a pending libssh call cannot be
@@ -120,14 +121,14 @@ func TestCloseDuringPendingCalls(t *testing.T) {
 // error that says so, and Close still works.
 func TestCancelledConnectPoisonsTheSession(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	s, result, _ := pendingConnect(t, ctx)
 	cancel()
-	err := <-result
+	err := recv(t, result, 30*time.Second)
 	assert.ErrorIs(t, err, context.Canceled)
-	err = s.Connect(t.Context())
+	err = s.Connect(testCtx(t, 30*time.Second))
 	assert.ErrorContains(t, err, "cannot be used any more")
-	_, err = s.UserauthNone(t.Context())
+	_, err = s.UserauthNone(testCtx(t, 30*time.Second))
 	assert.ErrorContains(t, err, "cannot be used any more")
 	require.NoError(t, s.Close())
 }
@@ -138,13 +139,15 @@ func TestSessionDroppedWithoutCloseIsFreed(t *testing.T) {
 	libssh.SetLeakHook(func(kind, stack string) { leaked <- kind + "\n" + stack })
 	t.Cleanup(func() { libssh.SetLeakHook(nil) })
 	func() {
-		s, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithConn(srv.Pipe(t)), libssh.WithUser(srv.User))
+		s, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, libssh.WithConn(srv.Pipe(t)), libssh.WithUser(srv.User))
 		require.NoError(t, err)
 		authenticate(t, s)
 	}()
 	before := libssh.LiveSessions()
 	var report string
+	deadline := time.Now().Add(30 * time.Second)
 	for report == "" {
+		require.True(t, time.Now().Before(deadline), "no leak report in 30 s")
 		runtime.GC()
 		select {
 		case report = <-leaked:
@@ -190,15 +193,15 @@ func Test200SessionsOnBoundedThreads(t *testing.T) {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				s, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithUser(srv.User), libssh.WithKnownHosts(kh))
+				s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithUser(srv.User), libssh.WithKnownHosts(kh))
 				if err == nil {
 					t.Cleanup(func() { s.Close() })
-					_, err = s.UserauthPublicKeyFile(t.Context(), sshdtest.Keys("id_ed25519"), "")
+					_, err = s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("id_ed25519"), "")
 				}
 				sessions[i], errs[i] = s, err
 			}()
 		}
-		wg.Wait()
+		waitGroup(t, &wg, 30*time.Second)
 		for _, err := range errs {
 			require.NoError(t, err)
 		}
@@ -207,14 +210,14 @@ func Test200SessionsOnBoundedThreads(t *testing.T) {
 	// All sessions wait for their server at once; the waits park in the
 	// network poller.
 	waitAll := func(sessions []*libssh.Session) {
-		ctx, cancel := context.WithCancel(t.Context())
+		ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 		var wg sync.WaitGroup
 		for _, s := range sessions {
 			wg.Add(1)
 			go func() { defer wg.Done(); s.Wait(ctx) }()
 		}
 		cancel()
-		wg.Wait()
+		waitGroup(t, &wg, 30*time.Second)
 	}
 
 	few := open(20)

@@ -65,10 +65,10 @@ func TestClientSideCallbacks(t *testing.T) {
 			maxWindow = max(maxWindow, bytes)
 		},
 	}))
-	require.NoError(t, ch.RequestExec(t.Context(), "head -c 5 >/dev/null; printf out; printf err >&2; exit 42"))
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "head -c 5 >/dev/null; printf out; printf err >&2; exit 42"))
 	_, err := ch.WriteString("input")
 	require.NoError(t, err)
-	require.NoError(t, ch.Wait(t.Context()))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	ev.mu.Lock()
 	// sshd opens session channels with a window of 0 and grows it for
 	// the command.
@@ -99,9 +99,9 @@ func TestExitSignalCallback(t *testing.T) {
 			got <- signal + "/" + map[bool]string{true: "core", false: "no core"}[core]
 		},
 	}))
-	require.NoError(t, ch.RequestExec(t.Context(), "kill -KILL $$"))
-	require.NoError(t, ch.Wait(t.Context()))
-	assert.Equal(t, "KILL/no core", <-got)
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "kill -KILL $$"))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
+	assert.Equal(t, "KILL/no core", recv(t, got, 30*time.Second))
 }
 
 func TestCloseCallbackAndRemoteClose(t *testing.T) {
@@ -112,9 +112,9 @@ func TestCloseCallbackAndRemoteClose(t *testing.T) {
 	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
 		OnClose: func() { close(closed) },
 	}))
-	require.NoError(t, ch.RequestExec(t.Context(), "true"))
-	<-closed
-	require.NoError(t, ch.Wait(t.Context()))
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "true"))
+	recv(t, closed, 30*time.Second)
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	assert.False(t, ch.IsOpen(), "closed by the server")
 	assert.True(t, ch.IsAssigned(), "but not by us")
 	assert.Equal(t, "libssh.Channel(closed by the server)", ch.String())
@@ -134,9 +134,9 @@ func TestSetCallbacksReplaces(t *testing.T) {
 	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
 		OnExitStatus: func(status int) { second <- status },
 	}))
-	require.NoError(t, ch.RequestExec(t.Context(), "exit 9"))
-	require.NoError(t, ch.Wait(t.Context()))
-	assert.Equal(t, 9, <-second)
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "exit 9"))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
+	assert.Equal(t, 9, recv(t, second, 30*time.Second))
 	assert.Empty(t, first, "the replaced callbacks never fire")
 	require.NoError(t, ch.SetCallbacks(nil), "nil removes them")
 }
@@ -149,8 +149,8 @@ func TestLibssh011CallbacksReportUnsupported(t *testing.T) {
 	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{OnExitStatus: func(s int) { status <- s }}))
 	err := ch.SetCallbacks(&callbacks.ChannelCallbacks{OnRequestResponse: func() {}})
 	assert.ErrorIs(t, err, libssh.ErrUnsupported)
-	require.NoError(t, ch.RequestExec(t.Context(), "exit 6"))
-	assert.Equal(t, 6, <-status, "the callbacks set before stay")
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "exit 6"))
+	assert.Equal(t, 6, recv(t, status, 30*time.Second), "the callbacks set before stay")
 }
 
 func TestCloseInsideItsOwnCallback(t *testing.T) {
@@ -170,10 +170,10 @@ func TestCloseInsideItsOwnCallback(t *testing.T) {
 			return len(data)
 		},
 	}))
-	require.NoError(t, ch.RequestExec(t.Context(), "echo data; "+"exec "+uniqueSleep(t)))
-	require.NoError(t, <-inside)
-	assert.ErrorIs(t, <-inside, libssh.ErrInCallback, "libssh cannot be re-entered from a callback")
-	err := ch.Wait(t.Context())
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "echo data; "+"exec "+uniqueSleep(t)))
+	require.NoError(t, recv(t, inside, 30*time.Second))
+	assert.ErrorIs(t, recv(t, inside, 30*time.Second), libssh.ErrInCallback, "libssh cannot be re-entered from a callback")
+	err := ch.Wait(testCtx(t, 30*time.Second))
 	assert.ErrorIs(t, err, libssh.ErrClosed)
 	assert.False(t, ch.IsAssigned())
 	// The session goes on.
@@ -187,8 +187,8 @@ func TestPanickingCallbackIsReported(t *testing.T) {
 	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
 		OnData: func(data []byte, isStderr bool) int { panic("callback bug") },
 	}))
-	require.NoError(t, ch.RequestExec(t.Context(), "echo data"))
-	err := ch.Wait(t.Context())
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "echo data"))
+	err := ch.Wait(testCtx(t, 30*time.Second))
 	var pe *callbacks.PanicError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "callback bug", pe.Value)
@@ -221,8 +221,7 @@ func TestSessionMethodInsideACallback(t *testing.T) {
 			got <- v
 		},
 	}))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testCtx(t, 30*time.Second)
 	require.NoError(t, ch.RequestExec(ctx, "true"))
 	if err := ch.Wait(ctx); err != nil {
 		assert.ErrorIs(t, err, libssh.ErrClosed, "the session was closed after the callback")
@@ -259,10 +258,10 @@ func TestExitStatusBeforeEOF(t *testing.T) {
 		OnExitStatus: func(status int) { exited <- status },
 	}))
 	dir := t.TempDir()
-	require.NoError(t, ch.RequestExec(t.Context(),
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second),
 		"mkfifo "+dir+"/go; (cat "+dir+"/go; echo late) & echo started; exit 4"))
 	readUntil(t, ch, "started\n")
-	assert.Equal(t, 4, <-exited)
+	assert.Equal(t, 4, recv(t, exited, 30*time.Second))
 	status, err := ch.ExitStatus()
 	require.NoError(t, err)
 	assert.Equal(t, 4, status, "known before EOF")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,11 +43,11 @@ func TestHundredChannelsAtOnce(t *testing.T) {
 			out, err := io.ReadAll(ch)
 			outs[i], errs[i] = string(out), err
 			if err == nil {
-				errs[i] = ch.Wait(t.Context())
+				errs[i] = ch.Wait(testCtx(t, 30*time.Second))
 			}
 		})
 	}
-	wg.Wait()
+	waitGroup(t, &wg, 30*time.Second)
 	for i := range chans {
 		require.NoError(t, errs[i], "channel %d", i)
 		assert.Equal(t, fmt.Sprintf("channel-%d-%d\n", i, i*i), outs[i])
@@ -66,7 +67,7 @@ func TestTenThousandChannelsInSequence(t *testing.T) {
 	for i := range 10_000 {
 		ch, err := s.NewChannel()
 		require.NoError(t, err)
-		require.NoError(t, ch.OpenSession(t.Context()), "channel %d", i)
+		require.NoError(t, ch.OpenSession(testCtx(t, 30*time.Second)), "channel %d", i)
 		require.NoError(t, ch.Close())
 	}
 	assert.Equal(t, live, callbacks.Live(), "callback registrations")
@@ -112,9 +113,9 @@ func TestSessionClosedUnderBusyChannels(t *testing.T) {
 			errs <- err
 		})
 	}
-	ready.Wait()
+	waitGroup(t, &ready, 30*time.Second)
 	require.NoError(t, s.Close())
-	done.Wait()
+	waitGroup(t, &done, 30*time.Second)
 	close(errs)
 	for err := range errs {
 		assert.ErrorIs(t, err, libssh.ErrClosed)
@@ -135,7 +136,7 @@ func TestChannelAfterItsSessionClosed(t *testing.T) {
 				require.NoError(t, s.Disconnect())
 			}
 			for _, c := range []*libssh.Channel{ch, unopened} {
-				ctx := t.Context()
+				ctx := testCtx(t, 30*time.Second)
 				_, err := c.Read(make([]byte, 1))
 				assert.ErrorIs(t, err, libssh.ErrClosed)
 				assert.ErrorContains(t, err, "session was")
@@ -184,7 +185,7 @@ func TestCloseChannelFrom50Goroutines(t *testing.T) {
 	for range 50 {
 		spawn(&wg, func() { assert.NoError(t, ch.Close()) })
 	}
-	wg.Wait()
+	waitGroup(t, &wg, 30*time.Second)
 	assert.False(t, ch.IsAssigned())
 	_, err := ch.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, libssh.ErrClosed)
@@ -199,13 +200,15 @@ func TestChannelDroppedWithoutCloseIsFreed(t *testing.T) {
 	func() {
 		ch, err := s.NewChannel()
 		require.NoError(t, err)
-		require.NoError(t, ch.OpenSession(t.Context()))
+		require.NoError(t, ch.OpenSession(testCtx(t, 30*time.Second)))
 	}()
+	deadline := time.Now().Add(30 * time.Second)
 	for len(leaked) == 0 {
+		require.True(t, time.Now().Before(deadline), "no leak report in 30 s")
 		runtime.GC()
 		runtime.Gosched()
 	}
-	assert.Equal(t, "Channel", <-leaked)
+	assert.Equal(t, "Channel", recv(t, leaked, 30*time.Second))
 }
 
 func TestWrapChannel(t *testing.T) {
@@ -228,8 +231,8 @@ func TestWrapChannel(t *testing.T) {
 	_, err = libssh.WrapChannel(lib.Channel{}, s, true)
 	assert.Error(t, err)
 
-	require.NoError(t, ch.OpenSession(t.Context()))
-	require.NoError(t, ch.RequestExec(t.Context(), "echo wrapped"))
+	require.NoError(t, ch.OpenSession(testCtx(t, 30*time.Second)))
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "echo wrapped"))
 	out, err := io.ReadAll(ch)
 	require.NoError(t, err)
 	assert.Equal(t, "wrapped\n", string(out))
@@ -242,7 +245,7 @@ func TestWrapChannel(t *testing.T) {
 	}))
 	borrowed, err := libssh.WrapChannel(q, s, false)
 	require.NoError(t, err)
-	require.NoError(t, borrowed.OpenSession(t.Context()))
+	require.NoError(t, borrowed.OpenSession(testCtx(t, 30*time.Second)))
 	require.NoError(t, borrowed.Close())
 	require.NoError(t, s.WithLib(func(lib.Session) error {
 		assert.Equal(t, 1, lib.ChannelIsOpen(q), "the channel outlives its wrapper")
@@ -265,8 +268,8 @@ func TestPollLoop(t *testing.T) {
 			return len(data)
 		},
 	}))
-	require.NoError(t, ch.RequestExec(t.Context(), "echo one; echo two >&2"))
-	rc, err := ch.PollLoop(t.Context())
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "echo one; echo two >&2"))
+	rc, err := ch.PollLoop(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, lib.SSH_EOF, rc)
 	mu.Lock()
@@ -294,7 +297,7 @@ func TestBlockedChannelDoesNotHoldUpOthers(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("%d\n", i), runOutput(t, s, fmt.Sprintf("echo %d", i)))
 	}
 	require.NoError(t, stuck.Close())
-	wg.Wait()
+	waitGroup(t, &wg, 30*time.Second)
 	assert.ErrorIs(t, writeErr, libssh.ErrClosed)
 	assert.ErrorIs(t, readErr, libssh.ErrClosed)
 }

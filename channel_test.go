@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,7 +40,7 @@ func openChannel(t *testing.T, s *libssh.Session) *libssh.Channel {
 	ch, err := s.NewChannel()
 	require.NoError(t, err)
 	t.Cleanup(func() { ch.Close() })
-	require.NoError(t, ch.OpenSession(t.Context()))
+	require.NoError(t, ch.OpenSession(testCtx(t, 30*time.Second)))
 	return ch
 }
 
@@ -47,7 +48,7 @@ func openChannel(t *testing.T, s *libssh.Session) *libssh.Channel {
 func execChannel(t *testing.T, s *libssh.Session, command string) *libssh.Channel {
 	t.Helper()
 	ch := openChannel(t, s)
-	require.NoError(t, ch.RequestExec(t.Context(), command))
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), command))
 	return ch
 }
 
@@ -77,7 +78,7 @@ func TestExitCodesAndSignal(t *testing.T) {
 	}
 
 	ch := execChannel(t, s, "kill -TERM $$")
-	require.NoError(t, ch.Wait(t.Context()))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	status, err := ch.ExitStatus()
 	assert.Equal(t, -1, status)
 	var sig *libssh.ExitSignalError
@@ -106,7 +107,7 @@ func TestExitStatusBeforeTheEnd(t *testing.T) {
 // waitExit waits for ch to finish and checks its exit status.
 func waitExit(t *testing.T, ch *libssh.Channel, want int) {
 	t.Helper()
-	require.NoError(t, ch.Wait(t.Context()))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	status, err := ch.ExitStatus()
 	require.NoError(t, err)
 	assert.Equal(t, want, status)
@@ -138,7 +139,7 @@ func TestDownloadOneGiB(t *testing.T) {
 	var wg sync.WaitGroup
 	spawn(&wg, func() { remote, _ = io.ReadAll(ch.Stderr()) })
 	sum, n := sha256Hex(t, ch)
-	wg.Wait()
+	waitGroup(t, &wg, 30*time.Second)
 	assert.EqualValues(t, size, n)
 	assert.Equal(t, sum+"  -\n", string(remote))
 	waitExit(t, ch, 0)
@@ -167,10 +168,10 @@ func TestStdinStreamedToCat(t *testing.T) {
 		writeErr <- err
 	}()
 	sum, n := sha256Hex(t, ch)
-	require.NoError(t, <-writeErr)
+	require.NoError(t, recv(t, writeErr, 30*time.Second))
 	assert.EqualValues(t, size, n)
 	assert.Equal(t, hex.EncodeToString(want[:]), sum)
-	require.NoError(t, ch.Wait(t.Context()))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	assert.False(t, ch.IsWritable(), "EOF was sent")
 	_, err := ch.Write([]byte("more"))
 	assert.Error(t, err, "write after CloseWrite")
@@ -193,8 +194,8 @@ func TestInteractiveShellOnAPty(t *testing.T) {
 	t.Parallel()
 	s := authedSession(t, sshdtest.Options{})
 	ch := openChannel(t, s)
-	require.NoError(t, ch.RequestPty(t.Context(), "vt100", 80, 24))
-	require.NoError(t, ch.RequestShell(t.Context()))
+	require.NoError(t, ch.RequestPty(testCtx(t, 30*time.Second), "vt100", 80, 24))
+	require.NoError(t, ch.RequestShell(testCtx(t, 30*time.Second)))
 
 	_, err := ch.WriteString("echo TERM=$TERM; echo $((6*7))x\n")
 	require.NoError(t, err)
@@ -205,7 +206,7 @@ func TestInteractiveShellOnAPty(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, readUntil(t, ch, "done-2"), "24 80")
 
-	require.NoError(t, ch.ChangePtySize(t.Context(), 100, 40))
+	require.NoError(t, ch.ChangePtySize(testCtx(t, 30*time.Second), 100, 40))
 	_, err = ch.WriteString("stty size; echo done-$((2+1))\n")
 	require.NoError(t, err)
 	assert.Contains(t, readUntil(t, ch, "done-3"), "40 100")
@@ -232,29 +233,29 @@ func TestRequestsNeedAnOpenChannel(t *testing.T) {
 	defer ch.Close()
 	assert.True(t, ch.IsAssigned())
 	assert.False(t, ch.IsOpen())
-	err = ch.RequestExec(t.Context(), "true")
+	err = ch.RequestExec(testCtx(t, 30*time.Second), "true")
 	assert.ErrorContains(t, err, "not open")
 	_, err = ch.Read(make([]byte, 1))
 	assert.ErrorContains(t, err, "not open")
-	require.NoError(t, ch.OpenSession(t.Context()))
+	require.NoError(t, ch.OpenSession(testCtx(t, 30*time.Second)))
 	assert.True(t, ch.IsOpen())
 	assert.True(t, ch.IsWritable())
-	assert.ErrorContains(t, ch.OpenSession(t.Context()), "open already")
-	assert.ErrorContains(t, ch.RequestExec(t.Context(), "a\x00b"), "NUL")
-	assert.ErrorContains(t, ch.RequestPty(t.Context(), "", 0, 24), "out of range")
+	assert.ErrorContains(t, ch.OpenSession(testCtx(t, 30*time.Second)), "open already")
+	assert.ErrorContains(t, ch.RequestExec(testCtx(t, 30*time.Second), "a\x00b"), "NUL")
+	assert.ErrorContains(t, ch.RequestPty(testCtx(t, 30*time.Second), "", 0, 24), "out of range")
 }
 
 func TestEnvironmentRequests(t *testing.T) {
 	t.Parallel()
 	s := authedSession(t, sshdtest.Options{Config: []string{"AcceptEnv GOLIBSSH_*"}})
 	ch := openChannel(t, s)
-	require.NoError(t, ch.RequestEnv(t.Context(), "GOLIBSSH_GREETING", "hello there"))
-	err := ch.RequestEnv(t.Context(), "NOT_ACCEPTED", "x")
+	require.NoError(t, ch.RequestEnv(testCtx(t, 30*time.Second), "GOLIBSSH_GREETING", "hello there"))
+	err := ch.RequestEnv(testCtx(t, 30*time.Second), "NOT_ACCEPTED", "x")
 	require.ErrorIs(t, err, libssh.ErrRequestDenied)
 	var e *libssh.Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, libssh.ErrorCodeRequestDenied, e.Code)
-	require.NoError(t, ch.RequestExec(t.Context(), `printf %s "$GOLIBSSH_GREETING/$NOT_ACCEPTED"`))
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), `printf %s "$GOLIBSSH_GREETING/$NOT_ACCEPTED"`))
 	out, err := io.ReadAll(ch)
 	require.NoError(t, err)
 	assert.Equal(t, "hello there/", string(out))
@@ -264,7 +265,7 @@ func TestSubsystem(t *testing.T) {
 	t.Parallel()
 	s := authedSession(t, sshdtest.Options{Config: []string{"Subsystem golibssh-echo /bin/cat"}})
 	ch := openChannel(t, s)
-	require.NoError(t, ch.RequestSubsystem(t.Context(), "golibssh-echo"))
+	require.NoError(t, ch.RequestSubsystem(testCtx(t, 30*time.Second), "golibssh-echo"))
 	_, err := ch.WriteString("ping")
 	require.NoError(t, err)
 	require.NoError(t, ch.CloseWrite())
@@ -273,7 +274,7 @@ func TestSubsystem(t *testing.T) {
 	assert.Equal(t, "ping", string(out))
 
 	unknown := openChannel(t, s)
-	assert.ErrorIs(t, unknown.RequestSubsystem(t.Context(), "no-such-subsystem"), libssh.ErrRequestDenied)
+	assert.ErrorIs(t, unknown.RequestSubsystem(testCtx(t, 30*time.Second), "no-such-subsystem"), libssh.ErrRequestDenied)
 }
 
 // TestSendSignal checks that sshd receives the signal request. sshd only
@@ -289,9 +290,9 @@ func TestSendSignal(t *testing.T) {
 	pid, err := strconv.Atoi(strings.TrimSpace(readUntil(t, ch, "\n")))
 	require.NoError(t, err)
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
-	assert.ErrorContains(t, ch.SendSignal(t.Context(), "TE\x00RM"), "NUL")
-	require.NoError(t, ch.SendSignal(t.Context(), "TERM"))
-	require.NoError(t, ch.Wait(t.Context()))
+	assert.ErrorContains(t, ch.SendSignal(testCtx(t, 30*time.Second), "TE\x00RM"), "NUL")
+	require.NoError(t, ch.SendSignal(testCtx(t, 30*time.Second), "TERM"))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	status, err := ch.ExitStatus()
 	var sig *libssh.ExitSignalError
 	require.ErrorAs(t, err, &sig)
@@ -303,10 +304,10 @@ func TestCancelledBeforeSendingChangesNothing(t *testing.T) {
 	t.Parallel()
 	s := authedSession(t, sshdtest.Options{})
 	ch := openChannel(t, s)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	cancel()
 	require.ErrorIs(t, ch.RequestExec(ctx, "true"), context.Canceled)
-	require.NoError(t, ch.RequestExec(t.Context(), "echo fine"), "nothing was sent: the channel is as it was")
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "echo fine"), "nothing was sent: the channel is as it was")
 	out, err := io.ReadAll(ch)
 	require.NoError(t, err)
 	assert.Equal(t, "fine\n", string(out))
@@ -369,18 +370,18 @@ func TestCancelWhileRequestPendingPoisonsTheChannel(t *testing.T) {
 	ch := openChannel(t, s)
 
 	conn.hold() // the server's answer will not arrive
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	result := make(chan error, 1)
 	go func() { result <- ch.RequestExec(ctx, "echo never") }()
-	<-conn.wrote // the request is on its way
+	recv(t, conn.wrote, 30*time.Second) // the request is on its way
 	cancel()
-	err := <-result
+	err := recv(t, result, 30*time.Second)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.ErrorContains(t, err, "exec request: cancelled while pending")
 	conn.release()
 
 	// libssh cannot abandon a pending request: the channel stays unusable.
-	err = ch.RequestExec(t.Context(), "true")
+	err = ch.RequestExec(testCtx(t, 30*time.Second), "true")
 	assert.ErrorContains(t, err, "cancelled while pending")
 	_, err = ch.Read(make([]byte, 1))
 	assert.ErrorContains(t, err, "cancelled while pending")
@@ -396,12 +397,12 @@ func TestWithChannelAlwaysCloses(t *testing.T) {
 	boom := errors.New("boom")
 	err := s.WithChannel(func(ch *libssh.Channel) error {
 		kept = ch
-		require.NoError(t, ch.OpenSession(t.Context()))
+		require.NoError(t, ch.OpenSession(testCtx(t, 30*time.Second)))
 		return boom
 	})
 	assert.ErrorIs(t, err, boom)
 	assert.False(t, kept.IsAssigned())
-	assert.ErrorIs(t, kept.OpenSession(t.Context()), libssh.ErrClosed)
+	assert.ErrorIs(t, kept.OpenSession(testCtx(t, 30*time.Second)), libssh.ErrClosed)
 }
 
 // echoServer accepts connections on 127.0.0.1 and echoes them in upper case.
@@ -419,7 +420,7 @@ func TestOpenForward(t *testing.T) {
 	ch, err := s.NewChannel()
 	require.NoError(t, err)
 	defer ch.Close()
-	require.NoError(t, ch.OpenForward(t.Context(), host, port))
+	require.NoError(t, ch.OpenForward(testCtx(t, 30*time.Second), host, port))
 	_, err = ch.WriteString("through the tunnel")
 	require.NoError(t, err)
 	require.NoError(t, ch.CloseWrite())
@@ -430,7 +431,7 @@ func TestOpenForward(t *testing.T) {
 	refused, err := s.NewChannel()
 	require.NoError(t, err)
 	defer refused.Close()
-	assert.ErrorContains(t, refused.OpenForward(t.Context(), host, 70000), "out of range")
+	assert.ErrorContains(t, refused.OpenForward(testCtx(t, 30*time.Second), host, 70000), "out of range")
 }
 
 func TestOpenForwardDenied(t *testing.T) {
@@ -440,7 +441,7 @@ func TestOpenForwardDenied(t *testing.T) {
 	ch, err := s.NewChannel()
 	require.NoError(t, err)
 	defer ch.Close()
-	err = ch.OpenForward(t.Context(), host, port)
+	err = ch.OpenForward(testCtx(t, 30*time.Second), host, port)
 	require.ErrorIs(t, err, libssh.ErrRequestDenied)
 	assert.ErrorContains(t, err, "open forward channel to 127.0.0.1")
 	assert.False(t, ch.IsOpen())
@@ -479,8 +480,8 @@ func TestWriteWaitsForWindow(t *testing.T) {
 		_, err := ch.WriteString("written before the command started\n")
 		written <- err
 	}()
-	require.NoError(t, ch.RequestExec(t.Context(), "head -n 1"))
-	require.NoError(t, <-written)
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "head -n 1"))
+	require.NoError(t, recv(t, written, 30*time.Second))
 	out, err := io.ReadAll(ch)
 	require.NoError(t, err)
 	assert.Equal(t, "written before the command started\n", string(out))
@@ -500,8 +501,8 @@ func TestWaitWakesAfterAReadTookTheClose(t *testing.T) {
 			_, err := io.ReadAll(ch)
 			read <- err
 		}()
-		require.NoError(t, ch.Wait(t.Context()))
-		require.NoError(t, <-read)
+		require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
+		require.NoError(t, recv(t, read, 30*time.Second))
 		require.NoError(t, ch.Close())
 	}
 }

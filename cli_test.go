@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
@@ -64,7 +65,7 @@ func (term *terminal) typeLine(s string) {
 func runCLI(t *testing.T, s *libssh.Session) (*terminal, <-chan error) {
 	master, slave := openPTY(t)
 	done := make(chan error, 1)
-	go func() { done <- s.AuthenticateCLI(t.Context(), slave, slave) }()
+	go func() { done <- s.AuthenticateCLI(testCtx(t, 30*time.Second), slave, slave) }()
 	return &terminal{t: t, master: master}, done
 }
 
@@ -85,7 +86,7 @@ func TestAuthenticateCLIUnknownHostAnsweredNo(t *testing.T) {
 	term.typeLine("maybe")
 	term.expect("Please type 'yes', 'no' or the fingerprint: ")
 	term.typeLine("no")
-	err = <-done
+	err = recv(t, done, 30*time.Second)
 	var hv *libssh.HostVerificationError
 	require.ErrorAs(t, err, &hv)
 	assert.Equal(t, libssh.KnownHostsUnknown, hv.Status)
@@ -104,7 +105,7 @@ func TestAuthenticateCLIUnknownHostAnsweredYes(t *testing.T) {
 	term.expect("This will create the known_hosts file " + kh)
 	term.expect("(yes/no/[fingerprint])? ")
 	term.typeLine("yes")
-	require.NoError(t, <-done, "the identity file in the ssh directory logs in")
+	require.NoError(t, recv(t, done, 30*time.Second), "the identity file in the ssh directory logs in")
 	term.expect("Warning: Permanently added 'sshd.test' (ED25519) to the list of known hosts.")
 	state, err := s.IsKnownServer()
 	require.NoError(t, err)
@@ -117,7 +118,7 @@ func TestAuthenticateCLIChangedHostKey(t *testing.T) {
 	kh := writeKnownHosts(t, pipeHost+" ssh-ed25519 "+pubKeyBlob(t, sshdtest.Keys("other_ed25519.pub")))
 	s := newPipeSession(t, srv, libssh.WithKnownHosts(kh))
 	term, done := runCLI(t, s)
-	err := <-done
+	err := recv(t, done, 30*time.Second)
 	var hv *libssh.HostVerificationError
 	require.ErrorAs(t, err, &hv)
 	assert.Equal(t, libssh.KnownHostsChanged, hv.Status)
@@ -142,7 +143,7 @@ func TestAuthenticateCLIPasswordIsNotEchoed(t *testing.T) {
 	term.expect("Permission denied, please try again.")
 	term.expect(prompt)
 	term.typeLine(testPassword)
-	require.NoError(t, <-done)
+	require.NoError(t, recv(t, done, 30*time.Second))
 	assert.NotContains(t, term.seen.String(), testPassword, "the password must not be echoed")
 	assert.NotContains(t, term.seen.String(), "wrong password", "the password must not be echoed")
 }
@@ -154,7 +155,7 @@ func TestAuthenticateCLIKeyboardInteractive(t *testing.T) {
 	term, done := runCLI(t, s)
 	term.expect("Password: ")
 	term.typeLine(testPassword)
-	require.NoError(t, <-done)
+	require.NoError(t, recv(t, done, 30*time.Second))
 	assert.NotContains(t, term.seen.String(), testPassword, "a hidden answer must not be echoed")
 }
 
@@ -168,7 +169,7 @@ func TestAuthenticateCLIGivesUp(t *testing.T) {
 		term.typeLine("wrong")
 		term.seen.Reset()
 	}
-	err := <-done
+	err := recv(t, done, 30*time.Second)
 	assert.ErrorIs(t, err, libssh.ErrRequestDenied)
 	assert.ErrorContains(t, err, "permission denied (password,publickey)")
 }
@@ -178,7 +179,7 @@ func TestAuthenticateCLINotATerminal(t *testing.T) {
 	srv := pamServer(t, sshdtest.Options{ConfigFirst: []string{"KbdInteractiveAuthentication no"}})
 	s := cliSession(t, srv)
 	var out bytes.Buffer
-	require.NoError(t, s.AuthenticateCLI(t.Context(), strings.NewReader(testPassword+"\n"), &out))
+	require.NoError(t, s.AuthenticateCLI(testCtx(t, 30*time.Second), strings.NewReader(testPassword+"\n"), &out))
 	assert.Contains(t, out.String(), "'s password: ")
 }
 
@@ -195,6 +196,6 @@ func TestAuthenticateCLIKeyboardInteractiveGivesUp(t *testing.T) {
 		term.seen.Reset()
 		term.typeLine("wrong")
 	}
-	err := <-done
+	err := recv(t, done, 30*time.Second)
 	assert.ErrorContains(t, err, "permission denied (publickey,keyboard-interactive)")
 }

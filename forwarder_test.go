@@ -64,7 +64,7 @@ func TestDialContextConn(t *testing.T) {
 		fmt.Fprintf(c, "got %d bytes", len(b))
 	})
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	conn, err := s.DialContext(t.Context(), "tcp", addr)
+	conn, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", addr)
 	require.NoError(t, err)
 	defer conn.Close()
 	assert.Equal(t, addr, conn.RemoteAddr().String())
@@ -92,13 +92,13 @@ func TestDialContextRefusals(t *testing.T) {
 		require.NoError(t, err)
 		addr := ln.Addr().String()
 		ln.Close()
-		_, err = s.DialContext(t.Context(), "tcp", addr)
+		_, err = s.DialContext(testCtx(t, 30*time.Second), "tcp", addr)
 		require.Error(t, err)
 		assert.ErrorContains(t, err, addr)
 		assert.Zero(t, libssh.SessionChannels(s))
 		// The session goes on.
 		port := serveTCP(t, echo)
-		conn, err := s.DialContext(t.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
+		conn, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", "127.0.0.1:"+strconv.Itoa(port))
 		require.NoError(t, err)
 		conn.Close()
 	})
@@ -106,7 +106,7 @@ func TestDialContextRefusals(t *testing.T) {
 		t.Parallel()
 		s := authedSession(t, sshdtest.Options{ConfigFirst: []string{"AllowTcpForwarding no"}})
 		port := serveTCP(t, echo)
-		_, err := s.DialContext(t.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
+		_, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", "127.0.0.1:"+strconv.Itoa(port))
 		require.ErrorIs(t, err, libssh.ErrRequestDenied)
 		assert.ErrorContains(t, err, "open forward channel to 127.0.0.1:"+strconv.Itoa(port))
 	})
@@ -119,10 +119,10 @@ func TestDialContextRefusals(t *testing.T) {
 			{"tcp", "127.0.0.1:http", "invalid port"},
 			{"tcp", "127.0.0.1:70000", "invalid port"},
 		} {
-			_, err := s.DialContext(t.Context(), tc.network, tc.addr)
+			_, err := s.DialContext(testCtx(t, 30*time.Second), tc.network, tc.addr)
 			assert.ErrorContains(t, err, tc.want, "%s %s", tc.network, tc.addr)
 		}
-		ctx, cancel := context.WithCancel(t.Context())
+		ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 		cancel()
 		_, err := s.DialContext(ctx, "tcp", "127.0.0.1:1")
 		assert.ErrorIs(t, err, context.Canceled)
@@ -136,7 +136,7 @@ func TestDialContextDeadlines(t *testing.T) {
 	quit := make(chan struct{})
 	port := serveTCP(t, func(c net.Conn) { <-quit })
 	t.Cleanup(func() { close(quit) })
-	conn, err := s.DialContext(t.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
+	conn, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", "127.0.0.1:"+strconv.Itoa(port))
 	require.NoError(t, err)
 	defer conn.Close()
 
@@ -158,7 +158,7 @@ func TestDialContextDeadlines(t *testing.T) {
 		result <- err
 	}()
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(-time.Second)))
-	assert.ErrorIs(t, <-result, os.ErrDeadlineExceeded)
+	assert.ErrorIs(t, recv(t, result, 30*time.Second), os.ErrDeadlineExceeded)
 
 	// Writes fill the window, then wait for it until the deadline.
 	require.NoError(t, conn.SetWriteDeadline(time.Now().Add(50*time.Millisecond)))
@@ -182,7 +182,7 @@ func TestDialContextJumpHost(t *testing.T) {
 	t.Parallel()
 	s := fwdSession(t)
 	inner := sshdtest.New(t, sshdtest.Options{Unprivileged: true})
-	conn, err := s.DialContext(t.Context(), "tcp", inner.Listen(t))
+	conn, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", inner.Listen(t))
 	require.NoError(t, err)
 	s2 := newPipeSession(t, inner, libssh.WithConn(conn))
 	authenticate(t, s2)
@@ -210,7 +210,7 @@ func TestForwarderGigabyte(t *testing.T) {
 		sum, _ := streamOf(c, size, 7)
 		sent <- sum
 	})
-	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	f, err := libssh.NewForwarder(testCtx(t, 120*time.Second), s, 0, "127.0.0.1", port)
 	require.NoError(t, err)
 	defer f.Close()
 	addr := f.LocalAddr().(*net.TCPAddr)
@@ -225,14 +225,14 @@ func TestForwarderGigabyte(t *testing.T) {
 	assert.Equal(t, int64(size), n)
 	var got [32]byte
 	copy(got[:], h.Sum(nil))
-	assert.Equal(t, <-sent, got)
+	assert.Equal(t, recv(t, sent, 30*time.Second), got)
 }
 
 func TestForwarderFiftyEchoClients(t *testing.T) {
 	t.Parallel()
 	s := fwdSession(t, "MaxSessions 100")
 	port := serveTCP(t, echo)
-	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	f, err := libssh.NewForwarder(testCtx(t, 120*time.Second), s, 0, "127.0.0.1", port)
 	require.NoError(t, err)
 	defer f.Close()
 
@@ -246,7 +246,7 @@ func TestForwarderFiftyEchoClients(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	waitGroup(t, &wg, 120*time.Second)
 	close(errs)
 	for err := range errs {
 		t.Error(err)
@@ -293,7 +293,7 @@ func TestForwarderFailedOpenClosesThatClientOnly(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // nothing listens there now
 	logged := make(chan error, 10)
-	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port, libssh.WithErrorLog(func(err error) { logged <- err }))
+	f, err := libssh.NewForwarder(testCtx(t, 120*time.Second), s, 0, "127.0.0.1", port, libssh.WithErrorLog(func(err error) { logged <- err }))
 	require.NoError(t, err)
 	defer f.Close()
 
@@ -303,7 +303,7 @@ func TestForwarderFailedOpenClosesThatClientOnly(t *testing.T) {
 	assert.Zero(t, n)
 	assert.Error(t, err, "the client is closed")
 	client.Close()
-	assert.ErrorContains(t, <-logged, "open forward channel")
+	assert.ErrorContains(t, recv(t, logged, 30*time.Second), "open forward channel")
 
 	// Now something listens there: the next client goes through.
 	ln, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
@@ -323,7 +323,7 @@ func TestForwarderCloseMidTransfer(t *testing.T) {
 	s := fwdSession(t)
 	// An endless stream, which the clients read one byte of.
 	port := serveTCP(t, func(c net.Conn) { io.Copy(c, rand.NewChaCha8([32]byte{})) })
-	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	f, err := libssh.NewForwarder(testCtx(t, 120*time.Second), s, 0, "127.0.0.1", port)
 	require.NoError(t, err)
 	var clients []net.Conn
 	for range 5 {
@@ -336,7 +336,7 @@ func TestForwarderCloseMidTransfer(t *testing.T) {
 	}
 	assert.Equal(t, 5, f.Clients())
 	require.NoError(t, f.Close())
-	<-f.Done()
+	recv(t, f.Done(), 30*time.Second)
 	assert.Zero(t, f.Clients())
 	assert.Zero(t, libssh.SessionChannels(s), "every client's channel is closed")
 	for _, c := range clients {
@@ -352,14 +352,14 @@ func TestForwarderEndsWithItsSession(t *testing.T) {
 	t.Parallel()
 	s := fwdSession(t)
 	port := serveTCP(t, echo)
-	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	f, err := libssh.NewForwarder(testCtx(t, 120*time.Second), s, 0, "127.0.0.1", port)
 	require.NoError(t, err)
 	require.NoError(t, echoThrough(f.LocalAddr().String(), 1000, 2))
 	require.NoError(t, s.Close())
-	<-f.Done()
+	recv(t, f.Done(), 30*time.Second)
 	_, err = net.Dial("tcp", f.LocalAddr().String())
 	assert.Error(t, err)
-	_, err = libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	_, err = libssh.NewForwarder(testCtx(t, 120*time.Second), s, 0, "127.0.0.1", port)
 	assert.ErrorIs(t, err, libssh.ErrClosed)
 }
 
@@ -369,16 +369,16 @@ func TestWithForwarderAlwaysCloses(t *testing.T) {
 	port := serveTCP(t, echo)
 	boom := errors.New("boom")
 	var kept *libssh.Forwarder
-	err := libssh.WithForwarder(t.Context(), s, 0, "127.0.0.1", port, func(f *libssh.Forwarder) error {
+	err := libssh.WithForwarder(testCtx(t, 120*time.Second), s, 0, "127.0.0.1", port, func(f *libssh.Forwarder) error {
 		kept = f
 		return errors.Join(echoThrough(f.LocalAddr().String(), 1000, 3), boom)
 	})
 	assert.ErrorIs(t, err, boom)
-	<-kept.Done()
+	recv(t, kept.Done(), 30*time.Second)
 
-	_, err = libssh.NewForwarder(t.Context(), s, 70000, "127.0.0.1", port)
+	_, err = libssh.NewForwarder(testCtx(t, 120*time.Second), s, 70000, "127.0.0.1", port)
 	assert.ErrorContains(t, err, "out of range")
-	_, err = libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", -1)
+	_, err = libssh.NewForwarder(testCtx(t, 120*time.Second), s, 0, "127.0.0.1", -1)
 	assert.ErrorContains(t, err, "out of range")
 }
 
@@ -406,7 +406,7 @@ func TestForwarderBackpressure(t *testing.T) {
 		}
 		written <- n
 	})
-	f, err := libssh.NewForwarder(t.Context(), s, 0, "127.0.0.1", port)
+	f, err := libssh.NewForwarder(testCtx(t, 120*time.Second), s, 0, "127.0.0.1", port)
 	require.NoError(t, err)
 	defer f.Close()
 	client, err := net.Dial("tcp", f.LocalAddr().String())
@@ -414,7 +414,7 @@ func TestForwarderBackpressure(t *testing.T) {
 	defer client.Close()
 	_, err = io.ReadFull(client, make([]byte, 1)) // connected; now read nothing more
 	require.NoError(t, err)
-	n := <-written
+	n := recv(t, written, 30*time.Second)
 	assert.Less(t, n, int64(bound), "the far end stalled: the data in flight is bounded")
 	t.Logf("in flight when the far end stalled: %d KiB", n>>10)
 }
@@ -422,12 +422,12 @@ func TestForwarderBackpressure(t *testing.T) {
 func TestForwarderEndsWithItsContext(t *testing.T) {
 	t.Parallel()
 	s := fwdSession(t)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	f, err := libssh.NewForwarder(ctx, s, 0, "127.0.0.1", serveTCP(t, echo))
 	require.NoError(t, err)
 	require.NoError(t, echoThrough(f.LocalAddr().String(), 1000, 4))
 	cancel()
-	<-f.Done()
+	recv(t, f.Done(), 30*time.Second)
 	_, err = net.Dial("tcp", f.LocalAddr().String())
 	assert.Error(t, err, "the listener is closed")
 	assert.NoError(t, f.Close(), "a Close after the context's returns nil")

@@ -253,7 +253,7 @@ func TestCommandsConcurrentlyOnOneSession(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	waitGroup(t, &wg, 30*time.Second)
 	close(errs)
 	for err := range errs {
 		t.Error(err)
@@ -375,7 +375,7 @@ func remoteRunning(t *testing.T, s *libssh.Session, commandLine string) bool {
 func TestCommandContextCancel(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	cmd, sleep := startSleep(t, s, ctx)
 	require.True(t, remoteRunning(t, s, sleep))
 	assert.Equal(t, "running", cmd.Process.String())
@@ -390,7 +390,7 @@ func TestCommandContextCancel(t *testing.T) {
 func TestCommandContextCancelWaitDelay(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	cmd, sleep := startSleep(t, s, ctx)
 	cmd.WaitDelay = time.Hour // the server reports the kill long before
 	cancel()
@@ -402,7 +402,7 @@ func TestCommandContextCancelWaitDelay(t *testing.T) {
 func TestCommandContextCustomCancel(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	cmd, _ := startSleep(t, s, ctx)
 	cmd.Cancel = func() error { return cmd.Process.SendSignal("INT") }
 	cmd.WaitDelay = time.Hour
@@ -411,7 +411,7 @@ func TestCommandContextCustomCancel(t *testing.T) {
 	assert.Equal(t, "INT", cmd.Process.Signal())
 
 	boom := errors.New("boom")
-	ctx, cancel = context.WithCancel(t.Context())
+	ctx, cancel = context.WithCancel(testCtx(t, 30*time.Second))
 	cmd, _ = startSleep(t, s, ctx)
 	cmd.Cancel = func() error { return boom }
 	cancel()
@@ -425,7 +425,7 @@ func TestCommandContextCustomCancel(t *testing.T) {
 func TestCommandContextCancelRootLogin(t *testing.T) {
 	t.Parallel()
 	s := authedSession(t, sshdtest.Options{})
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	cmd, _ := startSleep(t, s, ctx)
 	cancel()
 	require.ErrorIs(t, cmd.Wait(), context.Canceled)
@@ -435,7 +435,7 @@ func TestCommandContextCancelRootLogin(t *testing.T) {
 func TestCommandContextDoneBeforeStart(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	cancel()
 	cmd := s.CommandContext(ctx, "true")
 	require.ErrorIs(t, cmd.Run(), context.Canceled)
@@ -448,14 +448,14 @@ func TestCommandCancelWhileExecPending(t *testing.T) {
 	conn := &holdConn{Conn: srv.Pipe(t)}
 	s := newPipeSession(t, srv, libssh.WithConn(conn))
 	authenticate(t, s)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	cmd := s.CommandContext(ctx, "true")
 	conn.hold() // the server's answers will not arrive
 	result := make(chan error, 1)
 	go func() { result <- cmd.Start() }()
-	<-conn.wrote // the open is on its way
+	recv(t, conn.wrote, 30*time.Second) // the open is on its way
 	cancel()
-	require.ErrorIs(t, <-result, context.Canceled)
+	require.ErrorIs(t, recv(t, result, 30*time.Second), context.Canceled)
 	conn.release()
 	assert.Zero(t, libssh.SessionChannels(s), "the poisoned channel was closed")
 	out, err := s.CommandLine("echo fine").Output()
@@ -466,7 +466,7 @@ func TestCommandCancelWhileExecPending(t *testing.T) {
 func TestCommandSessionClosedWhileRunning(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
-	cmd, _ := startSleep(t, s, t.Context())
+	cmd, _ := startSleep(t, s, testCtx(t, 30*time.Second))
 	require.NoError(t, s.Close())
 	assert.ErrorIs(t, cmd.Wait(), libssh.ErrClosed)
 	assert.Equal(t, "no exit status", cmd.Process.String())
@@ -591,7 +591,7 @@ func TestCommandWaitDelayBoundsHeldOutput(t *testing.T) {
 func TestCommandBeyondMaxSessions(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t, "MaxSessions 1")
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	running, _ := startSleep(t, s, ctx)
 	cmd := s.CommandLine("true")
 	err := cmd.Run()

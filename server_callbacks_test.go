@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,7 +46,7 @@ func TestServerChannelCallbacks(t *testing.T) {
 			OnExecRequest: func(cmd string) bool { return accept("exec " + cmd) },
 		}
 	}})
-	ctx := t.Context()
+	ctx := testCtx(t, 30*time.Second)
 	ch := openChannel(t, s)
 	require.NoError(t, ch.RequestEnv(ctx, "LANG", "C.UTF-8"))
 	require.NoError(t, ch.RequestPty(ctx, "xterm-256color", 120, 40))
@@ -58,7 +59,7 @@ func TestServerChannelCallbacks(t *testing.T) {
 	require.NoError(t, ch.RequestShell(ctx))
 	require.NoError(t, ch.RequestExec(ctx, "uptime"))
 	require.NoError(t, ch.SendSignal(ctx, "USR1")) // no reply: wait for the callback
-	<-signalled
+	recv(t, signalled, 30*time.Second)
 	assert.Equal(t, []string{
 		"env LANG=C.UTF-8",
 		"pty xterm-256color 120x40",
@@ -77,7 +78,7 @@ func TestServerChannelCallbacks(t *testing.T) {
 func TestServerRefusesWhatNoCallbackTakes(t *testing.T) {
 	t.Parallel()
 	s := sshtestSession(t, sshtest.Options{}) // no Options.Channel
-	ctx := t.Context()
+	ctx := testCtx(t, 30*time.Second)
 	ch := openChannel(t, s)
 	require.ErrorIs(t, ch.RequestPty(ctx, "xterm", 80, 24), libssh.ErrRequestDenied)
 	require.ErrorIs(t, ch.RequestShell(ctx), libssh.ErrRequestDenied)
@@ -127,11 +128,11 @@ func TestServerSendsExitStatusAndSignal(t *testing.T) {
 	ch := openChannel(t, s)
 	got := make(chan int, 1)
 	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{OnExitStatus: func(status int) { got <- status }}))
-	require.NoError(t, ch.RequestExec(t.Context(), "sixsix"))
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "sixsix"))
 	out, err := io.ReadAll(ch)
 	require.NoError(t, err)
 	assert.Equal(t, "out:sixsix", string(out))
-	assert.Equal(t, 6, <-got)
+	assert.Equal(t, 6, recv(t, got, 30*time.Second))
 	require.NoError(t, ch.Close())
 }
 
@@ -149,11 +150,11 @@ func TestServerSideChannelMisuse(t *testing.T) {
 		}}
 	}})
 	ch := openChannel(t, s)
-	require.NoError(t, ch.RequestExec(t.Context(), "anything"))
-	require.ErrorIs(t, <-errs, libssh.ErrInCallback)
-	require.ErrorIs(t, <-errs, libssh.ErrInCallback)
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "anything"))
+	require.ErrorIs(t, recv(t, errs, 30*time.Second), libssh.ErrInCallback)
+	require.ErrorIs(t, recv(t, errs, 30*time.Second), libssh.ErrInCallback)
 	// The server closed the channel without a status.
-	require.NoError(t, ch.Wait(t.Context()))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	_, err := ch.ExitStatus()
 	require.True(t, errors.Is(err, libssh.ErrNoExitStatus), "%v", err)
 	require.NoError(t, ch.Close())

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,7 +44,7 @@ func connectSSHTest(t testing.TB, srv *sshtest.Server, opts ...libssh.Option) *l
 		libssh.WithUser("tester"),
 		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")),
 	}, opts...)
-	s, err := libssh.NewSession(t.Context(), srv.Host(), opts...)
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), srv.Host(), opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -55,7 +56,7 @@ func sshtestSession(t testing.TB, opts sshtest.Options) *libssh.Session {
 	t.Helper()
 	opts.Password = sshtestPassword
 	s := connectSSHTest(t, newSSHTest(t, opts))
-	status, err := s.UserauthPassword(t.Context(), sshtestPassword)
+	status, err := s.UserauthPassword(testCtx(t, 30*time.Second), sshtestPassword)
 	require.NoError(t, err)
 	require.Equal(t, libssh.AuthSuccess, status)
 	return s
@@ -179,7 +180,7 @@ func TestBothCommands(t *testing.T) {
 func TestBothCommandContextCancel(t *testing.T) {
 	t.Parallel()
 	onBothServers(t, func(t *testing.T, s *libssh.Session) {
-		ctx, cancel := context.WithCancel(t.Context())
+		ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 		cmd, sleep := startSleep(t, s, ctx)
 		cancel()
 		require.ErrorIs(t, cmd.Wait(), context.Canceled)
@@ -196,7 +197,7 @@ func TestBothForwarding(t *testing.T) {
 		t.Cleanup(web.Close)
 		host, port := splitHostPort(t, web.Listener.Addr().String())
 
-		f, err := libssh.NewForwarder(t.Context(), s, 0, host, port)
+		f, err := libssh.NewForwarder(testCtx(t, 120*time.Second), s, 0, host, port)
 		require.NoError(t, err)
 		defer f.Close()
 		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -209,7 +210,7 @@ func TestBothForwarding(t *testing.T) {
 		require.NoError(t, f.Close())
 
 		eport := serveTCP(t, echo)
-		conn, err := s.DialContext(t.Context(), "tcp", fmt.Sprintf("127.0.0.1:%d", eport))
+		conn, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", fmt.Sprintf("127.0.0.1:%d", eport))
 		require.NoError(t, err)
 		defer conn.Close()
 		data := randomData(3 << 20)
@@ -230,7 +231,7 @@ func TestBothForwardingRefused(t *testing.T) {
 	closed := ln.Addr().String()
 	ln.Close()
 	onBothServers(t, func(t *testing.T, s *libssh.Session) {
-		_, err := s.DialContext(t.Context(), "tcp", closed)
+		_, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", closed)
 		require.ErrorIs(t, err, libssh.ErrRequestDenied)
 		// The session is still fine.
 		out, err := s.CommandLine("echo still").Output()

@@ -33,7 +33,7 @@ func newPipeSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option) *
 		libssh.WithUser(srv.User),
 		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")),
 	}, opts...)
-	s, err := libssh.NewSession(t.Context(), pipeHost, opts...)
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -48,7 +48,7 @@ func newListenSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option)
 		libssh.WithUser(srv.User),
 		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")),
 	}, opts...)
-	s, err := libssh.NewSession(t.Context(), host, opts...)
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -56,7 +56,7 @@ func newListenSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option)
 
 func authenticate(t *testing.T, s *libssh.Session) {
 	t.Helper()
-	status, err := s.UserauthPublicKeyFile(t.Context(), sshdtest.Keys("id_ed25519"), "")
+	status, err := s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("id_ed25519"), "")
 	require.NoError(t, err)
 	require.Equal(t, libssh.AuthSuccess, status)
 }
@@ -74,7 +74,7 @@ func TestConnectAndAuthenticateBothPaths(t *testing.T) {
 			assert.True(t, s.IsOpen())
 			assert.Equal(t, srv.User, s.User())
 			assert.GreaterOrEqual(t, s.FD(), 0)
-			methods, err := s.UserauthList(t.Context())
+			methods, err := s.UserauthList(testCtx(t, 30*time.Second))
 			require.NoError(t, err)
 			assert.Equal(t, []libssh.AuthMethod{libssh.AuthMethodPublicKey}, methods)
 			authenticate(t, s)
@@ -92,7 +92,7 @@ func TestSessionProperties(t *testing.T) {
 	addr := srv.Listen(t)
 	host, port := splitHostPort(t, addr)
 	kh := filepath.Join(t.TempDir(), "kh")
-	s, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithUser(srv.User),
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithUser(srv.User),
 		libssh.WithKnownHosts(kh), libssh.WithAutoConnect(false))
 	require.NoError(t, err)
 	defer s.Close()
@@ -104,10 +104,10 @@ func TestSessionProperties(t *testing.T) {
 	assert.Equal(t, kh, s.KnownHostsPath())
 	_, err = s.IsKnownServer()
 	assert.ErrorIs(t, err, libssh.ErrNotConnected)
-	assert.ErrorIs(t, s.Wait(t.Context()), libssh.ErrNotConnected)
+	assert.ErrorIs(t, s.Wait(testCtx(t, 30*time.Second)), libssh.ErrNotConnected)
 
-	require.NoError(t, s.Connect(t.Context()))
-	require.NoError(t, s.Connect(t.Context()), "a second Connect does nothing")
+	require.NoError(t, s.Connect(testCtx(t, 30*time.Second)))
+	require.NoError(t, s.Connect(testCtx(t, 30*time.Second)), "a second Connect does nothing")
 	assert.True(t, s.IsConnected())
 	assert.Contains(t, s.String(), "connected")
 	authenticate(t, s)
@@ -117,7 +117,7 @@ func TestSessionProperties(t *testing.T) {
 func TestLocalUserIsTheDefault(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
-	s, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithConn(srv.Pipe(t)),
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, libssh.WithConn(srv.Pipe(t)),
 		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "kh")))
 	require.NoError(t, err)
 	defer s.Close()
@@ -131,7 +131,7 @@ func TestClosedPortIsAClearError(t *testing.T) {
 	host, port := splitHostPort(t, ln.Addr().String())
 	require.NoError(t, ln.Close())
 
-	_, err = libssh.NewSession(t.Context(), host, libssh.WithPort(port))
+	_, err = libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
 	assert.Contains(t, err.Error(), "libssh: connect to "+net.JoinHostPort(host, strconv.Itoa(port)))
@@ -140,7 +140,7 @@ func TestClosedPortIsAClearError(t *testing.T) {
 
 func TestUnresolvableHostIsAClearError(t *testing.T) {
 	t.Parallel()
-	_, err := libssh.NewSession(t.Context(), "no-such-host.invalid")
+	_, err := libssh.NewSession(testCtx(t, 30*time.Second), "no-such-host.invalid")
 	require.Error(t, err)
 	var dnsErr *net.DNSError
 	require.ErrorAs(t, err, &dnsErr)
@@ -182,7 +182,7 @@ func TestCancelWhileServerNeverSpeaks(t *testing.T) {
 	addr, accepted := silentServer(t)
 	host, port := splitHostPort(t, addr)
 
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	result := make(chan error, 1)
 	go func() {
 		s, err := libssh.NewSession(ctx, host, libssh.WithPort(port))
@@ -191,11 +191,11 @@ func TestCancelWhileServerNeverSpeaks(t *testing.T) {
 		}
 		result <- err
 	}()
-	conn := <-accepted
+	conn := recv(t, accepted, 30*time.Second)
 	defer conn.Close()
 	awaitClientBanner(t, conn) // libssh is now waiting for the server's banner
 	cancel()
-	err := <-result
+	err := recv(t, result, 30*time.Second)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
 }
@@ -222,12 +222,12 @@ func pendingConnect(t *testing.T, ctx context.Context) (s *libssh.Session, resul
 	t.Helper()
 	addr, accepted := silentServer(t)
 	host, port := splitHostPort(t, addr)
-	s, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithAutoConnect(false))
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithAutoConnect(false))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	done := make(chan error, 1)
 	go func() { done <- s.Connect(ctx) }()
-	server = <-accepted
+	server = recv(t, accepted, 30*time.Second)
 	awaitClientBanner(t, server)
 	return s, done, server
 }
@@ -236,13 +236,13 @@ func TestConnectTimeoutWhileServerNeverSpeaks(t *testing.T) {
 	t.Parallel()
 	addr, _ := silentServer(t)
 	host, port := splitHostPort(t, addr)
-	_, err := libssh.NewSession(t.Context(), host, libssh.WithPort(port), libssh.WithConnectTimeout(200_000_000))
+	_, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithConnectTimeout(200_000_000))
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
 func TestBadOptions(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
+	ctx := testCtx(t, 30*time.Second)
 	for name, opt := range map[string]libssh.Option{
 		"port 0":         libssh.WithPort(0),
 		"port 65536":     libssh.WithPort(65536),
@@ -272,7 +272,7 @@ func TestBadOptionClosesTheGivenConn(t *testing.T) {
 		if order == "conn last" {
 			opts[0], opts[1] = opts[1], opts[0]
 		}
-		_, err := libssh.NewSession(t.Context(), "h", opts...)
+		_, err := libssh.NewSession(testCtx(t, 30*time.Second), "h", opts...)
 		require.Error(t, err, order)
 		_, err = a.Write([]byte("x"))
 		assert.ErrorIs(t, err, io.ErrClosedPipe, "%s: the session owned the conn and closed it", order)
@@ -287,7 +287,7 @@ type opaqueConn struct{ net.Conn }
 func TestConnWithoutSocketIsRelayed(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
-	s, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithConn(opaqueConn{srv.Pipe(t)}),
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, libssh.WithConn(opaqueConn{srv.Pipe(t)}),
 		libssh.WithUser(srv.User), libssh.WithKnownHosts(filepath.Join(t.TempDir(), "kh")))
 	require.NoError(t, err)
 	defer s.Close()
@@ -299,7 +299,7 @@ func TestDialer(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
 	var dialled string
-	s, err := libssh.NewSession(t.Context(), "far.away.example", libssh.WithUser(srv.User),
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), "far.away.example", libssh.WithUser(srv.User),
 		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "kh")),
 		libssh.WithDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dialled = network + " " + addr
@@ -322,7 +322,7 @@ func TestDescriptorAboveLimitIsRefused(t *testing.T) {
 	t.Cleanup(func() { libssh.SetMaxLibsshFD(65535) })
 	srv := sshdtest.New(t, sshdtest.Options{})
 	conn := srv.Pipe(t)
-	_, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithConn(conn))
+	_, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, libssh.WithConn(conn))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "is above 2, which libssh cannot use")
 	_, err = conn.Write([]byte("x"))
@@ -338,10 +338,10 @@ func TestDisconnect(t *testing.T) {
 	assert.False(t, s.IsConnected())
 	assert.True(t, s.IsOpen(), "a disconnected session stays open until Close")
 	require.NoError(t, s.Disconnect(), "disconnecting twice does nothing")
-	err := s.Connect(t.Context())
+	err := s.Connect(testCtx(t, 30*time.Second))
 	assert.ErrorIs(t, err, libssh.ErrNotConnected)
 	assert.ErrorContains(t, err, "disconnected")
-	_, err = s.UserauthNone(t.Context())
+	_, err = s.UserauthNone(testCtx(t, 30*time.Second))
 	assert.ErrorIs(t, err, libssh.ErrNotConnected)
 	require.NoError(t, s.Close())
 	assert.ErrorIs(t, s.Disconnect(), libssh.ErrClosed)
@@ -352,16 +352,16 @@ func TestWait(t *testing.T) {
 	srv := sshdtest.New(t, sshdtest.Options{})
 	s := newPipeSession(t, srv)
 
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	cancel()
 	assert.ErrorIs(t, s.Wait(ctx), context.Canceled)
 
 	// A waiter is woken by Close.
 	waiting := make(chan error)
-	go func() { waiting <- s.Wait(t.Context()) }()
+	go func() { waiting <- s.Wait(testCtx(t, 30*time.Second)) }()
 	require.NoError(t, s.Close())
-	assert.ErrorIs(t, <-waiting, libssh.ErrClosed, "Close wakes every waiter with ErrClosed")
-	assert.ErrorIs(t, s.Wait(t.Context()), libssh.ErrClosed)
+	assert.ErrorIs(t, recv(t, waiting, 30*time.Second), libssh.ErrClosed, "Close wakes every waiter with ErrClosed")
+	assert.ErrorIs(t, s.Wait(testCtx(t, 30*time.Second)), libssh.ErrClosed)
 }
 
 // TestConnectionLost cuts the connection under a connected session: the
@@ -376,9 +376,9 @@ func TestConnectionLost(t *testing.T) {
 	relay.Add(2)
 	go func() { defer relay.Done(); copyAndClose(remote, upstream) }()
 	go func() { defer relay.Done(); copyAndClose(upstream, remote) }()
-	defer relay.Wait()
+	defer waitGroup(t, &relay, 30*time.Second)
 
-	s, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithConn(local), libssh.WithUser(srv.User),
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, libssh.WithConn(local), libssh.WithUser(srv.User),
 		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "kh")))
 	require.NoError(t, err)
 	defer s.Close()
@@ -386,9 +386,9 @@ func TestConnectionLost(t *testing.T) {
 
 	remote.Close() // the network goes away
 	for s.IsConnected() {
-		require.NoError(t, s.Wait(t.Context()))
+		require.NoError(t, s.Wait(testCtx(t, 30*time.Second)))
 	}
-	_, err = s.UserauthNone(t.Context())
+	_, err = s.UserauthNone(testCtx(t, 30*time.Second))
 	require.Error(t, err)
 	assert.NotEmpty(t, s.LastError())
 	require.NoError(t, s.Close())
@@ -467,10 +467,10 @@ func TestProcessConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(kh, nil, 0o600))
 
 	// Off by default: "myalias" is then just a name nobody resolves.
-	_, err := libssh.NewSession(t.Context(), "myalias", libssh.WithSSHDir(dir), libssh.WithKnownHosts(kh))
+	_, err := libssh.NewSession(testCtx(t, 30*time.Second), "myalias", libssh.WithSSHDir(dir), libssh.WithKnownHosts(kh))
 	require.Error(t, err)
 
-	s, err := libssh.NewSession(t.Context(), "myalias", libssh.WithProcessConfig(true),
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), "myalias", libssh.WithProcessConfig(true),
 		libssh.WithSSHDir(dir), libssh.WithKnownHosts(kh))
 	require.NoError(t, err, "HostName, Port and User come from the config; ProxyCommand is ignored")
 	defer s.Close()
@@ -505,7 +505,7 @@ func TestWrapSession(t *testing.T) {
 		s, err := libssh.WrapSession(p, true)
 		require.NoError(t, err)
 		defer s.Close()
-		require.NoError(t, s.Connect(t.Context()), "Connect dials the host and port set on the session")
+		require.NoError(t, s.Connect(testCtx(t, 30*time.Second)), "Connect dials the host and port set on the session")
 		state, err := s.IsKnownServer()
 		require.NoError(t, err)
 		assert.Equal(t, libssh.KnownHostsUnknown, state, "host key checking fails closed")
@@ -540,14 +540,14 @@ func TestVersion(t *testing.T) {
 // server ends the Connect with an error, not a crash.
 func TestDisconnectDuringConnect(t *testing.T) {
 	t.Parallel()
-	s, result, server := pendingConnect(t, t.Context())
+	s, result, server := pendingConnect(t, testCtx(t, 30*time.Second))
 	require.NoError(t, s.Disconnect())
 	// The connection ends now, not when the session is closed later. (The
 	// deadline only keeps a failure from hanging the test.)
 	require.NoError(t, server.SetReadDeadline(time.Now().Add(30*time.Second)))
 	_, err := server.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF)
-	err = <-result
+	err = recv(t, result, 30*time.Second)
 	assert.ErrorIs(t, err, libssh.ErrNotConnected)
 	assert.False(t, s.IsConnected())
 	require.NoError(t, s.Close())
@@ -563,7 +563,7 @@ func TestCloseOrDisconnectWhileDialling(t *testing.T) {
 		t.Run(end, func(t *testing.T) {
 			dialling, release := make(chan struct{}), make(chan struct{})
 			conn := srv.Pipe(t)
-			s, err := libssh.NewSession(t.Context(), pipeHost, libssh.WithAutoConnect(false),
+			s, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, libssh.WithAutoConnect(false),
 				libssh.WithDialer(func(context.Context, string, string) (net.Conn, error) {
 					close(dialling)
 					<-release
@@ -572,15 +572,15 @@ func TestCloseOrDisconnectWhileDialling(t *testing.T) {
 			require.NoError(t, err)
 			defer s.Close()
 			result := make(chan error, 1)
-			go func() { result <- s.Connect(t.Context()) }()
-			<-dialling
+			go func() { result <- s.Connect(testCtx(t, 30*time.Second)) }()
+			recv(t, dialling, 30*time.Second)
 			if end == "Close" {
 				require.NoError(t, s.Close())
 			} else {
 				require.NoError(t, s.Disconnect())
 			}
 			close(release)
-			err = <-result
+			err = recv(t, result, 30*time.Second)
 			if end == "Close" {
 				assert.ErrorIs(t, err, libssh.ErrClosed)
 			} else {

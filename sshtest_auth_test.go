@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,7 +30,7 @@ func publicKeyOfFile(t *testing.T, name string) *libssh.PublicKey {
 func TestSSHTestAuthNone(t *testing.T) {
 	t.Parallel()
 	s := connectSSHTest(t, newSSHTest(t, sshtest.Options{AuthNone: true}))
-	status, err := s.UserauthNone(t.Context())
+	status, err := s.UserauthNone(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status)
 	out, err := s.CommandLine("echo in").Output()
@@ -45,13 +46,13 @@ func TestSSHTestAuthList(t *testing.T) {
 		AuthorizedKeys:      []*libssh.PublicKey{publicKeyOfFile(t, "id_ed25519")},
 	})
 	s := connectSSHTest(t, srv)
-	methods, err := s.UserauthList(t.Context())
+	methods, err := s.UserauthList(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []libssh.AuthMethod{libssh.AuthMethodPassword, libssh.AuthMethodInteractive, libssh.AuthMethodPublicKey}, methods)
 
 	// Only what is offered.
 	s = connectSSHTest(t, newSSHTest(t, sshtest.Options{Password: "pw"}))
-	methods, err = s.UserauthList(t.Context())
+	methods, err = s.UserauthList(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, []libssh.AuthMethod{libssh.AuthMethodPassword}, methods)
 }
@@ -60,13 +61,13 @@ func TestSSHTestAuthPassword(t *testing.T) {
 	t.Parallel()
 	s := connectSSHTest(t, newSSHTest(t, sshtest.Options{Password: "right"}))
 	for _, wrong := range []string{"wrong", "righ", "right ", ""} {
-		status, err := s.UserauthPassword(t.Context(), wrong)
+		status, err := s.UserauthPassword(testCtx(t, 30*time.Second), wrong)
 		require.NoError(t, err)
 		assert.Equal(t, libssh.AuthDenied, status, "password %q", wrong)
 	}
 	_, err := s.NewChannel()
 	require.ErrorIs(t, err, libssh.ErrNotAuthenticated)
-	status, err := s.UserauthPassword(t.Context(), "right")
+	status, err := s.UserauthPassword(testCtx(t, 30*time.Second), "right")
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status)
 }
@@ -78,19 +79,19 @@ func TestSSHTestAuthPublicKey(t *testing.T) {
 	}})
 	for _, key := range []string{"id_ed25519", "id_rsa"} {
 		s := connectSSHTest(t, srv)
-		status, err := s.UserauthPublicKeyFile(t.Context(), sshdtest.Keys(key), "")
+		status, err := s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys(key), "")
 		require.NoError(t, err)
 		assert.Equal(t, libssh.AuthSuccess, status, key)
 	}
 	for _, key := range []string{"other_ed25519", "id_ecdsa"} {
 		s := connectSSHTest(t, srv)
-		status, err := s.UserauthPublicKeyFile(t.Context(), sshdtest.Keys(key), "")
+		status, err := s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys(key), "")
 		require.NoError(t, err)
 		assert.Equal(t, libssh.AuthDenied, status, key)
 	}
 	// The probe-then-sign path of Authenticate, with one wrong key first.
 	s := connectSSHTest(t, srv, trusting(t, srv))
-	res, err := s.Authenticate(t.Context(), libssh.AuthOptions{
+	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{
 		PrivateKeyFiles: []string{sshdtest.Keys("other_ed25519"), sshdtest.Keys("id_ed25519")},
 	})
 	require.NoError(t, err)
@@ -120,7 +121,7 @@ func kbdintAnswer(t *testing.T, s *libssh.Session, answers [][]string) (libssh.A
 	t.Helper()
 	var seen []libssh.KbdintRound
 	for {
-		status, err := s.UserauthKbdint(t.Context())
+		status, err := s.UserauthKbdint(testCtx(t, 30*time.Second))
 		require.NoError(t, err)
 		if status != libssh.AuthInfo {
 			return status, seen
@@ -158,7 +159,7 @@ func TestSSHTestAuthKeyboardInteractive(t *testing.T) {
 
 	// Authenticate's Kbdint callback drives the same rounds.
 	s = connectSSHTest(t, srv, trusting(t, srv))
-	res, err := s.Authenticate(t.Context(), libssh.AuthOptions{Kbdint: func(r libssh.KbdintRound) ([]string, error) {
+	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{Kbdint: func(r libssh.KbdintRound) ([]string, error) {
 		if r.Name == "Step 1" {
 			return []string{"foo"}, nil
 		}

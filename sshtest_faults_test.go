@@ -29,7 +29,7 @@ func TestFaultExitStatusBeforeEOF(t *testing.T) {
 	out, err := io.ReadAll(ch)
 	require.NoError(t, err)
 	assert.Equal(t, "data", string(out))
-	require.NoError(t, ch.Wait(t.Context()))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	status, err := ch.ExitStatus()
 	require.NoError(t, err)
 	assert.Equal(t, 5, status)
@@ -68,7 +68,7 @@ func TestFaultExitSignal(t *testing.T) {
 	ch := execChannel(t, s, "true")
 	_, err = io.ReadAll(ch)
 	require.NoError(t, err)
-	require.NoError(t, ch.Wait(t.Context()))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	_, err = ch.ExitStatus()
 	require.ErrorAs(t, err, &sigErr)
 	assert.Equal(t, "SEGV", sigErr.Signal)
@@ -96,7 +96,7 @@ func TestFaultCloseWithoutStatus(t *testing.T) {
 	require.NoError(t, cmd.Run())
 
 	ch := execChannel(t, s, "true")
-	require.NoError(t, ch.Wait(t.Context()))
+	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	_, err = ch.ExitStatus()
 	require.ErrorIs(t, err, libssh.ErrNoExitStatus)
 	require.NoError(t, ch.Close())
@@ -122,7 +122,7 @@ func TestFaultZeroWindow(t *testing.T) {
 	t.Parallel()
 	s := sshtestSession(t, sshtest.Options{Forwarding: true, Faults: sshtest.Faults{ZeroWindow: true}})
 	port := serveTCP(t, func(c net.Conn) { io.Copy(io.Discard, struct{ io.Reader }{c}) })
-	conn, err := s.DialContext(t.Context(), "tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	conn, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	require.NoError(t, err)
 	defer conn.Close()
 	// The deadline only detects the stall; how long it takes is not asserted.
@@ -134,7 +134,7 @@ func TestFaultZeroWindow(t *testing.T) {
 
 	// A command whose input the server never takes still ends with its
 	// context, the write into it included.
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
 	cmd := s.CommandContext(ctx, "cat")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -146,5 +146,5 @@ func TestFaultZeroWindow(t *testing.T) {
 	}()
 	cancel()
 	require.ErrorIs(t, cmd.Wait(), context.Canceled)
-	require.Error(t, <-written, "the write ends with the command, not after 8 MiB")
+	require.Error(t, recv(t, written, 30*time.Second), "the write ends with the command, not after 8 MiB")
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -47,7 +48,7 @@ func runOpenSSH(t *testing.T, port int, knownHosts, password, command string) op
 	knownHostsFile := filepath.Join(dir, "known_hosts")
 	require.NoError(t, os.WriteFile(knownHostsFile, []byte(knownHosts+"\n"), 0o600))
 
-	cmd := exec.CommandContext(t.Context(), "ssh",
+	cmd := exec.CommandContext(testCtx(t, 30*time.Second), "ssh",
 		"-F", "/dev/null",
 		"-o", "BatchMode=no",
 		"-o", "StrictHostKeyChecking=yes",
@@ -155,7 +156,7 @@ func TestOpenSSHClientHostKeyMismatch(t *testing.T) {
 }
 
 func TestCloseStopsEverything(t *testing.T) {
-	ctx := t.Context()
+	ctx := testCtx(t, 30*time.Second)
 	const password = "pw"
 	srv, err := sshtest.NewServer(sshtest.Options{Password: password, Logger: testLogger(t)})
 	require.NoError(t, err)
@@ -201,8 +202,12 @@ func TestCloseStopsEverything(t *testing.T) {
 
 	// The client sees the connection end: the command's output ends and
 	// Wait returns an error instead of hanging.
-	io.Copy(io.Discard, out)
-	waitErr := cmd.Wait()
+	waited := make(chan error, 1)
+	go func() {
+		io.Copy(io.Discard, out)
+		waited <- cmd.Wait()
+	}()
+	waitErr := recv(t, waited, 30*time.Second)
 	require.Error(t, waitErr)
 	t.Logf("Wait after Close: %v", waitErr)
 
@@ -250,7 +255,7 @@ func TestNewServerOptionsErrors(t *testing.T) {
 // TestManySessions logs in and runs a command many times, some of them at
 // once: every command must run to its end with its output and status.
 func TestManySessions(t *testing.T) {
-	ctx := t.Context()
+	ctx := testCtx(t, 120*time.Second)
 	const password = "pw"
 	srv := newServer(t, sshtest.Options{Password: password})
 
@@ -285,7 +290,7 @@ func TestManySessions(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	waitGroup(t, &wg, 120*time.Second)
 	close(errs)
 	failed := 0
 	for err := range errs {

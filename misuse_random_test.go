@@ -1,0 +1,1180 @@
+package libssh_test
+
+// TestMisuseRandom: many goroutines do random things, sensible or not, to
+// shared sessions, channels, commands, forwarders and forwarded
+// connections, with channel callbacks that call back into the package,
+// Close racing everything, contexts cancelled at random, and nil and zero
+// values mixed in. Whatever they do, no call may panic or hang, and once
+// everything is closed nothing may be left over.
+//
+// Environment:
+//
+//	LIBSSH_MISUSE_SEED  the seed (printed by every run) to replay a run's
+//	                    choice of operations; the interleaving is the
+//	                    scheduler's
+//	LIBSSH_MISUSE_OPS   how many operations to run (default 20000)
+//	LIBSSH_MISUSE_TIME  a bound on the run's length (default 3m); the run
+//	                    stops there, short of its count, and says so
+//	LIBSSH_MISUSE_SKIP  comma-separated words: an operation whose label
+//	                    ("Session.Close[nil]", "cb:Session.Host") contains
+//	                    one is not done. For working around a known crash;
+//	                    the default skips nothing.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/leakcheck"
+	"github.com/golibssh/libssh/sshtest"
+)
+
+const (
+	misuseWorkers  = 8
+	misuseSessions = 3
+	misuseChannels = 12
+	misuseCmds     = 6
+	misuseFwds     = 3
+	misuseConns    = 6
+	// misuseStall is how long no operation may complete before the run
+	// counts as deadlocked.
+	misuseStall = 10 * time.Second
+)
+
+func TestMisuseRandom(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("LIBSSH_MISUSE_SEED"); v != "" {
+		var err error
+		seed, err = strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err, "LIBSSH_MISUSE_SEED")
+	}
+	total := int64(20000)
+	if v := os.Getenv("LIBSSH_MISUSE_OPS"); v != "" {
+		var err error
+		total, err = strconv.ParseInt(v, 10, 64)
+		require.NoError(t, err, "LIBSSH_MISUSE_OPS")
+	}
+	budget := 3 * time.Minute
+	if v := os.Getenv("LIBSSH_MISUSE_TIME"); v != "" {
+		var err error
+		budget, err = time.ParseDuration(v)
+		require.NoError(t, err, "LIBSSH_MISUSE_TIME")
+	}
+	var skip []string
+	for _, w := range strings.Split(os.Getenv("LIBSSH_MISUSE_SKIP"), ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			skip = append(skip, w)
+		}
+	}
+	t.Logf("LIBSSH_MISUSE_SEED=%d LIBSSH_MISUSE_OPS=%d LIBSSH_MISUSE_TIME=%v LIBSSH_MISUSE_SKIP=%q",
+		seed, total, budget, strings.Join(skip, ","))
+
+	base := leakcheck.Take()
+	liveSessions, liveChannels, liveKeys := libssh.LiveSessions(), libssh.LiveChannels(), libssh.LiveKeys()
+
+	m := &misuse{t: t, seed: seed, skip: skip, dir: t.TempDir(), panics: map[string]*misusePanic{}}
+	var err error
+	m.srv, err = sshtest.NewServer(sshtest.Options{AuthNone: true, Forwarding: true, Exec: misuseExec})
+	require.NoError(t, err)
+	m.target, err = net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	m.serveEcho()
+	m.opCount = make([]atomic.Int64, len(misuseOps))
+	for i := range misuseSessions {
+		s, err := m.newSession(testCtx(t, 30*time.Second))
+		require.NoError(t, err)
+		m.sessions[i].Store(s)
+	}
+
+	// The watchdog: no completed operation for misuseStall is a deadlock.
+	stalled := make(chan []byte, 1)
+	stopWatch := make(chan struct{})
+	var aux sync.WaitGroup
+	spawn(&aux, func() {
+		last, since := int64(-1), time.Now()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-tick.C:
+			}
+			if n := m.done.Load(); n != last {
+				last, since = n, time.Now()
+			} else if time.Since(since) > misuseStall {
+				m.stop.Store(true)
+				stalled <- allStacks()
+				return
+			}
+		}
+	})
+
+	start := time.Now()
+	deadline := start.Add(budget)
+	var workers sync.WaitGroup
+	for w := range misuseWorkers {
+		spawn(&workers, func() {
+			r := rand.New(rand.NewPCG(seed, uint64(w)))
+			for !m.stop.Load() && m.begun.Add(1) <= total {
+				if time.Now().After(deadline) {
+					m.outOfTime.Store(true)
+					return
+				}
+				m.run(r)
+			}
+		})
+	}
+	finished := make(chan struct{})
+	spawn(&aux, func() {
+		workers.Wait()
+		close(finished)
+	})
+	select {
+	case <-finished:
+		close(stopWatch)
+		aux.Wait()
+	case stacks := <-stalled:
+		m.report()
+		t.Fatalf("deadlock: no operation completed in %v after %d (seed %d); in flight:\n%s\ngoroutines:\n%s",
+			misuseStall, m.done.Load(), seed, m.inFlight(), stacks)
+	}
+	elapsed := time.Since(start)
+	t.Logf("%d operations in %v (%.0f/s) and %d from callbacks, by %d goroutines",
+		m.done.Load(), elapsed.Round(time.Millisecond), float64(m.done.Load())/elapsed.Seconds(), m.cbDone.Load(), misuseWorkers)
+	if m.outOfTime.Load() {
+		t.Logf("stopped by LIBSSH_MISUSE_TIME=%v short of %d operations", budget, total)
+	}
+	m.report()
+
+	// Close everything, then nothing may be left.
+	closed := make(chan struct{})
+	spawn(&aux, func() {
+		m.closeAll()
+		close(closed)
+	})
+	select {
+	case <-closed:
+		aux.Wait()
+	case <-time.After(misuseStall):
+		t.Fatalf("closing everything hung (seed %d); goroutines:\n%s", seed, allStacks())
+	}
+	runtime.GC()
+	assert.Equal(t, liveSessions, libssh.LiveSessions(), "C sessions not freed")
+	assert.Equal(t, liveChannels, libssh.LiveChannels(), "C channels not freed")
+	assert.Equal(t, liveKeys, libssh.LiveKeys(), "C keys not freed")
+	assert.NoError(t, base.Check(), "left over after closing everything")
+}
+
+// misuseExec answers the commands the test runs, in Go: "echo WORDS",
+// "cat", "exit N", "sleep" (until the channel closes or a signal comes)
+// and "big" (256 KiB of output).
+func misuseExec(ctx context.Context, e *sshtest.Exec) int {
+	f := strings.Fields(e.Command)
+	if len(f) == 0 {
+		return 127
+	}
+	switch f[0] {
+	case "echo":
+		fmt.Fprintln(e.Stdout, strings.Join(f[1:], " "))
+	case "cat":
+		io.Copy(e.Stdout, e.Stdin)
+	case "exit":
+		if len(f) > 1 {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	case "sleep":
+		select {
+		case <-ctx.Done():
+		case <-e.Signals:
+		}
+		return 130
+	case "big":
+		buf := make([]byte, 32<<10)
+		for range 8 {
+			if _, err := e.Stdout.Write(buf); err != nil {
+				return 1
+			}
+		}
+	default:
+		fmt.Fprintf(e.Stderr, "%s: not found\n", f[0])
+		return 127
+	}
+	return 0
+}
+
+type misuse struct {
+	t      *testing.T
+	seed   uint64
+	skip   []string
+	dir    string
+	srv    *sshtest.Server
+	target net.Listener // a TCP echo server to forward to
+
+	sessions [misuseSessions]atomic.Pointer[libssh.Session]
+	channels [misuseChannels]atomic.Pointer[libssh.Channel]
+	cmds     [misuseCmds]atomic.Pointer[misuseCmd]
+	fwds     [misuseFwds]atomic.Pointer[libssh.Forwarder]
+	conns    [misuseConns]atomic.Pointer[net.Conn]
+
+	mu          sync.Mutex
+	all         []io.Closer // everything made, closed at the end
+	startedCmds []*libssh.Cmd
+	panics      map[string]*misusePanic
+	active      map[*misuseCall]struct{}
+	echoWG      sync.WaitGroup
+	owner       sync.Map // *libssh.Channel → the *libssh.Session it is on
+
+	opCount   []atomic.Int64
+	begun     atomic.Int64 // operations begun or about to be
+	done      atomic.Int64 // operations completed
+	cbDone    atomic.Int64 // callbacks' calls completed
+	stop      atomic.Bool
+	outOfTime atomic.Bool
+
+	timers  sync.WaitGroup       // timers of m.after not stopped or done
+	cancels []context.CancelFunc // of contexts that outlive their operation
+}
+
+// misuseCmd is a command owned by one goroutine at a time (as os/exec's,
+// Cmd is not for concurrent use): an operation takes it from its slot and
+// puts it back. Its Process is shared, as a Process is.
+type misuseCmd struct {
+	cmd  *libssh.Cmd
+	proc *libssh.Process
+}
+
+type misusePanic struct {
+	n     int
+	value any
+	stack []byte
+}
+
+// misuseCall is one operation: its label names what it does, with the
+// variants chosen ("[nil]", "[nilctx]"), for reports and LIBSSH_MISUSE_SKIP.
+type misuseCall struct {
+	m     *misuse
+	r     *rand.Rand
+	label string
+	start time.Time
+}
+
+type misuseOp struct {
+	name   string
+	weight int
+	do     func(c *misuseCall)
+}
+
+// run does one random operation, recovering and recording a panic.
+func (m *misuse) run(r *rand.Rand) {
+	i := misusePick(r)
+	op := misuseOps[i]
+	c := &misuseCall{m: m, r: r, label: op.name, start: time.Now()}
+	if m.skipped(c.label) {
+		m.begun.Add(-1) // not done: does not count
+		return
+	}
+	m.mu.Lock()
+	if m.active == nil {
+		m.active = map[*misuseCall]struct{}{}
+	}
+	m.active[c] = struct{}{}
+	m.mu.Unlock()
+	defer func() {
+		if v := recover(); v != nil {
+			m.recordPanic(c.label, v)
+		}
+		m.mu.Lock()
+		delete(m.active, c)
+		m.mu.Unlock()
+		m.opCount[i].Add(1)
+		m.done.Add(1)
+	}()
+	op.do(c)
+}
+
+func misusePick(r *rand.Rand) int {
+	n := r.IntN(misuseTotalWeight)
+	for i, op := range misuseOps {
+		if n < op.weight {
+			return i
+		}
+		n -= op.weight
+	}
+	panic("unreachable")
+}
+
+func (m *misuse) skipped(label string) bool {
+	for _, w := range m.skip {
+		if strings.Contains(label, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *misuse) recordPanic(label string, v any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.panics[label]
+	if p == nil {
+		buf := make([]byte, 64<<10)
+		p = &misusePanic{value: v, stack: buf[:runtime.Stack(buf, false)]}
+		m.panics[label] = p
+	}
+	p.n++
+}
+
+// safely runs f, recording a panic under label: for goroutines and timers
+// the test starts, where a panic would end the process.
+func (m *misuse) safely(label string, f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			m.recordPanic(label, v)
+		}
+	}()
+	f()
+}
+
+// report fails the test once per operation that panicked, with the first
+// stack, and logs how often each operation ran.
+func (m *misuse) report() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	labels := make([]string, 0, len(m.panics))
+	for l := range m.panics {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	for _, l := range labels {
+		p := m.panics[l]
+		m.t.Errorf("panic in %s (%d times, seed %d): %v\n%s", l, p.n, m.seed, p.value, p.stack)
+	}
+	var counts []string
+	for i, op := range misuseOps {
+		counts = append(counts, fmt.Sprintf("%s=%d", op.name, m.opCount[i].Load()))
+	}
+	m.t.Logf("operations: %s", strings.Join(counts, " "))
+	m.panics = map[string]*misusePanic{}
+}
+
+func (m *misuse) inFlight() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for c := range m.active {
+		out = append(out, fmt.Sprintf("  %s (for %v)", c.label, time.Since(c.start).Round(time.Millisecond)))
+	}
+	slices.Sort(out)
+	return strings.Join(out, "\n")
+}
+
+// note adds a variant to the call's label; false means that variant is
+// skipped (LIBSSH_MISUSE_SKIP), and the label is left as it was.
+func (c *misuseCall) note(variant string) bool {
+	label := c.label + "[" + variant + "]"
+	if c.m.skipped(label) {
+		return false
+	}
+	c.label = label
+	return true
+}
+
+func (c *misuseCall) chance(percent int) bool { return c.r.IntN(100) < percent }
+
+// ctx returns a context for a call: mostly done already or soon, at times
+// cancelled from elsewhere in the middle, at times long enough for the call
+// to finish, and now and then nil.
+func (c *misuseCall) ctx() (context.Context, context.CancelFunc) {
+	switch p := c.r.IntN(100); {
+	case p < 40:
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx, cancel
+	case p < 60:
+		return context.WithTimeout(context.Background(), time.Duration(c.r.IntN(20_000))*time.Microsecond)
+	case p < 75:
+		ctx, cancel := context.WithCancel(context.Background())
+		c.m.after(time.Duration(c.r.IntN(50_000))*time.Microsecond, cancel)
+		return ctx, cancel
+	case p < 98:
+		return context.WithTimeout(context.Background(), 500*time.Millisecond)
+	default:
+		if c.note("nilctx") {
+			return nil, func() {}
+		}
+		return context.WithTimeout(context.Background(), time.Second)
+	}
+}
+
+// session returns a shared session, or now and then a nil or zero one.
+func (c *misuseCall) session() *libssh.Session {
+	switch p := c.r.IntN(100); {
+	case p < 2 && c.note("nil"):
+		return nil
+	case p >= 2 && p < 4 && c.note("zero"):
+		return &libssh.Session{}
+	}
+	return c.m.sessions[c.r.IntN(misuseSessions)].Load()
+}
+
+// channel returns a shared channel, or now and then a nil or zero one;
+// false when the slot it picked is empty.
+func (c *misuseCall) channel() (*libssh.Channel, bool) {
+	switch p := c.r.IntN(100); {
+	case p < 2 && c.note("nil"):
+		return nil, true
+	case p >= 2 && p < 4 && c.note("zero"):
+		return &libssh.Channel{}, true
+	}
+	ch := c.m.channels[c.r.IntN(misuseChannels)].Load()
+	return ch, ch != nil
+}
+
+// forwarder is channel's counterpart for forwarders.
+func (c *misuseCall) forwarder() (*libssh.Forwarder, bool) {
+	switch p := c.r.IntN(100); {
+	case p < 3 && c.note("nil"):
+		return nil, true
+	case p >= 3 && p < 6 && c.note("zero"):
+		return &libssh.Forwarder{}, true
+	}
+	f := c.m.fwds[c.r.IntN(misuseFwds)].Load()
+	return f, f != nil
+}
+
+func (c *misuseCall) conn() net.Conn {
+	if p := c.m.conns[c.r.IntN(misuseConns)].Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// takeCmd takes a command from its slot (nil: none there), to be put back
+// with putCmd.
+func (c *misuseCall) takeCmd() (*misuseCmd, int) {
+	i := c.r.IntN(misuseCmds)
+	return c.m.cmds[i].Swap(nil), i
+}
+
+func (m *misuse) putCmd(i int, mc *misuseCmd) {
+	if old := m.cmds[i].Swap(mc); old != nil {
+		m.cmds[i].CompareAndSwap(nil, old) // keep it if the slot is free again; else it is dropped
+	}
+}
+
+// guard closes what a blocking call waits on if it has not returned after
+// a while: Close racing the call, and the bound on a call that has no
+// context.
+func (c *misuseCall) guard(end func() error) (stop func()) {
+	label := c.label + " (guard's Close)"
+	d := time.Duration(1+c.r.IntN(50_000)) * time.Microsecond
+	return c.m.after(d, func() { c.m.safely(label, func() { end() }) })
+}
+
+// after runs f after d unless stopped first; closeAll waits for every f
+// that started.
+func (m *misuse) after(d time.Duration, f func()) (stop func()) {
+	m.timers.Add(1)
+	var once sync.Once
+	done := func() { once.Do(m.timers.Done) }
+	t := time.AfterFunc(d, func() {
+		defer done()
+		f()
+	})
+	return func() {
+		if t.Stop() {
+			done()
+		}
+	}
+}
+
+// later keeps cancel for closeAll: for a context that outlives its
+// operation (a command's, a forwarder's).
+func (m *misuse) later(cancel context.CancelFunc) {
+	m.mu.Lock()
+	m.cancels = append(m.cancels, cancel)
+	m.mu.Unlock()
+}
+
+func (m *misuse) keep(x io.Closer) {
+	m.mu.Lock()
+	m.all = append(m.all, x)
+	m.mu.Unlock()
+}
+
+func (m *misuse) newSession(ctx context.Context) (*libssh.Session, error) {
+	s, err := libssh.NewSession(ctx, m.srv.Host(), libssh.WithPort(m.srv.Port()), libssh.WithUser("misuse"),
+		libssh.WithKnownHosts(filepath.Join(m.dir, "known_hosts")))
+	if err != nil {
+		return nil, err
+	}
+	m.keep(s)
+	if _, err := s.UserauthNone(ctx); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// serveEcho serves m.target: every connection gets back what it sends.
+func (m *misuse) serveEcho() {
+	spawn(&m.echoWG, func() {
+		for {
+			conn, err := m.target.Accept()
+			if err != nil {
+				return
+			}
+			spawn(&m.echoWG, func() {
+				defer conn.Close()
+				io.Copy(conn, conn)
+			})
+		}
+	})
+}
+
+// closeAll closes everything the run made, then the servers.
+func (m *misuse) closeAll() {
+	m.mu.Lock()
+	all, started, cancels := m.all, m.startedCmds, m.cancels
+	m.mu.Unlock()
+	m.timers.Wait()
+	for _, cancel := range cancels {
+		cancel()
+	}
+	for _, x := range slices.Backward(all) {
+		m.safely(fmt.Sprintf("closing %T at the end", x), func() { x.Close() })
+	}
+	for _, cmd := range started {
+		m.safely("Cmd.Wait at the end", func() { cmd.Wait() })
+	}
+	m.srv.Close()
+	m.target.Close()
+	m.echoWG.Wait()
+}
+
+var misuseCommands = []string{"echo hello", "cat", "exit 3", "big", "sleep", "nosuchcommand"}
+
+// callbacks returns channel callbacks that call into the package: the
+// channel's and its session's methods, another session's, a forwarder's.
+// Each of those must return an error or work, never hang or panic.
+func (c *misuseCall) callbacks(ch *libssh.Channel) *callbacks.ChannelCallbacks {
+	m := c.m
+	var mu sync.Mutex
+	r := rand.New(rand.NewPCG(c.r.Uint64(), c.r.Uint64()))
+	own := m.sessions[c.r.IntN(misuseSessions)].Load()
+	if s, ok := m.owner.Load(ch); ok {
+		own = s.(*libssh.Session)
+	}
+	act := func() {
+		mu.Lock()
+		n := r.IntN(len(misuseCallbackActs))
+		other := m.sessions[r.IntN(misuseSessions)].Load()
+		otherCh := m.channels[r.IntN(misuseChannels)].Load()
+		mu.Unlock()
+		a := misuseCallbackActs[n]
+		label := "cb:" + a.name
+		if m.skipped(label) {
+			return
+		}
+		m.safely(label, func() { a.do(misuseCbEnv{own, ch, other, otherCh, m}) })
+		m.cbDone.Add(1)
+	}
+	return &callbacks.ChannelCallbacks{
+		OnData: func(data []byte, isStderr bool) int {
+			act()
+			mu.Lock()
+			defer mu.Unlock()
+			return r.IntN(len(data) + 1)
+		},
+		OnEOF:            act,
+		OnClose:          act,
+		OnExitStatus:     func(int) { act() },
+		OnExitSignal:     func(string, bool, string, string) { act() },
+		OnWriteWontblock: func(uint32) { act() },
+	}
+}
+
+type misuseCallbackAct struct {
+	name string
+	do   func(e misuseCbEnv)
+}
+
+// misuseCbEnv is what a callback's call can use: its channel and that
+// channel's session, another session and channel, the forwarders.
+type misuseCbEnv struct {
+	s       *libssh.Session
+	ch      *libssh.Channel
+	other   *libssh.Session
+	otherCh *libssh.Channel
+	m       *misuse
+}
+
+func misuseCancelled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+var misuseCallbackActs = []misuseCallbackAct{
+	{"Channel.IsOpen", func(e misuseCbEnv) {
+		e.ch.IsOpen()
+	}},
+	{"Channel.EOF", func(e misuseCbEnv) { e.ch.EOF() }},
+	{"Channel.String", func(e misuseCbEnv) {
+		_ = e.ch.String()
+	}},
+	{"Channel.Write", func(e misuseCbEnv) {
+		e.ch.Write([]byte("x"))
+	}},
+	{"Channel.Read", func(e misuseCbEnv) {
+		e.ch.Read(make([]byte, 1))
+	}},
+	{"Channel.Wait", func(e misuseCbEnv) {
+		e.ch.Wait(misuseCancelled())
+	}},
+	{"Channel.SendSignal", func(e misuseCbEnv) {
+		e.ch.SendSignal(misuseCancelled(), "TERM")
+	}},
+	{"Channel.Close", func(e misuseCbEnv) {
+		e.ch.Close()
+	}},
+	{"Session.Host", func(e misuseCbEnv) {
+		_ = e.s.Host()
+	}},
+	{"Session.IsOpen", func(e misuseCbEnv) {
+		e.s.IsOpen()
+	}},
+	{"Session.String", func(e misuseCbEnv) {
+		_ = e.s.String()
+	}},
+	{"Session.NewChannel", func(e misuseCbEnv) {
+		if ch, err := e.s.NewChannel(); err == nil {
+			ch.Close()
+		}
+	}},
+	{"Session.Close", func(e misuseCbEnv) { e.s.Close() }},
+	{"other Session.IsOpen", func(e misuseCbEnv) {
+		e.other.IsOpen()
+	}},
+	{"other Channel.IsOpen", func(e misuseCbEnv) {
+		if e.otherCh != nil {
+			e.otherCh.IsOpen()
+		}
+	}},
+	{"other Channel.Write", func(e misuseCbEnv) {
+		if e.otherCh != nil {
+			e.otherCh.Write([]byte("y"))
+		}
+	}},
+	{"Forwarder.Close", func(e misuseCbEnv) {
+		if f := e.m.fwds[0].Load(); f != nil {
+			f.Close()
+		}
+	}},
+}
+
+var misuseTotalWeight int
+
+// misuseOps: name, weight, what it does. Cheap operations (getters, calls
+// with a context that is already done, calls on closed things) weigh most.
+var misuseOps []misuseOp
+
+func init() {
+	getter := func(name string, f func(s *libssh.Session)) misuseOp {
+		return misuseOp{name, 20, func(c *misuseCall) { f(c.session()) }}
+	}
+	chGetter := func(name string, f func(ch *libssh.Channel)) misuseOp {
+		return misuseOp{name, 20, func(c *misuseCall) {
+			if ch, ok := c.channel(); ok {
+				f(ch)
+			}
+		}}
+	}
+	withCtx := func(c *misuseCall, f func(ctx context.Context)) {
+		ctx, cancel := c.ctx()
+		defer cancel()
+		f(ctx)
+	}
+	misuseOps = []misuseOp{
+		getter("Session.Host", func(s *libssh.Session) { _ = s.Host() }),
+		getter("Session.User", func(s *libssh.Session) { _ = s.User() }),
+		getter("Session.Port", func(s *libssh.Session) { _ = s.Port() }),
+		getter("Session.String", func(s *libssh.Session) { _ = s.String() }),
+		getter("Session.IsOpen", func(s *libssh.Session) { s.IsOpen() }),
+		getter("Session.IsConnected", func(s *libssh.Session) { s.IsConnected() }),
+		getter("Session.KnownHostsPath", func(s *libssh.Session) { _ = s.KnownHostsPath() }),
+		getter("Session.LastError", func(s *libssh.Session) { _ = s.LastError() }),
+		getter("Session.FD", func(s *libssh.Session) { s.FD() }),
+		getter("Session.ServerPublicKey", func(s *libssh.Session) { s.ServerPublicKey() }),
+		getter("Session.IsKnownServer", func(s *libssh.Session) { s.IsKnownServer() }),
+		{"Session.Wait", 6, func(c *misuseCall) {
+			s := c.session()
+			withCtx(c, func(ctx context.Context) { s.Wait(ctx) })
+		}},
+		{"Session.Connect", 2, func(c *misuseCall) {
+			s := c.session()
+			withCtx(c, func(ctx context.Context) { s.Connect(ctx) })
+		}},
+		{"Session.UserauthNone", 2, func(c *misuseCall) {
+			s := c.session()
+			withCtx(c, func(ctx context.Context) { s.UserauthNone(ctx) })
+		}},
+		{"Session.UserauthList", 2, func(c *misuseCall) {
+			s := c.session()
+			withCtx(c, func(ctx context.Context) { s.UserauthList(ctx) })
+		}},
+		{"Session.UserauthPublicKey(nil)", 1, func(c *misuseCall) {
+			s := c.session()
+			withCtx(c, func(ctx context.Context) { s.UserauthPublicKey(ctx, nil) })
+		}},
+		{"Session.NewChannel", 2, func(c *misuseCall) {
+			if ch, err := c.session().NewChannel(); err == nil && c.chance(50) {
+				ch.Close()
+			}
+		}},
+		{"Session.WithChannel", 1, func(c *misuseCall) {
+			s := c.session()
+			withCtx(c, func(ctx context.Context) {
+				s.WithChannel(func(ch *libssh.Channel) error {
+					if err := ch.OpenSession(ctx); err != nil {
+						return err
+					}
+					return ch.RequestExec(ctx, "echo with")
+				})
+			})
+		}},
+		{"Session.New", 2, func(c *misuseCall) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s, err := c.m.newSession(ctx)
+			if err != nil {
+				if s != nil {
+					s.Close()
+				}
+				return
+			}
+			if old := c.m.sessions[c.r.IntN(misuseSessions)].Swap(s); old != nil {
+				old.Close()
+			}
+		}},
+		{"Session.Close", 1, func(c *misuseCall) { c.session().Close() }},
+		{"Session.Disconnect", 1, func(c *misuseCall) { c.session().Disconnect() }},
+
+		chGetter("Channel.IsOpen", func(ch *libssh.Channel) { ch.IsOpen() }),
+		chGetter("Channel.IsAssigned", func(ch *libssh.Channel) { ch.IsAssigned() }),
+		chGetter("Channel.EOF", func(ch *libssh.Channel) { ch.EOF() }),
+		chGetter("Channel.IsWritable", func(ch *libssh.Channel) { ch.IsWritable() }),
+		chGetter("Channel.String", func(ch *libssh.Channel) { _ = ch.String() }),
+		chGetter("Channel.ExitStatus", func(ch *libssh.Channel) { ch.ExitStatus() }),
+		{"Channel.New", 4, func(c *misuseCall) {
+			s := c.session()
+			ch, err := s.NewChannel()
+			if err != nil {
+				return
+			}
+			c.m.owner.Store(ch, s)
+			if c.chance(30) && c.note("callbacks") {
+				ch.SetCallbacks(c.callbacks(ch))
+			}
+			if c.chance(90) {
+				withCtx(c, func(ctx context.Context) {
+					if ch.OpenSession(ctx) == nil && c.chance(90) {
+						ch.RequestExec(ctx, misuseCommands[c.r.IntN(len(misuseCommands))])
+					}
+				})
+			}
+			if old := c.m.channels[c.r.IntN(misuseChannels)].Swap(ch); old != nil {
+				old.Close()
+			}
+		}},
+		{"Channel.OpenForward", 1, func(c *misuseCall) {
+			s := c.session()
+			ch, err := s.NewChannel()
+			if err != nil {
+				return
+			}
+			c.m.owner.Store(ch, s)
+			withCtx(c, func(ctx context.Context) {
+				ch.OpenForward(ctx, "127.0.0.1", c.m.target.Addr().(*net.TCPAddr).Port)
+			})
+			if old := c.m.channels[c.r.IntN(misuseChannels)].Swap(ch); old != nil {
+				old.Close()
+			}
+		}},
+		{"Channel.Requests", 3, func(c *misuseCall) {
+			ch, ok := c.channel()
+			if !ok {
+				return
+			}
+			withCtx(c, func(ctx context.Context) {
+				switch c.r.IntN(7) {
+				case 0:
+					ch.RequestEnv(ctx, "MISUSE", "1")
+				case 1:
+					ch.RequestPty(ctx, "xterm", 80, 24)
+				case 2:
+					ch.SendSignal(ctx, "TERM")
+				case 3:
+					ch.RequestExec(ctx, "echo again")
+				case 4:
+					ch.ChangePtySize(ctx, 100, 40)
+				case 5:
+					ch.OpenSession(ctx)
+				case 6:
+					ch.RequestSubsystem(ctx, "sftp")
+				}
+			})
+		}},
+		{"Channel.Read", 3, func(c *misuseCall) {
+			ch, ok := c.channel()
+			if !ok {
+				return
+			}
+			var b []byte
+			if !c.chance(5) || !c.note("nilbuf") {
+				b = make([]byte, 1+c.r.IntN(64<<10))
+			}
+			defer c.guard(ch.Close)()
+			if c.chance(30) {
+				ch.Stderr().Read(b)
+			} else {
+				ch.Read(b)
+			}
+		}},
+		{"Channel.Write", 3, func(c *misuseCall) {
+			ch, ok := c.channel()
+			if !ok {
+				return
+			}
+			var b []byte
+			if !c.chance(5) || !c.note("nilbuf") {
+				b = make([]byte, 1+c.r.IntN(64<<10))
+			}
+			defer c.guard(ch.Close)()
+			switch c.r.IntN(3) {
+			case 0:
+				ch.Write(b)
+			case 1:
+				ch.WriteString("hello\n")
+			case 2:
+				ch.WriteStderr(b)
+			}
+		}},
+		{"Channel.Wait", 3, func(c *misuseCall) {
+			ch, ok := c.channel()
+			if !ok {
+				return
+			}
+			withCtx(c, func(ctx context.Context) { ch.Wait(ctx) })
+		}},
+		{"Channel.PollLoop", 1, func(c *misuseCall) {
+			ch, ok := c.channel()
+			if !ok {
+				return
+			}
+			withCtx(c, func(ctx context.Context) { ch.PollLoop(ctx) })
+		}},
+		{"Channel.CloseWrite", 1, func(c *misuseCall) {
+			if ch, ok := c.channel(); ok {
+				ch.CloseWrite()
+			}
+		}},
+		{"Channel.Close", 2, func(c *misuseCall) {
+			if ch, ok := c.channel(); ok {
+				ch.Close()
+			}
+		}},
+		{"Channel.SetCallbacks", 2, func(c *misuseCall) {
+			ch, ok := c.channel()
+			if !ok {
+				return
+			}
+			if c.chance(10) && c.note("nilcb") {
+				ch.SetCallbacks(nil)
+				return
+			}
+			ch.SetCallbacks(c.callbacks(ch))
+		}},
+
+		{"Cmd.Start", 3, func(c *misuseCall) {
+			s := c.session()
+			line := misuseCommands[c.r.IntN(len(misuseCommands))]
+			var cmd *libssh.Cmd
+			var cancel context.CancelFunc = func() {}
+			if c.chance(70) {
+				var ctx context.Context
+				ctx, cancel = c.ctx()
+				cmd = s.CommandLineContext(ctx, line)
+			} else {
+				if line == "sleep" || line == "cat" {
+					line = "echo no context"
+				}
+				cmd = s.CommandLine(line)
+			}
+			if c.chance(30) {
+				cmd.Stdin = strings.NewReader("input\n")
+			}
+			if c.chance(10) && c.note("zero") {
+				cmd = &libssh.Cmd{}
+			}
+			err := cmd.Start()
+			mc := &misuseCmd{cmd: cmd, proc: cmd.Process}
+			if err == nil {
+				c.m.mu.Lock()
+				c.m.startedCmds = append(c.m.startedCmds, cmd)
+				c.m.mu.Unlock()
+				c.m.later(cancel) // the command's context lives on
+			} else {
+				cancel()
+			}
+			c.m.cmds[c.r.IntN(misuseCmds)].Store(mc)
+		}},
+		{"Cmd.Wait", 2, func(c *misuseCall) {
+			mc, i := c.takeCmd()
+			if mc == nil {
+				return
+			}
+			defer c.m.putCmd(i, mc)
+			if mc.proc != nil {
+				p := mc.proc
+				defer c.m.after(time.Duration(1+c.r.IntN(50_000))*time.Microsecond, func() {
+					c.m.safely("Cmd.Wait (guard's Kill)", func() { p.Kill() })
+				})()
+			}
+			mc.cmd.Wait()
+		}},
+		{"Cmd.Run", 2, func(c *misuseCall) {
+			s := c.session()
+			ctx, cancel := c.ctx()
+			defer cancel()
+			if ctx == nil {
+				s.CommandContext(ctx, "echo", "x").Run()
+				return
+			}
+			cmd := s.CommandLineContext(ctx, misuseCommands[c.r.IntN(len(misuseCommands))])
+			switch c.r.IntN(4) {
+			case 0:
+				cmd.Run()
+			case 1:
+				cmd.Output()
+			case 2:
+				cmd.CombinedOutput()
+			case 3:
+				cmd.Success()
+			}
+		}},
+		{"Cmd.Pipes", 1, func(c *misuseCall) {
+			s := c.session()
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			cmd := s.CommandLineContext(ctx, "cat")
+			in, err1 := cmd.StdinPipe()
+			out, err2 := cmd.StdoutPipe()
+			if err1 != nil || err2 != nil {
+				return
+			}
+			if c.chance(20) {
+				in.Write([]byte("before start\n")) // os/exec's example does this
+			}
+			if cmd.Start() != nil {
+				return
+			}
+			in.Write([]byte("hello\n"))
+			if c.chance(80) {
+				in.Close()
+			}
+			io.ReadAll(out)
+			cmd.Wait()
+		}},
+		{"Cmd.Again", 1, func(c *misuseCall) {
+			mc, i := c.takeCmd()
+			if mc == nil {
+				return
+			}
+			defer c.m.putCmd(i, mc)
+			switch c.r.IntN(5) {
+			case 0:
+				mc.cmd.Start()
+			case 1:
+				mc.cmd.Run()
+			case 2:
+				mc.cmd.StdinPipe()
+			case 3:
+				_ = mc.cmd.String()
+			case 4:
+				mc.cmd.Output()
+			}
+		}},
+		{"Process", 3, func(c *misuseCall) {
+			mc := c.m.cmds[c.r.IntN(misuseCmds)].Load()
+			if mc == nil || mc.proc == nil {
+				return
+			}
+			p := mc.proc
+			switch c.r.IntN(6) {
+			case 0:
+				p.Kill()
+			case 1:
+				p.SendSignal("INT")
+			case 2:
+				p.Exited()
+			case 3:
+				p.ExitCode()
+			case 4:
+				_ = p.String()
+			case 5:
+				p.Stdout()
+			}
+		}},
+
+		{"NewForwarder", 1, func(c *misuseCall) {
+			s := c.session()
+			ctx, cancel := c.ctx() // the forwarder's life
+			f, err := libssh.NewForwarder(ctx, s, 0, "127.0.0.1", c.m.target.Addr().(*net.TCPAddr).Port)
+			if err != nil {
+				cancel()
+				return
+			}
+			c.m.keep(f)
+			c.m.later(cancel)
+			if old := c.m.fwds[c.r.IntN(misuseFwds)].Swap(f); old != nil {
+				old.Close()
+			}
+		}},
+		{"Forwarder.Getters", 4, func(c *misuseCall) {
+			f, ok := c.forwarder()
+			if !ok {
+				return
+			}
+			switch c.r.IntN(3) {
+			case 0:
+				f.Clients()
+			case 1:
+				f.LocalAddr()
+			case 2:
+				select {
+				case <-f.Done():
+				default:
+				}
+			}
+		}},
+		{"Forwarder.Use", 2, func(c *misuseCall) {
+			f, ok := c.forwarder()
+			if !ok {
+				return
+			}
+			addr := f.LocalAddr().String()
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(time.Duration(1+c.r.IntN(100)) * time.Millisecond))
+			conn.Write([]byte("ping"))
+			conn.Read(make([]byte, 4))
+		}},
+		{"Forwarder.Close", 1, func(c *misuseCall) {
+			if f, ok := c.forwarder(); ok {
+				f.Close()
+			}
+		}},
+
+		{"DialContext", 2, func(c *misuseCall) {
+			s := c.session()
+			addr := c.m.target.Addr().String()
+			if c.chance(10) && c.note("badaddr") {
+				addr = "127.0.0.1:1"
+			}
+			withCtx(c, func(ctx context.Context) {
+				conn, err := s.DialContext(ctx, "tcp", addr)
+				if err != nil {
+					if conn != nil { // what every caller writes
+						conn.Close()
+					}
+					return
+				}
+				if old := c.m.conns[c.r.IntN(misuseConns)].Swap(&conn); old != nil {
+					(*old).Close()
+				}
+				c.m.keep(conn)
+			})
+		}},
+		{"Conn.IO", 4, func(c *misuseCall) {
+			conn := c.conn()
+			if conn == nil {
+				return
+			}
+			d := time.Duration(c.r.IntN(20_000)) * time.Microsecond
+			switch c.r.IntN(5) {
+			case 0:
+				conn.SetWriteDeadline(time.Now().Add(d))
+				conn.Write(make([]byte, 1+c.r.IntN(8<<10)))
+			case 1:
+				conn.SetReadDeadline(time.Now().Add(d))
+				conn.Read(make([]byte, 1+c.r.IntN(8<<10)))
+			case 2:
+				conn.SetDeadline(time.Now().Add(-time.Second))
+				conn.Read(make([]byte, 16))
+			case 3:
+				conn.SetDeadline(time.Time{})
+			case 4:
+				_ = conn.LocalAddr().String() + conn.RemoteAddr().String()
+			}
+		}},
+		{"Conn.Close", 1, func(c *misuseCall) {
+			if conn := c.conn(); conn != nil {
+				if c.chance(50) {
+					conn.(interface{ CloseWrite() error }).CloseWrite()
+				} else {
+					conn.Close()
+				}
+			}
+		}},
+
+		{"nil arguments", 1, func(c *misuseCall) {
+			s := c.m.sessions[c.r.IntN(misuseSessions)].Load()
+			switch c.r.IntN(4) {
+			case 0:
+				if c.note("NewForwarder nil session") {
+					libssh.NewForwarder(misuseCancelled(), nil, 0, "127.0.0.1", 1)
+				}
+			case 1:
+				if c.note("NewForwarder nil ctx") {
+					if f, err := libssh.NewForwarder(nil, s, 0, "127.0.0.1", 1); err == nil { //nolint:staticcheck // a nil context on purpose
+						f.Close()
+					}
+				}
+			case 2:
+				if c.note("CommandContext nil ctx") {
+					s.CommandContext(nil, "true").Run() //nolint:staticcheck // a nil context on purpose
+				}
+			case 3:
+				if c.note("AuthenticateCLI nil") {
+					s.AuthenticateCLI(misuseCancelled(), nil, nil)
+				}
+			}
+		}},
+	}
+	for _, op := range misuseOps {
+		misuseTotalWeight += op.weight
+	}
+}
