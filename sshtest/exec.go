@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,7 +27,7 @@ type ExecHandler func(ctx context.Context, e *Exec) (status int)
 // Exec is one exec request, for an ExecHandler.
 type Exec struct {
 	Command string    // as the client sent it
-	Env     []string  // "NAME=value", from the client's env requests
+	Env     []string  // "NAME=value", from the client's env requests before the exec
 	Stdin   io.Reader // the client's input, until its EOF
 	Stdout  io.Writer
 	Stderr  io.Writer
@@ -145,18 +146,21 @@ func (s *session) onExec(command string) bool {
 		return false
 	}
 	s.started = true
-	s.conn.srv.goTracked(func() { s.run(command) })
+	// The command gets the environment as it is now: env requests after
+	// this one change s.env in later callbacks, while run reads its copy.
+	env := slices.Clone(s.env)
+	s.conn.srv.goTracked(func() { s.run(command, env) })
 	return true
 }
 
 // run runs the command and ends the channel as Options.Faults say.
-func (s *session) run(command string) {
+func (s *session) run(command string, env []string) {
 	defer s.cancel()
 	defer s.ch.Close()
 	out := &output{s: s}
 	e := &Exec{
 		Command: command,
-		Env:     s.env,
+		Env:     env,
 		Stdin:   s.stdin(),
 		Stdout:  out,
 		Stderr:  &output{s: s, stderr: true, shared: out},
