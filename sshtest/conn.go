@@ -16,8 +16,11 @@ type conn struct {
 	srv *Server
 	raw net.Conn // the accepted socket, for DropAfter
 
-	authed bool
-	round  int // keyboard-interactive: the round whose answers are awaited, or -1
+	authed   bool
+	round    int        // keyboard-interactive: the round whose answers are awaited, or -1
+	fc       *faultConn // the connection as libssh has it, when a fault acts on it; else nil
+	counts   [3]int     // client messages so far, by event, for the faults' Points
+	channels []*session // the open session channels
 
 	mu   sync.Mutex
 	sess *libssh.Session // nil until the key exchange is done
@@ -28,8 +31,10 @@ func (c *conn) handle(m *libssh.ServerMessage) bool {
 	msg := m.Lib()
 	switch lib.MessageType(msg) {
 	case lib.SSH_REQUEST_AUTH:
+		c.arrived(evAuth)
 		return c.auth(m)
 	case lib.SSH_REQUEST_CHANNEL_OPEN:
+		c.arrived(evChannel)
 		if !c.authed {
 			return false
 		}
@@ -39,6 +44,9 @@ func (c *conn) handle(m *libssh.ServerMessage) bool {
 		case lib.SSH_CHANNEL_DIRECT_TCPIP:
 			return c.openForward(m)
 		}
+	case lib.SSH_REQUEST_CHANNEL: // a request no channel callback takes
+		c.arrived(evRequest)
+		return c.closeInstead(m)
 	}
 	return false // libssh's default: a refusal (a service request is accepted)
 }
@@ -160,5 +168,8 @@ func (c *conn) close() {
 	c.mu.Unlock()
 	if sess != nil {
 		sess.Close()
+	}
+	if c.fc != nil {
+		c.fc.Close()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,7 +27,7 @@ type ExecHandler func(ctx context.Context, e *Exec) (status int)
 // Exec is one exec request, for an ExecHandler.
 type Exec struct {
 	Command string    // as the client sent it
-	Env     []string  // "NAME=value", from the client's env requests
+	Env     []string  // "NAME=value", from the client's env requests before the exec
 	Stdin   io.Reader // the client's input, until its EOF
 	Stdout  io.Writer
 	Stderr  io.Writer
@@ -48,6 +49,7 @@ type session struct {
 	user    *callbacks.ChannelCallbacks // Options.Channel's, or nil
 	env     []string
 	started bool
+	closing bool        // closed by Faults.CloseInsteadOfReply
 	signals chan string // for an ExecHandler
 
 	mu      sync.Mutex
@@ -70,6 +72,7 @@ func (c *conn) openSession(m *libssh.ServerMessage) bool {
 		return false
 	}
 	s.ch = ch
+	c.channels = append(c.channels, s)
 	if f := c.srv.opts.Channel; f != nil {
 		s.user = f(ch)
 	}
@@ -100,8 +103,10 @@ func (s *session) callbacks() *callbacks.ChannelCallbacks {
 	if cb.OnSignal == nil {
 		cb.OnSignal = s.onSignal
 	}
+	s.faultCallbacks(cb)
 	userClose := cb.OnClose
 	cb.OnClose = func() {
+		s.conn.channels = slices.DeleteFunc(s.conn.channels, func(o *session) bool { return o == s })
 		s.cancel()
 		if !s.started {
 			s.ch.Close() // nothing runs to close it (run does); deferred until the callback returns
@@ -111,6 +116,59 @@ func (s *session) callbacks() *callbacks.ChannelCallbacks {
 		}
 	}
 	return cb
+}
+
+// faultCallbacks applies Faults.CloseInsteadOfReply and counts requests
+// for the faults' Points. A request that the channel closes instead of
+// answering must not have a channel callback: libssh answers every request
+// a callback took, so it must reach the message handler, which answers
+// nothing (conn.closeInstead). The handler counts the requests that reach
+// it.
+func (s *session) faultCallbacks(cb *callbacks.ChannelCallbacks) {
+	f := &s.conn.srv.opts.Faults
+	if f.closesInstead("exec") {
+		cb.OnExecRequest = nil
+	}
+	if f.closesInstead("env") {
+		cb.OnEnvRequest = nil
+	}
+	if f.closesInstead("pty-req") {
+		cb.OnPtyRequest = nil
+	}
+	if f.closesInstead("shell") {
+		cb.OnShellRequest = nil
+	}
+	if f.closesInstead("subsystem") {
+		cb.OnSubsystemRequest = nil
+	}
+	if f.closesInstead("window-change") {
+		cb.OnPtyWindowChange = nil
+	}
+	if !f.onConn() {
+		return
+	}
+	count := func() { s.conn.arrived(evRequest) }
+	if h := cb.OnExecRequest; h != nil {
+		cb.OnExecRequest = func(command string) bool { count(); return h(command) }
+	}
+	if h := cb.OnEnvRequest; h != nil {
+		cb.OnEnvRequest = func(name, value string) bool { count(); return h(name, value) }
+	}
+	if h := cb.OnPtyRequest; h != nil {
+		cb.OnPtyRequest = func(term string, w, h2, pw, ph int) bool { count(); return h(term, w, h2, pw, ph) }
+	}
+	if h := cb.OnShellRequest; h != nil {
+		cb.OnShellRequest = func() bool { count(); return h() }
+	}
+	if h := cb.OnSubsystemRequest; h != nil {
+		cb.OnSubsystemRequest = func(name string) bool { count(); return h(name) }
+	}
+	if h := cb.OnPtyWindowChange; h != nil {
+		cb.OnPtyWindowChange = func(w, h2, pw, ph int) bool { count(); return h(w, h2, pw, ph) }
+	}
+	if h := cb.OnSignal; h != nil {
+		cb.OnSignal = func(sig string) { count(); h(sig) }
+	}
 }
 
 // onSignal delivers a signal at once, as sshd does, so that the client's
@@ -145,18 +203,21 @@ func (s *session) onExec(command string) bool {
 		return false
 	}
 	s.started = true
-	s.conn.srv.goTracked(func() { s.run(command) })
+	// The command gets the environment as it is now: env requests after
+	// this one change s.env in later callbacks, while run reads its copy.
+	env := slices.Clone(s.env)
+	s.conn.srv.goTracked(func() { s.run(command, env) })
 	return true
 }
 
 // run runs the command and ends the channel as Options.Faults say.
-func (s *session) run(command string) {
+func (s *session) run(command string, env []string) {
 	defer s.cancel()
 	defer s.ch.Close()
 	out := &output{s: s}
 	e := &Exec{
 		Command: command,
-		Env:     s.env,
+		Env:     env,
 		Stdin:   s.stdin(),
 		Stdout:  out,
 		Stderr:  &output{s: s, stderr: true, shared: out},

@@ -71,7 +71,7 @@ type Prompt struct {
 }
 
 // Faults make the server misbehave on purpose, in the ways a client must
-// survive. They apply to every channel of the server.
+// survive. They apply to every connection and channel of the server.
 type Faults struct {
 	// ExitStatusBeforeEOF sends a command's exit status (or signal)
 	// before its EOF; the server normally sends EOF first, as sshd does.
@@ -92,6 +92,35 @@ type Faults struct {
 	// zero: it opens with 32000 bytes and grows the window once by itself,
 	// so writes stall after about 1.3 MB.
 	ZeroWindow bool
+
+	// StopReading makes the server stop reading the TCP connection once
+	// the client's message at this Point has arrived: that message is
+	// answered, and the server goes on sending (command output, replies
+	// it owed), but nothing the client sends afterwards is read. The
+	// client's kernel takes its bytes until the socket buffers are full;
+	// then the client's writes block, as with a stalled link or a frozen
+	// peer. A small SO_SNDBUF on the client's socket (a dialer for
+	// [libssh.WithDialer]) makes that happen after a few kilobytes.
+	StopReading Point
+	// Blackhole makes the server go silent once the client's message at
+	// this Point has arrived: it reads nothing more, and nothing it sends
+	// reaches the client, not even the answer to that message. The TCP
+	// connection stays open, so the client sees neither an answer nor an
+	// end.
+	Blackhole Point
+	// Reset makes the server reset the TCP connection (SO_LINGER 0, then
+	// close) when the client's message at this Point arrives, before
+	// answering it.
+	Reset Point
+
+	// CloseInsteadOfReply names channel requests ("exec", "env",
+	// "pty-req", "shell", "subsystem", "window-change") that the server
+	// answers by closing the channel instead of replying, as some servers
+	// do (paramiko's default server, for one). libssh's server API does
+	// not tell which channel a request came on, so the server closes every
+	// session channel of the connection that runs no command yet; open one
+	// channel at a time to aim the fault.
+	CloseInsteadOfReply []string
 }
 
 // Server is an SSH server listening on 127.0.0.1.
@@ -159,10 +188,7 @@ func (o *Options) check() error {
 			return fmt.Errorf("sshtest: authorized key %d is nil", i+1)
 		}
 	}
-	if o.Faults.DropAfter < 0 {
-		return errors.New("sshtest: Faults.DropAfter is negative")
-	}
-	return nil
+	return o.Faults.check()
 }
 
 // methods returns the SSH_AUTH_METHOD_* bits the options offer.
@@ -283,7 +309,12 @@ func (s *Server) serve() {
 // handshake runs the key exchange on nc and registers the connection.
 func (s *Server) handshake(nc net.Conn) {
 	c := &conn{srv: s, raw: nc, round: -1}
-	sess, err := libssh.AcceptSession(s.ctx, nc, s.bind, c.handle)
+	served := nc
+	if tcp, ok := nc.(*net.TCPConn); ok && s.opts.Faults.onConn() {
+		c.fc = newFaultConn(tcp)
+		served = c.fc
+	}
+	sess, err := libssh.AcceptSession(s.ctx, served, s.bind, c.handle)
 	if err != nil {
 		if s.ctx.Err() == nil {
 			s.opts.Logger.Info("sshtest: handshake failed", "remote", nc.RemoteAddr().String(), "err", err)

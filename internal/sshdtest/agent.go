@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,4 +239,65 @@ func StartAgent(t testing.TB, keys ...string) (socket string) {
 	daemontest.SkipOrFatal(t, err, ErrNoSSHAgent)
 	daemontest.CloseAtCleanup(t, "sshdtest: ssh-agent log "+a.LogPath, a.Log, a.Close)
 	return a.Socket
+}
+
+// StartStuckAgent starts an agent that never answers, for t: a Unix socket
+// that accepts every connection and then neither reads nor writes, as an
+// agent that hangs (or waits for a confirmation nobody gives) does. It
+// returns the socket's path, for SSH_AUTH_SOCK or libssh.WithAgentSocket.
+// accepted, when not nil, receives one value per connection accepted (it
+// must have room, or the value is dropped). A cleanup registered on t
+// closes the listener and every connection, which ends the client's wait
+// with EOF, and removes the socket's directory.
+func StartStuckAgent(t testing.TB, accepted chan<- struct{}) (socket string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "stuck-agent-")
+	if err != nil {
+		t.Fatalf("sshdtest: %v", err)
+	}
+	socket = filepath.Join(dir, "agent.sock")
+	if len(socket) > maxSocketPath {
+		os.RemoveAll(dir)
+		t.Fatalf("sshdtest: agent socket path too long: %s", socket)
+	}
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("sshdtest: %v", err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			if accepted != nil {
+				select {
+				case accepted <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		os.RemoveAll(dir)
+	})
+	return socket
 }

@@ -1,0 +1,236 @@
+package sshtest_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/internal/faultnet"
+	"github.com/golibssh/libssh/sshtest"
+)
+
+// boundedCtx is a context for one wait of a test: it ends after d, or
+// with the test.
+func boundedCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// within runs f and fails the test if it has not returned after d. It
+// returns how long f took (d when it did not return).
+func within(t *testing.T, d time.Duration, what string, f func()) time.Duration {
+	t.Helper()
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+		return time.Since(start)
+	case <-time.After(d):
+		t.Errorf("%s has not returned after %v", what, d)
+		return d
+	}
+}
+
+// faultSession connects to a new server with opts (AuthNone set) and
+// returns the session, not authenticated. extra options come last.
+func faultSession(t *testing.T, opts sshtest.Options, extra ...libssh.Option) (*libssh.Session, *sshtest.Server) {
+	t.Helper()
+	opts.AuthNone = true
+	srv := newServer(t, opts)
+	s, err := libssh.NewSession(boundedCtx(t, 10*time.Second), srv.Host(), append([]libssh.Option{
+		libssh.WithPort(srv.Port()), libssh.WithUser("u"), libssh.WithKnownHosts(os.DevNull),
+	}, extra...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { within(t, 5*time.Second, "Session.Close", func() { s.Close() }) })
+	return s, srv
+}
+
+func login(t *testing.T, s *libssh.Session) {
+	t.Helper()
+	status, err := s.UserauthNone(boundedCtx(t, 10*time.Second))
+	require.NoError(t, err)
+	require.Equal(t, libssh.AuthSuccess, status)
+}
+
+// TestEnvAfterExec sends an env request after the exec: the command keeps
+// the environment it started with. Under -race this failed while the
+// server appended to the environment the running command read.
+func TestEnvAfterExec(t *testing.T) {
+	got := make(chan []string, 1)
+	s, _ := faultSession(t, sshtest.Options{Exec: func(ctx context.Context, e *sshtest.Exec) int {
+		got <- e.Env
+		<-ctx.Done()
+		return 0
+	}})
+	login(t, s)
+	ch, err := s.NewChannel()
+	require.NoError(t, err)
+	defer ch.Close()
+	ctx := boundedCtx(t, 10*time.Second)
+	require.NoError(t, ch.OpenSession(ctx))
+	require.NoError(t, ch.RequestEnv(ctx, "BEFORE", "1"))
+	require.NoError(t, ch.RequestExec(ctx, "env"))
+	require.NoError(t, ch.RequestEnv(ctx, "AFTER", "2"), "accepted, as sshd does, though it changes nothing")
+	select {
+	case env := <-got:
+		assert.Equal(t, []string{"BEFORE=1"}, env)
+	case <-ctx.Done():
+		t.Fatal("the handler did not run")
+	}
+}
+
+func TestFaultCloseInsteadOfReply(t *testing.T) {
+	requests := map[string]func(ctx context.Context, ch *libssh.Channel) error{
+		"exec":    func(ctx context.Context, ch *libssh.Channel) error { return ch.RequestExec(ctx, "true") },
+		"env":     func(ctx context.Context, ch *libssh.Channel) error { return ch.RequestEnv(ctx, "A", "b") },
+		"pty-req": func(ctx context.Context, ch *libssh.Channel) error { return ch.RequestPty(ctx, "xterm", 80, 24) },
+	}
+	for name, request := range requests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := faultSession(t, sshtest.Options{Faults: sshtest.Faults{CloseInsteadOfReply: []string{name}}})
+			login(t, s)
+			ch, err := s.NewChannel()
+			require.NoError(t, err)
+			defer ch.Close()
+			require.NoError(t, ch.OpenSession(boundedCtx(t, 10*time.Second)))
+
+			// The server closes the channel while the request waits
+			// for its reply: Wait, started first, sees the close.
+			waitErr := make(chan error, 1)
+			go func() { waitErr <- ch.Wait(boundedCtx(t, 5*time.Second)) }()
+
+			// The request fails: at once once the client notices the
+			// close, at the deadline before that (libssh 0.10 waits
+			// for a reply that never comes).
+			var reqErr error
+			took := within(t, 5*time.Second, name, func() { reqErr = request(boundedCtx(t, time.Second), ch) })
+			t.Logf("%s: %v after %v", name, reqErr, took)
+			require.Error(t, reqErr)
+			assert.NotErrorIs(t, reqErr, libssh.ErrRequestDenied, "a refusal is a reply")
+
+			select {
+			case err := <-waitErr:
+				require.NoError(t, err, "the server closed the channel")
+			case <-boundedCtx(t, 5*time.Second).Done():
+				t.Fatal("Channel.Wait has not returned")
+			}
+			assert.False(t, ch.IsOpen())
+			assert.True(t, s.IsConnected(), "only the channel is closed")
+		})
+	}
+}
+
+func TestFaultBlackhole(t *testing.T) {
+	t.Run("at auth", func(t *testing.T) {
+		t.Parallel()
+		s, _ := faultSession(t, sshtest.Options{Faults: sshtest.Faults{Blackhole: sshtest.Point{Auth: 1}}})
+		var err error
+		within(t, 5*time.Second, "UserauthNone", func() { _, err = s.UserauthNone(boundedCtx(t, 300*time.Millisecond)) })
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+	t.Run("at channel open", func(t *testing.T) {
+		t.Parallel()
+		s, _ := faultSession(t, sshtest.Options{Faults: sshtest.Faults{Blackhole: sshtest.Point{Channel: 2}}})
+		login(t, s)
+		ch1, err := s.NewChannel()
+		require.NoError(t, err)
+		defer ch1.Close()
+		require.NoError(t, ch1.OpenSession(boundedCtx(t, 10*time.Second)), "the first open is answered")
+		ch2, err := s.NewChannel()
+		require.NoError(t, err)
+		defer ch2.Close()
+		within(t, 5*time.Second, "OpenSession", func() { err = ch2.OpenSession(boundedCtx(t, 300*time.Millisecond)) })
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.True(t, s.IsConnected(), "the connection stays open")
+	})
+}
+
+func TestFaultReset(t *testing.T) {
+	s, _ := faultSession(t, sshtest.Options{Faults: sshtest.Faults{Reset: sshtest.Point{Request: 1}}})
+	login(t, s)
+	ch, err := s.NewChannel()
+	require.NoError(t, err)
+	defer ch.Close()
+	require.NoError(t, ch.OpenSession(boundedCtx(t, 10*time.Second)))
+	ctx := boundedCtx(t, 10*time.Second)
+	took := within(t, 5*time.Second, "RequestExec", func() { err = ch.RequestExec(ctx, "true") })
+	t.Logf("RequestExec: %v after %v", err, took)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the reset ended the request, not the deadline")
+	assert.False(t, s.IsConnected())
+}
+
+// TestFaultStopReading: once the server stops reading, the client's
+// writes fill its socket's send buffer; the server's output still
+// arrives.
+func TestFaultStopReading(t *testing.T) {
+	dial, sock := faultnet.Dialer(4096)
+	defer sock.Close()
+	s, _ := faultSession(t, sshtest.Options{
+		Faults: sshtest.Faults{StopReading: sshtest.Point{Request: 1}},
+		Exec: func(ctx context.Context, e *sshtest.Exec) int {
+			io.WriteString(e.Stdout, "running\n")
+			<-ctx.Done()
+			return 0
+		},
+	}, libssh.WithDialer(dial))
+	login(t, s)
+	ch, err := s.NewChannel()
+	require.NoError(t, err)
+	ctx := boundedCtx(t, 10*time.Second)
+	require.NoError(t, ch.OpenSession(ctx))
+	require.NoError(t, ch.RequestExec(ctx, "anything"), "the request at the Point is answered")
+	line := make([]byte, len("running\n"))
+	_, err = io.ReadFull(ch, line)
+	require.NoError(t, err, "the server's output still arrives")
+	assert.Equal(t, "running\n", string(line))
+
+	// The writer blocks for good (Channel.Write has no deadline); Close
+	// ends it.
+	writeErr := make(chan error, 1)
+	go func() {
+		_, err := ch.Write(make([]byte, 8<<20))
+		writeErr <- err
+	}()
+	require.NoError(t, sock.WaitFull(boundedCtx(t, 10*time.Second)), "the client's send buffer fills")
+	t.Logf("unsent bytes in the client's socket: %d", sock.Unsent())
+	within(t, 5*time.Second, "Session.Close", func() { s.Close() })
+	select {
+	case err := <-writeErr:
+		require.Error(t, err)
+	case <-boundedCtx(t, 5*time.Second).Done():
+		t.Fatal("Write still blocked after Session.Close")
+	}
+}
+
+func TestFaultOptionErrors(t *testing.T) {
+	for name, tt := range map[string]struct {
+		faults sshtest.Faults
+		want   string
+	}{
+		"negative":      {sshtest.Faults{Blackhole: sshtest.Point{Auth: -1}}, "Blackhole has a negative count"},
+		"two fields":    {sshtest.Faults{Reset: sshtest.Point{Auth: 1, Channel: 1}}, "Reset sets more than one"},
+		"unknown reply": {sshtest.Faults{CloseInsteadOfReply: []string{"exec", "shutdown"}}, `unknown channel request "shutdown"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, err := sshtest.NewServer(sshtest.Options{AuthNone: true, Faults: tt.faults})
+			if srv != nil {
+				srv.Close()
+			}
+			require.ErrorContains(t, err, tt.want)
+			require.Nil(t, srv)
+		})
+	}
+}
