@@ -87,6 +87,11 @@ func (s *Session) userauth(ctx context.Context, op string, usesAgent bool, call 
 	if werr, waiting := abandoned(err); waiting {
 		return AuthError, st.abandon(op, werr)
 	}
+	if err == nil && status != AuthSuccess {
+		// Close or Disconnect may have cut the agent relay under the
+		// call, which libssh then reports as a plain refusal.
+		err = st.interruptedErr()
+	}
 	if err != nil {
 		return AuthError, err
 	}
