@@ -191,9 +191,13 @@ func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool
 	ch := &Channel{s: s, c: c}
 	stack := creationStack()
 	ch.cleanup = runtime.AddCleanup(ch, func(c *chanState) {
-		if c.close() {
-			reportLeak("Channel", stack)
-		}
+		// In a goroutine of its own: closing may wait (for the lock, for
+		// the I/O goroutines), and cleanups share one goroutine.
+		go func() {
+			if c.close() {
+				reportLeak("Channel", stack)
+			}
+		}()
 	}, c)
 	return ch, nil
 }

@@ -22,6 +22,7 @@ package libssh_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -164,6 +165,14 @@ func TestMisuseRandom(t *testing.T) {
 		t.Logf("stopped by LIBSSH_MISUSE_TIME=%v short of %d operations", budget, total)
 	}
 	m.report()
+	m.mu.Lock()
+	t.Logf("real work done: %v", m.work)
+	if total >= 20000 && !m.outOfTime.Load() {
+		for _, what := range []string{"session logged in", "command ran", "forwarded connection", "forwarder echoed"} {
+			assert.Positive(t, m.work[what], "no %s in the whole run: the operations only failed", what)
+		}
+	}
+	m.mu.Unlock()
 
 	// Close everything, then nothing may be left.
 	closed := make(chan struct{})
@@ -228,7 +237,8 @@ type misuse struct {
 	skip   []string
 	dir    string
 	srv    *sshtest.Server
-	target net.Listener // a TCP echo server to forward to
+	target net.Listener   // a TCP echo server to forward to
+	work   map[string]int // real work done, by kind (guarded by mu)
 
 	sessions [misuseSessions]atomic.Pointer[libssh.Session]
 	channels [misuseChannels]atomic.Pointer[libssh.Channel]
@@ -321,6 +331,18 @@ func misusePick(r *rand.Rand) int {
 		n -= op.weight
 	}
 	panic("unreachable")
+}
+
+// worked counts an operation that did real work (a login, a command that
+// ran, bytes echoed through a forward), so that a run in which everything
+// failed early cannot pass unnoticed.
+func (m *misuse) worked(what string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.work == nil {
+		m.work = map[string]int{}
+	}
+	m.work[what]++
 }
 
 func (m *misuse) skipped(label string) bool {
@@ -772,6 +794,7 @@ func init() {
 				}
 				return
 			}
+			c.m.worked("session logged in")
 			if old := c.m.sessions[c.r.IntN(misuseSessions)].Swap(s); old != nil {
 				old.Close()
 			}
@@ -971,15 +994,20 @@ func init() {
 				return
 			}
 			cmd := s.CommandLineContext(ctx, misuseCommands[c.r.IntN(len(misuseCommands))])
+			var err error
 			switch c.r.IntN(4) {
 			case 0:
-				cmd.Run()
+				err = cmd.Run()
 			case 1:
-				cmd.Output()
+				_, err = cmd.Output()
 			case 2:
-				cmd.CombinedOutput()
+				_, err = cmd.CombinedOutput()
 			case 3:
-				cmd.Success()
+				_, err = cmd.Success()
+			}
+			var exit *libssh.ExitError
+			if err == nil || errors.As(err, &exit) {
+				c.m.worked("command ran")
 			}
 		}},
 		{"Cmd.Pipes", 1, func(c *misuseCall) {
@@ -1082,15 +1110,20 @@ func init() {
 			if !ok {
 				return
 			}
-			addr := f.LocalAddr().String()
-			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			la := f.LocalAddr()
+			if la == nil {
+				return // a nil or zero Forwarder listens nowhere
+			}
+			conn, err := net.DialTimeout("tcp", la.String(), time.Second)
 			if err != nil {
 				return
 			}
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(time.Duration(1+c.r.IntN(100)) * time.Millisecond))
 			conn.Write([]byte("ping"))
-			conn.Read(make([]byte, 4))
+			if n, _ := io.ReadFull(conn, make([]byte, 4)); n == 4 {
+				c.m.worked("forwarder echoed")
+			}
 		}},
 		{"Forwarder.Close", 1, func(c *misuseCall) {
 			if f, ok := c.forwarder(); ok {
@@ -1112,6 +1145,7 @@ func init() {
 					}
 					return
 				}
+				c.m.worked("forwarded connection")
 				if old := c.m.conns[c.r.IntN(misuseConns)].Swap(&conn); old != nil {
 					(*old).Close()
 				}

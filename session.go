@@ -86,9 +86,13 @@ func wrap(st *sessionState) *Session {
 	s := &Session{st: st}
 	stack := creationStack()
 	s.cleanup = runtime.AddCleanup(s, func(st *sessionState) {
-		if st.close() {
-			reportLeak("Session", stack)
-		}
+		// In a goroutine of its own: closing may wait (for the lock, for
+		// the I/O goroutines), and cleanups share one goroutine.
+		go func() {
+			if st.close() {
+				reportLeak("Session", stack)
+			}
+		}()
 	}, st)
 	return s
 }
