@@ -46,15 +46,19 @@ deps demo-deps:
 demo: demo-deps
 	$(GO) run ./examples/demo
 
-# test runs the whole suite plainly and under the race detector. The verbose
+# test runs the whole suite plainly and under the race detector (with the
+# run-time lock assertions). The verbose
 # output is kept in test.log and test-race.log.
 test: deps unit race
 
 unit:
 	$(GO) test $(TESTFLAGS) $(PKGS) 2>&1 | tee test.log
 
+# The race run also checks, at every libssh call, that the calling
+# goroutine holds that session's lock (the lockassert build tag; see
+# docs/design.md, "Checking the lock discipline").
 race:
-	$(GO) test $(TESTFLAGS) -race $(PKGS) 2>&1 | tee test-race.log
+	$(GO) test $(TESTFLAGS) -race -tags lockassert $(PKGS) 2>&1 | tee test-race.log
 
 cgocheck2: deps
 	GOEXPERIMENT=cgocheck2 $(GO) test $(TESTFLAGS) $(PKGS) 2>&1 | tee test-cgocheck2.log
@@ -94,6 +98,7 @@ check-generate: generate
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt would change the files above"; exit 1; }
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags lockassert $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 	$(GO) run ./internal/lockcheck .
 

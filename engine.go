@@ -445,8 +445,7 @@ func (st *sessionState) drive(ctx context.Context, step func() (done bool, err e
 // abandoned tells whether drive's error ended a wait for a pending call,
 // and returns the error underneath.
 func abandoned(err error) (error, bool) {
-	var w errWaiting
-	if errors.As(err, &w) {
+	if w, ok := err.(errWaiting); ok {
 		return w.err, true
 	}
 	return err, false
