@@ -352,9 +352,7 @@ func (c *chanState) pending(ctx context.Context, op string, isOpen bool, call fu
 		}
 		if c.remoteClosed {
 			// libssh would wait for the reply for ever.
-			err := &Error{Op: op, Message: "the server closed the channel instead of answering"}
-			c.broken = err
-			return false, err
+			return false, &Error{Op: op, Message: "the server closed the channel instead of answering"}
 		}
 		return false, nil
 	})
