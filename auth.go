@@ -2,6 +2,7 @@ package libssh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 
@@ -40,6 +41,11 @@ func (s *Session) userauth(ctx context.Context, op string, usesAgent bool, call 
 			return false, err
 		}
 		if first {
+			if st.authenticated {
+				// RFC 4252 lets a server ignore requests after success
+				// (OpenSSH does): libssh would wait for ever.
+				return false, errAuthenticatedAlready
+			}
 			first = false
 			// Some failures (GSSAPI's) leave libssh's previous message
 			// in place: remember it, so a stale message is not reported
@@ -114,9 +120,15 @@ func (st *sessionState) authErrorLocked(op, before string) error {
 	return err
 }
 
+// errAuthenticatedAlready: an authentication call on a session that is
+// logged in.
+var errAuthenticatedAlready = errors.New("libssh: the session is authenticated already")
+
 // UserauthNone tries to log in without credentials. Servers normally answer
 // AuthDenied with the list of methods that can continue (see
-// [Session.UserauthList]).
+// [Session.UserauthList]). On a session that is logged in already, it and
+// every other Userauth call return an error and send nothing (servers may
+// ignore such requests, and libssh would wait for the answer for ever).
 //
 // Uses ssh_userauth_none.
 func (s *Session) UserauthNone(ctx context.Context) (AuthStatus, error) {
@@ -126,10 +138,14 @@ func (s *Session) UserauthNone(ctx context.Context) (AuthStatus, error) {
 // UserauthList returns the authentication methods the server accepts for
 // the user now. It sends a "none" request first, as the list comes with the
 // server's answer to an attempt; when that attempt succeeds (the server needs
-// no authentication) the list is empty.
+// no authentication), or the session is logged in already, the list is
+// empty.
 //
 // Uses ssh_userauth_none and ssh_userauth_list.
 func (s *Session) UserauthList(ctx context.Context) ([]AuthMethod, error) {
+	if s.isAuthenticated() {
+		return nil, nil
+	}
 	status, err := s.UserauthNone(ctx)
 	if err != nil || status == AuthSuccess {
 		return nil, err

@@ -300,7 +300,7 @@ func (st *sessionState) unlock() {
 			st.seenIn = st.counter.InBytes()
 		}
 	}
-	if st.ev.IsNil() == false && st.writePendingLocked() {
+	if !st.ev.IsNil() && st.writePendingLocked() {
 		select {
 		case st.kick <- struct{}{}:
 		default:
