@@ -620,8 +620,12 @@ func (m *misuse) putCmd(i int, mc *misuseCmd) {
 // a while: Close racing the call, and the bound on a call that has no
 // context.
 func (c *misuseCall) guard(end func() error) (stop func()) {
+	return c.guardAfter(time.Duration(1+c.r.IntN(50_000))*time.Microsecond, end)
+}
+
+// guardAfter is guard with the delay given.
+func (c *misuseCall) guardAfter(d time.Duration, end func() error) (stop func()) {
 	label := c.label + " (guard's Close)"
-	d := time.Duration(1+c.r.IntN(50_000)) * time.Microsecond
 	return c.m.after(d, func() { c.m.safely(label, func() { end() }) })
 }
 
@@ -1307,6 +1311,11 @@ func init() {
 				return
 			}
 			d := time.Duration(c.r.IntN(20_000)) * time.Microsecond
+			// Another goroutine's SetDeadline(time.Time{}) (case 3) can
+			// take the deadline off this call while it waits, and a
+			// read with no deadline waits for ever, as on any net.Conn:
+			// the guard closes the connection after a while instead.
+			defer c.guardAfter(time.Duration(200+c.r.IntN(800))*time.Millisecond, conn.Close)()
 			switch c.r.IntN(5) {
 			case 0:
 				conn.SetWriteDeadline(time.Now().Add(d))
