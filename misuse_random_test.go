@@ -9,16 +9,19 @@ package libssh_test
 //
 // Environment:
 //
-//	LIBSSH_MISUSE_SEED  the seed (printed by every run) to replay a run's
-//	                    choice of operations; the interleaving is the
-//	                    scheduler's
-//	LIBSSH_MISUSE_OPS   how many operations to run (default 20000)
-//	LIBSSH_MISUSE_TIME  a bound on the run's length (default 3m); the run
-//	                    stops there, short of its count, and says so
-//	LIBSSH_MISUSE_SKIP  comma-separated words: an operation whose label
-//	                    ("Session.Close[nil]", "cb:Session.Host") contains
-//	                    one is not done. For working around a known crash;
-//	                    the default skips nothing.
+//	LIBSSH_MISUSE_SEED    the seed (printed by every run) to replay a run's
+//	                      choice of operations; the interleaving is the
+//	                      scheduler's
+//	LIBSSH_MISUSE_OPS     how many operations to run (default 20000)
+//	LIBSSH_MISUSE_TIME    a bound on the run's length (default 3m); the run
+//	                      stops there, short of its count, and says so
+//	LIBSSH_MISUSE_STRICT  "1": stopping on LIBSSH_MISUSE_TIME short of the
+//	                      count fails the test (make misuse sets it, so
+//	                      that CI cannot do fewer operations than it says)
+//	LIBSSH_MISUSE_SKIP    comma-separated words: an operation whose label
+//	                      ("Session.Close[nil]", "cb:Session.Host") contains
+//	                      one is not done. For working around a known
+//	                      crash; the default skips nothing.
 
 import (
 	"context"
@@ -50,7 +53,12 @@ import (
 
 const (
 	misuseWorkers  = 8
-	misuseSessions = 3
+	misuseSessions = 4
+	// misuseSteady is the slot of the steady session, which no random
+	// operation closes or replaces (only closeAll does, at the end; a
+	// Session.New replaces it if it broke), so that commands and forwards
+	// find a live session while the other slots churn.
+	misuseSteady   = 0
 	misuseChannels = 12
 	misuseCmds     = 6
 	misuseFwds     = 3
@@ -79,14 +87,15 @@ func TestMisuseRandom(t *testing.T) {
 		budget, err = time.ParseDuration(v)
 		require.NoError(t, err, "LIBSSH_MISUSE_TIME")
 	}
+	strict := os.Getenv("LIBSSH_MISUSE_STRICT") == "1"
 	var skip []string
 	for _, w := range strings.Split(os.Getenv("LIBSSH_MISUSE_SKIP"), ",") {
 		if w = strings.TrimSpace(w); w != "" {
 			skip = append(skip, w)
 		}
 	}
-	t.Logf("LIBSSH_MISUSE_SEED=%d LIBSSH_MISUSE_OPS=%d LIBSSH_MISUSE_TIME=%v LIBSSH_MISUSE_SKIP=%q",
-		seed, total, budget, strings.Join(skip, ","))
+	t.Logf("LIBSSH_MISUSE_SEED=%d LIBSSH_MISUSE_OPS=%d LIBSSH_MISUSE_TIME=%v LIBSSH_MISUSE_STRICT=%v LIBSSH_MISUSE_SKIP=%q",
+		seed, total, budget, strict, strings.Join(skip, ","))
 
 	base := leakcheck.Take()
 	liveSessions, liveChannels, liveKeys := libssh.LiveSessions(), libssh.LiveChannels(), libssh.LiveKeys()
@@ -162,13 +171,21 @@ func TestMisuseRandom(t *testing.T) {
 	t.Logf("%d operations in %v (%.0f/s) and %d from callbacks, by %d goroutines",
 		m.done.Load(), elapsed.Round(time.Millisecond), float64(m.done.Load())/elapsed.Seconds(), m.cbDone.Load(), misuseWorkers)
 	if m.outOfTime.Load() {
-		t.Logf("stopped by LIBSSH_MISUSE_TIME=%v short of %d operations", budget, total)
+		if strict {
+			t.Errorf("stopped by LIBSSH_MISUSE_TIME=%v after %d of %d operations, and LIBSSH_MISUSE_STRICT is set",
+				budget, m.done.Load(), total)
+		} else {
+			t.Logf("stopped by LIBSSH_MISUSE_TIME=%v short of %d operations", budget, total)
+		}
 	}
 	m.report()
 	m.mu.Lock()
 	t.Logf("real work done: %v", m.work)
+	if len(m.steadyLosses) > 0 {
+		t.Logf("the steady session broke %d times; the first: %s", len(m.steadyLosses), m.steadyLosses[0])
+	}
 	if total >= 20000 && !m.outOfTime.Load() {
-		for _, what := range []string{"session logged in", "command ran", "forwarded connection", "forwarder echoed"} {
+		for _, what := range misuseWorkKinds {
 			assert.Positive(t, m.work[what], "no %s in the whole run: the operations only failed", what)
 		}
 	}
@@ -261,8 +278,9 @@ type misuse struct {
 	stop      atomic.Bool
 	outOfTime atomic.Bool
 
-	timers  sync.WaitGroup       // timers of m.after not stopped or done
-	cancels []context.CancelFunc // of contexts that outlive their operation
+	timers       sync.WaitGroup       // timers of m.after not stopped or done
+	steadyLosses []string             // why the steady session broke, each time (guarded by mu)
+	cancels      []context.CancelFunc // of contexts that outlive their operation
 }
 
 // misuseCmd is a command owned by one goroutine at a time (as os/exec's,
@@ -331,6 +349,22 @@ func misusePick(r *rand.Rand) int {
 		n -= op.weight
 	}
 	panic("unreachable")
+}
+
+// steadyLost records that the steady session was found broken (and is
+// being replaced), with why, for the end of the run.
+func (m *misuse) steadyLost(s *libssh.Session) {
+	why := fmt.Sprint(s.Wait(misuseCancelled()))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.steadyLosses = append(m.steadyLosses, why)
+}
+
+// misuseWorkKinds are the kinds of real work that a run of at least 20000
+// operations must have done each at least once.
+var misuseWorkKinds = []string{
+	"session logged in", "command ran", "piped command echoed",
+	"forwarded connection", "dialed connection echoed", "forwarder echoed",
 }
 
 // worked counts an operation that did real work (a login, a command that
@@ -423,23 +457,39 @@ func (c *misuseCall) note(variant string) bool {
 
 func (c *misuseCall) chance(percent int) bool { return c.r.IntN(100) < percent }
 
-// ctx returns a context for a call: mostly done already or soon, at times
-// cancelled from elsewhere in the middle, at times long enough for the call
-// to finish, and now and then nil.
+// ctx returns a context for a call that mostly waits (Session.Wait,
+// Channel.Wait, a request): done already or soon, at times cancelled from
+// elsewhere in the middle, at times long enough for the call to finish,
+// and now and then nil.
 func (c *misuseCall) ctx() (context.Context, context.CancelFunc) {
+	return c.ctxMix(30, 20, 15)
+}
+
+// workCtx returns a context for a call that does real work (runs a
+// command, opens a channel or a forward): mostly long enough for it to
+// finish (50 to 500 ms), at times done already, cancelled from elsewhere in
+// the middle or nil.
+func (c *misuseCall) workCtx() (context.Context, context.CancelFunc) {
+	return c.ctxMix(8, 5, 10)
+}
+
+// ctxMix returns, out of 100: done (percent), a timeout under 20 ms (short
+// percent), cancelled from elsewhere within 50 ms (cancelled percent), nil
+// (2), and otherwise a timeout of 50 to 500 ms.
+func (c *misuseCall) ctxMix(done, short, cancelled int) (context.Context, context.CancelFunc) {
 	switch p := c.r.IntN(100); {
-	case p < 40:
+	case p < done:
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		return ctx, cancel
-	case p < 60:
+	case p < done+short:
 		return context.WithTimeout(context.Background(), time.Duration(c.r.IntN(20_000))*time.Microsecond)
-	case p < 75:
+	case p < done+short+cancelled:
 		ctx, cancel := context.WithCancel(context.Background())
 		c.m.after(time.Duration(c.r.IntN(50_000))*time.Microsecond, cancel)
 		return ctx, cancel
 	case p < 98:
-		return context.WithTimeout(context.Background(), 500*time.Millisecond)
+		return context.WithTimeout(context.Background(), time.Duration(50+c.r.IntN(450))*time.Millisecond)
 	default:
 		if c.note("nilctx") {
 			return nil, func() {}
@@ -448,15 +498,38 @@ func (c *misuseCall) ctx() (context.Context, context.CancelFunc) {
 	}
 }
 
-// session returns a shared session, or now and then a nil or zero one.
+// session returns a shared session (the steady one half the time), or now
+// and then a nil or zero one.
 func (c *misuseCall) session() *libssh.Session {
 	switch p := c.r.IntN(100); {
 	case p < 2 && c.note("nil"):
 		return nil
 	case p >= 2 && p < 4 && c.note("zero"):
 		return &libssh.Session{}
+	case p >= 50:
+		return c.m.sessions[misuseSteady].Load()
 	}
 	return c.m.sessions[c.r.IntN(misuseSessions)].Load()
+}
+
+// churnSession is session for the calls that end a session (Close,
+// Disconnect): any slot but the steady one's.
+func (c *misuseCall) churnSession() *libssh.Session {
+	switch p := c.r.IntN(100); {
+	case p < 2 && c.note("nil"):
+		return nil
+	case p >= 2 && p < 4 && c.note("zero"):
+		return &libssh.Session{}
+	}
+	return c.m.sessions[c.churnSlot()].Load()
+}
+
+func (c *misuseCall) churnSlot() int {
+	i := c.r.IntN(misuseSessions - 1)
+	if i >= misuseSteady {
+		i++
+	}
+	return i
 }
 
 // channel returns a shared channel, or now and then a nil or zero one;
@@ -484,6 +557,45 @@ func (c *misuseCall) forwarder() (*libssh.Forwarder, bool) {
 	return f, f != nil
 }
 
+// liveForwarder is forwarder, but it prefers a forwarder that has not
+// closed yet: the first such slot from a random one on, else whatever the
+// random slot holds.
+func (c *misuseCall) liveForwarder() (*libssh.Forwarder, bool) {
+	switch p := c.r.IntN(100); {
+	case p < 3 && c.note("nil"):
+		return nil, true
+	case p >= 3 && p < 6 && c.note("zero"):
+		return &libssh.Forwarder{}, true
+	}
+	first := c.r.IntN(misuseFwds)
+	for k := range misuseFwds {
+		f := c.m.fwds[(first+k)%misuseFwds].Load()
+		if f == nil {
+			continue
+		}
+		select {
+		case <-f.Done():
+		default:
+			return f, true
+		}
+	}
+	f := c.m.fwds[first].Load()
+	return f, f != nil
+}
+
+// echoes sends "ping" on conn and reads it back within d: a round trip
+// through a forward to the echo server.
+func echoes(conn net.Conn, d time.Duration) bool {
+	conn.SetDeadline(time.Now().Add(d))
+	defer conn.SetDeadline(time.Time{})
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		return false
+	}
+	b := make([]byte, 4)
+	n, _ := io.ReadFull(conn, b)
+	return n == 4 && string(b) == "ping"
+}
+
 func (c *misuseCall) conn() net.Conn {
 	if p := c.m.conns[c.r.IntN(misuseConns)].Load(); p != nil {
 		return *p
@@ -508,8 +620,12 @@ func (m *misuse) putCmd(i int, mc *misuseCmd) {
 // a while: Close racing the call, and the bound on a call that has no
 // context.
 func (c *misuseCall) guard(end func() error) (stop func()) {
+	return c.guardAfter(time.Duration(1+c.r.IntN(50_000))*time.Microsecond, end)
+}
+
+// guardAfter is guard with the delay given.
+func (c *misuseCall) guardAfter(d time.Duration, end func() error) (stop func()) {
 	label := c.label + " (guard's Close)"
-	d := time.Duration(1+c.r.IntN(50_000)) * time.Microsecond
 	return c.m.after(d, func() { c.m.safely(label, func() { end() }) })
 }
 
@@ -567,7 +683,10 @@ func (m *misuse) serveEcho() {
 			}
 			spawn(&m.echoWG, func() {
 				defer conn.Close()
-				io.Copy(conn, conn)
+				// Not io.Copy(conn, conn): TCP to TCP splices through a
+				// pipe that Go keeps in a pool, which the leak check
+				// would see as left open.
+				echo(conn)
 			})
 		}
 	})
@@ -650,6 +769,9 @@ type misuseCbEnv struct {
 	m       *misuse
 }
 
+// misuseNilCtx is a nil context, passed on purpose.
+var misuseNilCtx context.Context
+
 func misuseCancelled() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -693,7 +815,11 @@ var misuseCallbackActs = []misuseCallbackAct{
 			ch.Close()
 		}
 	}},
-	{"Session.Close", func(e misuseCbEnv) { e.s.Close() }},
+	{"Session.Close", func(e misuseCbEnv) {
+		if e.s != e.m.sessions[misuseSteady].Load() {
+			e.s.Close()
+		}
+	}},
 	{"other Session.IsOpen", func(e misuseCbEnv) {
 		e.other.IsOpen()
 	}},
@@ -736,6 +862,11 @@ func init() {
 		defer cancel()
 		f(ctx)
 	}
+	withWorkCtx := func(c *misuseCall, f func(ctx context.Context)) {
+		ctx, cancel := c.workCtx()
+		defer cancel()
+		f(ctx)
+	}
 	misuseOps = []misuseOp{
 		getter("Session.Host", func(s *libssh.Session) { _ = s.Host() }),
 		getter("Session.User", func(s *libssh.Session) { _ = s.User() }),
@@ -756,12 +887,16 @@ func init() {
 			s := c.session()
 			withCtx(c, func(ctx context.Context) { s.Connect(ctx) })
 		}},
+		// A "none" attempt on a session that is logged in already is
+		// refused by sshtest's libssh with a disconnect (and ignored by
+		// OpenSSH, so that the call waits until its context ends and
+		// leaves the session unusable): not on the steady session.
 		{"Session.UserauthNone", 2, func(c *misuseCall) {
-			s := c.session()
+			s := c.churnSession()
 			withCtx(c, func(ctx context.Context) { s.UserauthNone(ctx) })
 		}},
 		{"Session.UserauthList", 2, func(c *misuseCall) {
-			s := c.session()
+			s := c.churnSession()
 			withCtx(c, func(ctx context.Context) { s.UserauthList(ctx) })
 		}},
 		{"Session.UserauthPublicKey(nil)", 1, func(c *misuseCall) {
@@ -775,7 +910,7 @@ func init() {
 		}},
 		{"Session.WithChannel", 1, func(c *misuseCall) {
 			s := c.session()
-			withCtx(c, func(ctx context.Context) {
+			withWorkCtx(c, func(ctx context.Context) {
 				s.WithChannel(func(ch *libssh.Channel) error {
 					if err := ch.OpenSession(ctx); err != nil {
 						return err
@@ -795,12 +930,19 @@ func init() {
 				return
 			}
 			c.m.worked("session logged in")
-			if old := c.m.sessions[c.r.IntN(misuseSessions)].Swap(s); old != nil {
+			slot := c.churnSlot()
+			if steady := c.m.sessions[misuseSteady].Load(); !steady.IsConnected() {
+				// Nothing closes the steady session, but it may have
+				// broken: replace it, and say so at the end.
+				slot = misuseSteady
+				c.m.steadyLost(steady)
+			}
+			if old := c.m.sessions[slot].Swap(s); old != nil {
 				old.Close()
 			}
 		}},
-		{"Session.Close", 1, func(c *misuseCall) { c.session().Close() }},
-		{"Session.Disconnect", 1, func(c *misuseCall) { c.session().Disconnect() }},
+		{"Session.Close", 1, func(c *misuseCall) { c.churnSession().Close() }},
+		{"Session.Disconnect", 1, func(c *misuseCall) { c.churnSession().Disconnect() }},
 
 		chGetter("Channel.IsOpen", func(ch *libssh.Channel) { ch.IsOpen() }),
 		chGetter("Channel.IsAssigned", func(ch *libssh.Channel) { ch.IsAssigned() }),
@@ -819,7 +961,7 @@ func init() {
 				ch.SetCallbacks(c.callbacks(ch))
 			}
 			if c.chance(90) {
-				withCtx(c, func(ctx context.Context) {
+				withWorkCtx(c, func(ctx context.Context) {
 					if ch.OpenSession(ctx) == nil && c.chance(90) {
 						ch.RequestExec(ctx, misuseCommands[c.r.IntN(len(misuseCommands))])
 					}
@@ -836,7 +978,7 @@ func init() {
 				return
 			}
 			c.m.owner.Store(ch, s)
-			withCtx(c, func(ctx context.Context) {
+			withWorkCtx(c, func(ctx context.Context) {
 				ch.OpenForward(ctx, "127.0.0.1", c.m.target.Addr().(*net.TCPAddr).Port)
 			})
 			if old := c.m.channels[c.r.IntN(misuseChannels)].Swap(ch); old != nil {
@@ -945,7 +1087,7 @@ func init() {
 			var cancel context.CancelFunc = func() {}
 			if c.chance(70) {
 				var ctx context.Context
-				ctx, cancel = c.ctx()
+				ctx, cancel = c.workCtx()
 				cmd = s.CommandLineContext(ctx, line)
 			} else {
 				if line == "sleep" || line == "cat" {
@@ -985,9 +1127,9 @@ func init() {
 			}
 			mc.cmd.Wait()
 		}},
-		{"Cmd.Run", 2, func(c *misuseCall) {
+		{"Cmd.Run", 3, func(c *misuseCall) {
 			s := c.session()
-			ctx, cancel := c.ctx()
+			ctx, cancel := c.workCtx()
 			defer cancel()
 			if ctx == nil {
 				s.CommandContext(ctx, "echo", "x").Run()
@@ -1030,8 +1172,10 @@ func init() {
 			if c.chance(80) {
 				in.Close()
 			}
-			io.ReadAll(out)
-			cmd.Wait()
+			got, _ := io.ReadAll(out)
+			if cmd.Wait() == nil && strings.HasSuffix(string(got), "hello\n") {
+				c.m.worked("piped command echoed")
+			}
 		}},
 		{"Cmd.Again", 1, func(c *misuseCall) {
 			mc, i := c.takeCmd()
@@ -1074,9 +1218,16 @@ func init() {
 			}
 		}},
 
-		{"NewForwarder", 1, func(c *misuseCall) {
+		{"NewForwarder", 2, func(c *misuseCall) {
 			s := c.session()
-			ctx, cancel := c.ctx() // the forwarder's life
+			// The forwarder's life: mostly long enough to be used.
+			var ctx context.Context
+			var cancel context.CancelFunc
+			if c.chance(80) {
+				ctx, cancel = context.WithTimeout(context.Background(), time.Duration(200+c.r.IntN(2800))*time.Millisecond)
+			} else {
+				ctx, cancel = c.ctx()
+			}
 			f, err := libssh.NewForwarder(ctx, s, 0, "127.0.0.1", c.m.target.Addr().(*net.TCPAddr).Port)
 			if err != nil {
 				cancel()
@@ -1105,8 +1256,8 @@ func init() {
 				}
 			}
 		}},
-		{"Forwarder.Use", 2, func(c *misuseCall) {
-			f, ok := c.forwarder()
+		{"Forwarder.Use", 3, func(c *misuseCall) {
+			f, ok := c.liveForwarder()
 			if !ok {
 				return
 			}
@@ -1119,9 +1270,11 @@ func init() {
 				return
 			}
 			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(time.Duration(1+c.r.IntN(100)) * time.Millisecond))
-			conn.Write([]byte("ping"))
-			if n, _ := io.ReadFull(conn, make([]byte, 4)); n == 4 {
+			d := time.Duration(1+c.r.IntN(500)) * time.Millisecond
+			if c.chance(20) && c.note("short") {
+				d = time.Duration(1+c.r.IntN(10_000)) * time.Microsecond
+			}
+			if echoes(conn, d) {
 				c.m.worked("forwarder echoed")
 			}
 		}},
@@ -1137,7 +1290,7 @@ func init() {
 			if c.chance(10) && c.note("badaddr") {
 				addr = "127.0.0.1:1"
 			}
-			withCtx(c, func(ctx context.Context) {
+			withWorkCtx(c, func(ctx context.Context) {
 				conn, err := s.DialContext(ctx, "tcp", addr)
 				if err != nil {
 					if conn != nil { // what every caller writes
@@ -1146,6 +1299,9 @@ func init() {
 					return
 				}
 				c.m.worked("forwarded connection")
+				if c.chance(50) && echoes(conn, time.Duration(50+c.r.IntN(450))*time.Millisecond) {
+					c.m.worked("dialed connection echoed")
+				}
 				if old := c.m.conns[c.r.IntN(misuseConns)].Swap(&conn); old != nil {
 					(*old).Close()
 				}
@@ -1158,6 +1314,11 @@ func init() {
 				return
 			}
 			d := time.Duration(c.r.IntN(20_000)) * time.Microsecond
+			// Another goroutine's SetDeadline(time.Time{}) (case 3) can
+			// take the deadline off this call while it waits, and a
+			// read with no deadline waits for ever, as on any net.Conn:
+			// the guard closes the connection after a while instead.
+			defer c.guardAfter(time.Duration(200+c.r.IntN(800))*time.Millisecond, conn.Close)()
 			switch c.r.IntN(5) {
 			case 0:
 				conn.SetWriteDeadline(time.Now().Add(d))
@@ -1193,13 +1354,13 @@ func init() {
 				}
 			case 1:
 				if c.note("NewForwarder nil ctx") {
-					if f, err := libssh.NewForwarder(nil, s, 0, "127.0.0.1", 1); err == nil { //nolint:staticcheck // a nil context on purpose
+					if f, err := libssh.NewForwarder(misuseNilCtx, s, 0, "127.0.0.1", 1); err == nil {
 						f.Close()
 					}
 				}
 			case 2:
 				if c.note("CommandContext nil ctx") {
-					s.CommandContext(nil, "true").Run() //nolint:staticcheck // a nil context on purpose
+					s.CommandContext(misuseNilCtx, "true").Run()
 				}
 			case 3:
 				if c.note("AuthenticateCLI nil") {
