@@ -45,14 +45,6 @@ const (
 	sockBuf = 4096
 )
 
-// hangCtx is a context for one wait of a test in this file: it ends after d
-// or with the test.
-func hangCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // timed runs f in a goroutine and waits for it at most giveUp. A call
 // still running then is left behind (the session's Close or the relay's
 // should end it) and reported as hung. A panic becomes the error, so that
@@ -199,7 +191,7 @@ func newHangRig(t *testing.T, srv hangServer, login bool, opts ...libssh.Option)
 		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")),
 		libssh.WithDialer(dial),
 	}, opts...)
-	s, err := libssh.NewSession(hangCtx(t, 20*time.Second), host, opts...)
+	s, err := libssh.NewSession(testCtx(t, 20*time.Second), host, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		// Close has been timed already when the test got that far;
@@ -209,7 +201,7 @@ func newHangRig(t *testing.T, srv hangServer, login bool, opts ...libssh.Option)
 		}
 	})
 	if login {
-		require.NoError(t, srv.login(hangCtx(t, 20*time.Second), s))
+		require.NoError(t, srv.login(testCtx(t, 20*time.Second), s))
 	}
 	return &hangRig{s: s, relay: relay, sock: sock, srv: srv}
 }
@@ -262,20 +254,20 @@ func openedChannel(t *testing.T, r *hangRig) *libssh.Channel {
 	t.Helper()
 	ch, err := r.s.NewChannel()
 	require.NoError(t, err)
-	require.NoError(t, ch.OpenSession(hangCtx(t, 10*time.Second)))
+	require.NoError(t, ch.OpenSession(testCtx(t, 10*time.Second)))
 	return ch
 }
 
 func sleepingChannel(t *testing.T, r *hangRig) *libssh.Channel {
 	t.Helper()
 	ch := openedChannel(t, r)
-	require.NoError(t, ch.RequestExec(hangCtx(t, 10*time.Second), uniqueSleep(t)))
+	require.NoError(t, ch.RequestExec(testCtx(t, 10*time.Second), uniqueSleep(t)))
 	return ch
 }
 
 func forwarded(t *testing.T, r *hangRig) net.Conn {
 	t.Helper()
-	conn, err := r.s.DialContext(hangCtx(t, 10*time.Second), "tcp", fmt.Sprintf("127.0.0.1:%d", sinkPort(t)))
+	conn, err := r.s.DialContext(testCtx(t, 10*time.Second), "tcp", fmt.Sprintf("127.0.0.1:%d", sinkPort(t)))
 	require.NoError(t, err)
 	return conn
 }
@@ -390,7 +382,7 @@ func hangCallNamed(name string) hangCall {
 func fillSendBuffer(t *testing.T, r *hangRig, sink *libssh.Channel) {
 	t.Helper()
 	go sink.Write(make([]byte, 32<<20))
-	if err := r.sock.WaitFull(hangCtx(t, 10*time.Second)); err != nil {
+	if err := r.sock.WaitFull(testCtx(t, 10*time.Second)); err != nil {
 		t.Errorf("the peer stops reading, but %v", err)
 		return
 	}
@@ -444,7 +436,7 @@ func TestHangPeerStopsReading(t *testing.T) {
 						var sink *libssh.Channel
 						if c.login {
 							sink = openedChannel(t, r)
-							require.NoError(t, sink.RequestExec(hangCtx(t, 10*time.Second), "cat >/dev/null"))
+							require.NoError(t, sink.RequestExec(testCtx(t, 10*time.Second), "cat >/dev/null"))
 						}
 						r.relay.StopReading()
 						if sink != nil {
@@ -500,7 +492,7 @@ func TestHangStuckAgent(t *testing.T) {
 				}()
 				select {
 				case <-accepted:
-				case <-hangCtx(t, 10*time.Second).Done():
+				case <-testCtx(t, 10*time.Second).Done():
 					t.Fatal("libssh never connected to the agent")
 				}
 				var open bool
@@ -516,7 +508,7 @@ func TestHangStuckAgent(t *testing.T) {
 				select {
 				case err := <-authDone:
 					assert.Error(t, err, "UserauthAgent after Close")
-				case <-hangCtx(t, 5*time.Second).Done():
+				case <-testCtx(t, 5*time.Second).Done():
 					t.Error("UserauthAgent still waits after Session.Close")
 				}
 			})
@@ -585,7 +577,7 @@ func TestFatalProtocolError(t *testing.T) {
 			copy(bogus, []byte{0x7f, 0xff, 0xff, 0xf0}) // 2 GiB: over any limit, in the clear (AES-GCM) or not
 			require.NoError(t, r.relay.Inject(bogus))
 
-			took, err, hung := timed(hangGiveUp, func() error { return ch.Wait(hangCtx(t, 30*time.Second)) })
+			took, err, hung := timed(hangGiveUp, func() error { return ch.Wait(testCtx(t, 30*time.Second)) })
 			t.Logf("Channel.Wait: %v after %v (hung: %v)", err, took, hung)
 			assert.False(t, hung, "Channel.Wait hung after the protocol error")
 			if !hung {

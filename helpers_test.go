@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/internal/testbound"
 )
 
 // identitiesOnly returns options for an ssh directory holding copies of the
@@ -93,53 +93,18 @@ func serveTCP(t testing.TB, handle func(net.Conn)) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// testCtx returns a context for one wait of a test: cancelled when the test
-// ends (as t.Context is) or after d, so that a wait that never ends fails
-// in d under the test's name instead of at the global -timeout. A context
-// that bounds the life of what a test waits to see end (NewForwarder's,
-// CommandContext's) must outlast that wait, or its expiry could end it
-// instead.
-func testCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+// The bounded waits of package internal/testbound, under the names the
+// tests use.
+func testCtx(t testing.TB, d time.Duration) context.Context { return testbound.Ctx(t, d) }
 
-// recv receives from c, or fails the test with every goroutine's stack if
-// nothing arrives within d. Call it from the test's goroutine only.
 func recv[T any](t testing.TB, c <-chan T, d time.Duration) T {
 	t.Helper()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case v := <-c:
-		return v
-	case <-timer.C:
-		t.Fatalf("still waiting after %v; goroutines:\n%s", d, allStacks())
-		panic("unreachable")
-	}
+	return testbound.Recv(t, c, d)
 }
 
-// waitGroup waits for wg, or fails the test with every goroutine's stack if
-// that takes longer than d. Call it from the test's goroutine only.
 func waitGroup(t testing.TB, wg *sync.WaitGroup, d time.Duration) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	recv(t, done, d)
+	testbound.WaitGroup(t, wg, d)
 }
 
-// allStacks returns the stacks of all goroutines.
-func allStacks() []byte {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return buf[:n]
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
+func allStacks() []byte { return testbound.AllStacks() }

@@ -43,7 +43,7 @@ func TestKbdintNoPromptRoundReachesKbdint(t *testing.T) {
 			srv := newSSHTest(t, sshtest.Options{KeyboardInteractive: rounds})
 			s := connectSSHTest(t, srv, trusting(t, srv))
 			var seen []libssh.KbdintRound
-			res, err := s.Authenticate(misuseCtx(t, 20*time.Second), libssh.AuthOptions{
+			res, err := s.Authenticate(testCtx(t, 20*time.Second), libssh.AuthOptions{
 				Kbdint: func(r libssh.KbdintRound) ([]string, error) {
 					seen = append(seen, r)
 					if len(r.Prompts) == 0 {
@@ -71,7 +71,7 @@ func TestKbdintNoPromptRoundWithFixedAnswers(t *testing.T) {
 	t.Parallel()
 	srv := newSSHTest(t, sshtest.Options{KeyboardInteractive: noticeFirst})
 	s := connectSSHTest(t, srv, trusting(t, srv))
-	res, err := s.Authenticate(misuseCtx(t, 20*time.Second), libssh.AuthOptions{KbdintAnswers: []string{noticeAnswer}})
+	res, err := s.Authenticate(testCtx(t, 20*time.Second), libssh.AuthOptions{KbdintAnswers: []string{noticeAnswer}})
 	require.NoError(t, err)
 	assert.True(t, res.Done(), res.String())
 }
@@ -87,7 +87,7 @@ func TestKbdintNoPromptRoundShownByCLI(t *testing.T) {
 			srv := newSSHTest(t, sshtest.Options{KeyboardInteractive: rounds})
 			s := connectSSHTest(t, srv, trusting(t, srv))
 			var out bytes.Buffer
-			err := s.AuthenticateCLI(misuseCtx(t, 20*time.Second), strings.NewReader(noticeAnswer+"\n"), &out)
+			err := s.AuthenticateCLI(testCtx(t, 20*time.Second), strings.NewReader(noticeAnswer+"\n"), &out)
 			require.NoError(t, err)
 			assert.Contains(t, out.String(), noticeName+"\n"+noticeInstruction+"\n")
 			assert.Contains(t, out.String(), "Password: ")
@@ -105,7 +105,7 @@ func TestKbdintNoPromptRoundShownByCLI(t *testing.T) {
 		s := connectSSHTest(t, srv, trusting(t, srv))
 		var out bytes.Buffer
 		in := strings.NewReader("wrong\nwrong\n" + noticeAnswer + "\n")
-		err := s.AuthenticateCLI(misuseCtx(t, 20*time.Second), in, &out)
+		err := s.AuthenticateCLI(testCtx(t, 20*time.Second), in, &out)
 		require.NoError(t, err, out.String())
 		assert.Equal(t, 3, strings.Count(out.String(), "Password: "))
 		assert.Equal(t, 3, strings.Count(out.String(), "notice 1\n"))

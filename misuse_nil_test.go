@@ -22,15 +22,6 @@ import (
 	"github.com/golibssh/libssh/sshtest"
 )
 
-// misuseCtx is a context that ends after d, so that a wait in a test fails
-// under the test's name instead of hanging.
-func misuseCtx(t testing.TB, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // noPanic runs f and fails the test, naming what, if f panics; the other
 // probes still run.
 func noPanic(t *testing.T, what string, f func()) {
@@ -182,7 +173,7 @@ func TestMisuseNilAndZeroForwarder(t *testing.T) {
 			noPanic(t, "Done", func() {
 				select {
 				case <-f.Done():
-				case <-misuseCtx(t, 5*time.Second).Done():
+				case <-testCtx(t, 5*time.Second).Done():
 					t.Error("Done of a forwarder that never served is not closed")
 				}
 			})
@@ -252,7 +243,7 @@ func TestMisuseNilSSHTestServer(t *testing.T) {
 func TestMisuseNilArguments(t *testing.T) {
 	t.Parallel()
 	var nilCtx context.Context
-	ctx := misuseCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	s := connectSSHTest(t, newSSHTest(t, sshtest.Options{Password: sshtestPassword, Forwarding: true}))
 
 	noPanic(t, "AuthenticateCLI with nil reader and writer", func() {
@@ -331,7 +322,7 @@ func TestMisuseNilArguments(t *testing.T) {
 func TestMisuseDialFailureIsUntypedNil(t *testing.T) {
 	t.Parallel()
 	s := sshtestSession(t, sshtest.Options{}) // no forwarding: the open is refused
-	ctx := misuseCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	var conn net.Conn
 	var err error
 	conn, err = s.DialContext(ctx, "tcp", "127.0.0.1:1")

@@ -515,11 +515,8 @@ func (c *misuseCall) session() *libssh.Session {
 // churnSession is session for the calls that end a session (Close,
 // Disconnect): any slot but the steady one's.
 func (c *misuseCall) churnSession() *libssh.Session {
-	switch p := c.r.IntN(100); {
-	case p < 2 && c.note("nil"):
-		return nil
-	case p >= 2 && p < 4 && c.note("zero"):
-		return &libssh.Session{}
+	if v, ok := nilOrZero[libssh.Session](c, 2); ok {
+		return v
 	}
 	return c.m.sessions[c.churnSlot()].Load()
 }
@@ -532,14 +529,23 @@ func (c *misuseCall) churnSlot() int {
 	return i
 }
 
+// nilOrZero returns, pct times in a hundred each, a nil or a zero *T in
+// place of a real one (ok then true), to mix misuse into every kind of call.
+func nilOrZero[T any](c *misuseCall, pct int) (v *T, ok bool) {
+	switch p := c.r.IntN(100); {
+	case p < pct && c.note("nil"):
+		return nil, true
+	case p >= pct && p < 2*pct && c.note("zero"):
+		return new(T), true
+	}
+	return nil, false
+}
+
 // channel returns a shared channel, or now and then a nil or zero one;
 // false when the slot it picked is empty.
 func (c *misuseCall) channel() (*libssh.Channel, bool) {
-	switch p := c.r.IntN(100); {
-	case p < 2 && c.note("nil"):
-		return nil, true
-	case p >= 2 && p < 4 && c.note("zero"):
-		return &libssh.Channel{}, true
+	if v, ok := nilOrZero[libssh.Channel](c, 2); ok {
+		return v, true
 	}
 	ch := c.m.channels[c.r.IntN(misuseChannels)].Load()
 	return ch, ch != nil
@@ -547,11 +553,8 @@ func (c *misuseCall) channel() (*libssh.Channel, bool) {
 
 // forwarder is channel's counterpart for forwarders.
 func (c *misuseCall) forwarder() (*libssh.Forwarder, bool) {
-	switch p := c.r.IntN(100); {
-	case p < 3 && c.note("nil"):
-		return nil, true
-	case p >= 3 && p < 6 && c.note("zero"):
-		return &libssh.Forwarder{}, true
+	if v, ok := nilOrZero[libssh.Forwarder](c, 3); ok {
+		return v, true
 	}
 	f := c.m.fwds[c.r.IntN(misuseFwds)].Load()
 	return f, f != nil
@@ -561,11 +564,8 @@ func (c *misuseCall) forwarder() (*libssh.Forwarder, bool) {
 // closed yet: the first such slot from a random one on, else whatever the
 // random slot holds.
 func (c *misuseCall) liveForwarder() (*libssh.Forwarder, bool) {
-	switch p := c.r.IntN(100); {
-	case p < 3 && c.note("nil"):
-		return nil, true
-	case p >= 3 && p < 6 && c.note("zero"):
-		return &libssh.Forwarder{}, true
+	if v, ok := nilOrZero[libssh.Forwarder](c, 3); ok {
+		return v, true
 	}
 	first := c.r.IntN(misuseFwds)
 	for k := range misuseFwds {

@@ -58,7 +58,7 @@ func awaitWrite(t *testing.T, ctx context.Context, done <-chan writeResult) writ
 func TestCmdStdinPipeLikeOSExec(t *testing.T) {
 	t.Parallel()
 	s := cmdSession(t)
-	ctx := misuseCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	cmd := s.CommandContext(ctx, "cat")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -85,7 +85,7 @@ func TestCmdStdinPipeLikeOSExec(t *testing.T) {
 func TestCmdStdinPipeWrittenBeforeStart(t *testing.T) {
 	t.Parallel()
 	s := sshtestSession(t, sshtest.Options{})
-	ctx := misuseCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	cmd := s.CommandContext(ctx, "cat")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -105,7 +105,7 @@ func TestCmdStdinPipeWrittenBeforeStart(t *testing.T) {
 func TestCmdStdinPipeBeyondBuffer(t *testing.T) {
 	t.Parallel()
 	s := sshtestSession(t, sshtest.Options{})
-	ctx := misuseCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	cmd := s.CommandContext(ctx, "wc", "-c")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -125,7 +125,7 @@ func TestCmdStdinPipeBeyondBuffer(t *testing.T) {
 func TestCmdStdinPipeClosedBeforeStart(t *testing.T) {
 	t.Parallel()
 	s := sshtestSession(t, sshtest.Options{})
-	ctx := misuseCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	cmd := s.CommandContext(ctx, "cat")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -159,7 +159,7 @@ func TestCmdStdinPipeStartFails(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ctx := misuseCtx(t, 20*time.Second)
+			ctx := testCtx(t, 20*time.Second)
 			stdin, err := tc.cmd.StdinPipe()
 			require.NoError(t, err)
 			// More than the pipe keeps before Start: the write waits.
@@ -193,7 +193,7 @@ func TestCmdStdinPipeStartFails(t *testing.T) {
 func TestCmdStdinPipeMendedStart(t *testing.T) {
 	t.Parallel()
 	s := sshtestSession(t, sshtest.Options{})
-	ctx := misuseCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	cmd := s.CommandContext(ctx, "cat")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)

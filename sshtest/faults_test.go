@@ -15,14 +15,6 @@ import (
 	"github.com/golibssh/libssh/sshtest"
 )
 
-// boundedCtx is a context for one wait of a test: it ends after d, or
-// with the test.
-func boundedCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // within runs f and fails the test if it has not returned after d. It
 // returns how long f took (d when it did not return).
 func within(t *testing.T, d time.Duration, what string, f func()) time.Duration {
@@ -48,7 +40,7 @@ func faultSession(t *testing.T, opts sshtest.Options, extra ...libssh.Option) (*
 	t.Helper()
 	opts.AuthNone = true
 	srv := newServer(t, opts)
-	s, err := libssh.NewSession(boundedCtx(t, 10*time.Second), srv.Host(), append([]libssh.Option{
+	s, err := libssh.NewSession(testCtx(t, 10*time.Second), srv.Host(), append([]libssh.Option{
 		libssh.WithPort(srv.Port()), libssh.WithUser("u"), libssh.WithKnownHosts(os.DevNull),
 	}, extra...)...)
 	require.NoError(t, err)
@@ -58,7 +50,7 @@ func faultSession(t *testing.T, opts sshtest.Options, extra ...libssh.Option) (*
 
 func login(t *testing.T, s *libssh.Session) {
 	t.Helper()
-	status, err := s.UserauthNone(boundedCtx(t, 10*time.Second))
+	status, err := s.UserauthNone(testCtx(t, 10*time.Second))
 	require.NoError(t, err)
 	require.Equal(t, libssh.AuthSuccess, status)
 }
@@ -77,7 +69,7 @@ func TestEnvAfterExec(t *testing.T) {
 	ch, err := s.NewChannel()
 	require.NoError(t, err)
 	defer ch.Close()
-	ctx := boundedCtx(t, 10*time.Second)
+	ctx := testCtx(t, 10*time.Second)
 	require.NoError(t, ch.OpenSession(ctx))
 	require.NoError(t, ch.RequestEnv(ctx, "BEFORE", "1"))
 	require.NoError(t, ch.RequestExec(ctx, "env"))
@@ -104,18 +96,18 @@ func TestFaultCloseInsteadOfReply(t *testing.T) {
 			ch, err := s.NewChannel()
 			require.NoError(t, err)
 			defer ch.Close()
-			require.NoError(t, ch.OpenSession(boundedCtx(t, 10*time.Second)))
+			require.NoError(t, ch.OpenSession(testCtx(t, 10*time.Second)))
 
 			// The server closes the channel while the request waits
 			// for its reply: Wait, started first, sees the close.
 			waitErr := make(chan error, 1)
-			go func() { waitErr <- ch.Wait(boundedCtx(t, 5*time.Second)) }()
+			go func() { waitErr <- ch.Wait(testCtx(t, 5*time.Second)) }()
 
 			// The request fails: at once once the client notices the
 			// close, at the deadline before that (libssh 0.10 waits
 			// for a reply that never comes).
 			var reqErr error
-			took := within(t, 5*time.Second, name, func() { reqErr = request(boundedCtx(t, time.Second), ch) })
+			took := within(t, 5*time.Second, name, func() { reqErr = request(testCtx(t, time.Second), ch) })
 			t.Logf("%s: %v after %v", name, reqErr, took)
 			require.Error(t, reqErr)
 			assert.NotErrorIs(t, reqErr, libssh.ErrRequestDenied, "a refusal is a reply")
@@ -123,7 +115,7 @@ func TestFaultCloseInsteadOfReply(t *testing.T) {
 			select {
 			case err := <-waitErr:
 				require.NoError(t, err, "the server closed the channel")
-			case <-boundedCtx(t, 5*time.Second).Done():
+			case <-testCtx(t, 5*time.Second).Done():
 				t.Fatal("Channel.Wait has not returned")
 			}
 			assert.False(t, ch.IsOpen())
@@ -137,7 +129,7 @@ func TestFaultBlackhole(t *testing.T) {
 		t.Parallel()
 		s, _ := faultSession(t, sshtest.Options{Faults: sshtest.Faults{Blackhole: sshtest.Point{Auth: 1}}})
 		var err error
-		within(t, 5*time.Second, "UserauthNone", func() { _, err = s.UserauthNone(boundedCtx(t, 300*time.Millisecond)) })
+		within(t, 5*time.Second, "UserauthNone", func() { _, err = s.UserauthNone(testCtx(t, 300*time.Millisecond)) })
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 	})
 	t.Run("at channel open", func(t *testing.T) {
@@ -147,11 +139,11 @@ func TestFaultBlackhole(t *testing.T) {
 		ch1, err := s.NewChannel()
 		require.NoError(t, err)
 		defer ch1.Close()
-		require.NoError(t, ch1.OpenSession(boundedCtx(t, 10*time.Second)), "the first open is answered")
+		require.NoError(t, ch1.OpenSession(testCtx(t, 10*time.Second)), "the first open is answered")
 		ch2, err := s.NewChannel()
 		require.NoError(t, err)
 		defer ch2.Close()
-		within(t, 5*time.Second, "OpenSession", func() { err = ch2.OpenSession(boundedCtx(t, 300*time.Millisecond)) })
+		within(t, 5*time.Second, "OpenSession", func() { err = ch2.OpenSession(testCtx(t, 300*time.Millisecond)) })
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.True(t, s.IsConnected(), "the connection stays open")
 	})
@@ -163,8 +155,8 @@ func TestFaultReset(t *testing.T) {
 	ch, err := s.NewChannel()
 	require.NoError(t, err)
 	defer ch.Close()
-	require.NoError(t, ch.OpenSession(boundedCtx(t, 10*time.Second)))
-	ctx := boundedCtx(t, 10*time.Second)
+	require.NoError(t, ch.OpenSession(testCtx(t, 10*time.Second)))
+	ctx := testCtx(t, 10*time.Second)
 	took := within(t, 5*time.Second, "RequestExec", func() { err = ch.RequestExec(ctx, "true") })
 	t.Logf("RequestExec: %v after %v", err, took)
 	require.Error(t, err)
@@ -189,7 +181,7 @@ func TestFaultStopReading(t *testing.T) {
 	login(t, s)
 	ch, err := s.NewChannel()
 	require.NoError(t, err)
-	ctx := boundedCtx(t, 10*time.Second)
+	ctx := testCtx(t, 10*time.Second)
 	require.NoError(t, ch.OpenSession(ctx))
 	require.NoError(t, ch.RequestExec(ctx, "anything"), "the request at the Point is answered")
 	line := make([]byte, len("running\n"))
@@ -204,13 +196,13 @@ func TestFaultStopReading(t *testing.T) {
 		_, err := ch.Write(make([]byte, 8<<20))
 		writeErr <- err
 	}()
-	require.NoError(t, sock.WaitFull(boundedCtx(t, 10*time.Second)), "the client's send buffer fills")
+	require.NoError(t, sock.WaitFull(testCtx(t, 10*time.Second)), "the client's send buffer fills")
 	t.Logf("unsent bytes in the client's socket: %d", sock.Unsent())
 	within(t, 5*time.Second, "Session.Close", func() { s.Close() })
 	select {
 	case err := <-writeErr:
 		require.Error(t, err)
-	case <-boundedCtx(t, 5*time.Second).Done():
+	case <-testCtx(t, 5*time.Second).Done():
 		t.Fatal("Write still blocked after Session.Close")
 	}
 }
