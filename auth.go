@@ -46,6 +46,11 @@ func (s *Session) userauth(ctx context.Context, op string, usesAgent bool, call 
 				// (OpenSSH does): libssh would wait for ever.
 				return false, errAuthenticatedAlready
 			}
+			// The user name goes into every request; one set through
+			// WithLib or on a wrapped session was never checked.
+			if err := checkString("user name", st.properties().user); err != nil {
+				return false, err
+			}
 			first = false
 			// Some failures (GSSAPI's) leave libssh's previous message
 			// in place: remember it, so a stale message is not reported

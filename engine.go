@@ -51,9 +51,12 @@ package libssh
 //     next unlock; a session closed from a callback is closed by a goroutine
 //     that unlock starts.
 //  9. Close never queues behind a call: it marks the session closing, closes
-//     st.done (which ends every wait and every lockCtx), shuts the socket
-//     down and cuts the agent relay, and then takes the lock, which nothing
-//     holds for long.
+//     st.done (which ends every wait and every lockCtx), cuts the agent
+//     relay, and takes the lock, which nothing holds for long (after
+//     closeGrace it shuts the socket down under the holder). On the way out
+//     it waits up to closeGrace for libssh's unsent output, so that the
+//     goodbye is not lost behind it: the one bounded wait for the socket
+//     under the lock.
 
 import (
 	"context"
@@ -721,13 +724,17 @@ func (st *sessionState) lockInterrupting() {
 // unlocking.
 func (st *sessionState) teardownLocked(reason error) ioStopper {
 	st.killChannelsLocked(reason)
+	goodbye := st.owned && st.connected && st.broken == nil && lib.IsConnected(st.p) == 1
+	if goodbye {
+		st.drainLocked(closeGrace)
+	}
 	if !st.ev.IsNil() {
 		lib.EventRemoveSession(st.ev, st.p)
 		lib.EventFree(st.ev)
 		st.ev = lib.Event{}
 	}
 	pl := st.currentPoller()
-	if st.owned && st.connected && st.broken == nil && lib.IsConnected(st.p) == 1 {
+	if goodbye {
 		lib.Disconnect(st.p) // nonblocking: sends what the socket takes now
 		// ssh_disconnect forgets the socket (some libssh versions close it,
 		// others do not). Close the descriptor only if it still is ours:
@@ -748,6 +755,29 @@ func (st *sessionState) teardownLocked(reason error) ioStopper {
 	st.ioDone, st.ioStop, st.agent = nil, nil, nil
 	st.agentPtr.Store(nil)
 	return stopper
+}
+
+// drainLocked lets libssh send the output it holds, waiting up to d for the
+// socket to take it: ssh_disconnect queues its goodbye behind that output
+// and closes the socket right after, so without this a Close during an
+// upload never says goodbye. It is the one wait for the socket under the
+// lock, bounded, and only on the way out.
+func (st *sessionState) drainLocked(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !st.ev.IsNil() && st.writePendingLocked() {
+		fd := lib.GetFd(st.p)
+		left := time.Until(deadline)
+		if fd < 0 || left <= 0 {
+			return
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if n, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && err != unix.EINTR || n == 0 {
+			return
+		}
+		if lib.Flush(st.ev, st.p, fd, pumpRounds) == lib.SSH_ERROR {
+			return
+		}
+	}
 }
 
 // ioStopper ends what teardownLocked took off the session.

@@ -726,6 +726,90 @@ func TestRegressCloseFromCallbackIsSent(t *testing.T) {
 // keeps it as busy, but then sshd, still writing when the connection
 // closes, often logs a broken pipe before it reads the goodbye, so that
 // cannot show whether the goodbye was sent.)
+// connectionEnds counts how sshd logged the ends of connections: with the
+// client's goodbye, and all of them.
+func connectionEnds(srv *sshdtest.Server) (goodbyes, all int) {
+	for _, l := range strings.Split(srv.Log(), "\n") {
+		switch {
+		case strings.Contains(l, "Received disconnect from"):
+			goodbyes++
+			all++
+		case strings.Contains(l, "Connection closed by"), strings.Contains(l, "Connection reset by"),
+			strings.Contains(l, "Broken pipe"), strings.Contains(l, "Timeout, client not responding"):
+			all++
+		}
+	}
+	return goodbyes, all
+}
+
+// waitConnectionEnds waits until sshd has logged n connection ends. sshd
+// tells nothing else; its log is polled.
+func waitConnectionEnds(t *testing.T, srv *sshdtest.Server, n int) {
+	t.Helper()
+	bound := testCtx(t, regressBound)
+	for _, all := connectionEnds(srv); all < n; _, all = connectionEnds(srv) {
+		select {
+		case <-bound.Done():
+			t.Fatalf("sshd did not log the end of connection %d", n)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestRegressCloseDuringUploadSaysGoodbye: ssh_disconnect queues its
+// goodbye behind the output libssh still holds and closes the socket right
+// away; Close lets that output drain first (briefly), so the goodbye goes
+// out even while a Write keeps libssh's buffer full.
+func TestRegressCloseDuringUploadSaysGoodbye(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{Unprivileged: true})
+	const sessions = 10
+	for i := range sessions {
+		s := newPipeSession(t, srv)
+		authenticate(t, s)
+		ch := execChannel(t, s, "cat >/dev/null")
+		written := make(chan struct{}, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			buf := make([]byte, 64<<10)
+			for {
+				if _, err := ch.Write(buf); err != nil {
+					return
+				}
+				select {
+				case written <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		recv(t, written, regressBound)
+		require.NoError(t, s.Close())
+		recv(t, done, regressBound)
+		waitConnectionEnds(t, srv, i+1)
+	}
+	goodbyes, all := connectionEnds(srv)
+	assert.Equal(t, sessions, all)
+	t.Logf("%d of %d Close calls during an upload said goodbye", goodbyes, sessions)
+	assert.GreaterOrEqual(t, goodbyes, sessions/2, "Close says goodbye during an upload")
+}
+
+// TestRegressLongUserViaWithLib: a user name set through WithLib is checked
+// by the next authentication call too, before anything is sent.
+func TestRegressLongUserViaWithLib(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	s := newPipeSession(t, srv)
+	long := strings.Repeat("u", 1<<20)
+	require.NoError(t, s.WithLib(func(p lib.Session) error {
+		lib.OptionsSetString(p, lib.SSH_OPTIONS_USER, long)
+		return nil
+	}))
+	_, err := s.UserauthPublicKeyFile(testCtx(t, regressBound), sshdtest.Keys("id_ed25519"), "")
+	require.ErrorContains(t, err, "user name")
+	assert.True(t, s.IsConnected(), "refused before sending")
+}
+
 func TestRegressCloseSaysGoodbye(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{Unprivileged: true})

@@ -419,6 +419,9 @@ func (c *Cmd) envPairs() ([][2]string, error) {
 		if strings.IndexByte(e, 0) >= 0 {
 			return nil, fmt.Errorf("libssh: Cmd.Env entry %q contains a NUL byte", e)
 		}
+		if err := checkString("environment variable "+name+" (Cmd.Env)", e); err != nil {
+			return nil, err
+		}
 		if i, dup := index[name]; dup {
 			pairs[i][1] = value
 			continue
