@@ -148,7 +148,7 @@ func (s *Session) UserauthNone(ctx context.Context) (AuthStatus, error) {
 //
 // Uses ssh_userauth_none and ssh_userauth_list.
 func (s *Session) UserauthList(ctx context.Context) ([]AuthMethod, error) {
-	if s.isAuthenticated() {
+	if s.usable() == nil && s.isAuthenticated() {
 		return nil, nil
 	}
 	status, err := s.UserauthNone(ctx)

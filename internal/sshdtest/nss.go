@@ -48,6 +48,24 @@ func plainListEntry(path string) bool {
 // authorized_keys: sshd reads it as the user, so the directory must be
 // reachable by nobody, which t.TempDir is not.
 func (s *Server) setupUnprivileged(nssLib, home string) (env []string, err error) {
+	return s.wrapPasswd(nssLib, unprivilegedUser, home, "/bin/sh")
+}
+
+// setupRootHome gives root an empty home directory, home, for sshd only
+// (through nss_wrapper, as setupUnprivileged does for nobody): commands then
+// run without root's start-up files. sshd runs them with root's shell, and
+// bash reads ~/.bashrc when sshd starts it, so whatever a machine's root has
+// there (a pyenv init takes seconds, and a minute when a hundred commands
+// start at once) would time the tests.
+func (s *Server) setupRootHome(nssLib, home string) (env []string, err error) {
+	return s.wrapPasswd(nssLib, "root", home, "")
+}
+
+// wrapPasswd writes a copy of /etc/passwd in which name has the home
+// directory home and the shell shell (each unless ""), and a copy of
+// /etc/group, and returns the environment that makes sshd (through
+// nss_wrapper) read them.
+func (s *Server) wrapPasswd(nssLib, name, home, shell string) (env []string, err error) {
 	passwd, err := os.ReadFile("/etc/passwd")
 	if err != nil {
 		return nil, fmt.Errorf("sshdtest: reading /etc/passwd: %w", err)
@@ -58,15 +76,20 @@ func (s *Server) setupUnprivileged(nssLib, home string) (env []string, err error
 	for sc.Scan() {
 		line := sc.Text()
 		f := strings.Split(line, ":")
-		if len(f) == 7 && f[0] == unprivilegedUser {
-			f[5], f[6] = home, "/bin/sh"
+		if len(f) == 7 && f[0] == name {
+			if home != "" {
+				f[5] = home
+			}
+			if shell != "" {
+				f[6] = shell
+			}
 			line = strings.Join(f, ":")
 			found = true
 		}
 		out.WriteString(line + "\n")
 	}
 	if !found {
-		return nil, fmt.Errorf("sshdtest: Unprivileged: /etc/passwd has no user %q", unprivilegedUser)
+		return nil, fmt.Errorf("sshdtest: /etc/passwd has no user %q", name)
 	}
 	passwdPath := filepath.Join(s.Dir, "passwd")
 	if err := os.WriteFile(passwdPath, out.Bytes(), 0o644); err != nil {

@@ -111,6 +111,8 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 		if nssLib, err = findNSSWrapper(); err != nil {
 			return nil, err
 		}
+	} else if root {
+		nssLib, _ = findNSSWrapper() // for setupRootHome, when installed
 	}
 	if root {
 		// sshd's privilege separation directory; /run is a tmpfs that
@@ -175,6 +177,16 @@ func start(opts Options, tempDir func() string) (_ *Server, err error) {
 		}
 		featureEnv = append(featureEnv, env...)
 		keysDir, s.User = s.home, unprivilegedUser
+	} else if root && nssLib != "" {
+		home := filepath.Join(s.Dir, "root-home")
+		if err := os.Mkdir(home, 0o700); err != nil {
+			return nil, fmt.Errorf("sshdtest: creating root's home: %w", err)
+		}
+		env, err := s.setupRootHome(nssLib, home)
+		if err != nil {
+			return nil, err
+		}
+		featureEnv = append(featureEnv, env...)
 	}
 	authPath, err := writeAuthorizedKeys(keysDir, opts.AuthorizedKeys)
 	if err != nil {
