@@ -386,8 +386,14 @@ func TestConnectionLost(t *testing.T) {
 
 	remote.Close() // the network goes away
 	for s.IsConnected() {
-		require.NoError(t, s.Wait(testCtx(t, 30*time.Second)))
+		// Wait returns the connection's error once it is found lost,
+		// which may be between IsConnected and Wait.
+		if err := s.Wait(testCtx(t, 30*time.Second)); err != nil {
+			require.NotErrorIs(t, err, context.DeadlineExceeded)
+			break
+		}
 	}
+	assert.False(t, s.IsConnected())
 	_, err = s.UserauthNone(testCtx(t, 30*time.Second))
 	require.Error(t, err)
 	assert.NotEmpty(t, s.LastError())
