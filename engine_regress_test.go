@@ -317,8 +317,15 @@ func TestRegressCallbacksAcrossSessions(t *testing.T) {
 	}
 	require.NoError(t, a.SetCallbacks(into(inA, inB, s2, b, gotA)))
 	require.NoError(t, b.SetCallbacks(into(inB, inA, s1, a, gotB)))
-	require.NoError(t, a.RequestExec(testCtx(t, regressBound), "echo a; exec "+uniqueSleep(t)))
-	require.NoError(t, b.RequestExec(testCtx(t, regressBound), "echo b; exec "+uniqueSleep(t)))
+	// Each request from a goroutine of its own: a's callback may run inside
+	// a.RequestExec (libssh reads the output with the reply), where it
+	// waits for b's, which must not wait for a.RequestExec to return.
+	execErrs := make(chan error, 2)
+	sleepA, sleepB := uniqueSleep(t), uniqueSleep(t)
+	go func() { execErrs <- a.RequestExec(testCtx(t, regressBound), "echo a; exec "+sleepA) }()
+	go func() { execErrs <- b.RequestExec(testCtx(t, regressBound), "echo b; exec "+sleepB) }()
+	require.NoError(t, recv(t, execErrs, regressBound))
+	require.NoError(t, recv(t, execErrs, regressBound))
 
 	for name, got := range map[string]chan seen{"a": gotA, "b": gotB} {
 		v := recv(t, got, regressBound)
