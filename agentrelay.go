@@ -23,6 +23,9 @@ type agentRelay struct {
 	ln     *net.UnixListener
 	target string // the real agent's socket
 
+	stop context.CancelFunc // ends dials to the agent in progress
+	ctx  context.Context
+
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	done  bool
@@ -45,6 +48,7 @@ func newAgentRelay(target string) (*agentRelay, error) {
 		return nil, err
 	}
 	a := &agentRelay{dir: dir, ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	a.ctx, a.stop = context.WithCancel(context.Background())
 	a.wg.Add(1)
 	go a.serve()
 	return a, nil
@@ -68,7 +72,7 @@ func (a *agentRelay) serve() {
 			defer a.wg.Done()
 			defer a.untrack(c)
 			d := net.Dialer{Timeout: agentDialTimeout}
-			up, err := d.Dial("unix", a.target)
+			up, err := d.DialContext(a.ctx, "unix", a.target)
 			if err != nil {
 				return
 			}
@@ -124,14 +128,11 @@ func (a *agentRelay) close() {
 	a.done = true
 	a.mu.Unlock()
 	a.ln.Close()
+	a.stop()
 	a.cut()
 	a.wg.Wait()
 	os.RemoveAll(a.dir)
 }
-
-// agentRelayNoLock returns the session's relay for interrupt, which cannot
-// take the lock.
-func (st *sessionState) agentRelayNoLock() *agentRelay { return st.agentPtr.Load() }
 
 // useAgentLocked points libssh at a relay to the agent (WithAgentSocket's,
 // or $SSH_AUTH_SOCK) before a call that may use it, and returns a function
@@ -139,7 +140,8 @@ func (st *sessionState) agentRelayNoLock() *agentRelay { return st.agentPtr.Load
 // returns. Without an agent socket that exists, libssh is left alone (it
 // finds no agent at once).
 func (st *sessionState) useAgentLocked(ctx context.Context) (stop func() bool, err error) {
-	if st.agent == nil {
+	a := st.agent.Load()
+	if a == nil {
 		target := os.Getenv("SSH_AUTH_SOCK")
 		if st.cfg.agentSocket != nil {
 			target = *st.cfg.agentSocket
@@ -147,16 +149,15 @@ func (st *sessionState) useAgentLocked(ctx context.Context) (stop func() bool, e
 		if fi, err := os.Stat(target); target == "" || err != nil || fi.Mode().Type() != os.ModeSocket {
 			return func() bool { return true }, nil
 		}
-		a, err := newAgentRelay(target)
-		if err != nil {
+		var err error
+		if a, err = newAgentRelay(target); err != nil {
 			return nil, &Error{Op: "agent relay", Err: err}
 		}
 		if lib.OptionsSetString(st.p, lib.SSH_OPTIONS_IDENTITY_AGENT, a.path()) != lib.SSH_OK {
 			a.close()
 			return nil, st.errorLocked("set agent socket", "libssh refused the relay's socket")
 		}
-		st.agent = a
-		st.agentPtr.Store(a)
+		st.agent.Store(a)
 	}
-	return context.AfterFunc(ctx, st.agent.cut), nil
+	return context.AfterFunc(ctx, a.cut), nil
 }

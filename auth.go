@@ -20,7 +20,7 @@ func (s *Session) userauth(ctx context.Context, op string, usesAgent bool, call 
 		return AuthError, err
 	}
 	defer runtime.KeepAlive(s)
-	release, err := st.acquire(ctx)
+	release, err := st.acquireSlot(ctx, st.callSem, ErrClosed)
 	if err != nil {
 		return AuthError, err
 	}

@@ -323,15 +323,12 @@ func (c *chanState) pending(ctx context.Context, op string, isOpen bool, call fu
 	if err := ctx.Err(); err != nil {
 		return err // nothing sent, nothing changed
 	}
-	select {
-	case c.reqSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-st.done:
-		return errSessionClosed
+	release, err := st.acquireSlot(ctx, c.reqSem, errSessionClosed)
+	if err != nil {
+		return err
 	}
-	defer func() { <-c.reqSem }()
-	err := st.drive(ctx, func() (bool, error) {
+	defer release()
+	err = st.drive(ctx, func() (bool, error) {
 		err := c.usableLocked()
 		switch {
 		case err != nil:
@@ -858,14 +855,11 @@ func (c *chanState) write(ctx context.Context, b []byte, stderr bool) (int, erro
 	st := c.st
 	// One Write at a time, so that writes do not interleave; a writer
 	// waiting here gives up with its context.
-	select {
-	case c.writeSem <- struct{}{}:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-st.done:
-		return 0, errSessionClosed
+	release, err := st.acquireSlot(ctx, c.writeSem, errSessionClosed)
+	if err != nil {
+		return 0, err
 	}
-	defer func() { <-c.writeSem }()
+	defer release()
 	written := 0
 	for first := true; first || written < len(b); first = false {
 		err := st.drive(ctx, func() (bool, error) {

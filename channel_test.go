@@ -313,35 +313,52 @@ func TestCancelledBeforeSendingChangesNothing(t *testing.T) {
 	assert.Equal(t, "fine\n", string(out))
 }
 
-// holdConn is a connection whose incoming data can be held back, to make a
-// server look silent at a chosen moment.
+// holdConn is a connection to sshd whose incoming data can be held back
+// (to make the server's next packets arrive together, in a known order),
+// and which tells when data arrived while held and when the client wrote.
 type holdConn struct {
 	net.Conn
-	mu    sync.Mutex
-	held  chan struct{} // non-nil while held; closed to release
-	wrote chan struct{} // a value for each write while held
+	mu      sync.Mutex
+	held    chan struct{} // non-nil while held; closed to release
+	arrived chan struct{} // a value when a read got data while held
+	wrote   chan struct{} // a value for each write while held
 }
 
 func (c *holdConn) hold() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.held, c.wrote = make(chan struct{}), make(chan struct{}, 100)
+	c.held = make(chan struct{})
+	c.arrived = make(chan struct{}, 1)
+	c.wrote = make(chan struct{}, 100)
 }
 
 func (c *holdConn) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	close(c.held)
-	c.held = nil
+	if c.held != nil {
+		close(c.held)
+		c.held = nil
+	}
 }
 
-// Read delivers what arrived only while not held.
+// nextWrite returns a channel that receives when the client next writes.
+func (c *holdConn) nextWrite() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wrote = make(chan struct{}, 100)
+	return c.wrote
+}
+
 func (c *holdConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	c.mu.Lock()
-	held := c.held
+	held, arrived := c.held, c.arrived
 	c.mu.Unlock()
 	if held != nil {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		<-held
 	}
 	return n, err

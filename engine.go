@@ -134,10 +134,9 @@ type sessionState struct {
 	// deferred are channels closed from inside a callback (invariant 8).
 	deferred []*chanState
 
-	// agent relays libssh's agent connections (agentrelay.go), or nil;
-	// agentPtr is the same, for interrupt, which cannot take the lock.
-	agent    *agentRelay
-	agentPtr atomic.Pointer[agentRelay]
+	// agent relays libssh's agent connections (agentrelay.go), or holds
+	// nil. Atomic for lockInterrupting, which cuts it without the lock.
+	agent atomic.Pointer[agentRelay]
 
 	// server is the message handler of a session made by AcceptSession,
 	// freed after the session.
@@ -454,15 +453,18 @@ func abandoned(err error) (error, bool) {
 	return err, false
 }
 
-// acquire takes the right to make a connect or auth call; release returns it.
-func (st *sessionState) acquire(ctx context.Context) (release func(), err error) {
+// acquireSlot takes slot, a one-slot semaphore beside the lock (the
+// session's connect-or-auth slot, a channel's request or write slot),
+// unless ctx ends or the session closes first (closedErr then); release
+// gives it back.
+func (st *sessionState) acquireSlot(ctx context.Context, slot chan struct{}, closedErr error) (release func(), err error) {
 	select {
-	case st.callSem <- struct{}{}:
-		return func() { <-st.callSem }, nil
+	case slot <- struct{}{}:
+		return func() { <-slot }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-st.done:
-		return nil, ErrClosed
+		return nil, closedErr
 	}
 }
 
@@ -679,17 +681,6 @@ func (st *sessionState) drainedLocked() bool { return !st.writePendingLocked() }
 
 // --- teardown (invariants 8 and 9) ---
 
-// interrupt makes a call in progress give up without the lock: it shuts
-// the socket down and cuts the agent relay.
-func (st *sessionState) interrupt() {
-	if pl := st.currentPoller(); pl != nil {
-		pl.shutdown()
-	}
-	if a := st.agentRelayNoLock(); a != nil {
-		a.cut()
-	}
-}
-
 // closeGrace is how long Close and Disconnect wait for the lock before they
 // interrupt its holder. Holders never wait for the network (invariant 2), so
 // only a call stuck on a third party (GSSAPI's KDC) takes longer; waiting a
@@ -701,7 +692,7 @@ const closeGrace = 20 * time.Millisecond
 // progress is cut at once, and a holder that keeps the lock past closeGrace
 // is interrupted.
 func (st *sessionState) lockInterrupting() {
-	if a := st.agentRelayNoLock(); a != nil {
+	if a := st.agent.Load(); a != nil {
 		a.cut()
 	}
 	if st.tryLock() {
@@ -715,7 +706,9 @@ func (st *sessionState) lockInterrupting() {
 		return
 	case <-t.C:
 	}
-	st.interrupt()
+	if pl := st.currentPoller(); pl != nil {
+		pl.shutdown() // a libssh call blocked on the socket returns
+	}
 	st.lock()
 }
 
@@ -751,9 +744,8 @@ func (st *sessionState) teardownLocked(reason error) ioStopper {
 	st.connected = false
 	st.alive.Store(false)
 	st.setPollerLocked(nil)
-	stopper := ioStopper{pl: pl, done: st.ioDone, stop: st.ioStop, agent: st.agent}
-	st.ioDone, st.ioStop, st.agent = nil, nil, nil
-	st.agentPtr.Store(nil)
+	stopper := ioStopper{pl: pl, done: st.ioDone, stop: st.ioStop, agent: st.agent.Swap(nil)}
+	st.ioDone, st.ioStop = nil, nil
 	return stopper
 }
 
@@ -816,7 +808,7 @@ func (st *sessionState) setPollerLocked(pl poller) {
 }
 
 // currentPoller returns the poller, or nil. It needs no lock, for
-// interrupt's sake.
+// lockInterrupting's sake.
 func (st *sessionState) currentPoller() poller {
 	if p := st.poller.Load(); p != nil {
 		return *p

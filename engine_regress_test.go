@@ -114,71 +114,6 @@ func TestRegressWriteFromCallbackDuringWrite(t *testing.T) {
 	assert.Equal(t, "4194304", recv(t, out, regressBound))
 }
 
-// gateConn is a connection to sshd whose incoming data can be held back
-// (to make the server's next packets arrive together, in a known order),
-// and which tells when data arrived while held and when the client wrote.
-type gateConn struct {
-	net.Conn
-	mu      sync.Mutex
-	gate    chan struct{} // non-nil while held; closed to release
-	arrived chan struct{} // a value when a read got data while held
-	wrote   chan struct{} // a value for each write while held
-}
-
-func (c *gateConn) hold() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gate = make(chan struct{})
-	c.arrived = make(chan struct{}, 1)
-	c.wrote = make(chan struct{}, 100)
-}
-
-func (c *gateConn) release() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gate != nil {
-		close(c.gate)
-		c.gate = nil
-	}
-}
-
-// nextWrite returns a channel that receives when the client next writes.
-func (c *gateConn) nextWrite() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.wrote = make(chan struct{}, 100)
-	return c.wrote
-}
-
-func (c *gateConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.mu.Lock()
-	gate, arrived := c.gate, c.arrived
-	c.mu.Unlock()
-	if gate != nil {
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-		<-gate
-	}
-	return n, err
-}
-
-func (c *gateConn) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	wrote := c.wrote
-	c.mu.Unlock()
-	n, err := c.Conn.Write(b)
-	if wrote != nil {
-		select {
-		case wrote <- struct{}{}:
-		default:
-		}
-	}
-	return n, err
-}
-
 // Item 2: SendSignal, RequestEnv and Process.Kill from a callback while
 // another request is pending on that channel. The first engine took the
 // channel's request slot before it checked for a callback: the callback
@@ -189,7 +124,7 @@ func TestRegressRequestsFromCallbackWhileOneIsPending(t *testing.T) {
 	t.Run("a request waiting for its reply", func(t *testing.T) {
 		t.Parallel()
 		srv := sshdtest.New(t, sshdtest.Options{Unprivileged: true})
-		conn := &gateConn{Conn: srv.Pipe(t)}
+		conn := &holdConn{Conn: srv.Pipe(t)}
 		s := newPipeSession(t, srv, libssh.WithConn(conn))
 		t.Cleanup(conn.release) // before the session closes, should the test fail while held
 		authenticate(t, s)
@@ -821,19 +756,6 @@ func TestRegressCloseSaysGoodbye(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{Unprivileged: true})
 	const sessions = 20
-	ends := func() (goodbyes, all int) {
-		for _, l := range strings.Split(srv.Log(), "\n") {
-			switch {
-			case strings.Contains(l, "Received disconnect from"):
-				goodbyes++
-				all++
-			case strings.Contains(l, "Connection closed by"), strings.Contains(l, "Connection reset by"),
-				strings.Contains(l, "Broken pipe"), strings.Contains(l, "Timeout, client not responding"):
-				all++
-			}
-		}
-		return goodbyes, all
-	}
 	for i := range sessions {
 		s := newPipeSession(t, srv)
 		authenticate(t, s)
@@ -862,17 +784,9 @@ func TestRegressCloseSaysGoodbye(t *testing.T) {
 		require.NoError(t, s.Close())
 		close(stop)
 		waitGroup(t, &wg, regressBound)
-		// sshd logs how the connection ended, then exits.
-		bound := testCtx(t, regressBound)
-		for _, all := ends(); all <= i; _, all = ends() {
-			select {
-			case <-bound.Done():
-				t.Fatalf("sshd did not log the end of connection %d", i+1)
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
+		waitConnectionEnds(t, srv, i+1) // sshd logs how each connection ended
 	}
-	goodbyes, all := ends()
+	goodbyes, all := connectionEnds(srv)
 	assert.Equal(t, sessions, all)
 	// Close waits closeGrace (20 ms) for the lock before it cuts the
 	// holder off without a goodbye, and on a loaded machine a holder can

@@ -365,7 +365,7 @@ func (s *Session) Connect(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, st.cfg.connectTimeout)
 		defer cancel()
 	}
-	release, err := st.acquire(ctx)
+	release, err := st.acquireSlot(ctx, st.callSem, ErrClosed)
 	if err != nil {
 		return err
 	}
