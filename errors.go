@@ -16,18 +16,16 @@ func notMade(what, madeBy string) error {
 }
 
 // sessionArgErr is the error of a nil or zero *Session given to (or
-// called by) a function of this package that needs a made one; nil for a
-// made Session.
+// called by) a function of this package that needs a made one (the one
+// its methods return); nil for a made Session.
 func sessionArgErr(s *Session) error {
-	if s == nil || s.st == nil {
-		return notMade("Session", "NewSession, WrapSession or AcceptSession")
-	}
-	return nil
+	_, err := s.state()
+	return err
 }
 
-// errNilContext is the error of a nil context.
+// errNilContext is the error of a nil context given to fn.
 func errNilContext(fn string) error {
-	return errors.New("libssh: " + fn + " with a nil context")
+	return fmt.Errorf("%w given to %s", errNoContext, fn)
 }
 
 // Sentinel errors, for use with errors.Is.

@@ -282,9 +282,6 @@ func NewForwarder(ctx context.Context, s *Session, localPort int, remoteHost str
 	if ctx == nil {
 		return nil, errNilContext("NewForwarder")
 	}
-	if err := sessionArgErr(s); err != nil {
-		return nil, err
-	}
 	cfg := forwarderConfig{host: "127.0.0.1"}
 	for _, o := range opts {
 		if o != nil {
@@ -399,7 +396,8 @@ func (f *Forwarder) Clients() int {
 // Close stops listening, closes every client connection and its channel,
 // and returns once the forwarder's goroutines have ended. It is idempotent:
 // later calls wait for the first and return nil. Called from a callback, it
-// closes the forwarder once the callback has returned and does not wait.
+// returns nil at once and closes the forwarder in another goroutine, which
+// waits for the callback to return (an error of that close is lost).
 func (f *Forwarder) Close() error {
 	if !f.made() {
 		return errNoForwarder

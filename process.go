@@ -275,7 +275,7 @@ func (c *Cmd) StdinPipe() (io.WriteCloser, error) {
 	if c.started {
 		return nil, errors.New("libssh: StdinPipe after the command started")
 	}
-	c.stdinPipe = newStdinPipe()
+	c.stdinPipe = newStdinPipe(c.ctx)
 	return c.stdinPipe, nil
 }
 
@@ -336,7 +336,7 @@ func (c *Cmd) Start() error {
 func (c *Cmd) start() error {
 	switch {
 	case c.s == nil:
-		return notMade("Cmd", "Session.Command or Session.CommandLine")
+		return errNilCmd
 	case c.err != nil:
 		return c.err
 	}
@@ -416,10 +416,7 @@ func (c *Cmd) envPairs() ([][2]string, error) {
 		if !ok || name == "" {
 			return nil, fmt.Errorf("libssh: Cmd.Env entry %q is not NAME=value", e)
 		}
-		if strings.IndexByte(e, 0) >= 0 {
-			return nil, fmt.Errorf("libssh: Cmd.Env entry %q contains a NUL byte", e)
-		}
-		if err := checkString("environment variable "+name+" (Cmd.Env)", e); err != nil {
+		if err := checkString("Cmd.Env entry (environment variable "+name+")", e); err != nil {
 			return nil, err
 		}
 		if i, dup := index[name]; dup {
@@ -816,6 +813,7 @@ const stdinPipeBuffer = 64 << 10
 // Exactly one of Close and flush sends EOF: each sets its flag (closed,
 // sent) and reads the other's under mu.
 type stdinPipe struct {
+	ctx     context.Context // the Cmd's; Background for Command
 	mu      sync.Mutex
 	buf     []byte        // written before Start
 	ch      *Channel      // set by start
@@ -827,11 +825,21 @@ type stdinPipe struct {
 	flushed chan struct{} // closed when flush has returned; nil until start
 }
 
-func newStdinPipe() *stdinPipe {
-	return &stdinPipe{ready: make(chan struct{}), closing: make(chan struct{})}
+func newStdinPipe(ctx context.Context) *stdinPipe {
+	w := &stdinPipe{ctx: context.Background(), ready: make(chan struct{}), closing: make(chan struct{})}
+	if ctx != nil {
+		w.ctx = ctx
+	}
+	return w
 }
 
+// Write keeps what is written before Start (up to stdinPipeBuffer; a
+// longer write waits for Start, or for the Cmd's context to end), and
+// sends to the command after it. From a callback it returns ErrInCallback.
 func (w *stdinPipe) Write(b []byte) (n int, err error) {
+	if err := refuseInCallback(); err != nil {
+		return 0, err // the lock this would wait for is the callback's
+	}
 	for {
 		w.mu.Lock()
 		switch {
@@ -862,6 +870,8 @@ func (w *stdinPipe) Write(b []byte) (n int, err error) {
 		select {
 		case <-ready:
 		case <-closing:
+		case <-w.ctx.Done():
+			return n, w.ctx.Err()
 		}
 	}
 }
