@@ -1,7 +1,6 @@
 package libssh_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"strconv"
@@ -211,12 +210,13 @@ func TestSessionMethodInsideACallback(t *testing.T) {
 		close      error
 	}
 	got := make(chan seen, 1)
+	inCtx := testCtx(t, 5*time.Second) // should the refusal come back, the callback gives up
 	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
 		OnEOF: func() {
 			var v seen
 			v.host, v.open = s.Host(), s.IsOpen() // cached facts work
 			_, v.newChannel = s.NewChannel()      // would need the lock this goroutine holds
-			v.wait = s.Wait(context.Background())
+			v.wait = s.Wait(inCtx)
 			v.close = s.Close() // deferred until the callback returns
 			got <- v
 		},

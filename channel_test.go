@@ -116,7 +116,7 @@ func waitExit(t *testing.T, ch *libssh.Channel, want int) {
 // runOutput runs command on a new channel of s and returns its stdout.
 func runOutput(t *testing.T, s *libssh.Session, command string) string {
 	t.Helper()
-	out, err := io.ReadAll(execChannel(t, s, command))
+	out, err := readAll(t, execChannel(t, s, command), 30*time.Second)
 	require.NoError(t, err)
 	return string(out)
 }
@@ -178,16 +178,30 @@ func TestStdinStreamedToCat(t *testing.T) {
 }
 
 // readUntil reads r until what it read contains want.
+// It fails the test if that takes longer than 30 s.
 func readUntil(t *testing.T, r io.Reader, want string) string {
 	t.Helper()
-	var got bytes.Buffer
-	buf := make([]byte, 4096)
-	for !strings.Contains(got.String(), want) {
-		n, err := r.Read(buf)
-		got.Write(buf[:n])
-		require.NoError(t, err, "reading until %q; got %q", want, got.String())
+	type result struct {
+		got string
+		err error
 	}
-	return got.String()
+	done := make(chan result, 1)
+	go func() {
+		var got bytes.Buffer
+		buf := make([]byte, 4096)
+		for !strings.Contains(got.String(), want) {
+			n, err := r.Read(buf)
+			got.Write(buf[:n])
+			if err != nil {
+				done <- result{got.String(), err}
+				return
+			}
+		}
+		done <- result{got.String(), nil}
+	}()
+	res := recv(t, done, 30*time.Second)
+	require.NoError(t, res.err, "reading until %q; got %q", want, res.got)
+	return res.got
 }
 
 func TestInteractiveShellOnAPty(t *testing.T) {

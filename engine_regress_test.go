@@ -132,12 +132,13 @@ func TestRegressRequestsFromCallbackWhileOneIsPending(t *testing.T) {
 		type calls struct{ signal, env error }
 		inside := make(chan calls, 1)
 		var once sync.Once
+		inCtx := testCtx(t, 5*time.Second) // should the refusal come back, the callback gives up
 		require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
 			OnData: func(data []byte, isStderr bool) int {
 				once.Do(func() {
 					var c calls
-					c.signal = ch.SendSignal(context.Background(), "TERM")
-					c.env = ch.RequestEnv(context.Background(), "GOLIBSSH_INSIDE", "1")
+					c.signal = ch.SendSignal(inCtx, "TERM")
+					c.env = ch.RequestEnv(inCtx, "GOLIBSSH_INSIDE", "1")
 					inside <- c
 				})
 				return len(data)
@@ -548,7 +549,7 @@ func TestRegressOverlongStrings(t *testing.T) {
 	// Nothing was sent: the channel is as it was.
 	require.NoError(t, ch.RequestEnv(ctx, "GOLIBSSH_SHORT", "short"))
 	require.NoError(t, ch.RequestExec(ctx, "echo $GOLIBSSH_SHORT"))
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, regressBound)
 	require.NoError(t, err)
 	assert.Equal(t, "short\n", string(out))
 
@@ -661,13 +662,6 @@ func TestRegressCloseFromCallbackIsSent(t *testing.T) {
 	assert.False(t, ch.IsAssigned())
 }
 
-// Item 12: Close says goodbye (SSH_MSG_DISCONNECT) even when the session
-// lock is busy. The first engine tried the lock once and, when anything
-// held it, shut the socket down without a goodbye. Goroutines polling the
-// channel's state keep the lock busy here. (A session streaming output
-// keeps it as busy, but then sshd, still writing when the connection
-// closes, often logs a broken pipe before it reads the goodbye, so that
-// cannot show whether the goodbye was sent.)
 // connectionEnds counts how sshd logged the ends of connections: with the
 // client's goodbye, and all of them.
 func connectionEnds(srv *sshdtest.Server) (goodbyes, all int) {
@@ -752,6 +746,13 @@ func TestRegressLongUserViaWithLib(t *testing.T) {
 	assert.True(t, s.IsConnected(), "refused before sending")
 }
 
+// Item 12: Close says goodbye (SSH_MSG_DISCONNECT) even when the session
+// lock is busy. The first engine tried the lock once and, when anything
+// held it, shut the socket down without a goodbye. Goroutines polling the
+// channel's state keep the lock busy here. (A session streaming output
+// keeps it as busy, but then sshd, still writing when the connection
+// closes, often logs a broken pipe before it reads the goodbye, so that
+// cannot show whether the goodbye was sent.)
 func TestRegressCloseSaysGoodbye(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{Unprivileged: true})

@@ -233,7 +233,7 @@ func sinkPort(t *testing.T) int {
 			c.Close()
 		}
 		mu.Unlock()
-		wg.Wait()
+		waitGroup(t, &wg, 10*time.Second)
 	})
 	spawn(&wg, func() {
 		for {

@@ -3,6 +3,7 @@ package libssh_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -108,3 +109,21 @@ func waitGroup(t testing.TB, wg *sync.WaitGroup, d time.Duration) {
 }
 
 func allStacks() []byte { return testbound.AllStacks() }
+
+// readAll reads r to its end in a goroutine and returns what it read, or
+// fails the test if that takes longer than d (a channel whose EOF never
+// comes, say).
+func readAll(t testing.TB, r io.Reader, d time.Duration) ([]byte, error) {
+	t.Helper()
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := io.ReadAll(r)
+		done <- result{b, err}
+	}()
+	res := recv(t, done, d)
+	return res.b, res.err
+}

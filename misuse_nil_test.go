@@ -44,6 +44,10 @@ func errLower(t *testing.T, what string, err error) {
 	msg := err.Error()
 	prefix, rest, _ := strings.Cut(msg, ": ")
 	assert.Contains(t, []string{"libssh", "sshtest"}, prefix, "%s: %q", what, msg)
+	if rest == "" {
+		t.Errorf("%s: %q says nothing after its prefix", what, msg)
+		return
+	}
 	first, _, _ := strings.Cut(rest, " ")
 	first = strings.TrimSuffix(first, ":")
 	if identifiers[first] {

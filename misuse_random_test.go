@@ -161,7 +161,7 @@ func TestMisuseRandom(t *testing.T) {
 	select {
 	case <-finished:
 		close(stopWatch)
-		aux.Wait()
+		waitGroup(t, &aux, misuseStall)
 	case stacks := <-stalled:
 		m.report()
 		t.Fatalf("deadlock: no operation completed in %v after %d (seed %d); in flight:\n%s\ngoroutines:\n%s",
@@ -199,7 +199,7 @@ func TestMisuseRandom(t *testing.T) {
 	})
 	select {
 	case <-closed:
-		aux.Wait()
+		waitGroup(t, &aux, misuseStall)
 	case <-time.After(misuseStall):
 		t.Fatalf("closing everything hung (seed %d); goroutines:\n%s", seed, allStacks())
 	}

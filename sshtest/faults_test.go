@@ -15,8 +15,9 @@ import (
 	"github.com/golibssh/libssh/sshtest"
 )
 
-// within runs f and fails the test if it has not returned after d. It
-// returns how long f took (d when it did not return).
+// within runs f and returns how long it took; if f has not returned after
+// d, the test fails and stops there, so that nothing reads what f is still
+// writing.
 func within(t *testing.T, d time.Duration, what string, f func()) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -29,8 +30,8 @@ func within(t *testing.T, d time.Duration, what string, f func()) time.Duration 
 	case <-done:
 		return time.Since(start)
 	case <-time.After(d):
-		t.Errorf("%s has not returned after %v", what, d)
-		return d
+		t.Fatalf("%s has not returned after %v", what, d)
+		panic("unreachable")
 	}
 }
 
@@ -185,8 +186,9 @@ func TestFaultStopReading(t *testing.T) {
 	require.NoError(t, ch.OpenSession(ctx))
 	require.NoError(t, ch.RequestExec(ctx, "anything"), "the request at the Point is answered")
 	line := make([]byte, len("running\n"))
-	_, err = io.ReadFull(ch, line)
-	require.NoError(t, err, "the server's output still arrives")
+	read := make(chan error, 1)
+	go func() { _, err := io.ReadFull(ch, line); read <- err }()
+	require.NoError(t, recv(t, read, 10*time.Second), "the server's output still arrives")
 	assert.Equal(t, "running\n", string(line))
 
 	// The writer blocks for good (Channel.Write has no deadline); Close

@@ -155,6 +155,9 @@ type relayed struct {
 	mu        sync.Mutex
 	noRead    bool // the client's bytes are no longer read
 	noForward bool // the server's bytes are dropped
+	// writeMu orders the writes to the client (the server's bytes and
+	// Inject's), apart from mu, which a blocked write must not hold.
+	writeMu sync.Mutex
 }
 
 // NewRelay starts a relay to target ("host:port"). rcvbuf, when positive,
@@ -251,26 +254,33 @@ func (c *relayed) fromServer() {
 	for {
 		n, err := c.server.Read(buf)
 		if n > 0 {
-			c.mu.Lock()
 			var werr error
-			if !c.noForward {
+			if c.forwarding() {
+				// Not under mu: a client that stops reading blocks this
+				// write, and StopReading or Blackhole must still return.
+				c.writeMu.Lock()
 				_, werr = c.client.Write(buf[:n])
+				c.writeMu.Unlock()
 			}
-			c.mu.Unlock()
 			if werr != nil {
 				c.close()
 				return
 			}
 		}
 		if err != nil {
-			c.mu.Lock()
-			if !c.noForward {
+			if c.forwarding() {
 				c.client.CloseWrite()
 			}
-			c.mu.Unlock()
 			return
 		}
 	}
+}
+
+// forwarding reports whether the server's bytes still reach the client.
+func (c *relayed) forwarding() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.noForward
 }
 
 func (c *relayed) stopped() bool {
@@ -332,8 +342,10 @@ func (r *Relay) Inject(b []byte) error {
 	var errs []error
 	r.each(func(c *relayed) {
 		c.mu.Lock()
-		defer c.mu.Unlock()
 		c.noForward = true
+		c.mu.Unlock()
+		c.writeMu.Lock() // after a server write in flight, not inside it
+		defer c.writeMu.Unlock()
 		_, err := c.client.Write(b)
 		errs = append(errs, err)
 	})
