@@ -578,7 +578,10 @@ func TestCommandWaitDelayBoundsHeldOutput(t *testing.T) {
 	s := cmdSession(t)
 	sleep := uniqueSleep(t)
 	cmd := s.CommandLine(sleep + " & echo started")
-	cmd.WaitDelay = time.Millisecond
+	// Long enough for the output copy to take "started" (which came
+	// before the exit status) before WaitDelay closes the channel, which
+	// drops what is left unread; 1 ms was not, under -asan.
+	cmd.WaitDelay = 200 * time.Millisecond
 	out, err := cmd.Output()
 	assert.ErrorIs(t, err, libssh.ErrWaitDelay)
 	assert.Equal(t, "started\n", string(out))
