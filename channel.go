@@ -383,11 +383,11 @@ func (ch *Channel) OpenSession(ctx context.Context) error {
 		return err
 	}
 	defer runtime.KeepAlive(ch)
-	return c.pending(ctx, "open session channel", false, func(p lib.Channel) int {
+	return openChannelError(c.pending(ctx, "open session channel", false, func(p lib.Channel) int {
 		rc := lib.ChannelOpenSession(p)
 		c.opened = rc == lib.SSH_OK
 		return rc
-	})
+	}))
 }
 
 // OpenForward opens the channel as a connection the server makes to
@@ -410,11 +410,11 @@ func (ch *Channel) openForward(ctx context.Context, host string, port int, srcHo
 	}
 	defer runtime.KeepAlive(ch)
 	op := "open forward channel to " + net.JoinHostPort(host, strconv.Itoa(port))
-	return c.pending(ctx, op, false, func(p lib.Channel) int {
+	return openChannelError(c.pending(ctx, op, false, func(p lib.Channel) int {
 		rc := lib.ChannelOpenForward(p, host, port, srcHost, srcPort)
 		c.opened = rc == lib.SSH_OK
 		return rc
-	})
+	}))
 }
 
 // checkForwardTarget rejects a forward host that C would truncate and a port

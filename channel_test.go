@@ -475,6 +475,11 @@ func TestOpenForwardDenied(t *testing.T) {
 	err = ch.OpenForward(testCtx(t, 30*time.Second), host, port)
 	require.ErrorIs(t, err, libssh.ErrRequestDenied)
 	assert.ErrorContains(t, err, "open forward channel to 127.0.0.1")
+	assert.ErrorContains(t, err, "AllowTcpForwarding")
+	var refused *libssh.OpenChannelError
+	if assert.ErrorAs(t, err, &refused) {
+		assert.Equal(t, libssh.OpenAdministrativelyProhibited, refused.Reason)
+	}
 	assert.False(t, ch.IsOpen())
 }
 

@@ -3,6 +3,9 @@ package libssh
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/lib"
@@ -120,6 +123,98 @@ func (e *Error) Unwrap() error {
 // Is makes errors.Is(err, ErrRequestDenied) true for denied requests.
 func (e *Error) Is(target error) bool {
 	return e != nil && target == ErrRequestDenied && e.Code == ErrorCodeRequestDenied
+}
+
+// OpenChannelError says that the server refused to open a channel, with
+// the reason code and message it sent (RFC 4254, section 5.1). It matches
+// [ErrRequestDenied].
+type OpenChannelError struct {
+	Op      string          // what was opened, such as "open session channel"
+	Reason  RejectionReason // the server's reason code
+	Message string          // the server's explanation, as sent
+}
+
+// RejectionReason is the reason code of a refused channel open.
+type RejectionReason uint32
+
+// The reason codes of RFC 4254.
+const (
+	OpenAdministrativelyProhibited RejectionReason = 1
+	OpenConnectFailed              RejectionReason = 2
+	OpenUnknownChannelType         RejectionReason = 3
+	OpenResourceShortage           RejectionReason = 4
+)
+
+// String returns the reason's name, such as "connect failed".
+func (r RejectionReason) String() string {
+	switch r {
+	case OpenAdministrativelyProhibited:
+		return "administratively prohibited"
+	case OpenConnectFailed:
+		return "connect failed"
+	case OpenUnknownChannelType:
+		return "unknown channel type"
+	case OpenResourceShortage:
+		return "resource shortage"
+	}
+	return "reason " + itoa(int(r))
+}
+
+func (e *OpenChannelError) Error() string {
+	if e == nil {
+		return "libssh: the server refused to open a channel"
+	}
+	op := e.Op
+	if op == "" {
+		op = "open channel"
+	}
+	msg := "libssh: " + op + ": the server refused: " + e.Reason.String()
+	if e.Message != "" {
+		msg += ": " + strconv.Quote(e.Message)
+	}
+	if hint := e.hint(); hint != "" {
+		msg += " (" + hint + ")"
+	}
+	return msg
+}
+
+// hint says what most likely made the server refuse.
+func (e *OpenChannelError) hint() string {
+	session := strings.HasPrefix(e.Op, "open session")
+	switch {
+	case session && (e.Reason == OpenConnectFailed || e.Reason == OpenAdministrativelyProhibited || e.Reason == OpenResourceShortage):
+		return "the server's limit of channels per connection, OpenSSH's MaxSessions, may be reached"
+	case !session && e.Reason == OpenAdministrativelyProhibited:
+		return "the server may not allow TCP forwarding, OpenSSH's AllowTcpForwarding"
+	case !session && e.Reason == OpenConnectFailed:
+		return "the server could not connect to the target"
+	}
+	return ""
+}
+
+// Is makes errors.Is(err, ErrRequestDenied) true.
+func (e *OpenChannelError) Is(target error) bool { return target == ErrRequestDenied }
+
+// openRefusal matches libssh's message for a refused channel open
+// ("Channel opening failure: channel 3 error (2) open failed").
+var openRefusal = regexp.MustCompile(`^Channel opening failure: channel \d+ error \((\d+)\) (.*)$`)
+
+// openChannelError turns libssh's error for a refused channel open into an
+// *OpenChannelError; other errors pass unchanged.
+func openChannelError(err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Code != ErrorCodeRequestDenied {
+		return err
+	}
+	m := openRefusal.FindStringSubmatch(e.Message)
+	if m == nil {
+		return err
+	}
+	code, convErr := strconv.ParseUint(m[1], 10, 32)
+	if convErr != nil {
+		return err
+	}
+	return &OpenChannelError{Op: e.Op, Reason: RejectionReason(code), Message: m[2]}
 }
 
 // HostVerificationError says that the server's host key is not the one on

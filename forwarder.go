@@ -94,6 +94,19 @@ type forwardConn struct {
 	local  net.Addr
 	remote net.Addr
 	rd, wd *deadline
+	closed atomic.Bool
+}
+
+// errConnClosed is the error of a forwarded connection or forwarder used
+// after Close: it matches both [net.ErrClosed], which net/http and servers
+// test for, and [ErrClosed].
+var errConnClosed error = connClosedError{}
+
+type connClosedError struct{}
+
+func (connClosedError) Error() string { return "use of closed network connection" }
+func (connClosedError) Is(target error) bool {
+	return target == net.ErrClosed || target == ErrClosed
 }
 
 func (c *forwardConn) Read(b []byte) (int, error) {
@@ -107,22 +120,39 @@ func (c *forwardConn) Write(b []byte) (int, error) {
 }
 
 // opError makes errors net.OpErrors, as net.Conn's are, keeping io.EOF.
+// A closed channel or session gives an error that also matches
+// net.ErrClosed.
 func (c *forwardConn) opError(op string, err error) error {
 	if err == nil || err == io.EOF {
 		return err
 	}
+	if errors.Is(err, ErrClosed) && !errors.Is(err, net.ErrClosed) {
+		err = closedBecause{err}
+	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.local, Addr: c.remote, Err: err}
 }
 
+// closedBecause is an error matching ErrClosed that is made to match
+// net.ErrClosed too, keeping its message and what it wraps.
+type closedBecause struct{ err error }
+
+func (e closedBecause) Error() string        { return e.err.Error() }
+func (e closedBecause) Unwrap() error        { return e.err }
+func (e closedBecause) Is(target error) bool { return target == net.ErrClosed }
+
 // CloseWrite sends EOF: the far end reads end of input, and the connection
 // can still be read.
-func (c *forwardConn) CloseWrite() error { return c.ch.CloseWrite() }
+func (c *forwardConn) CloseWrite() error { return c.opError("close", c.ch.CloseWrite()) }
 
-// Close closes the channel. It is idempotent.
+// Close closes the channel. A second call returns an error matching
+// net.ErrClosed, as a *net.TCPConn's does.
 func (c *forwardConn) Close() error {
+	if c.closed.Swap(true) {
+		return c.opError("close", errConnClosed)
+	}
 	c.rd.stop()
 	c.wd.stop()
-	return c.ch.Close()
+	return c.opError("close", c.ch.Close())
 }
 
 func (c *forwardConn) LocalAddr() net.Addr  { return c.local }
@@ -232,6 +262,7 @@ type Forwarder struct {
 	ctx     context.Context // done when the forwarder closes, or is to
 	cancel  context.CancelFunc
 	closing atomic.Bool   // the first closer sets it and does the work
+	closed1 atomic.Bool   // Close was called (a second call is an error)
 	watched chan struct{} // closed when the watcher (see NewForwarder) has returned
 	done    chan struct{} // closed when Close has finished
 
@@ -345,8 +376,8 @@ func WithForwarder(ctx context.Context, s *Session, localPort int, remoteHost st
 		return err
 	}
 	err = f(fw)
-	if cerr := fw.Close(); err == nil {
-		err = cerr
+	if cerr := fw.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr // f closing fw itself is fine
 	}
 	return err
 }
@@ -394,13 +425,20 @@ func (f *Forwarder) Clients() int {
 }
 
 // Close stops listening, closes every client connection and its channel,
-// and returns once the forwarder's goroutines have ended. It is idempotent:
-// later calls wait for the first and return nil. Called from a callback, it
-// returns nil at once and closes the forwarder in another goroutine, which
-// waits for the callback to return (an error of that close is lost).
+// and returns once the forwarder's goroutines have ended. It returns nil
+// also when the forwarder had closed already with its context or session.
+// A second call waits for the first and, as with a [net.Listener], returns
+// an error matching [net.ErrClosed] (and [ErrClosed]). Called from a
+// callback, it returns nil at once and closes the forwarder in another
+// goroutine, which waits for the callback to return (an error of that
+// close is lost).
 func (f *Forwarder) Close() error {
 	if !f.made() {
 		return errNoForwarder
+	}
+	if f.closed1.Swap(true) {
+		<-f.done
+		return &net.OpError{Op: "close", Net: "tcp", Addr: f.ln.Addr(), Err: errConnClosed}
 	}
 	if callbackSession() != nil {
 		// Closing waits for the forwarder's goroutines, which may wait

@@ -78,9 +78,19 @@ func TestDialContextConn(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "got 100000 bytes", string(answer), "EOF reached the far end, and its answer came back")
 	require.NoError(t, conn.Close())
-	require.NoError(t, conn.Close(), "Close is idempotent")
-	_, err = conn.Read(make([]byte, 1))
+	err = conn.Close()
+	assert.ErrorIs(t, err, net.ErrClosed, "a second Close fails, as a *net.TCPConn's does")
 	assert.ErrorIs(t, err, libssh.ErrClosed)
+	for _, err := range []error{
+		func() error { _, err := conn.Read(make([]byte, 1)); return err }(),
+		func() error { _, err := conn.Write([]byte("x")); return err }(),
+		conn.(interface{ CloseWrite() error }).CloseWrite(),
+	} {
+		assert.ErrorIs(t, err, net.ErrClosed, "net/http and servers test for net.ErrClosed")
+		assert.ErrorIs(t, err, libssh.ErrClosed)
+		var opErr *net.OpError
+		assert.ErrorAs(t, err, &opErr)
+	}
 }
 
 func TestDialContextRefusals(t *testing.T) {
@@ -95,6 +105,12 @@ func TestDialContextRefusals(t *testing.T) {
 		_, err = s.DialContext(testCtx(t, 30*time.Second), "tcp", addr)
 		require.Error(t, err)
 		assert.ErrorContains(t, err, addr)
+		var refused *libssh.OpenChannelError
+		if assert.ErrorAs(t, err, &refused) {
+			assert.Equal(t, libssh.OpenConnectFailed, refused.Reason)
+			assert.NotEmpty(t, refused.Message, "OpenSSH says why it could not connect")
+		}
+		assert.ErrorContains(t, err, "could not connect")
 		assert.Zero(t, libssh.SessionChannels(s))
 		// The session goes on.
 		port := serveTCP(t, echo)
@@ -345,7 +361,9 @@ func TestForwarderCloseMidTransfer(t *testing.T) {
 	}
 	_, err = net.Dial("tcp", f.LocalAddr().String())
 	assert.Error(t, err, "the listener is closed")
-	require.NoError(t, f.Close(), "Close is idempotent")
+	err = f.Close()
+	assert.ErrorIs(t, err, net.ErrClosed, "a second Close fails, as a net.Listener's does")
+	assert.ErrorIs(t, err, libssh.ErrClosed)
 }
 
 func TestForwarderEndsWithItsSession(t *testing.T) {

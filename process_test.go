@@ -599,7 +599,13 @@ func TestCommandBeyondMaxSessions(t *testing.T) {
 	cmd := s.CommandLine("true")
 	err := cmd.Run()
 	require.ErrorIs(t, err, libssh.ErrRequestDenied)
-	assert.ErrorContains(t, err, "open session channel")
+	assert.ErrorContains(t, err, "open session channel: the server refused")
+	assert.ErrorContains(t, err, "MaxSessions")
+	var refused *libssh.OpenChannelError
+	if assert.ErrorAs(t, err, &refused) {
+		assert.Equal(t, libssh.OpenConnectFailed, refused.Reason, "OpenSSH's reason for a session beyond MaxSessions")
+		assert.Equal(t, "open failed", refused.Message)
+	}
 	assert.Nil(t, cmd.Process)
 	assert.Equal(t, 1, libssh.SessionChannels(s), "only the running command's channel")
 	cancel()
