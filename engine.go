@@ -109,6 +109,12 @@ type sessionState struct {
 	waiters atomic.Int32  // goroutines in waitLocked
 	done    chan struct{} // closed when Close begins
 
+	// ended is closed, and endErr set, when the session ends: it closes,
+	// disconnects, or breaks (Session.Done and Session.Err).
+	endMu  sync.Mutex
+	ended  chan struct{}
+	endErr error
+
 	// callSem serialises connect and authentication: libssh can have only
 	// one such call pending per session.
 	callSem chan struct{}
@@ -176,6 +182,7 @@ func newState(p lib.Session, owned bool, cfg config) *sessionState {
 		gen:      make(chan struct{}),
 		counter:  counter,
 		done:     make(chan struct{}),
+		ended:    make(chan struct{}),
 		callSem:  make(chan struct{}, 1),
 		channels: map[*chanState]struct{}{},
 	}
@@ -492,6 +499,24 @@ func (st *sessionState) setBrokenLocked(err error) {
 		st.broken = err
 	}
 	st.alive.Store(false)
+	st.end(st.broken)
+}
+
+// end records that the session has ended and why; the first reason stays.
+func (st *sessionState) end(err error) {
+	st.endMu.Lock()
+	defer st.endMu.Unlock()
+	if st.endErr == nil {
+		st.endErr = err
+		close(st.ended)
+	}
+}
+
+// endReason returns why the session ended, or nil while it has not.
+func (st *sessionState) endReason() error {
+	st.endMu.Lock()
+	defer st.endMu.Unlock()
+	return st.endErr
 }
 
 // setConnectedLocked records that the key exchange is done.
@@ -828,6 +853,7 @@ func (st *sessionState) close() bool {
 	}
 	if st.closing.CompareAndSwap(false, true) {
 		close(st.done) // ends every wait and lockCtx at once
+		st.end(ErrClosed)
 	}
 	st.lockInterrupting()
 	if st.closed {

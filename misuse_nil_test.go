@@ -91,6 +91,10 @@ func TestMisuseNilAndZeroCmd(t *testing.T) {
 	})
 	noPanic(t, "Cmd of a nil Session", func() {
 		var s *libssh.Session
+		recv(t, s.Done(), time.Second)
+		assert.ErrorIs(t, s.Err(), libssh.ErrClosed)
+		recv(t, (&libssh.Session{}).Done(), time.Second)
+		assert.ErrorIs(t, (&libssh.Session{}).Err(), libssh.ErrClosed)
 		errLower(t, "Command", s.Command("true").Run())
 		errLower(t, "CommandLine", s.CommandLine("true").Run())
 		errLower(t, "CommandContext", s.CommandContext(context.Background(), "true").Run())

@@ -874,6 +874,13 @@ func init() {
 		getter("Session.String", func(s *libssh.Session) { _ = s.String() }),
 		getter("Session.IsOpen", func(s *libssh.Session) { s.IsOpen() }),
 		getter("Session.IsConnected", func(s *libssh.Session) { s.IsConnected() }),
+		getter("Session.Err", func(s *libssh.Session) { _ = s.Err() }),
+		getter("Session.Done", func(s *libssh.Session) {
+			select {
+			case <-s.Done():
+			default:
+			}
+		}),
 		getter("Session.KnownHostsPath", func(s *libssh.Session) { _ = s.KnownHostsPath() }),
 		getter("Session.LastError", func(s *libssh.Session) { _ = s.LastError() }),
 		getter("Session.FD", func(s *libssh.Session) { s.FD() }),

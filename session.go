@@ -345,6 +345,9 @@ func (st *sessionState) connectableLocked() error {
 	}
 }
 
+// errWasDisconnected is why a session ended by Disconnect ended (Err).
+var errWasDisconnected = closedError("libssh: the session was disconnected")
+
 // errDisconnected: Connect after Disconnect.
 var errDisconnected = fmt.Errorf("%w: it was disconnected; make a new session to connect again", ErrNotConnected)
 
@@ -483,6 +486,7 @@ func (s *Session) Disconnect() error {
 	}
 	defer runtime.KeepAlive(s)
 	st.disconnected.Store(true)
+	st.end(errWasDisconnected)
 	st.lockInterrupting()
 	if st.closed {
 		st.unlock()
@@ -515,6 +519,35 @@ func (s *Session) Close() error {
 	s.cleanup.Stop()
 	st.close()
 	return nil
+}
+
+// Done returns a channel that is closed when the session ends: when Close
+// or Disconnect is called, when the connection is lost or closed by the
+// server, or when a call abandoned while pending leaves the session
+// unusable. [Session.Err] then says why. A session not connected yet has
+// not ended. For a nil or zero Session the channel is closed already.
+//
+// Done watches the connection without any call in progress: the session's
+// I/O goroutine reads the socket whenever input arrives. A server that
+// stops answering without closing the connection is not seen this way.
+func (s *Session) Done() <-chan struct{} {
+	st, err := s.state()
+	if err != nil {
+		return closedChan
+	}
+	return st.ended
+}
+
+// Err returns nil while the session has not ended, and once Done is closed
+// why it ended: [ErrClosed] after Close, an error matching it after
+// Disconnect, or the error that broke the connection. The first reason
+// stays. For a nil or zero Session it returns an error matching ErrClosed.
+func (s *Session) Err() error {
+	st, err := s.state()
+	if err != nil {
+		return err
+	}
+	return st.endReason()
 }
 
 // IsOpen reports whether the session is open: true until Close.

@@ -78,7 +78,10 @@ func TestConnectAndAuthenticateBothPaths(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, []libssh.AuthMethod{libssh.AuthMethodPublicKey}, methods)
 			authenticate(t, s)
+			require.NoError(t, s.Err(), "a live session has not ended")
 			require.NoError(t, s.Close())
+			recv(t, s.Done(), 5*time.Second)
+			assert.ErrorIs(t, s.Err(), libssh.ErrClosed)
 			assert.False(t, s.IsConnected())
 			assert.False(t, s.IsOpen())
 			assert.Equal(t, -1, s.FD())
@@ -335,6 +338,9 @@ func TestDisconnect(t *testing.T) {
 	s := newPipeSession(t, srv)
 	authenticate(t, s)
 	require.NoError(t, s.Disconnect())
+	recv(t, s.Done(), 5*time.Second)
+	assert.ErrorIs(t, s.Err(), libssh.ErrClosed)
+	assert.ErrorContains(t, s.Err(), "disconnected")
 	assert.False(t, s.IsConnected())
 	assert.True(t, s.IsOpen(), "a disconnected session stays open until Close")
 	require.NoError(t, s.Disconnect(), "disconnecting twice does nothing")
@@ -384,20 +390,23 @@ func TestConnectionLost(t *testing.T) {
 	defer s.Close()
 	require.True(t, s.IsConnected())
 
-	remote.Close() // the network goes away
-	for s.IsConnected() {
-		// Wait returns the connection's error once it is found lost,
-		// which may be between IsConnected and Wait.
-		if err := s.Wait(testCtx(t, 30*time.Second)); err != nil {
-			require.NotErrorIs(t, err, context.DeadlineExceeded)
-			break
-		}
+	select {
+	case <-s.Done():
+		t.Fatal("Done closed on a live session")
+	default:
 	}
+	require.NoError(t, s.Err())
+	remote.Close() // the network goes away
+	recv(t, s.Done(), 30*time.Second)
+	lost := s.Err()
+	require.Error(t, lost, "Err says why the session ended")
+	assert.NotErrorIs(t, lost, libssh.ErrClosed, "the connection was lost, not closed by the caller")
 	assert.False(t, s.IsConnected())
 	_, err = s.UserauthNone(testCtx(t, 30*time.Second))
 	require.Error(t, err)
 	assert.NotEmpty(t, s.LastError())
 	require.NoError(t, s.Close())
+	assert.Equal(t, lost, s.Err(), "the first reason stays")
 }
 
 func copyAndClose(dst, src net.Conn) {
