@@ -119,23 +119,6 @@ func (s *Session) NewChannel() (*Channel, error) {
 	return ch, err
 }
 
-// WithChannel makes a channel with [Session.NewChannel], calls f with it and
-// closes it, whatever f returns. It returns f's error, or else Close's.
-func (s *Session) WithChannel(f func(*Channel) error) error {
-	if f == nil {
-		return errors.New("libssh: WithChannel of a nil function")
-	}
-	ch, err := s.NewChannel()
-	if err != nil {
-		return err
-	}
-	err = f(ch)
-	if cerr := ch.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // WrapChannel wraps a channel of session s made with the low-level package
 // lib. An owned wrapper frees the channel on Close; one that is not owned
 // leaves it to the caller, who may free it only after closing the wrapper
@@ -1084,14 +1067,6 @@ func (ch *Channel) ExitStatus() (int, error) {
 		return -1, ErrInCallback
 	}
 	return status, err
-}
-
-// IsAssigned reports whether the channel still holds its libssh channel:
-// false after Close, or after its session was closed or disconnected.
-func (ch *Channel) IsAssigned() bool {
-	assigned := false
-	ch.inspect(func(c *chanState) { assigned = !c.p.IsNil() && !c.closeQueued })
-	return assigned
 }
 
 // IsOpen reports whether the channel is open: opened, not closed by either

@@ -364,24 +364,6 @@ func NewForwarder(ctx context.Context, s *Session, localPort int, remoteHost str
 	return f, nil
 }
 
-// WithForwarder makes a Forwarder with [NewForwarder], calls f with it and
-// closes it, whatever f returns. It returns f's error, or else Close's. A
-// nil f is an error, and no forwarder is made.
-func WithForwarder(ctx context.Context, s *Session, localPort int, remoteHost string, remotePort int, f func(*Forwarder) error, opts ...ForwarderOption) error {
-	if f == nil {
-		return errors.New("libssh: WithForwarder with a nil function")
-	}
-	fw, err := NewForwarder(ctx, s, localPort, remoteHost, remotePort, opts...)
-	if err != nil {
-		return err
-	}
-	err = f(fw)
-	if cerr := fw.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
-		err = cerr // f closing fw itself is fine
-	}
-	return err
-}
-
 // made reports whether NewForwarder made f.
 func (f *Forwarder) made() bool { return f != nil && f.ln != nil }
 

@@ -35,14 +35,6 @@ func (k *PublicKey) Fingerprint() string {
 	return k.fingerprint
 }
 
-// Hexa returns the SHA256 hash of the key as colon-separated hex bytes.
-func (k *PublicKey) Hexa() string {
-	if k == nil {
-		return ""
-	}
-	return k.hexa
-}
-
 // Base64 returns the key blob in base64, as in authorized_keys and
 // known_hosts lines.
 func (k *PublicKey) Base64() string {

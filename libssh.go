@@ -129,6 +129,21 @@
 // [Channel.RequestSendExitSignal] and [Channel.WriteStderr] end a command.
 // Package sshtest builds a test server from these.
 //
+// # Coming from LibSSH.jl
+//
+// The names follow LibSSH.jl where Go has no convention of its own. A few
+// exist only for ported programs, are kept in one file (libsshjl.go), and
+// each names its Go equivalent: [Session.Wait] (waits for the next input,
+// not for the end: [Session.Done] and [Session.Err] tell when and why a
+// session ended), [Session.LastError] (the returned error holds the
+// message), [Session.WithChannel] and [WithForwarder] (make, then defer
+// Close), [Channel.IsAssigned] ([Channel.IsOpen]) and [PublicKey.Hexa]
+// ([PublicKey.Fingerprint]). Deliberate differences: errors are returned,
+// never thrown; every wait takes a [context.Context]; a command is a [Cmd]
+// modelled on [os/exec.Cmd] rather than a Process object; and Close is
+// needed where Julia relies on finalizers (there are finalizers here too,
+// but only as a safety net).
+//
 // # Building
 //
 // The package needs cgo and libssh 0.10 or newer, found with pkg-config

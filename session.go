@@ -565,39 +565,6 @@ func (s *Session) IsConnected() bool {
 	return err == nil && !st.closing.Load() && st.alive.Load()
 }
 
-// Wait waits until the session has processed input from the server (the next
-// socket event), the context ends, or the session closes. It is a building
-// block for polling loops; most callers never need it.
-func (s *Session) Wait(ctx context.Context) error {
-	st, err := s.enter(ctx)
-	if err != nil {
-		return err
-	}
-	defer runtime.KeepAlive(s)
-	if err := st.lockCtx(ctx); err != nil {
-		return err
-	}
-	if err := st.usableLocked(); err != nil {
-		st.unlock()
-		return err
-	}
-	return st.waitLocked(ctx)
-}
-
-// LastError returns libssh's message for the session's last error, or ""
-// (after Close, and in a callback of another session).
-//
-// Uses ssh_get_error.
-func (s *Session) LastError() string {
-	msg := ""
-	s.inspect(func(st *sessionState) {
-		if !st.p.IsNil() {
-			msg = lib.GetError(st.p)
-		}
-	})
-	return msg
-}
-
 // inspect runs f with the session locked; in a callback of this session,
 // whose goroutine holds the lock, it runs f directly, and in a callback of
 // another session (or on a nil Session) not at all.
