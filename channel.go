@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/lib"
 )
 
@@ -67,8 +68,8 @@ type chanState struct {
 	owned bool        // false: a WrapChannel wrapper that must never free p
 	dead  error       // why p is NULL
 
-	internal *callbacks.Registration // the channel's own bookkeeping callbacks
-	user     *callbacks.Registration // SetCallbacks's, or nil
+	internal *cgocallback.Registration // the channel's own bookkeeping callbacks
+	user     *cgocallback.Registration // SetCallbacks's, or nil
 
 	reqSem   chan struct{} // one pending open or request at a time (libssh keeps one request state)
 	writeSem chan struct{} // one Write at a time, so that writes do not interleave
@@ -172,7 +173,7 @@ func WrapChannel(p lib.Channel, s *Session, owned bool) (*Channel, error) {
 // callbacks. On error the caller still owns p.
 func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool) (*Channel, error) {
 	c := &chanState{st: st, p: p, owned: owned, reqSem: make(chan struct{}, 1), writeSem: make(chan struct{}, 1)}
-	reg, err := callbacks.Install(p, &callbacks.ChannelCallbacks{
+	reg, err := cgocallback.Install(p, &callbacks.ChannelCallbacks{
 		OnEOF:        func() { c.remoteEOF = true },
 		OnClose:      func() { c.remoteEOF, c.remoteClosed = true, true },
 		OnExitStatus: func(status int) { c.exit.hasStatus, c.exit.status = true, status },
@@ -704,11 +705,11 @@ func (ch *Channel) SetCallbacks(cb *callbacks.ChannelCallbacks) error {
 	if c.p.IsNil() || c.closeQueued {
 		return c.usableLocked()
 	}
-	var reg *callbacks.Registration
+	var reg *cgocallback.Registration
 	if cb != nil {
 		// The new callbacks first: on error the old ones stay.
 		var err error
-		if reg, err = callbacks.InstallGuarded(c.p, cb, c.guard); err != nil {
+		if reg, err = cgocallback.InstallGuarded(c.p, cb, c.guard); err != nil {
 			return err
 		}
 	}
@@ -728,7 +729,7 @@ func (c *chanState) guard(run func()) {
 			if c.broken == nil {
 				c.broken = &callbacks.PanicError{Value: r}
 			}
-			panic(r) // for package callbacks, which answers as if refused
+			panic(r) // for package cgocallback, which answers as if refused
 		}
 	}()
 	run()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/internal/sshdtest"
 	"github.com/golibssh/libssh/lib"
 )
@@ -63,14 +64,14 @@ func TestTenThousandChannelsInSequence(t *testing.T) {
 	// One channel first, so that everything a session starts lazily exists.
 	ch := openChannel(t, s)
 	require.NoError(t, ch.Close())
-	live, channels, goroutines := callbacks.Live(), libssh.LiveChannels(), runtime.NumGoroutine()
+	live, channels, goroutines := cgocallback.Live(), libssh.LiveChannels(), runtime.NumGoroutine()
 	for i := range 10_000 {
 		ch, err := s.NewChannel()
 		require.NoError(t, err)
 		require.NoError(t, ch.OpenSession(testCtx(t, 30*time.Second)), "channel %d", i)
 		require.NoError(t, ch.Close())
 	}
-	assert.Equal(t, live, callbacks.Live(), "callback registrations")
+	assert.Equal(t, live, cgocallback.Live(), "callback registrations")
 	assert.Equal(t, channels, libssh.LiveChannels(), "C channels")
 	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "goroutines")
 	// The session still works.

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/lib"
 )
 
@@ -312,10 +312,10 @@ func (st *sessionState) setupLoggingLocked() {
 	// would keep logging (to stderr) for whatever session runs on it.
 	runtime.LockOSThread()
 	lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_LOG_VERBOSITY, level)
-	callbacks.SetThreadLogging(0, nil)
+	cgocallback.SetThreadLogging(0, nil)
 	runtime.UnlockOSThread()
 	host := st.properties().host
-	st.logger = callbacks.NewLogger(func(priority int, function, message string) {
+	st.logger = cgocallback.NewLogger(func(priority int, function, message string) {
 		lvl := slog.LevelDebug - 4
 		switch priority {
 		case LogWarning:

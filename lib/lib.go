@@ -62,11 +62,11 @@ func (e Event) IsNil() bool { return e.p == nil }
 // IsNil reports whether k is NULL.
 func (k Key) IsNil() bool { return k.p == nil }
 
-// Raw returns the C pointer for package callbacks, which installs C callback
+// Raw returns the C pointer for package cgocallback, which installs C callback
 // structs on it. No other package may use it.
 func (c Channel) Raw() unsafe.Pointer { return unsafe.Pointer(c.p) }
 
-// RawSession returns the C pointer of s for package callbacks.
+// RawSession returns the C pointer of s for package cgocallback.
 func (s Session) Raw() unsafe.Pointer { return unsafe.Pointer(s.p) }
 
 // SessionFromRaw turns a pointer obtained from Raw (or handed to a callback by
