@@ -137,38 +137,6 @@ func (s *Session) WithChannel(f func(*Channel) error) error {
 	return err
 }
 
-// WrapChannel wraps a channel of session s made with the low-level package
-// lib. An owned wrapper frees the channel on Close; one that is not owned
-// leaves it to the caller, who may free it only after closing the wrapper
-// (and never after closing or disconnecting s, which frees it). A channel
-// can have one wrapper at a time.
-func WrapChannel(p lib.Channel, s *Session, owned bool) (*Channel, error) {
-	if p.IsNil() {
-		return nil, errors.New("libssh: WrapChannel of a NULL channel")
-	}
-	st, err := s.begin()
-	if err != nil {
-		return nil, fmt.Errorf("libssh: WrapChannel needs the channel's session: %w", err)
-	}
-	defer st.unlock()
-	if err := st.usableLocked(); err != nil {
-		return nil, err
-	}
-	if lib.ChannelGetSession(p) != st.p {
-		return nil, errors.New("libssh: WrapChannel: the channel belongs to another session")
-	}
-	for c := range st.channels {
-		if c.p == p {
-			return nil, errors.New("libssh: WrapChannel: the channel is wrapped already")
-		}
-	}
-	ch, err := st.adoptChannelLocked(s, p, owned)
-	if err == nil {
-		ch.c.opened = lib.ChannelIsOpen(p) == 1
-	}
-	return ch, err
-}
-
 // adoptChannelLocked makes the Channel for p and installs its bookkeeping
 // callbacks. On error the caller still owns p.
 func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool) (*Channel, error) {
@@ -1149,26 +1117,4 @@ func (ch *Channel) String() string {
 		}
 	})
 	return "libssh.Channel(" + state + ")"
-}
-
-// WithLib calls f with the session locked and the channel's libssh channel,
-// for libssh calls this package does not wrap (through package lib). f must
-// not keep p, free it, or call methods of the channel or its session. It
-// returns f's error, an error matching [ErrClosed] once the channel or
-// its session was closed, or [ErrInCallback] in a callback.
-func (ch *Channel) WithLib(f func(p lib.Channel) error) error {
-	if f == nil {
-		return errors.New("libssh: WithLib of a nil function")
-	}
-	c, err := ch.begin()
-	if err != nil {
-		return err
-	}
-	defer runtime.KeepAlive(ch)
-	defer c.st.unlock()
-	if c.p.IsNil() || c.closeQueued {
-		return c.usableLocked()
-	}
-	defer c.st.flushLocked()
-	return f(c.p)
 }

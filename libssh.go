@@ -129,6 +129,17 @@
 // [Channel.RequestSendExitSignal] and [Channel.WriteStderr] end a command.
 // Package sshtest builds a test server from these.
 //
+// # Low-level access
+//
+// Package lib declares the part of libssh's C API this module uses,
+// generated from the installed headers. It carries no compatibility
+// promise: its names and types follow libssh and this module's needs and
+// change in any version. The functions of this package that name its types
+// are all in lowlevel.go, for libssh calls this package does not wrap:
+// [WrapSession] and [WrapChannel] adopt a session or channel made with
+// package lib, [Session.WithLib] and [Channel.WithLib] run lib calls with
+// the session locked, and [PublicKeyOf] reads a lib key.
+//
 // # Building
 //
 // The package needs cgo and libssh 0.10 or newer, found with pkg-config

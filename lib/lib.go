@@ -9,6 +9,9 @@
 // the ssh_ prefix (ssh_channel_write becomes ChannelWrite); constants keep
 // their C names.
 //
+// lib carries no compatibility promise: its names and types change with
+// libssh and with package libssh's needs, in any version.
+//
 // lib needs cgo and libssh 0.10 or newer, found through pkg-config.
 package lib
 
