@@ -992,20 +992,24 @@ func (c *chanState) waitUntil(ctx context.Context, done func() bool) error {
 }
 
 // PollLoop waits until the server has sent EOF and both streams were
-// consumed, by reads or by an OnData callback, and returns lib.SSH_EOF.
-// It is LibSSH.jl's poll_loop; with this package callbacks fire without it.
+// consumed, by reads or by an OnData callback, and then returns nil. It is
+// LibSSH.jl's poll_loop, whose SSH_EOF is nil here; with this package
+// callbacks fire without it. Otherwise it returns why it stopped: ctx's
+// error, an error matching [ErrClosed] once the channel or its session was
+// closed, [ErrInCallback] in a callback, or the error that broke the
+// channel or the session.
 //
 // Uses ssh_channel_poll.
-func (ch *Channel) PollLoop(ctx context.Context) (int, error) {
+func (ch *Channel) PollLoop(ctx context.Context) error {
 	c, err := ch.state()
 	if err != nil {
-		return lib.SSH_ERROR, err
+		return err
 	}
 	if ctx == nil {
-		return lib.SSH_ERROR, errNoContext
+		return errNoContext
 	}
 	if err := refuseInCallback(); err != nil {
-		return lib.SSH_ERROR, err
+		return err
 	}
 	defer runtime.KeepAlive(ch)
 	err = c.st.drive(ctx, func() (bool, error) {
@@ -1018,11 +1022,8 @@ func (ch *Channel) PollLoop(ctx context.Context) (int, error) {
 		}
 		return out == lib.SSH_EOF && errOut == lib.SSH_EOF, nil
 	})
-	if err != nil {
-		err, _ = abandoned(err)
-		return lib.SSH_ERROR, err
-	}
-	return lib.SSH_EOF, nil
+	err, _ = abandoned(err)
+	return err
 }
 
 func (e *exitState) known() bool { return e.hasStatus || e.signal != nil }
