@@ -220,16 +220,18 @@ func methodList(mask AuthMethod) []AuthMethod {
 // ssh_auth_e values.
 type AuthStatus int
 
-// The authentication results. AuthAgain is libssh's "call again" and never
-// leaves this package.
+// The authentication results.
 const (
 	AuthSuccess AuthStatus = lib.SSH_AUTH_SUCCESS
 	AuthDenied  AuthStatus = lib.SSH_AUTH_DENIED
 	AuthPartial AuthStatus = lib.SSH_AUTH_PARTIAL
 	AuthInfo    AuthStatus = lib.SSH_AUTH_INFO
-	AuthAgain   AuthStatus = lib.SSH_AUTH_AGAIN
 	AuthError   AuthStatus = lib.SSH_AUTH_ERROR
 )
+
+// authAgain is libssh's "call again" (SSH_AUTH_AGAIN), which the drive loop
+// turns into another try: no method returns it.
+const authAgain AuthStatus = lib.SSH_AUTH_AGAIN
 
 // String returns the status's name, such as "success".
 func (s AuthStatus) String() string {
@@ -242,7 +244,7 @@ func (s AuthStatus) String() string {
 		return "partial"
 	case AuthInfo:
 		return "info"
-	case AuthAgain:
+	case authAgain:
 		return "again"
 	case AuthError:
 		return "error"
