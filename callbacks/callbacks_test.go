@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	. "github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/internal/sshdtest"
 	"github.com/golibssh/libssh/lib"
@@ -57,8 +57,8 @@ type events struct {
 // newEvents records a run; status stays -1 unless an exit status arrives.
 func newEvents() *events { return &events{status: -1} }
 
-func (e *events) callbacks() *ChannelCallbacks {
-	return &ChannelCallbacks{
+func (e *events) callbacks() *callbacks.ChannelCallbacks {
+	return &callbacks.ChannelCallbacks{
 		OnData: func(data []byte, isStderr bool) int {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -89,7 +89,7 @@ func (e *events) isClosed() bool {
 // runUntilClosed runs cmd on a new channel of p with cb installed (guarded
 // by guard, unless nil), and processes the session's packets until the
 // server closes the channel.
-func runUntilClosed(t *testing.T, p lib.Session, cmd string, cb *ChannelCallbacks, guard func(func()), closed func() bool) *cgocallback.Registration {
+func runUntilClosed(t *testing.T, p lib.Session, cmd string, cb *callbacks.ChannelCallbacks, guard func(func()), closed func() bool) *cgocallback.Registration {
 	t.Helper()
 	ch := lib.ChannelNew(p)
 	require.False(t, ch.IsNil())
@@ -171,7 +171,7 @@ func TestRegistrationLifetime(t *testing.T) {
 	none.Forget()
 	assert.Nil(t, none.Panic())
 
-	reg, err := cgocallback.Install(ch, &ChannelCallbacks{OnEOF: func() {}})
+	reg, err := cgocallback.Install(ch, &callbacks.ChannelCallbacks{OnEOF: func() {}})
 	require.NoError(t, err)
 	assert.Equal(t, live+1, cgocallback.Live())
 	reg.Remove()
@@ -193,7 +193,7 @@ func TestGuardWrapsEveryCall(t *testing.T) {
 	var inside, guarded int
 	var closed bool
 	var passedThrough any
-	cb := &ChannelCallbacks{
+	cb := &callbacks.ChannelCallbacks{
 		OnEOF: func() { inside++ },
 		OnClose: func() {
 			closed = true
@@ -214,11 +214,11 @@ func TestGuardWrapsEveryCall(t *testing.T) {
 	assert.Equal(t, 1, inside)
 	assert.Equal(t, 2, guarded, "OnEOF and OnClose, each through the guard")
 	assert.EqualError(t, passedThrough.(error), "closing", "the guard saw the panic")
-	var pe *PanicError
-	err := error(&PanicError{Value: reg.Panic()})
+	var pe *callbacks.PanicError
+	err := error(&callbacks.PanicError{Value: reg.Panic()})
 	require.ErrorAs(t, err, &pe)
 	assert.EqualError(t, errors.Unwrap(err), "closing", "PanicError unwraps an error value")
-	assert.Nil(t, errors.Unwrap(&PanicError{Value: "text"}))
+	assert.Nil(t, errors.Unwrap(&callbacks.PanicError{Value: "text"}))
 }
 
 // Not parallel: it counts registrations.
@@ -228,9 +228,9 @@ func TestLibssh011CallbacksAreUnsupported(t *testing.T) {
 	require.False(t, ch.IsNil())
 	defer lib.ChannelFree(ch)
 	live := cgocallback.Live()
-	_, err := cgocallback.Install(ch, &ChannelCallbacks{OnOpenResponse: func(bool) {}})
+	_, err := cgocallback.Install(ch, &callbacks.ChannelCallbacks{OnOpenResponse: func(bool) {}})
 	assert.ErrorIs(t, err, cgocallback.ErrUnsupported)
-	_, err = cgocallback.Install(ch, &ChannelCallbacks{OnRequestResponse: func() {}})
+	_, err = cgocallback.Install(ch, &callbacks.ChannelCallbacks{OnRequestResponse: func() {}})
 	assert.ErrorIs(t, err, cgocallback.ErrUnsupported)
 	assert.ErrorContains(t, err, "libssh in use: 0.10")
 	assert.Equal(t, live, cgocallback.Live(), "nothing registered")
