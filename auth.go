@@ -81,7 +81,7 @@ func (s *Session) userauth(ctx context.Context, op string, usesAgent bool, call 
 		}
 		status = AuthStatus(call(st.p))
 		switch status {
-		case AuthAgain:
+		case authAgain:
 			return false, nil
 		case AuthSuccess:
 			st.authenticated = true

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/lib"
 )
 
@@ -67,8 +68,8 @@ type chanState struct {
 	owned bool        // false: a WrapChannel wrapper that must never free p
 	dead  error       // why p is NULL
 
-	internal *callbacks.Registration // the channel's own bookkeeping callbacks
-	user     *callbacks.Registration // SetCallbacks's, or nil
+	internal *cgocallback.Registration // the channel's own bookkeeping callbacks
+	user     *cgocallback.Registration // SetCallbacks's, or nil
 
 	reqSem   chan struct{} // one pending open or request at a time (libssh keeps one request state)
 	writeSem chan struct{} // one Write at a time, so that writes do not interleave
@@ -119,43 +120,11 @@ func (s *Session) NewChannel() (*Channel, error) {
 	return ch, err
 }
 
-// WrapChannel wraps a channel of session s made with the low-level package
-// lib. An owned wrapper frees the channel on Close; one that is not owned
-// leaves it to the caller, who may free it only after closing the wrapper
-// (and never after closing or disconnecting s, which frees it). A channel
-// can have one wrapper at a time.
-func WrapChannel(p lib.Channel, s *Session, owned bool) (*Channel, error) {
-	if p.IsNil() {
-		return nil, errors.New("libssh: WrapChannel of a NULL channel")
-	}
-	st, err := s.begin()
-	if err != nil {
-		return nil, fmt.Errorf("libssh: WrapChannel needs the channel's session: %w", err)
-	}
-	defer st.unlock()
-	if err := st.usableLocked(); err != nil {
-		return nil, err
-	}
-	if lib.ChannelGetSession(p) != st.p {
-		return nil, errors.New("libssh: WrapChannel: the channel belongs to another session")
-	}
-	for c := range st.channels {
-		if c.p == p {
-			return nil, errors.New("libssh: WrapChannel: the channel is wrapped already")
-		}
-	}
-	ch, err := st.adoptChannelLocked(s, p, owned)
-	if err == nil {
-		ch.c.opened = lib.ChannelIsOpen(p) == 1
-	}
-	return ch, err
-}
-
 // adoptChannelLocked makes the Channel for p and installs its bookkeeping
 // callbacks. On error the caller still owns p.
 func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool) (*Channel, error) {
 	c := &chanState{st: st, p: p, owned: owned, reqSem: make(chan struct{}, 1), writeSem: make(chan struct{}, 1)}
-	reg, err := callbacks.Install(p, &callbacks.ChannelCallbacks{
+	reg, err := cgocallback.Install(p, &callbacks.ChannelCallbacks{
 		OnEOF:        func() { c.remoteEOF = true },
 		OnClose:      func() { c.remoteEOF, c.remoteClosed = true, true },
 		OnExitStatus: func(status int) { c.exit.hasStatus, c.exit.status = true, status },
@@ -687,11 +656,11 @@ func (ch *Channel) SetCallbacks(cb *callbacks.ChannelCallbacks) error {
 	if c.p.IsNil() || c.closeQueued {
 		return c.usableLocked()
 	}
-	var reg *callbacks.Registration
+	var reg *cgocallback.Registration
 	if cb != nil {
 		// The new callbacks first: on error the old ones stay.
 		var err error
-		if reg, err = callbacks.InstallGuarded(c.p, cb, c.guard); err != nil {
+		if reg, err = cgocallback.InstallGuarded(c.p, cb, c.guard); err != nil {
 			return err
 		}
 	}
@@ -711,7 +680,7 @@ func (c *chanState) guard(run func()) {
 			if c.broken == nil {
 				c.broken = &callbacks.PanicError{Value: r}
 			}
-			panic(r) // for package callbacks, which answers as if refused
+			panic(r) // for package cgocallback, which answers as if refused
 		}
 	}()
 	run()
@@ -1006,20 +975,24 @@ func (c *chanState) waitUntil(ctx context.Context, done func() bool) error {
 }
 
 // PollLoop waits until the server has sent EOF and both streams were
-// consumed, by reads or by an OnData callback, and returns lib.SSH_EOF.
-// It is LibSSH.jl's poll_loop; with this package callbacks fire without it.
+// consumed, by reads or by an OnData callback, and then returns nil. It is
+// LibSSH.jl's poll_loop, whose SSH_EOF is nil here; with this package
+// callbacks fire without it. Otherwise it returns why it stopped: ctx's
+// error, an error matching [ErrClosed] once the channel or its session was
+// closed, [ErrInCallback] in a callback, or the error that broke the
+// channel or the session.
 //
 // Uses ssh_channel_poll.
-func (ch *Channel) PollLoop(ctx context.Context) (int, error) {
+func (ch *Channel) PollLoop(ctx context.Context) error {
 	c, err := ch.state()
 	if err != nil {
-		return lib.SSH_ERROR, err
+		return err
 	}
 	if ctx == nil {
-		return lib.SSH_ERROR, errNoContext
+		return errNoContext
 	}
 	if err := refuseInCallback(); err != nil {
-		return lib.SSH_ERROR, err
+		return err
 	}
 	defer runtime.KeepAlive(ch)
 	err = c.st.drive(ctx, func() (bool, error) {
@@ -1032,11 +1005,8 @@ func (ch *Channel) PollLoop(ctx context.Context) (int, error) {
 		}
 		return out == lib.SSH_EOF && errOut == lib.SSH_EOF, nil
 	})
-	if err != nil {
-		err, _ = abandoned(err)
-		return lib.SSH_ERROR, err
-	}
-	return lib.SSH_EOF, nil
+	err, _ = abandoned(err)
+	return err
 }
 
 func (e *exitState) known() bool { return e.hasStatus || e.signal != nil }
@@ -1123,26 +1093,4 @@ func (ch *Channel) String() string {
 		}
 	})
 	return "libssh.Channel(" + state + ")"
-}
-
-// WithLib calls f with the session locked and the channel's libssh channel,
-// for libssh calls this package does not wrap (through package lib). f must
-// not keep p, free it, or call methods of the channel or its session. It
-// returns f's error, an error matching [ErrClosed] once the channel or
-// its session was closed, or [ErrInCallback] in a callback.
-func (ch *Channel) WithLib(f func(p lib.Channel) error) error {
-	if f == nil {
-		return errors.New("libssh: WithLib of a nil function")
-	}
-	c, err := ch.begin()
-	if err != nil {
-		return err
-	}
-	defer runtime.KeepAlive(ch)
-	defer c.st.unlock()
-	if c.p.IsNil() || c.closeQueued {
-		return c.usableLocked()
-	}
-	defer c.st.flushLocked()
-	return f(c.p)
 }

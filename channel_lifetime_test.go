@@ -15,6 +15,7 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/internal/sshdtest"
 	"github.com/golibssh/libssh/lib"
 )
@@ -63,14 +64,14 @@ func TestTenThousandChannelsInSequence(t *testing.T) {
 	// One channel first, so that everything a session starts lazily exists.
 	ch := openChannel(t, s)
 	require.NoError(t, ch.Close())
-	live, channels, goroutines := callbacks.Live(), libssh.LiveChannels(), runtime.NumGoroutine()
+	live, channels, goroutines := cgocallback.Live(), libssh.LiveChannels(), runtime.NumGoroutine()
 	for i := range 10_000 {
 		ch, err := s.NewChannel()
 		require.NoError(t, err)
 		require.NoError(t, ch.OpenSession(testCtx(t, 30*time.Second)), "channel %d", i)
 		require.NoError(t, ch.Close())
 	}
-	assert.Equal(t, live, callbacks.Live(), "callback registrations")
+	assert.Equal(t, live, cgocallback.Live(), "callback registrations")
 	assert.Equal(t, channels, libssh.LiveChannels(), "C channels")
 	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "goroutines")
 	// The session still works.
@@ -157,8 +158,7 @@ func TestChannelAfterItsSessionClosed(t *testing.T) {
 				assert.ErrorIs(t, c.SendSignal(ctx, "TERM"), libssh.ErrClosed)
 				assert.ErrorIs(t, c.SetCallbacks(&callbacks.ChannelCallbacks{}), libssh.ErrClosed)
 				assert.ErrorIs(t, c.Wait(ctx), libssh.ErrClosed)
-				_, err = c.PollLoop(ctx)
-				assert.ErrorIs(t, err, libssh.ErrClosed)
+				assert.ErrorIs(t, c.PollLoop(ctx), libssh.ErrClosed)
 				assert.ErrorIs(t, c.CloseWrite(), libssh.ErrClosed)
 				assert.ErrorIs(t, c.WithLib(func(lib.Channel) error { return nil }), libssh.ErrClosed)
 				_, err = c.ExitStatus()
@@ -269,9 +269,8 @@ func TestPollLoop(t *testing.T) {
 		},
 	}))
 	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "echo one; echo two >&2"))
-	rc, err := ch.PollLoop(testCtx(t, 30*time.Second))
-	require.NoError(t, err)
-	assert.Equal(t, lib.SSH_EOF, rc)
+	require.NoError(t, ch.PollLoop(testCtx(t, 30*time.Second)))
+	assert.True(t, ch.EOF(), "PollLoop returns once the server's EOF arrived")
 	mu.Lock()
 	defer mu.Unlock()
 	assert.ElementsMatch(t, []string{"one", "two"}, strings.Fields(got.String()))

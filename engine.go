@@ -69,7 +69,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/lib"
 )
 
@@ -131,7 +131,7 @@ type sessionState struct {
 	broken          error // the connection died, or a pending call was abandoned
 
 	logLevel int
-	logger   *callbacks.Logger
+	logger   *cgocallback.Logger
 	pinned   bool // this lock holder pinned its thread for logging
 
 	// channels are the session's live channels: teardown must take their
@@ -146,7 +146,7 @@ type sessionState struct {
 
 	// server is the message handler of a session made by AcceptSession,
 	// freed after the session.
-	server *callbacks.ServerRegistration
+	server *cgocallback.ServerRegistration
 	// inHandler: the goroutine holding the lock runs the message handler
 	// (not a channel callback), where SetCallbacks is allowed.
 	inHandler bool
@@ -288,7 +288,7 @@ func (st *sessionState) afterLock() {
 	st.heldBy()
 	if st.logLevel > 0 {
 		runtime.LockOSThread()
-		callbacks.SetThreadLogging(st.logLevel, st.logger)
+		cgocallback.SetThreadLogging(st.logLevel, st.logger)
 		st.pinned = true
 	}
 }
@@ -318,7 +318,7 @@ func (st *sessionState) unlock() {
 	closeNow := st.closeDeferred && !st.closed
 	st.closeDeferred = false
 	if st.pinned {
-		callbacks.SetThreadLogging(0, nil)
+		cgocallback.SetThreadLogging(0, nil)
 		runtime.UnlockOSThread()
 		st.pinned = false
 	}

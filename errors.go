@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/lib"
 )
 
@@ -43,7 +43,7 @@ var (
 	// Code is ErrorCodeRequestDenied matches it).
 	ErrRequestDenied = errors.New("libssh: request denied by the server")
 	// ErrUnsupported: the feature needs a newer libssh than the one in use.
-	ErrUnsupported = callbacks.ErrUnsupported
+	ErrUnsupported = cgocallback.ErrUnsupported
 	// ErrPassphrase: a private key is encrypted and the passphrase was
 	// missing or wrong.
 	ErrPassphrase = errors.New("libssh: wrong or missing passphrase")

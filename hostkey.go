@@ -59,16 +59,6 @@ func (k *PublicKey) Equal(other *PublicKey) bool {
 	return k.isKey() && other.isKey() && k.typ == other.typ && k.base64 == other.base64
 }
 
-// PublicKeyOf returns the public half of key, a key made with package lib
-// (for example a server's host key; see package sshtest). The PublicKey is
-// a copy: key may be freed afterwards.
-func PublicKeyOf(key lib.Key) (*PublicKey, error) {
-	if key.IsNil() {
-		return nil, errors.New("libssh: PublicKeyOf a NULL key")
-	}
-	return publicKeyOf(key)
-}
-
 // publicKeyOf copies what a libssh key shows into a PublicKey.
 //
 //lockcheck:ok reads a key its caller owns, under the lock that guards it (the session's or the PrivateKey's)

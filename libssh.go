@@ -144,6 +144,17 @@
 // needed where Julia relies on finalizers (there are finalizers here too,
 // but only as a safety net).
 //
+// # Low-level access
+//
+// Package lib declares the part of libssh's C API this module uses,
+// generated from the installed headers. It carries no compatibility
+// promise: its names and types follow libssh and this module's needs and
+// change in any version. The functions of this package that name its types
+// are all in lowlevel.go, for libssh calls this package does not wrap:
+// [WrapSession] and [WrapChannel] adopt a session or channel made with
+// package lib, [Session.WithLib] and [Channel.WithLib] run lib calls with
+// the session locked, and [PublicKeyOf] reads a lib key.
+//
 // # Building
 //
 // The package needs cgo and libssh 0.10 or newer, found with pkg-config
@@ -224,16 +235,18 @@ func methodList(mask AuthMethod) []AuthMethod {
 // ssh_auth_e values.
 type AuthStatus int
 
-// The authentication results. AuthAgain is libssh's "call again" and never
-// leaves this package.
+// The authentication results.
 const (
 	AuthSuccess AuthStatus = lib.SSH_AUTH_SUCCESS
 	AuthDenied  AuthStatus = lib.SSH_AUTH_DENIED
 	AuthPartial AuthStatus = lib.SSH_AUTH_PARTIAL
 	AuthInfo    AuthStatus = lib.SSH_AUTH_INFO
-	AuthAgain   AuthStatus = lib.SSH_AUTH_AGAIN
 	AuthError   AuthStatus = lib.SSH_AUTH_ERROR
 )
+
+// authAgain is libssh's "call again" (SSH_AUTH_AGAIN), which the drive loop
+// turns into another try: no method returns it.
+const authAgain AuthStatus = lib.SSH_AUTH_AGAIN
 
 // String returns the status's name, such as "success".
 func (s AuthStatus) String() string {
@@ -246,7 +259,7 @@ func (s AuthStatus) String() string {
 		return "partial"
 	case AuthInfo:
 		return "info"
-	case AuthAgain:
+	case authAgain:
 		return "again"
 	case AuthError:
 		return "error"

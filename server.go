@@ -7,6 +7,7 @@ import (
 	"weak"
 
 	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/lib"
 )
 
@@ -77,7 +78,7 @@ func (m *ServerMessage) AcceptChannel(cb *callbacks.ChannelCallbacks) (*Channel,
 	}
 	ch.c.opened = true
 	if cb != nil {
-		reg, err := callbacks.InstallGuarded(p, cb, ch.c.guard)
+		reg, err := cgocallback.InstallGuarded(p, cb, ch.c.guard)
 		if err != nil {
 			ch.c.closeQueued = true
 			st.deferred = append(st.deferred, ch.c)
@@ -91,11 +92,12 @@ func (m *ServerMessage) AcceptChannel(cb *callbacks.ChannelCallbacks) (*Channel,
 // AcceptSession runs the server side of an SSH connection on conn, which
 // a listener accepted: it takes the host keys from bind, runs the key
 // exchange and returns the session. From then on handle receives every
-// client message no channel callback takes, and answers it (see
-// [callbacks.MessageHandler]); it runs with the session locked, like a
-// channel callback, so it may use [ServerMessage.AcceptChannel] and
-// package lib on the message, but not other methods of the session or its
-// channels (do that from another goroutine).
+// client message no channel callback takes, and answers it (false leaves
+// the answer to libssh: a refusal, except that a service request is
+// accepted); it runs with the session locked, like a channel callback, so
+// it may use [ServerMessage.AcceptChannel] and package lib on the message,
+// but not other methods of the session or its channels (do that from
+// another goroutine).
 //
 // Cancelling ctx abandons the key exchange. On any error conn is closed.
 // Package sshtest is built on it; it also serves anyone writing a server
@@ -159,7 +161,7 @@ func AcceptSession(ctx context.Context, conn net.Conn, bind lib.Bind, handle fun
 		return closeWith(&Error{Op: op, Message: "ssh_bind_accept_fd failed (no usable host key?)"})
 	}
 	st.sockFD = fd
-	reg, err := callbacks.InstallServer(p, func(m lib.Message) bool {
+	reg, err := cgocallback.InstallServer(p, func(m lib.Message) bool {
 		s := ws.Value()
 		if s == nil {
 			return false
@@ -228,7 +230,7 @@ func (st *sessionState) serverGuard(run func()) {
 			if st.broken == nil {
 				st.setBrokenLocked(&callbacks.PanicError{Value: r})
 			}
-			panic(r) // for package callbacks, which refuses the message
+			panic(r) // for package cgocallback, which refuses the message
 		}
 	}()
 	run()

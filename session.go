@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/lib"
 )
 
@@ -167,59 +167,6 @@ func newOwnedSession(cfg config) (*Session, error) {
 	return wrap(newState(p, true, cfg)), nil
 }
 
-// WrapSession wraps a session made with the low-level package lib, and
-// switches it to nonblocking mode (this package drives libssh that way). An
-// owned wrapper frees the session on Close; a wrapper that is not owned never
-// frees or disconnects it (the caller must, after closing the wrapper).
-// A session that is not connected yet connects with [Session.Connect], which
-// dials the host and port set on it; one that is already connected keeps its
-// socket and is then waited on with poll(2), which holds an OS thread while
-// waiting. The wrapper sets the session's counters (ssh_set_counters) for
-// its own use until it is closed: do not set them meanwhile. A session has
-// one wrapper at a time: wrapping it again (or wrapping one that
-// [NewSession] made) is refused.
-func WrapSession(p lib.Session, owned bool) (*Session, error) {
-	if p.IsNil() {
-		return nil, errors.New("libssh: WrapSession of a NULL session")
-	}
-	if _, dup := wrapped.LoadOrStore(p, struct{}{}); dup {
-		return nil, errors.New("libssh: WrapSession: the session has a wrapper already (close it first)")
-	}
-	cfg := defaultConfig()
-	st := newState(p, owned, cfg)
-	s := wrap(st)
-	st.lock()
-	lib.SetBlocking(p, 0)
-	st.readPropertiesLocked()
-	var err error
-	if lib.IsConnected(p) == 1 {
-		err = st.adoptConnectionLocked()
-	}
-	st.unlock()
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-// adoptConnectionLocked takes over the socket of a session libssh connected
-// itself. On failure it leaves the caller's session alone.
-func (st *sessionState) adoptConnectionLocked() error {
-	fd := lib.GetFd(st.p)
-	pl, err := newFDPoller(fd)
-	if err == nil {
-		st.setPollerLocked(pl)
-		st.sockFD = fd
-		st.setConnectedLocked()
-		err = st.startIOLocked()
-	}
-	if err != nil {
-		st.owned = false // Close must not free or disconnect what it could not adopt
-	}
-	return err
-}
-
 // configure applies the options to the new session.
 func (st *sessionState) configure(host string) error {
 	st.lock()
@@ -312,10 +259,10 @@ func (st *sessionState) setupLoggingLocked() {
 	// would keep logging (to stderr) for whatever session runs on it.
 	runtime.LockOSThread()
 	lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_LOG_VERBOSITY, level)
-	callbacks.SetThreadLogging(0, nil)
+	cgocallback.SetThreadLogging(0, nil)
 	runtime.UnlockOSThread()
 	host := st.properties().host
-	st.logger = callbacks.NewLogger(func(priority int, function, message string) {
+	st.logger = cgocallback.NewLogger(func(priority int, function, message string) {
 		lvl := slog.LevelDebug - 4
 		switch priority {
 		case LogWarning:
@@ -664,30 +611,4 @@ func (s *Session) String() string {
 	}
 	p := st.properties()
 	return fmt.Sprintf("libssh.Session(%s@%s:%d, %s)", p.user, p.host, p.port, state)
-}
-
-// WithLib calls f with the session locked and its libssh session, for
-// libssh calls this package does not wrap (through package lib). f must
-// not keep p, free it, or call methods of s or its channels; libssh runs
-// nonblocking, so a call may answer SSH_AGAIN. It returns f's error,
-// [ErrClosed] after Close, or [ErrInCallback] in a callback.
-func (s *Session) WithLib(f func(p lib.Session) error) error {
-	st, err := s.state()
-	if err != nil {
-		return err
-	}
-	if f == nil {
-		return errors.New("libssh: WithLib of a nil function")
-	}
-	if err := refuseInCallback(); err != nil {
-		return err
-	}
-	defer runtime.KeepAlive(s)
-	st.lock()
-	defer st.unlock()
-	if st.p.IsNil() {
-		return ErrClosed
-	}
-	defer st.readPropertiesLocked() // f may have changed options
-	return f(st.p)
 }

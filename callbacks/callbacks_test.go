@@ -1,4 +1,4 @@
-package callbacks
+package callbacks_test
 
 import (
 	"errors"
@@ -11,13 +11,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/internal/sshdtest"
 	"github.com/golibssh/libssh/lib"
 )
 
 // These tests drive libssh directly (blocking mode, through package lib)
-// against a real sshd, so that the callbacks are tested on their own,
-// without package libssh's channel layer.
+// against a real sshd, so that the callbacks and package cgocallback, which
+// calls them, are tested on their own, without package libssh's channel
+// layer.
 
 // blockingSession connects and authenticates a blocking libssh session.
 func blockingSession(t *testing.T) lib.Session {
@@ -54,8 +57,8 @@ type events struct {
 // newEvents records a run; status stays -1 unless an exit status arrives.
 func newEvents() *events { return &events{status: -1} }
 
-func (e *events) callbacks() *ChannelCallbacks {
-	return &ChannelCallbacks{
+func (e *events) callbacks() *callbacks.ChannelCallbacks {
+	return &callbacks.ChannelCallbacks{
 		OnData: func(data []byte, isStderr bool) int {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -83,14 +86,15 @@ func (e *events) isClosed() bool {
 	return e.closed
 }
 
-// runUntilClosed runs cmd on a new channel of p with cb installed, and
-// processes the session's packets until the server closes the channel.
-func runUntilClosed(t *testing.T, p lib.Session, cmd string, cb *ChannelCallbacks, closed func() bool) *Registration {
+// runUntilClosed runs cmd on a new channel of p with cb installed (guarded
+// by guard, unless nil), and processes the session's packets until the
+// server closes the channel.
+func runUntilClosed(t *testing.T, p lib.Session, cmd string, cb *callbacks.ChannelCallbacks, guard func(func()), closed func() bool) *cgocallback.Registration {
 	t.Helper()
 	ch := lib.ChannelNew(p)
 	require.False(t, ch.IsNil())
 	require.Equal(t, lib.SSH_OK, lib.ChannelOpenSession(ch), lib.GetError(p))
-	reg, err := Install(ch, cb)
+	reg, err := cgocallback.InstallGuarded(ch, cb, guard)
 	require.NoError(t, err)
 	t.Cleanup(func() { reg.Remove(); lib.ChannelFree(ch) })
 	require.Equal(t, lib.SSH_OK, lib.ChannelRequestExec(ch, cmd), lib.GetError(p))
@@ -114,7 +118,7 @@ func TestClientCallbacksFire(t *testing.T) {
 	t.Parallel()
 	p := blockingSession(t)
 	e := newEvents()
-	runUntilClosed(t, p, "printf out; printf err >&2; exit 3", e.callbacks(), e.isClosed)
+	runUntilClosed(t, p, "printf out; printf err >&2; exit 3", e.callbacks(), nil, e.isClosed)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	assert.Equal(t, "out", e.stdout.String())
@@ -128,7 +132,7 @@ func TestExitSignalCallback(t *testing.T) {
 	t.Parallel()
 	p := blockingSession(t)
 	e := newEvents()
-	runUntilClosed(t, p, "kill -TERM $$", e.callbacks(), e.isClosed)
+	runUntilClosed(t, p, "kill -TERM $$", e.callbacks(), nil, e.isClosed)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	assert.Equal(t, "TERM", e.signal)
@@ -142,104 +146,79 @@ func TestPanicInCallbackIsRecovered(t *testing.T) {
 	e := newEvents()
 	cb := e.callbacks()
 	cb.OnEOF = func() { panic("boom") }
-	before := Panics()
-	reg := runUntilClosed(t, p, "echo hi", cb, e.isClosed)
+	before := cgocallback.Panics()
+	reg := runUntilClosed(t, p, "echo hi", cb, nil, e.isClosed)
 	assert.Equal(t, "boom", reg.Panic(), "the panic is reported, not unwound through libssh")
 	assert.Nil(t, reg.Panic(), "Panic takes it")
-	assert.Greater(t, Panics(), before)
+	assert.Greater(t, cgocallback.Panics(), before)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	assert.Equal(t, "hi\n", e.stdout.String(), "the other callbacks went on working")
 }
 
+// Not parallel: it counts registrations.
 func TestRegistrationLifetime(t *testing.T) {
-	t.Parallel()
 	p := blockingSession(t)
 	ch := lib.ChannelNew(p)
 	require.False(t, ch.IsNil())
 	defer lib.ChannelFree(ch)
+	live := cgocallback.Live()
 
-	_, err := Install(lib.Channel{}, nil)
+	_, err := cgocallback.Install(lib.Channel{}, nil)
 	assert.Error(t, err)
-	var none *Registration // what a failed Install leaves: its methods are safe
+	var none *cgocallback.Registration // what a failed Install leaves: its methods are safe
 	none.Remove()
 	none.Forget()
 	assert.Nil(t, none.Panic())
 
-	reg, err := Install(ch, &ChannelCallbacks{OnEOF: func() {}})
+	reg, err := cgocallback.Install(ch, &callbacks.ChannelCallbacks{OnEOF: func() {}})
 	require.NoError(t, err)
-	id := reg.id
-	_, known := handles.lookup(id)
-	assert.True(t, known)
+	assert.Equal(t, live+1, cgocallback.Live())
 	reg.Remove()
 	reg.Remove() // idempotent
-	_, known = handles.lookup(id)
-	assert.False(t, known)
-	// A callback that arrives for a removed id is dropped.
-	called := false
-	assert.False(t, call(id, func(*ChannelCallbacks) { called = true }))
-	assert.False(t, called)
+	assert.Equal(t, live, cgocallback.Live())
 	assert.Nil(t, reg.Panic())
 
 	// Forget frees without touching the channel.
-	reg2, err := Install(ch, nil)
+	reg2, err := cgocallback.Install(ch, nil)
 	require.NoError(t, err)
 	reg2.Forget()
 	reg2.Forget()
-	_, known = handles.lookup(reg2.id)
-	assert.False(t, known)
-}
-
-func TestNilFieldsLeaveLibsshDefaults(t *testing.T) {
-	t.Parallel()
-	assert.Zero(t, (&ChannelCallbacks{}).mask())
-	assert.EqualValues(t, 1<<0|1<<4, (&ChannelCallbacks{OnData: func([]byte, bool) int { return 0 }, OnExitStatus: func(int) {}}).mask())
-	all := ChannelCallbacks{
-		OnData: func([]byte, bool) int { return 0 }, OnEOF: func() {}, OnClose: func() {}, OnSignal: func(string) {},
-		OnExitStatus: func(int) {}, OnExitSignal: func(string, bool, string, string) {},
-		OnPtyRequest:   func(string, int, int, int, int) bool { return true },
-		OnShellRequest: func() bool { return true }, OnAuthAgentReq: func() {},
-		OnX11Req:          func(bool, string, string, uint32) {},
-		OnPtyWindowChange: func(int, int, int, int) bool { return true },
-		OnExecRequest:     func(string) bool { return true }, OnEnvRequest: func(string, string) bool { return true },
-		OnSubsystemRequest: func(string) bool { return true }, OnWriteWontblock: func(uint32) {},
-	}
-	assert.EqualValues(t, 1<<15-1, all.mask(), "15 callbacks, one bit each")
+	assert.Equal(t, live, cgocallback.Live())
 }
 
 func TestGuardWrapsEveryCall(t *testing.T) {
 	t.Parallel()
 	p := blockingSession(t)
-	ch := lib.ChannelNew(p)
-	require.False(t, ch.IsNil())
-	defer lib.ChannelFree(ch)
 	var inside, guarded int
+	var closed bool
 	var passedThrough any
-	reg, err := InstallGuarded(ch, &ChannelCallbacks{
-		OnEOF:   func() { inside++ },
-		OnClose: func() { panic(errors.New("closing")) },
-	}, func(run func()) {
+	cb := &callbacks.ChannelCallbacks{
+		OnEOF: func() { inside++ },
+		OnClose: func() {
+			closed = true
+			panic(errors.New("closing"))
+		},
+	}
+	// The callbacks run on this goroutine, inside EventDopoll.
+	reg := runUntilClosed(t, p, "true", cb, func(run func()) {
 		guarded++
 		defer func() {
 			if r := recover(); r != nil {
 				passedThrough = r
-				panic(r) // on to the table's recover
+				panic(r) // on to cgocallback's recover
 			}
 		}()
 		run()
-	})
-	require.NoError(t, err)
-	defer reg.Remove()
-	assert.True(t, call(reg.id, func(cb *ChannelCallbacks) { cb.OnEOF() }))
+	}, func() bool { return closed })
 	assert.Equal(t, 1, inside)
-	assert.False(t, call(reg.id, func(cb *ChannelCallbacks) { cb.OnClose() }), "a panic reports false")
-	assert.Equal(t, 2, guarded)
+	assert.Equal(t, 2, guarded, "OnEOF and OnClose, each through the guard")
 	assert.EqualError(t, passedThrough.(error), "closing", "the guard saw the panic")
-	var pe *PanicError
-	err = &PanicError{Value: reg.Panic()}
+	var pe *callbacks.PanicError
+	err := error(&callbacks.PanicError{Value: reg.Panic()})
 	require.ErrorAs(t, err, &pe)
 	assert.EqualError(t, errors.Unwrap(err), "closing", "PanicError unwraps an error value")
-	assert.Nil(t, errors.Unwrap(&PanicError{Value: "text"}))
+	assert.Nil(t, errors.Unwrap(&callbacks.PanicError{Value: "text"}))
 }
 
 // Not parallel: it counts registrations.
@@ -248,11 +227,11 @@ func TestLibssh011CallbacksAreUnsupported(t *testing.T) {
 	ch := lib.ChannelNew(p)
 	require.False(t, ch.IsNil())
 	defer lib.ChannelFree(ch)
-	live := Live()
-	_, err := Install(ch, &ChannelCallbacks{OnOpenResponse: func(bool) {}})
-	assert.ErrorIs(t, err, ErrUnsupported)
-	_, err = Install(ch, &ChannelCallbacks{OnRequestResponse: func() {}})
-	assert.ErrorIs(t, err, ErrUnsupported)
+	live := cgocallback.Live()
+	_, err := cgocallback.Install(ch, &callbacks.ChannelCallbacks{OnOpenResponse: func(bool) {}})
+	assert.ErrorIs(t, err, cgocallback.ErrUnsupported)
+	_, err = cgocallback.Install(ch, &callbacks.ChannelCallbacks{OnRequestResponse: func() {}})
+	assert.ErrorIs(t, err, cgocallback.ErrUnsupported)
 	assert.ErrorContains(t, err, "libssh in use: 0.10")
-	assert.Equal(t, live, Live(), "nothing registered")
+	assert.Equal(t, live, cgocallback.Live(), "nothing registered")
 }

@@ -1,16 +1,18 @@
-package callbacks
+package callbacks_test
 
 import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/golibssh/libssh/internal/cgocallback"
 )
 
 // TestMain fails the run when a test left a registration in the table.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if code == 0 && Live() != 0 {
-		fmt.Fprintf(os.Stderr, "callbacks: %d registrations left in the handle table\n", Live())
+	if code == 0 && cgocallback.Live() != 0 {
+		fmt.Fprintf(os.Stderr, "callbacks: %d registrations left in the handle table\n", cgocallback.Live())
 		code = 1
 	}
 	os.Exit(code)

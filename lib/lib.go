@@ -9,6 +9,9 @@
 // the ssh_ prefix (ssh_channel_write becomes ChannelWrite); constants keep
 // their C names.
 //
+// lib carries no compatibility promise: its names and types change with
+// libssh and with package libssh's needs, in any version.
+//
 // lib needs cgo and libssh 0.10 or newer, found through pkg-config.
 package lib
 
@@ -62,11 +65,11 @@ func (e Event) IsNil() bool { return e.p == nil }
 // IsNil reports whether k is NULL.
 func (k Key) IsNil() bool { return k.p == nil }
 
-// Raw returns the C pointer for package callbacks, which installs C callback
+// Raw returns the C pointer for package cgocallback, which installs C callback
 // structs on it. No other package may use it.
 func (c Channel) Raw() unsafe.Pointer { return unsafe.Pointer(c.p) }
 
-// RawSession returns the C pointer of s for package callbacks.
+// RawSession returns the C pointer of s for package cgocallback.
 func (s Session) Raw() unsafe.Pointer { return unsafe.Pointer(s.p) }
 
 // SessionFromRaw turns a pointer obtained from Raw (or handed to a callback by

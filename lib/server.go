@@ -24,7 +24,7 @@ type Message struct{ p C.ssh_message }
 // IsNil reports whether m is NULL.
 func (m Message) IsNil() bool { return m.p == nil }
 
-// Raw returns the C pointer of m for package callbacks.
+// Raw returns the C pointer of m for package cgocallback.
 func (m Message) Raw() unsafe.Pointer { return unsafe.Pointer(m.p) }
 
 // MessageFromRaw turns a pointer handed to a message callback by libssh into

@@ -10,7 +10,7 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/cgocallback"
 )
 
 // Baseline is what existed before the tests ran.
@@ -33,8 +33,8 @@ func Take() Baseline {
 func (b Baseline) Check() error {
 	runtime.GC()
 	switch {
-	case callbacks.Live() != 0:
-		return fmt.Errorf("%d callback registrations not removed", callbacks.Live())
+	case cgocallback.Live() != 0:
+		return fmt.Errorf("%d callback registrations not removed", cgocallback.Live())
 	case runtime.NumGoroutine() > b.goroutines:
 		buf := make([]byte, 1<<20)
 		return fmt.Errorf("%d goroutines at the end, %d at the start:\n%s",

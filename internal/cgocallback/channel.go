@@ -1,4 +1,4 @@
-package callbacks
+package cgocallback
 
 /*
 #include <stdint.h>
@@ -12,75 +12,19 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/lib"
 )
 
-// ChannelCallbacks holds Go functions for libssh 0.10's 15 channel
-// callbacks. A nil field leaves libssh's default behaviour (for a server-side
-// request: libssh's own answer), not "deny".
-//
-// The functions run inside whatever libssh call is processing the session's
-// packets, with the session locked, on that call's goroutine. They must
-// return quickly and must not call libssh or package libssh (for this session
-// or its channels): copy what they need and signal. A panic is recovered, so
-// that it never unwinds through libssh, and reported by
-// [Registration.Panic]; the callback then answers as if it had refused or
-// consumed nothing.
-type ChannelCallbacks struct {
-	// OnData receives the channel's buffered data for one stream: all of
-	// it, not only the newest packet. It returns how many bytes it
-	// consumed; the rest stays readable (and is offered again with the
-	// next packet). data is valid only during the call.
-	OnData func(data []byte, isStderr bool) (consumed int)
-	// OnEOF: the remote end sent EOF.
-	OnEOF func()
-	// OnClose: the remote end closed the channel.
-	OnClose func()
-	// OnSignal: the client asked for a signal to be sent (server side).
-	OnSignal func(signal string)
-	// OnExitStatus: the remote command's exit status.
-	OnExitStatus func(status int)
-	// OnExitSignal: the remote command was killed by a signal ("TERM").
-	// libssh 0.10 reports this only through the callback.
-	OnExitSignal func(signal string, coreDumped bool, errmsg, lang string)
-	// OnPtyRequest: the client asks for a pty (server side); true accepts.
-	OnPtyRequest func(term string, width, height, pxWidth, pxHeight int) bool
-	// OnShellRequest: the client asks for a shell (server side).
-	OnShellRequest func() bool
-	// OnAuthAgentReq: the client asks for agent forwarding (server side);
-	// having the callback makes libssh accept the request.
-	OnAuthAgentReq func()
-	// OnX11Req: the client asks for X11 forwarding (server side).
-	OnX11Req func(singleConnection bool, authProtocol, authCookie string, screen uint32)
-	// OnPtyWindowChange: the client's terminal changed size (server side).
-	OnPtyWindowChange func(width, height, pxWidth, pxHeight int) bool
-	// OnExecRequest: the client asks to run command (server side).
-	OnExecRequest func(command string) bool
-	// OnEnvRequest: the client asks to set an environment variable
-	// (server side).
-	OnEnvRequest func(name, value string) bool
-	// OnSubsystemRequest: the client asks for a subsystem (server side).
-	OnSubsystemRequest func(subsystem string) bool
-	// OnWriteWontblock: libssh saw the socket writable with nothing to
-	// send; bytes is the channel's remote window (possibly 0). In libssh
-	// 0.10 it fires for every channel of the session, so it is a hint,
-	// not a "window opened" event.
-	OnWriteWontblock func(bytes uint32)
-
-	// OnOpenResponse and OnRequestResponse are libssh 0.11's: the server
-	// answered the channel open, or a request. This package installs
-	// libssh 0.10's callback struct, so a registration that sets either
-	// fails with [ErrUnsupported].
-	OnOpenResponse    func(isSuccess bool)
-	OnRequestResponse func()
-}
-
 // ErrUnsupported: the callback needs a newer libssh than the one in use.
-// Package libssh's ErrUnsupported is the same error.
+// Package libssh exports it as its ErrUnsupported.
 var ErrUnsupported = errors.New("libssh: not supported by this libssh version")
 
-// mask says which fields are set, as the shim's GOLIBSSH_CB_* bits.
-func (cb *ChannelCallbacks) mask() C.uint {
+// funcs is what a registration calls.
+type funcs = callbacks.ChannelCallbacks
+
+// mask says which fields of cb are set, as the shim's GOLIBSSH_CB_* bits.
+func mask(cb *funcs) C.uint {
 	var m C.uint
 	for bit, set := range []bool{
 		cb.OnData != nil, cb.OnEOF != nil, cb.OnClose != nil, cb.OnSignal != nil,
@@ -98,15 +42,16 @@ func (cb *ChannelCallbacks) mask() C.uint {
 
 // entry is what the handle table holds for one registration.
 type entry struct {
-	cb    ChannelCallbacks
+	cb    funcs
 	guard func(run func()) // wraps every call of cb's functions, or nil
 
 	mu       sync.Mutex
 	panicked any // the first panic recovered, until Panic takes it
 }
 
-// Registration is a ChannelCallbacks installed on a channel: a C callback
-// struct in C memory whose userdata is the id of a handle-table entry.
+// Registration is a [callbacks.ChannelCallbacks] installed on a channel: a C
+// callback struct in C memory whose userdata is the id of a handle-table
+// entry.
 type Registration struct {
 	id uintptr
 	s  unsafe.Pointer // the C struct; nil once removed
@@ -117,7 +62,7 @@ type Registration struct {
 // callbacks of the channel). The caller must hold the session's lock, and
 // must Remove the registration, again under the lock, before the channel is
 // freed.
-func Install(ch lib.Channel, cb *ChannelCallbacks) (*Registration, error) {
+func Install(ch lib.Channel, cb *callbacks.ChannelCallbacks) (*Registration, error) {
 	return InstallGuarded(ch, cb, nil)
 }
 
@@ -125,19 +70,19 @@ func Install(ch lib.Channel, cb *ChannelCallbacks) (*Registration, error) {
 // functions; guard must call run exactly once. Package libssh uses it to
 // know when a goroutine is inside a user's callback. A panic in run passes
 // through guard before it is recovered.
-func InstallGuarded(ch lib.Channel, cb *ChannelCallbacks, guard func(run func())) (*Registration, error) {
+func InstallGuarded(ch lib.Channel, cb *callbacks.ChannelCallbacks, guard func(run func())) (*Registration, error) {
 	if ch.IsNil() {
 		return nil, errors.New("callbacks: install on a NULL channel")
 	}
 	if cb == nil {
-		cb = &ChannelCallbacks{}
+		cb = &funcs{}
 	}
 	if cb.OnOpenResponse != nil || cb.OnRequestResponse != nil {
 		return nil, fmt.Errorf("%w: OnOpenResponse and OnRequestResponse are libssh 0.11 callbacks, and this package installs libssh 0.10's (libssh in use: %s)", ErrUnsupported, lib.Version(0))
 	}
 	e := &entry{cb: *cb, guard: guard}
 	id := handles.register(e)
-	s := C.golibssh_channel_callbacks_new(C.uintptr_t(id), cb.mask())
+	s := C.golibssh_channel_callbacks_new(C.uintptr_t(id), mask(cb))
 	if s == nil {
 		handles.remove(id)
 		return nil, errors.New("callbacks: out of memory")
@@ -193,22 +138,9 @@ func (r *Registration) Panic() any {
 	return p
 }
 
-// PanicError wraps a panic value recovered in a callback.
-type PanicError struct{ Value any }
-
-func (e *PanicError) Error() string {
-	return fmt.Sprintf("callbacks: a callback panicked: %v", e.Value)
-}
-
-// Unwrap returns the panic value when it is an error.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}
-
 // call runs f with the registration's callbacks, recovering a panic into the
 // entry; it reports false for an unknown id or a panic.
-func call(id uintptr, f func(cb *ChannelCallbacks)) (ok bool) {
+func call(id uintptr, f func(cb *funcs)) (ok bool) {
 	v, found := handles.lookup(id)
 	if !found {
 		return false
@@ -244,7 +176,7 @@ func reply(ok, accept bool) C.int {
 //export goChannelData
 func goChannelData(id C.uintptr_t, data unsafe.Pointer, n C.uint32_t, isStderr C.int) C.int {
 	consumed := 0
-	call(uintptr(id), func(cb *ChannelCallbacks) {
+	call(uintptr(id), func(cb *funcs) {
 		consumed = cb.OnData(unsafe.Slice((*byte)(data), int(n)), isStderr != 0)
 	})
 	// Unknown ids and panics consume nothing: the data stays with libssh.
@@ -252,83 +184,83 @@ func goChannelData(id C.uintptr_t, data unsafe.Pointer, n C.uint32_t, isStderr C
 }
 
 //export goChannelEOF
-func goChannelEOF(id C.uintptr_t) { call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnEOF() }) }
+func goChannelEOF(id C.uintptr_t) { call(uintptr(id), func(cb *funcs) { cb.OnEOF() }) }
 
 //export goChannelClose
-func goChannelClose(id C.uintptr_t) { call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnClose() }) }
+func goChannelClose(id C.uintptr_t) { call(uintptr(id), func(cb *funcs) { cb.OnClose() }) }
 
 //export goChannelSignal
 func goChannelSignal(id C.uintptr_t, signal *C.char) {
 	s := C.GoString(signal)
-	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnSignal(s) })
+	call(uintptr(id), func(cb *funcs) { cb.OnSignal(s) })
 }
 
 //export goChannelExitStatus
 func goChannelExitStatus(id C.uintptr_t, status C.int) {
-	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnExitStatus(int(status)) })
+	call(uintptr(id), func(cb *funcs) { cb.OnExitStatus(int(status)) })
 }
 
 //export goChannelExitSignal
 func goChannelExitSignal(id C.uintptr_t, signal *C.char, core C.int, errmsg, lang *C.char) {
 	s, m, l := C.GoString(signal), C.GoString(errmsg), C.GoString(lang)
-	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnExitSignal(s, core != 0, m, l) })
+	call(uintptr(id), func(cb *funcs) { cb.OnExitSignal(s, core != 0, m, l) })
 }
 
 //export goChannelPtyRequest
 func goChannelPtyRequest(id C.uintptr_t, term *C.char, w, h, pw, ph C.int) C.int {
 	t, accept := C.GoString(term), false
-	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnPtyRequest(t, int(w), int(h), int(pw), int(ph)) })
+	ok := call(uintptr(id), func(cb *funcs) { accept = cb.OnPtyRequest(t, int(w), int(h), int(pw), int(ph)) })
 	return reply(ok, accept)
 }
 
 //export goChannelShellRequest
 func goChannelShellRequest(id C.uintptr_t) C.int {
 	accept := false
-	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnShellRequest() })
+	ok := call(uintptr(id), func(cb *funcs) { accept = cb.OnShellRequest() })
 	return reply(ok, accept)
 }
 
 //export goChannelAuthAgentReq
 func goChannelAuthAgentReq(id C.uintptr_t) {
-	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnAuthAgentReq() })
+	call(uintptr(id), func(cb *funcs) { cb.OnAuthAgentReq() })
 }
 
 //export goChannelX11Req
 func goChannelX11Req(id C.uintptr_t, single C.int, protocol, cookie *C.char, screen C.uint32_t) {
 	p, c := C.GoString(protocol), C.GoString(cookie)
-	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnX11Req(single != 0, p, c, uint32(screen)) })
+	call(uintptr(id), func(cb *funcs) { cb.OnX11Req(single != 0, p, c, uint32(screen)) })
 }
 
 //export goChannelPtyWindowChange
 func goChannelPtyWindowChange(id C.uintptr_t, w, h, pw, ph C.int) C.int {
 	accept := false
-	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnPtyWindowChange(int(w), int(h), int(pw), int(ph)) })
+	ok := call(uintptr(id), func(cb *funcs) { accept = cb.OnPtyWindowChange(int(w), int(h), int(pw), int(ph)) })
 	return reply(ok, accept)
 }
 
 //export goChannelExecRequest
 func goChannelExecRequest(id C.uintptr_t, command *C.char) C.int {
 	c, accept := C.GoString(command), false
-	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnExecRequest(c) })
+	ok := call(uintptr(id), func(cb *funcs) { accept = cb.OnExecRequest(c) })
 	return reply(ok, accept)
 }
 
 //export goChannelEnvRequest
 func goChannelEnvRequest(id C.uintptr_t, name, value *C.char) C.int {
 	n, v, accept := C.GoString(name), C.GoString(value), false
-	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnEnvRequest(n, v) })
+	ok := call(uintptr(id), func(cb *funcs) { accept = cb.OnEnvRequest(n, v) })
 	return reply(ok, accept)
 }
 
 //export goChannelSubsystemRequest
 func goChannelSubsystemRequest(id C.uintptr_t, subsystem *C.char) C.int {
 	s, accept := C.GoString(subsystem), false
-	ok := call(uintptr(id), func(cb *ChannelCallbacks) { accept = cb.OnSubsystemRequest(s) })
+	ok := call(uintptr(id), func(cb *funcs) { accept = cb.OnSubsystemRequest(s) })
 	return reply(ok, accept)
 }
 
 //export goChannelWriteWontblock
 func goChannelWriteWontblock(id C.uintptr_t, bytes C.uint32_t) C.int {
-	call(uintptr(id), func(cb *ChannelCallbacks) { cb.OnWriteWontblock(uint32(bytes)) })
+	call(uintptr(id), func(cb *funcs) { cb.OnWriteWontblock(uint32(bytes)) })
 	return 0
 }

@@ -1,4 +1,4 @@
-package callbacks
+package cgocallback
 
 /*
 #include <stdint.h>

@@ -1,4 +1,6 @@
-// Package callbacks connects libssh's C callbacks to Go closures.
+// Package cgocallback connects libssh's C callbacks to Go closures: the
+// functions of a callbacks.ChannelCallbacks, a server session's message
+// handler, and libssh's log lines, for package libssh.
 //
 // C never holds a Go pointer: a callback's userdata is an integer id, cast to
 // void* in C, that names an entry in a Go table. The table tolerates ids it
@@ -6,7 +8,7 @@
 // dropped), every exported Go function recovers panics so that none unwinds
 // through libssh, and Live reports how many entries exist so that tests can
 // prove nothing leaks.
-package callbacks
+package cgocallback
 
 import (
 	"sync"

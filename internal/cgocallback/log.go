@@ -1,4 +1,4 @@
-package callbacks
+package cgocallback
 
 /*
 #cgo pkg-config: libssh

@@ -1,4 +1,4 @@
-// C side of package callbacks: static trampolines with libssh's exact
+// C side of package cgocallback: static trampolines with libssh's exact
 // signatures that forward to the exported Go functions with an integer id.
 
 #include <stdlib.h>
