@@ -61,6 +61,8 @@ var identifiers = map[string]bool{
 	"Wait": true, "Close": true, "CommandContext": true, "CommandLineContext": true,
 	"AuthenticateCLI": true, "Authenticate": true, "DialContext": true,
 	"NewForwarder": true, "WithForwarder": true, "Stdout": true,
+	"AcceptSession": true, "AcceptChannel": true, "SetAuthMethods": true,
+	"ReplyAuthSuccess": true, "ReplyPublicKeyOK": true, "ReplyKbdint": true,
 }
 
 func TestMisuseNilAndZeroCmd(t *testing.T) {
@@ -223,6 +225,28 @@ func TestMisuseNilAndZeroServerMessage(t *testing.T) {
 				ch, err := m.AcceptChannel(nil)
 				assert.Nil(t, ch)
 				errLower(t, "AcceptChannel", err)
+			})
+			noPanic(t, "getters", func() {
+				assert.Empty(t, m.Type())
+				assert.Zero(t, m.AuthMethod())
+				assert.Empty(t, m.User())
+				assert.Empty(t, m.Password())
+				k, probe, verified := m.PublicKey()
+				assert.True(t, k == nil && !probe && !verified)
+				answers, response := m.KbdintAnswers()
+				assert.True(t, answers == nil && !response)
+				assert.Empty(t, m.ChannelType())
+				host, port := m.Destination()
+				assert.True(t, host == "" && port == 0)
+				host, port = m.Originator()
+				assert.True(t, host == "" && port == 0)
+				assert.Empty(t, m.RequestType())
+			})
+			noPanic(t, "replies", func() {
+				errLower(t, "SetAuthMethods", m.SetAuthMethods(libssh.AuthMethodPassword))
+				errLower(t, "ReplyAuthSuccess", m.ReplyAuthSuccess())
+				errLower(t, "ReplyPublicKeyOK", m.ReplyPublicKeyOK())
+				errLower(t, "ReplyKbdint", m.ReplyKbdint(libssh.KbdintRound{}))
 			})
 		})
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/callbacks"
-	"github.com/golibssh/libssh/lib"
 )
 
 // Options say what a Server offers. The zero value offers no way to log in:
@@ -127,9 +126,9 @@ type Faults struct {
 type Server struct {
 	opts    Options
 	ln      net.Listener
-	bind    lib.Bind
+	key     *libssh.PrivateKey // the host key
 	hostKey *libssh.PublicKey
-	methods int // SSH_AUTH_METHOD_* offered
+	methods libssh.AuthMethod // offered
 
 	ctx    context.Context // ended by Close
 	cancel context.CancelFunc
@@ -156,25 +155,16 @@ func NewServerOn(addr string, opts Options) (*Server, error) {
 	if s.opts.Logger == nil {
 		s.opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	rc, key := lib.PkiGenerate(lib.SSH_KEYTYPE_ED25519, 0)
-	if rc != lib.SSH_OK || key.IsNil() {
-		return nil, errors.New("sshtest: cannot generate a host key")
-	}
-	defer lib.KeyFree(key)
 	var err error
-	if s.hostKey, err = libssh.PublicKeyOf(key); err != nil {
-		return nil, err
+	if s.key, err = libssh.GenerateKey("ssh-ed25519"); err != nil {
+		return nil, fmt.Errorf("sshtest: host key: %w", err)
 	}
-	s.bind = lib.BindNew()
-	if s.bind.IsNil() {
-		return nil, errors.New("sshtest: ssh_bind_new failed (out of memory?)")
-	}
-	if lib.BindImportKey(s.bind, key) != lib.SSH_OK {
-		lib.BindFree(s.bind)
-		return nil, errors.New("sshtest: libssh refused the host key")
+	if s.hostKey, err = s.key.PublicKey(); err != nil {
+		s.key.Close()
+		return nil, fmt.Errorf("sshtest: host key: %w", err)
 	}
 	if s.ln, err = net.Listen("tcp", addr); err != nil {
-		lib.BindFree(s.bind)
+		s.key.Close()
 		return nil, fmt.Errorf("sshtest: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -191,20 +181,20 @@ func (o *Options) check() error {
 	return o.Faults.check()
 }
 
-// methods returns the SSH_AUTH_METHOD_* bits the options offer.
-func (o *Options) methods() int {
-	m := 0
+// methods returns the authentication methods the options offer.
+func (o *Options) methods() libssh.AuthMethod {
+	var m libssh.AuthMethod
 	if o.AuthNone {
-		m |= lib.SSH_AUTH_METHOD_NONE
+		m |= libssh.AuthMethodNone
 	}
 	if o.Password != "" {
-		m |= lib.SSH_AUTH_METHOD_PASSWORD
+		m |= libssh.AuthMethodPassword
 	}
 	if len(o.KeyboardInteractive) > 0 {
-		m |= lib.SSH_AUTH_METHOD_INTERACTIVE
+		m |= libssh.AuthMethodInteractive
 	}
 	if len(o.AuthorizedKeys) > 0 {
-		m |= lib.SSH_AUTH_METHOD_PUBLICKEY
+		m |= libssh.AuthMethodPublicKey
 	}
 	return m
 }
@@ -287,7 +277,7 @@ func (s *Server) Close() error {
 		c.close()
 	}
 	s.wg.Wait()
-	lib.BindFree(s.bind)
+	s.key.Close()
 	return nil
 }
 
@@ -314,7 +304,7 @@ func (s *Server) handshake(nc net.Conn) {
 		c.fc = newFaultConn(tcp)
 		served = c.fc
 	}
-	sess, err := libssh.AcceptSession(s.ctx, served, s.bind, c.handle)
+	sess, err := libssh.AcceptSession(s.ctx, served, []*libssh.PrivateKey{s.key}, c.handle)
 	if err != nil {
 		if s.ctx.Err() == nil {
 			s.opts.Logger.Info("sshtest: handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
