@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -124,11 +126,12 @@ type Faults struct {
 
 // Server is an SSH server listening on 127.0.0.1.
 type Server struct {
-	opts    Options
-	ln      net.Listener
-	key     *libssh.PrivateKey // the host key
-	hostKey *libssh.PublicKey
-	methods libssh.AuthMethod // offered
+	opts       Options
+	ln         net.Listener
+	key        *libssh.PrivateKey // the host key
+	hostKey    *libssh.PublicKey
+	knownHosts string            // a known_hosts file that knows the server, in a directory Close removes
+	methods    libssh.AuthMethod // offered
 
 	ctx    context.Context // ended by Close
 	cancel context.CancelFunc
@@ -166,6 +169,11 @@ func NewServerOn(addr string, opts Options) (*Server, error) {
 	if s.ln, err = net.Listen("tcp", addr); err != nil {
 		s.key.Close()
 		return nil, fmt.Errorf("sshtest: %w", err)
+	}
+	if err := s.writeKnownHosts(); err != nil {
+		s.ln.Close()
+		s.key.Close()
+		return nil, fmt.Errorf("sshtest: known_hosts file: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.goTracked(s.serve)
@@ -245,6 +253,29 @@ func (s *Server) KnownHostsLine() string {
 	return "[" + s.Host() + "]:" + strconv.Itoa(s.Port()) + " " + s.hostKey.String()
 }
 
+// KnownHostsFile returns the path of a known_hosts file that holds
+// [Server.KnownHostsLine] alone, for [libssh.WithKnownHosts]: with it,
+// [libssh.Session.VerifyHost] accepts the server. Close removes it.
+func (s *Server) KnownHostsFile() string {
+	if !s.made() {
+		return ""
+	}
+	return s.knownHosts
+}
+
+func (s *Server) writeKnownHosts() error {
+	dir, err := os.MkdirTemp("", "sshtest-")
+	if err != nil {
+		return err
+	}
+	s.knownHosts = filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(s.knownHosts, []byte(s.KnownHostsLine()+"\n"), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
+	return nil
+}
+
 // Accepted returns how many connections the server has accepted so far.
 func (s *Server) Accepted() int {
 	if !s.made() {
@@ -254,8 +285,9 @@ func (s *Server) Accepted() int {
 }
 
 // Close stops the server: it stops listening, closes every connection
-// (which ends their commands and relays) and returns once everything the
-// server started has ended. It is idempotent.
+// (which ends their commands and relays), removes the known_hosts file of
+// [Server.KnownHostsFile] and returns once everything the server started
+// has ended. It is idempotent.
 func (s *Server) Close() error {
 	if !s.made() {
 		return errors.New("sshtest: Close of a nil or zero Server (not made by NewServer)")
@@ -278,7 +310,7 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	s.key.Close()
-	return nil
+	return os.RemoveAll(filepath.Dir(s.knownHosts))
 }
 
 // serve accepts connections until Close.
