@@ -35,7 +35,9 @@ func (m *ServerMessage) made() bool { return m != nil && m.s != nil && m.s.st !=
 
 // live reports whether m may be used: in its handler call, on the
 // handler's goroutine.
-func (m *ServerMessage) live() bool { return m.made() && !m.done && m.s.st.inCallback() }
+// On another goroutine inCallback is false, and done (which the handler's
+// goroutine writes) is not read.
+func (m *ServerMessage) live() bool { return m.made() && m.s.st.inCallback() && !m.done }
 
 // usable returns why m may not be used, or nil.
 func (m *ServerMessage) usable(what string) error {
@@ -521,7 +523,13 @@ func newBind(keys []*PrivateKey) (lib.Bind, error) {
 		key, err := k.dup()
 		if err != nil {
 			lib.BindFree(bind)
-			return lib.Bind{}, fmt.Errorf("libssh: AcceptSession: host key %d: %w", i+1, err)
+			switch {
+			case !k.made():
+				return lib.Bind{}, fmt.Errorf("libssh: AcceptSession: host key %d is nil or zero (not made by ParsePrivateKey, ParsePrivateKeyFile or GenerateKey)", i+1)
+			case errors.Is(err, ErrClosed):
+				return lib.Bind{}, fmt.Errorf("%w (AcceptSession: host key %d is closed)", ErrClosed, i+1)
+			}
+			return lib.Bind{}, err
 		}
 		t := lib.KeyType(key)
 		rc := lib.SSH_ERROR
