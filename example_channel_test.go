@@ -11,29 +11,27 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/sshtest"
 )
-
-// exampleSession is an authenticated session to the examples' sshd.
-func exampleSession(ctx context.Context) *libssh.Session {
-	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
-		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := s.VerifyHost(); err != nil {
-		log.Fatal(err)
-	}
-	if status, err := s.UserauthPublicKeyFile(ctx, exampleKey, ""); status != libssh.AuthSuccess {
-		log.Fatal(status, err)
-	}
-	return s
-}
 
 // Run a command, read its output and its exit status.
 func ExampleSession_NewChannel() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s := exampleSession(ctx)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
 
 	ch, err := s.NewChannel()
 	if err != nil {
@@ -60,11 +58,24 @@ func ExampleSession_NewChannel() {
 
 // Feed a command's standard input while reading its output.
 func ExampleChannel_Write() {
-	ctx := context.Background()
-	s := exampleSession(ctx)
-	defer s.Close()
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
 
-	err := s.WithChannel(func(ch *libssh.Channel) error {
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
+
+	err = s.WithChannel(func(ch *libssh.Channel) error {
 		if err := ch.OpenSession(ctx); err != nil {
 			return err
 		}
@@ -87,9 +98,22 @@ func ExampleChannel_Write() {
 // Callbacks see the channel's events as they happen; here they collect
 // stderr and the exit status.
 func ExampleChannel_SetCallbacks() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s := exampleSession(ctx)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
 
 	ch, err := s.NewChannel()
 	if err != nil {
@@ -133,4 +157,45 @@ func ExampleChannel_SetCallbacks() {
 	defer mu.Unlock()
 	fmt.Printf("stdout %q, stderr %q, status %d\n", out, stderr.String(), <-status)
 	// Output: stdout "out\n", stderr "err\n", status 1
+}
+
+// An interactive shell on a terminal, as ssh without a command gives. (Not
+// run: it needs a server that gives a shell, such as OpenSSH's sshd.)
+func ExampleChannel_RequestShell() {
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, "server.example.com", libssh.WithUser("alice"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{DefaultKeys: true}); !res.Done() {
+		log.Fatal(res, err)
+	}
+
+	ch, err := s.NewChannel()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ch.Close()
+	if err := ch.OpenSession(ctx); err != nil {
+		log.Fatal(err)
+	}
+	if err := ch.RequestPty(ctx, "xterm", 80, 24); err != nil {
+		log.Fatal(err)
+	}
+	if err := ch.RequestShell(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// What is typed goes to the shell (put the local terminal in raw mode,
+	// with golang.org/x/term, to pass every key through), and the
+	// terminal's output comes back until the shell exits.
+	go io.Copy(ch, os.Stdin)
+	if _, err := io.Copy(os.Stdout, ch); err != nil {
+		log.Fatal(err)
+	}
+	if err := ch.Wait(ctx); err != nil {
+		log.Fatal(err)
+	}
+	status, err := ch.ExitStatus()
+	fmt.Println("shell exited:", status, err)
 }

@@ -10,14 +10,28 @@ import (
 	"net/http/httptest"
 
 	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/sshtest"
 )
 
 // Fetch a web page that only the server can reach, with net/http going
 // through the session.
 func ExampleSession_DialContext() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret", Forwarding: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s := exampleSession(ctx)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
 	// A web server on the server's loopback (here, the same machine).
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "hello through the tunnel")
@@ -41,9 +55,22 @@ func ExampleSession_DialContext() {
 
 // Forward a local port to a service the server reaches, as ssh -L does.
 func ExampleNewForwarder() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret", Forwarding: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s := exampleSession(ctx)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
 	// A service on the server's loopback that says hello and closes.
 	service, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,4 +109,54 @@ func ExampleNewForwarder() {
 		log.Fatal(err)
 	}
 	// Output: hello from the service
+}
+
+// Reach a server through a jump host (ssh -J): a connection that the jump
+// host makes to the target carries a second session. Here both are test
+// servers; the jump host forwards connections.
+func ExampleWithConn() {
+	jump, err := sshtest.NewServer(sshtest.Options{Password: "secret", Forwarding: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer jump.Close()
+	target, err := sshtest.NewServer(sshtest.Options{Password: "target secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer target.Close()
+
+	ctx := context.Background()
+	hop, err := libssh.NewSession(ctx, jump.Host(), libssh.WithPort(jump.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(jump.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hop.Close()
+	if res, err := hop.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
+
+	// The jump host connects to the target; the session runs over that
+	// connection and closes it when it closes. Host and port still name
+	// the target, for known_hosts.
+	conn, err := hop.DialContext(ctx, "tcp", target.Addr())
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := libssh.NewSession(ctx, target.Host(), libssh.WithPort(target.Port()), libssh.WithConn(conn),
+		libssh.WithUser("bob"), libssh.WithKnownHosts(target.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "target secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
+	out, err := s.Command("echo", "hello from the target").Output()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(out))
+	// Output: hello from the target
 }

@@ -11,13 +11,27 @@ import (
 	"time"
 
 	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/sshtest"
 )
 
 // Run a program with arguments: each arrives as one word, whatever it holds.
 func ExampleSession_Command() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s := exampleSession(ctx)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
 
 	cmd := s.Command("printf", "%s|", "two words", "it's", "$HOME")
 	out, err := cmd.Output()
@@ -33,9 +47,22 @@ func ExampleSession_Command() {
 
 // Read a command's output as bytes or as a string (LibSSH.jl's read).
 func ExampleCmd_Output() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s := exampleSession(ctx)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
 
 	out, err := s.CommandLine("echo hello; echo not in the output >&2").Output()
 	if err != nil {
@@ -47,9 +74,22 @@ func ExampleCmd_Output() {
 
 // Print a command's output as it comes (LibSSH.jl's run, which prints).
 func ExampleCmd_Run() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s := exampleSession(ctx)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
 
 	cmd := s.CommandLine("echo one; echo two")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -64,9 +104,22 @@ func ExampleCmd_Run() {
 // Ask whether a command succeeds (LibSSH.jl's success): a non-zero exit is
 // false, not an error.
 func ExampleCmd_Success() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s := exampleSession(ctx)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
 
 	ok, err := s.Command("test", "-d", "/").Success()
 	fmt.Println(ok, err)
@@ -79,9 +132,22 @@ func ExampleCmd_Success() {
 
 // Feed a command's standard input while reading its output.
 func ExampleCmd_StdinPipe() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s := exampleSession(ctx)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
 
 	cmd := s.Command("tr", "a-z", "A-Z")
 	stdin, err := cmd.StdinPipe()
@@ -110,11 +176,24 @@ func ExampleCmd_StdinPipe() {
 
 // Tell how a failed command ended.
 func ExampleExitError() {
-	ctx := context.Background()
-	s := exampleSession(ctx)
-	defer s.Close()
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
 
-	_, err := s.CommandLine("echo why >&2; exit 3").Output()
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
+
+	_, err = s.CommandLine("echo why >&2; exit 3").Output()
 	var exit *libssh.ExitError
 	if errors.As(err, &exit) {
 		fmt.Println(exit.ExitCode(), exit.Signal() == "", string(exit.Stderr()))
@@ -131,13 +210,63 @@ func ExampleExitError() {
 
 // Stop a command after a time limit: the context's end kills it.
 func ExampleSession_CommandContext() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s := exampleSession(ctx)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
 
 	limited, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	err := s.CommandContext(limited, "sleep", "60").Run()
+	err = s.CommandContext(limited, "sleep", "60").Run()
 	fmt.Println(err)
 	// Output: context deadline exceeded
+}
+
+// os/exec's own example: write to a command's standard input from
+// a goroutine, before and while it starts.
+func ExampleCmd_StdinPipe_beforeStart() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
+		log.Fatal(res, err)
+	}
+
+	cmd := s.Command("cat")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		defer stdin.Close()
+		io.WriteString(stdin, "values written to stdin are passed to cmd's standard input")
+	}()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", out)
+	// Output: values written to stdin are passed to cmd's standard input
 }

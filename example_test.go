@@ -1,66 +1,32 @@
 package libssh_test
 
+// The examples run against a server of package sshtest, which each one
+// starts for itself: a real program connects to its own server instead
+// (drop the sshtest lines, and WithKnownHosts to use ~/.ssh/known_hosts).
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log"
-	"net"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 
 	"github.com/golibssh/libssh"
-	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/sshtest"
 )
 
-// The examples run against a real sshd that TestMain starts: these say where
-// it is, who may log in, with which key, and a known_hosts file that knows it.
-var (
-	exampleHost       string
-	examplePort       int
-	exampleUser       string
-	exampleKey        = sshdtest.Keys("id_ed25519")
-	exampleKnownHosts string
-	examplePassword   = "example-password"
-)
-
-func startExampleServer() (stop func(), err error) {
-	u, err := user.Current()
-	if err != nil {
-		return nil, err
-	}
-	// An unprivileged user, so that sshd delivers signals (ExampleSession_CommandContext).
-	srv, err := sshdtest.Start(sshdtest.Options{
-		Unprivileged: true,
-		Passwords:    map[string]string{u.Username: examplePassword, "nobody": examplePassword},
-	})
-	if err != nil {
-		return nil, err
-	}
-	addr, err := srv.Addr()
-	if err != nil {
-		srv.Close()
-		return nil, err
-	}
-	host, port, _ := net.SplitHostPort(addr)
-	exampleHost, exampleUser = host, srv.User
-	examplePort, _ = strconv.Atoi(port)
-	exampleKnownHosts = filepath.Join(srv.Dir, "example_known_hosts")
-	line := srv.KnownHostsLine(fmt.Sprintf("[%s]:%s", host, port), "ed25519") + "\n"
-	if err := os.WriteFile(exampleKnownHosts, []byte(line), 0o600); err != nil {
-		srv.Close()
-		return nil, err
-	}
-	return func() { srv.Close() }, nil
-}
-
-// Connect, check the server's key, authenticate with a key file.
+// Connect, check the server's key, log in with a password.
 func ExampleNewSession() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
-		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -69,7 +35,7 @@ func ExampleNewSession() {
 	if err := s.VerifyHost(); err != nil {
 		log.Fatal(err)
 	}
-	status, err := s.UserauthPublicKeyFile(ctx, exampleKey, "")
+	status, err := s.UserauthPassword(ctx, "secret")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -77,14 +43,79 @@ func ExampleNewSession() {
 	// Output: authentication: success
 }
 
+// Log in with a private key. Here the key is made in memory and the test
+// server trusts it; a real program reads its key with ParsePrivateKeyFile.
+func ExampleSession_UserauthPublicKey() {
+	key, err := libssh.GenerateKey("ssh-ed25519")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer key.Close()
+	pub, err := key.PublicKey()
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := sshtest.NewServer(sshtest.Options{AuthorizedKeys: []*libssh.PublicKey{pub}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.VerifyHost(); err != nil {
+		log.Fatal(err)
+	}
+	status, err := s.UserauthPublicKey(ctx, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("authentication:", status)
+	// Output: authentication: success
+}
+
+// Log in with the keys of the SSH agent. (Not run: it needs an agent at
+// $SSH_AUTH_SOCK, and a server that knows one of its keys.)
+func ExampleSession_UserauthAgent() {
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, "server.example.com", libssh.WithUser("alice"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.VerifyHost(); err != nil {
+		log.Fatal(err)
+	}
+	status, err := s.UserauthAgent(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("authentication:", status)
+}
+
 // A host that is not in known_hosts yet: look at the key, decide, and trust
 // it.
 func ExampleSession_VerifyHost() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	knownHosts := filepath.Join(dir, "known_hosts") // does not exist yet
+
 	ctx := context.Background()
-	knownHosts := filepath.Join(os.TempDir(), fmt.Sprintf("example-known-hosts-%d", os.Getpid()))
-	defer os.Remove(knownHosts)
-	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
-		libssh.WithUser(exampleUser), libssh.WithKnownHosts(knownHosts))
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(knownHosts))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -109,9 +140,18 @@ func ExampleSession_VerifyHost() {
 
 // Ask the server which authentication methods it accepts.
 func ExampleSession_UserauthList() {
+	srv, err := sshtest.NewServer(sshtest.Options{
+		Password:            "secret",
+		KeyboardInteractive: []sshtest.Round{{Prompts: []sshtest.Prompt{{Text: "Password: ", Answer: "secret"}}}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
-		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -121,15 +161,17 @@ func ExampleSession_UserauthList() {
 		log.Fatal(err)
 	}
 	fmt.Println(methods)
-	// Output: [password publickey keyboard-interactive]
+	// Output: [password keyboard-interactive]
 }
 
-// A key loaded once can authenticate many sessions.
+// A key loaded once can authenticate many sessions. An encrypted key needs
+// its passphrase.
 func ExampleParsePrivateKeyFile() {
-	key, err := libssh.ParsePrivateKeyFile(sshdtest.Keys("id_ed25519_enc"), "wrong passphrase")
+	path := "testdata/keys/id_ed25519_enc" // such as filepath.Join(home, ".ssh", "id_ed25519")
+	key, err := libssh.ParsePrivateKeyFile(path, "wrong passphrase")
 	fmt.Println(errors.Is(err, libssh.ErrPassphrase))
 
-	key, err = libssh.ParsePrivateKeyFile(sshdtest.Keys("id_ed25519_enc"), sshdtest.PassphraseForTestKeys)
+	key, err = libssh.ParsePrivateKeyFile(path, "correct horse battery staple")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -146,9 +188,15 @@ func ExampleParsePrivateKeyFile() {
 
 // Every call after Close returns an error that wraps ErrClosed.
 func ExampleSession_Close() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
-		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -158,12 +206,22 @@ func ExampleSession_Close() {
 	// Output: true
 }
 
-// Authenticate walks the methods the server offers with what it is given,
-// and says what is missing when it cannot finish.
+// Authenticate checks the server's key, walks the methods the server
+// offers with what it is given, and says what is missing when it cannot
+// finish.
 func ExampleSession_Authenticate() {
+	srv, err := sshtest.NewServer(sshtest.Options{
+		Password:            "secret",
+		KeyboardInteractive: []sshtest.Round{{Prompts: []sshtest.Prompt{{Text: "Password: ", Answer: "secret"}}}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
-		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -175,22 +233,30 @@ func ExampleSession_Authenticate() {
 	}
 	fmt.Println(res)
 
-	res, err = s.Authenticate(ctx, libssh.AuthOptions{Password: examplePassword})
+	res, err = s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(res)
 	// Output:
-	// not authenticated; the server also accepts password (AuthOptions.Password), publickey (AuthOptions.PrivateKey, PrivateKeyFiles, Agent or DefaultKeys), keyboard-interactive (AuthOptions.KbdintAnswers or Kbdint)
+	// not authenticated; the server also accepts password (AuthOptions.Password), keyboard-interactive (AuthOptions.KbdintAnswers or Kbdint)
 	// authenticated
 }
 
 // Keyboard-interactive by hand: answer each round of questions until the
 // server decides.
 func ExampleSession_UserauthKbdint() {
+	srv, err := sshtest.NewServer(sshtest.Options{
+		KeyboardInteractive: []sshtest.Round{{Prompts: []sshtest.Prompt{{Text: "Password: ", Answer: "secret"}}}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	s, err := libssh.NewSession(ctx, exampleHost, libssh.WithPort(examplePort),
-		libssh.WithUser(exampleUser), libssh.WithKnownHosts(exampleKnownHosts))
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -205,7 +271,7 @@ func ExampleSession_UserauthKbdint() {
 		answers := make([]string, len(prompts))
 		for i, p := range prompts {
 			fmt.Printf("question %q, echo %v\n", p.Msg, p.Display)
-			answers[i] = examplePassword // a real program asks its user
+			answers[i] = "secret" // a real program asks its user
 		}
 		if err = s.UserauthKbdintSetAnswers(answers); err == nil {
 			status, err = s.UserauthKbdint(ctx)

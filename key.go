@@ -15,7 +15,8 @@ import (
 var liveKeys atomic.Int64
 
 // PrivateKey is a private key loaded into libssh, for
-// [Session.UserauthPublicKey]. Close it when done; it is safe for concurrent
+// [Session.UserauthPublicKey], or a server's host key for [AcceptSession].
+// Close it when done; it is safe for concurrent
 // use and may be used by several sessions. A nil or zero PrivateKey holds
 // no key: its methods return an error.
 type PrivateKey struct {
@@ -69,6 +70,40 @@ func ParsePrivateKey(pem []byte, passphrase string) (*PrivateKey, error) {
 	return newPrivateKey(key, encrypted != 0, passphrase != "", "from memory")
 }
 
+// keyTypes are the key types GenerateKey makes, with libssh's type and
+// the size parameter of ssh_pki_generate.
+var keyTypes = map[string]struct{ typ, bits int }{
+	"ssh-ed25519":         {lib.SSH_KEYTYPE_ED25519, 0},
+	"ecdsa-sha2-nistp256": {lib.SSH_KEYTYPE_ECDSA_P256, 256},
+	"ecdsa-sha2-nistp384": {lib.SSH_KEYTYPE_ECDSA_P384, 384},
+	"ecdsa-sha2-nistp521": {lib.SSH_KEYTYPE_ECDSA_P521, 521},
+	"ssh-rsa":             {lib.SSH_KEYTYPE_RSA, 3072},
+}
+
+// GenerateKey makes a new private key in memory, of an SSH key type:
+// "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+// "ecdsa-sha2-nistp521" or "ssh-rsa" (3072 bits). It serves as a host key
+// for [AcceptSession] (package sshtest makes its own this way) or as a
+// client key.
+//
+// Uses ssh_pki_generate.
+//
+//lockcheck:ok the key it makes is not shared yet
+func GenerateKey(keyType string) (*PrivateKey, error) {
+	t, ok := keyTypes[keyType]
+	if !ok {
+		return nil, fmt.Errorf("libssh: generate key: unknown key type %q", keyType)
+	}
+	rc, key := lib.PkiGenerate(t.typ, t.bits)
+	if rc != lib.SSH_OK {
+		if !key.IsNil() {
+			lib.KeyFree(key)
+		}
+		return nil, fmt.Errorf("libssh: generate %s key failed", keyType)
+	}
+	return newPrivateKey(key, false, false, "")
+}
+
 func newPrivateKey(key lib.Key, encrypted, gavePassphrase bool, what string) (*PrivateKey, error) {
 	if key.IsNil() {
 		switch {
@@ -92,7 +127,7 @@ func newPrivateKey(key lib.Key, encrypted, gavePassphrase bool, what string) (*P
 }
 
 // errNoKey is the error of a nil or zero PrivateKey.
-var errNoKey = notMade("PrivateKey", "ParsePrivateKey or ParsePrivateKeyFile")
+var errNoKey = notMade("PrivateKey", "ParsePrivateKey, ParsePrivateKeyFile or GenerateKey")
 
 // made reports whether a Parse function made k.
 func (k *PrivateKey) made() bool { return k != nil && k.st != nil }

@@ -123,11 +123,15 @@
 //
 // The package is a client library, but a channel has a server end too:
 // [AcceptSession] runs libssh's server side on an accepted connection as a
-// Session whose message handler answers authentication and channel opens;
-// the server-side channel callbacks of package callbacks answer a channel's
-// requests; and [Channel.RequestSendExitStatus],
-// [Channel.RequestSendExitSignal] and [Channel.WriteStderr] end a command.
-// Package sshtest builds a test server from these.
+// Session, with host keys that are [PrivateKey] values (from
+// [ParsePrivateKeyFile], or made in memory by [GenerateKey]); its message
+// handler reads each [ServerMessage] (authentication, channel opens) and
+// answers it with the message's Reply methods or
+// [ServerMessage.AcceptChannel]; the server-side channel callbacks of
+// package callbacks answer a channel's requests; and
+// [Channel.RequestSendExitStatus], [Channel.RequestSendExitSignal] and
+// [Channel.WriteStderr] end a command. Package sshtest builds a test
+// server from these alone.
 //
 // # Coming from LibSSH.jl
 //
@@ -153,7 +157,9 @@
 // are all in lowlevel.go, for libssh calls this package does not wrap:
 // [WrapSession] and [WrapChannel] adopt a session or channel made with
 // package lib, [Session.WithLib] and [Channel.WithLib] run lib calls with
-// the session locked, and [PublicKeyOf] reads a lib key.
+// the session locked, [PublicKeyOf] reads a lib key, and
+// [ServerMessage.Lib] and [ServerMessage.LibSession] give a server
+// handler's message and session.
 //
 // # Building
 //

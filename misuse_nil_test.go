@@ -61,6 +61,8 @@ var identifiers = map[string]bool{
 	"Wait": true, "Close": true, "CommandContext": true, "CommandLineContext": true,
 	"AuthenticateCLI": true, "Authenticate": true, "DialContext": true,
 	"NewForwarder": true, "WithForwarder": true, "Stdout": true,
+	"AcceptSession": true, "AcceptChannel": true, "SetAuthMethods": true,
+	"ReplyAuthSuccess": true, "ReplyPublicKeyOK": true, "ReplyKbdint": true,
 }
 
 func TestMisuseNilAndZeroCmd(t *testing.T) {
@@ -221,15 +223,38 @@ func TestMisuseNilAndZeroServerMessage(t *testing.T) {
 	t.Parallel()
 	for name, m := range map[string]*libssh.ServerMessage{"nil": nil, "zero": {}} {
 		t.Run(name, func(t *testing.T) {
-			noPanic(t, "Lib", func() { assert.True(t, m.Lib().IsNil()) })
-			noPanic(t, "LibSession", func() { assert.True(t, m.LibSession().IsNil()) })
-			noPanic(t, "AcceptChannel", func() {
-				ch, err := m.AcceptChannel(nil)
-				assert.Nil(t, ch)
-				errLower(t, "AcceptChannel", err)
-			})
+			noPanic(t, "methods", func() { assertNoMessage(t, m) })
 		})
 	}
+}
+
+// assertNoMessage checks that m holds no message (nil, zero, or used after
+// its handler call): zero values and errors.
+func assertNoMessage(t *testing.T, m *libssh.ServerMessage) {
+	t.Helper()
+	assert.True(t, m.Lib().IsNil())
+	assert.True(t, m.LibSession().IsNil())
+	assert.Empty(t, m.Type())
+	assert.Zero(t, m.AuthMethod())
+	assert.Empty(t, m.User())
+	assert.Empty(t, m.Password())
+	k, probe, verified := m.PublicKey()
+	assert.True(t, k == nil && !probe && !verified)
+	answers, response := m.KbdintAnswers()
+	assert.True(t, answers == nil && !response)
+	assert.Empty(t, m.ChannelType())
+	host, port := m.Destination()
+	assert.True(t, host == "" && port == 0)
+	host, port = m.Originator()
+	assert.True(t, host == "" && port == 0)
+	assert.Empty(t, m.RequestType())
+	errLower(t, "SetAuthMethods", m.SetAuthMethods(libssh.AuthMethodPassword))
+	errLower(t, "ReplyAuthSuccess", m.ReplyAuthSuccess())
+	errLower(t, "ReplyPublicKeyOK", m.ReplyPublicKeyOK())
+	errLower(t, "ReplyKbdint", m.ReplyKbdint(libssh.KbdintRound{}))
+	ch, err := m.AcceptChannel(nil)
+	assert.Nil(t, ch)
+	errLower(t, "AcceptChannel", err)
 }
 
 func TestMisuseNilSSHTestServer(t *testing.T) {
@@ -241,6 +266,7 @@ func TestMisuseNilSSHTestServer(t *testing.T) {
 		assert.Zero(t, srv.Port())
 		assert.Nil(t, srv.HostKey())
 		assert.Empty(t, srv.KnownHostsLine())
+		assert.Empty(t, srv.KnownHostsFile())
 		assert.Zero(t, srv.Accepted())
 	})
 	noPanic(t, "Close", func() { errLower(t, "Close", srv.Close()) })

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"os"
 	"strings"
 	"testing"
@@ -205,29 +204,4 @@ func TestCmdStdinPipeMendedStart(t *testing.T) {
 	out, err := cmd.Output()
 	require.NoError(t, err, "cat got EOF")
 	assert.Empty(t, out)
-}
-
-// os/exec's own example: write to a command's standard input from
-// a goroutine, before and while it starts.
-func ExampleCmd_StdinPipe_beforeStart() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s := exampleSession(ctx)
-	defer s.Close()
-
-	cmd := s.CommandContext(ctx, "cat")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		log.Fatal(err)
-	}
-	go func() {
-		defer stdin.Close()
-		io.WriteString(stdin, "values written to stdin are passed to cmd's standard input")
-	}()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("%s\n", out)
-	// Output: values written to stdin are passed to cmd's standard input
 }

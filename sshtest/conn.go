@@ -7,7 +7,6 @@ import (
 	"syscall"
 
 	"github.com/golibssh/libssh"
-	"github.com/golibssh/libssh/lib"
 )
 
 // conn is one client connection. Its fields without a lock are used only in
@@ -28,23 +27,22 @@ type conn struct {
 
 // handle answers the client's messages that no channel callback took.
 func (c *conn) handle(m *libssh.ServerMessage) bool {
-	msg := m.Lib()
-	switch lib.MessageType(msg) {
-	case lib.SSH_REQUEST_AUTH:
+	switch m.Type() {
+	case "auth":
 		c.arrived(evAuth)
 		return c.auth(m)
-	case lib.SSH_REQUEST_CHANNEL_OPEN:
+	case "channel-open":
 		c.arrived(evChannel)
 		if !c.authed {
 			return false
 		}
-		switch lib.MessageSubtype(msg) {
-		case lib.SSH_CHANNEL_SESSION:
+		switch m.ChannelType() {
+		case "session":
 			return c.openSession(m)
-		case lib.SSH_CHANNEL_DIRECT_TCPIP:
+		case "direct-tcpip":
 			return c.openForward(m)
 		}
-	case lib.SSH_REQUEST_CHANNEL: // a request no channel callback takes
+	case "channel-request": // a request no channel callback takes
 		c.arrived(evRequest)
 		return c.closeInstead(m)
 	}
@@ -54,90 +52,83 @@ func (c *conn) handle(m *libssh.ServerMessage) bool {
 // auth answers an authentication request. Returning false makes libssh
 // answer "failure" with the methods the server offers.
 func (c *conn) auth(m *libssh.ServerMessage) bool {
-	msg, o := m.Lib(), &c.srv.opts
-	lib.MessageAuthSetMethods(msg, c.srv.methods)
+	o := &c.srv.opts
+	m.SetAuthMethods(c.srv.methods)
 	ok := false
-	switch lib.MessageSubtype(msg) {
-	case lib.SSH_AUTH_METHOD_NONE:
+	switch m.AuthMethod() {
+	case libssh.AuthMethodNone:
 		ok = o.AuthNone
-	case lib.SSH_AUTH_METHOD_PASSWORD:
-		ok = o.Password != "" && equal(lib.MessageAuthPassword(msg), o.Password)
-	case lib.SSH_AUTH_METHOD_PUBLICKEY:
-		if !c.authorized(lib.MessageAuthPubkey(msg)) {
+	case libssh.AuthMethodPassword:
+		ok = o.Password != "" && equal(m.Password(), o.Password)
+	case libssh.AuthMethodPublicKey:
+		key, probe, verified := m.PublicKey()
+		if !c.authorized(key) {
 			return false
 		}
-		switch lib.MessageAuthPublickeyState(msg) {
-		case lib.SSH_PUBLICKEY_STATE_NONE: // a probe: "would you take this key?"
-			return lib.MessageAuthReplyPkOkSimple(msg) == lib.SSH_OK
-		case lib.SSH_PUBLICKEY_STATE_VALID: // libssh checked the signature
-			ok = true
+		if probe { // "would you take this key?"
+			return m.ReplyPublicKeyOK() == nil
 		}
-	case lib.SSH_AUTH_METHOD_INTERACTIVE:
+		ok = verified // libssh checked the signature
+	case libssh.AuthMethodInteractive:
 		return c.kbdint(m)
 	}
 	if !ok {
 		return false
 	}
 	c.authed = true
-	return lib.MessageAuthReplySuccess(msg, 0) == lib.SSH_OK
+	return m.ReplyAuthSuccess() == nil
 }
 
 // kbdint runs keyboard-interactive: the first request gets the first round
 // of prompts, each right set of answers the next round, the last one
 // success; a wrong answer fails and starts over.
 func (c *conn) kbdint(m *libssh.ServerMessage) bool {
-	msg, rounds := m.Lib(), c.srv.opts.KeyboardInteractive
+	rounds := c.srv.opts.KeyboardInteractive
 	if len(rounds) == 0 {
 		return false
 	}
-	if lib.MessageAuthKbdintIsResponse(msg) == 0 {
+	answers, response := m.KbdintAnswers()
+	if !response {
 		c.round = 0
-		return c.sendRound(msg, rounds[0])
+		return c.sendRound(m, rounds[0])
 	}
-	if c.round < 0 || c.round >= len(rounds) || !answered(m.LibSession(), rounds[c.round]) {
+	if c.round < 0 || c.round >= len(rounds) || !answered(answers, rounds[c.round]) {
 		c.round = -1
 		return false
 	}
 	c.round++
 	if c.round < len(rounds) {
-		return c.sendRound(msg, rounds[c.round])
+		return c.sendRound(m, rounds[c.round])
 	}
 	c.round = -1
 	c.authed = true
-	return lib.MessageAuthReplySuccess(msg, 0) == lib.SSH_OK
+	return m.ReplyAuthSuccess() == nil
 }
 
-func (c *conn) sendRound(msg lib.Message, r Round) bool {
-	texts, echo := make([]string, len(r.Prompts)), make([]bool, len(r.Prompts))
-	for i, p := range r.Prompts {
-		texts[i], echo[i] = p.Text, p.Echo
+func (c *conn) sendRound(m *libssh.ServerMessage, r Round) bool {
+	round := libssh.KbdintRound{Name: r.Name, Instruction: r.Instruction}
+	for _, p := range r.Prompts {
+		round.Prompts = append(round.Prompts, libssh.KbdintPrompt{Msg: p.Text, Display: p.Echo})
 	}
-	return lib.MessageAuthInteractiveRequest(msg, r.Name, r.Instruction, texts, echo) == lib.SSH_OK
+	return m.ReplyKbdint(round) == nil
 }
 
 // answered reports whether the client's answers are the round's.
-func answered(p lib.Session, r Round) bool {
-	if lib.UserauthKbdintGetnanswers(p) != len(r.Prompts) {
+func answered(answers []string, r Round) bool {
+	if len(answers) != len(r.Prompts) {
 		return false
 	}
 	ok := true
 	for i, pr := range r.Prompts {
-		ok = equal(lib.UserauthKbdintGetanswer(p, uint(i)), pr.Answer) && ok
+		ok = equal(answers[i], pr.Answer) && ok
 	}
 	return ok
 }
 
 // authorized reports whether key is one of the authorized keys.
-func (c *conn) authorized(key lib.Key) bool {
-	if key.IsNil() {
-		return false
-	}
-	pk, err := libssh.PublicKeyOf(key)
-	if err != nil {
-		return false
-	}
+func (c *conn) authorized(key *libssh.PublicKey) bool {
 	for _, k := range c.srv.opts.AuthorizedKeys {
-		if k.Equal(pk) {
+		if k.Equal(key) {
 			return true
 		}
 	}

@@ -1,8 +1,10 @@
 // Package sshtest runs an SSH server inside the test process, in the
 // spirit of net/http/httptest: [NewServer] listens on 127.0.0.1 with a
 // freshly generated host key and serves until [Server.Close]. It is built on
-// libssh's server API through package libssh (the equivalent of LibSSH.jl's
-// DemoServer), and speaks real SSH: OpenSSH's ssh client can log in.
+// libssh's server API through the safe server API of package libssh
+// ([libssh.AcceptSession], [libssh.ServerMessage], [libssh.GenerateKey]),
+// the equivalent of LibSSH.jl's DemoServer, and speaks real SSH: OpenSSH's
+// ssh client can log in.
 //
 // [Options] choose what the server does:
 //

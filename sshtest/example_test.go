@@ -3,13 +3,13 @@ package sshtest_test
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/sshtest"
 )
 
-// A test server with a password, and a command run on it.
+// A test server with a password, and a command run on it. Its
+// known_hosts file lets the client check the server's key.
 func ExampleNewServer() {
 	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
 	if err != nil {
@@ -20,12 +20,16 @@ func ExampleNewServer() {
 
 	ctx := context.Background()
 	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
-		libssh.WithUser("tester"), libssh.WithKnownHosts(os.DevNull))
+		libssh.WithUser("tester"), libssh.WithKnownHosts(srv.KnownHostsFile()))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer s.Close()
+	if err := s.VerifyHost(); err != nil { // known_hosts knows the server's key
+		fmt.Println(err)
+		return
+	}
 	if status, err := s.UserauthPassword(ctx, "secret"); err != nil || status != libssh.AuthSuccess {
 		fmt.Println("login:", status, err)
 		return
@@ -52,7 +56,7 @@ func ExampleFaults() {
 
 	ctx := context.Background()
 	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
-		libssh.WithUser("tester"), libssh.WithKnownHosts(os.DevNull))
+		libssh.WithUser("tester"), libssh.WithKnownHosts(srv.KnownHostsFile()))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -85,7 +89,7 @@ func ExampleExecHandler() {
 
 	ctx := context.Background()
 	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
-		libssh.WithUser("tester"), libssh.WithKnownHosts(os.DevNull))
+		libssh.WithUser("tester"), libssh.WithKnownHosts(srv.KnownHostsFile()))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/golibssh/libssh"
-	"github.com/golibssh/libssh/lib"
 )
 
 // A Point is when a connection fault ([Faults.StopReading],
@@ -67,17 +66,8 @@ func (p Point) is(ev event, count int) bool {
 	}
 }
 
-// The channel requests that Faults.CloseInsteadOfReply can name, with
-// libssh's numbers for them (enum ssh_channel_requests_e in libssh.h;
-// package lib does not declare them).
-var requestTypes = map[string]int{
-	"pty-req":       1, // SSH_CHANNEL_REQUEST_PTY
-	"exec":          2, // SSH_CHANNEL_REQUEST_EXEC
-	"shell":         3, // SSH_CHANNEL_REQUEST_SHELL
-	"env":           4, // SSH_CHANNEL_REQUEST_ENV
-	"subsystem":     5, // SSH_CHANNEL_REQUEST_SUBSYSTEM
-	"window-change": 6, // SSH_CHANNEL_REQUEST_WINDOW_CHANGE
-}
+// The channel requests that Faults.CloseInsteadOfReply can name.
+var requestTypes = []string{"pty-req", "exec", "shell", "env", "subsystem", "window-change"}
 
 func (f *Faults) check() error {
 	if f.DropAfter < 0 {
@@ -89,7 +79,7 @@ func (f *Faults) check() error {
 		}
 	}
 	for _, name := range f.CloseInsteadOfReply {
-		if _, ok := requestTypes[name]; !ok {
+		if !slices.Contains(requestTypes, name) {
 			return fmt.Errorf("sshtest: Faults.CloseInsteadOfReply: unknown channel request %q", name)
 		}
 	}
@@ -217,26 +207,20 @@ func (f *faultConn) SetReadDeadline(time.Time) error  { return nil }
 func (f *faultConn) SetWriteDeadline(time.Time) error { return nil }
 
 // closeInstead answers a channel request that Faults.CloseInsteadOfReply
-// names: no reply, the channel closed instead. libssh's message does not
-// say which channel the request came on (package lib does not bind
-// ssh_message_channel_request_channel), so every session channel of the
+// names: no reply, the channel closed instead. [libssh.ServerMessage]
+// does not say which channel the request came on, so every session channel of the
 // connection that has not started a command is closed: the channel a
 // client sends env, pty-req or exec on is one of them. It reports whether
 // it answered the message.
 func (c *conn) closeInstead(m *libssh.ServerMessage) bool {
-	f := &c.srv.opts.Faults
-	kind := lib.MessageSubtype(m.Lib())
-	for name, n := range requestTypes {
-		if n != kind || !f.closesInstead(name) {
-			continue
-		}
-		for _, s := range c.channels {
-			if !s.started && !s.closing {
-				s.closing = true
-				s.ch.Close() // deferred until the handler returns
-			}
-		}
-		return true
+	if !c.srv.opts.Faults.closesInstead(m.RequestType()) {
+		return false
 	}
-	return false
+	for _, s := range c.channels {
+		if !s.started && !s.closing {
+			s.closing = true
+			s.ch.Close() // deferred until the handler returns
+		}
+	}
+	return true
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/callbacks"
-	"github.com/golibssh/libssh/lib"
 )
 
 // dialTimeout bounds the dial of a forwarding target, which runs while the
@@ -24,9 +23,8 @@ func (c *conn) openForward(m *libssh.ServerMessage) bool {
 	if !srv.opts.Forwarding {
 		return false
 	}
-	msg := m.Lib()
-	addr := net.JoinHostPort(lib.MessageChannelRequestOpenDestination(msg),
-		strconv.Itoa(lib.MessageChannelRequestOpenDestinationPort(msg)))
+	host, port := m.Destination()
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	target, err := net.DialTimeout("tcp", addr, dialTimeout)
 	if err != nil {
 		srv.opts.Logger.Info("sshtest: forwarding target", "addr", addr, "err", err)

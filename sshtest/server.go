@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/callbacks"
-	"github.com/golibssh/libssh/lib"
 )
 
 // Options say what a Server offers. The zero value offers no way to log in:
@@ -125,11 +126,12 @@ type Faults struct {
 
 // Server is an SSH server listening on 127.0.0.1.
 type Server struct {
-	opts    Options
-	ln      net.Listener
-	bind    lib.Bind
-	hostKey *libssh.PublicKey
-	methods int // SSH_AUTH_METHOD_* offered
+	opts       Options
+	ln         net.Listener
+	key        *libssh.PrivateKey // the host key
+	hostKey    *libssh.PublicKey
+	knownHosts string            // a known_hosts file that knows the server, in a directory Close removes
+	methods    libssh.AuthMethod // offered
 
 	ctx    context.Context // ended by Close
 	cancel context.CancelFunc
@@ -156,26 +158,22 @@ func NewServerOn(addr string, opts Options) (*Server, error) {
 	if s.opts.Logger == nil {
 		s.opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	rc, key := lib.PkiGenerate(lib.SSH_KEYTYPE_ED25519, 0)
-	if rc != lib.SSH_OK || key.IsNil() {
-		return nil, errors.New("sshtest: cannot generate a host key")
-	}
-	defer lib.KeyFree(key)
 	var err error
-	if s.hostKey, err = libssh.PublicKeyOf(key); err != nil {
-		return nil, err
+	if s.key, err = libssh.GenerateKey("ssh-ed25519"); err != nil {
+		return nil, fmt.Errorf("sshtest: host key: %w", err)
 	}
-	s.bind = lib.BindNew()
-	if s.bind.IsNil() {
-		return nil, errors.New("sshtest: ssh_bind_new failed (out of memory?)")
-	}
-	if lib.BindImportKey(s.bind, key) != lib.SSH_OK {
-		lib.BindFree(s.bind)
-		return nil, errors.New("sshtest: libssh refused the host key")
+	if s.hostKey, err = s.key.PublicKey(); err != nil {
+		s.key.Close()
+		return nil, fmt.Errorf("sshtest: host key: %w", err)
 	}
 	if s.ln, err = net.Listen("tcp", addr); err != nil {
-		lib.BindFree(s.bind)
+		s.key.Close()
 		return nil, fmt.Errorf("sshtest: %w", err)
+	}
+	if err := s.writeKnownHosts(); err != nil {
+		s.ln.Close()
+		s.key.Close()
+		return nil, fmt.Errorf("sshtest: known_hosts file: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.goTracked(s.serve)
@@ -191,20 +189,20 @@ func (o *Options) check() error {
 	return o.Faults.check()
 }
 
-// methods returns the SSH_AUTH_METHOD_* bits the options offer.
-func (o *Options) methods() int {
-	m := 0
+// methods returns the authentication methods the options offer.
+func (o *Options) methods() libssh.AuthMethod {
+	var m libssh.AuthMethod
 	if o.AuthNone {
-		m |= lib.SSH_AUTH_METHOD_NONE
+		m |= libssh.AuthMethodNone
 	}
 	if o.Password != "" {
-		m |= lib.SSH_AUTH_METHOD_PASSWORD
+		m |= libssh.AuthMethodPassword
 	}
 	if len(o.KeyboardInteractive) > 0 {
-		m |= lib.SSH_AUTH_METHOD_INTERACTIVE
+		m |= libssh.AuthMethodInteractive
 	}
 	if len(o.AuthorizedKeys) > 0 {
-		m |= lib.SSH_AUTH_METHOD_PUBLICKEY
+		m |= libssh.AuthMethodPublicKey
 	}
 	return m
 }
@@ -255,6 +253,29 @@ func (s *Server) KnownHostsLine() string {
 	return "[" + s.Host() + "]:" + strconv.Itoa(s.Port()) + " " + s.hostKey.String()
 }
 
+// KnownHostsFile returns the path of a known_hosts file that holds
+// [Server.KnownHostsLine] alone, for [libssh.WithKnownHosts]: with it,
+// [libssh.Session.VerifyHost] accepts the server. Close removes it.
+func (s *Server) KnownHostsFile() string {
+	if !s.made() {
+		return ""
+	}
+	return s.knownHosts
+}
+
+func (s *Server) writeKnownHosts() error {
+	dir, err := os.MkdirTemp("", "sshtest-")
+	if err != nil {
+		return err
+	}
+	s.knownHosts = filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(s.knownHosts, []byte(s.KnownHostsLine()+"\n"), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
+	return nil
+}
+
 // Accepted returns how many connections the server has accepted so far.
 func (s *Server) Accepted() int {
 	if !s.made() {
@@ -264,8 +285,9 @@ func (s *Server) Accepted() int {
 }
 
 // Close stops the server: it stops listening, closes every connection
-// (which ends their commands and relays) and returns once everything the
-// server started has ended. It is idempotent.
+// (which ends their commands and relays), removes the known_hosts file of
+// [Server.KnownHostsFile] and returns once everything the server started
+// has ended. It is idempotent.
 func (s *Server) Close() error {
 	if !s.made() {
 		return errors.New("sshtest: Close of a nil or zero Server (not made by NewServer)")
@@ -287,8 +309,8 @@ func (s *Server) Close() error {
 		c.close()
 	}
 	s.wg.Wait()
-	lib.BindFree(s.bind)
-	return nil
+	s.key.Close()
+	return os.RemoveAll(filepath.Dir(s.knownHosts))
 }
 
 // serve accepts connections until Close.
@@ -314,7 +336,7 @@ func (s *Server) handshake(nc net.Conn) {
 		c.fc = newFaultConn(tcp)
 		served = c.fc
 	}
-	sess, err := libssh.AcceptSession(s.ctx, served, s.bind, c.handle)
+	sess, err := libssh.AcceptSession(s.ctx, served, []*libssh.PrivateKey{s.key}, c.handle)
 	if err != nil {
 		if s.ctx.Err() == nil {
 			s.opts.Logger.Info("sshtest: handshake failed", "remote", nc.RemoteAddr().String(), "err", err)

@@ -302,3 +302,34 @@ func TestManySessions(t *testing.T) {
 	require.Zero(t, failed, "sessions that failed")
 	require.Equal(t, workers*perWorker, srv.Accepted())
 }
+
+// KnownHostsFile makes VerifyHost accept the server, and Close removes it.
+func TestKnownHostsFile(t *testing.T) {
+	srv, err := sshtest.NewServer(sshtest.Options{AuthNone: true})
+	require.NoError(t, err)
+	path := srv.KnownHostsFile()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, srv.KnownHostsLine()+"\n", string(b))
+
+	ctx := testCtx(t, 30*time.Second)
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()), libssh.WithKnownHosts(path))
+	require.NoError(t, err)
+	require.NoError(t, s.VerifyHost())
+	require.NoError(t, s.Close())
+
+	// Another server's file does not know this one.
+	other, err := sshtest.NewServer(sshtest.Options{AuthNone: true})
+	require.NoError(t, err)
+	defer other.Close()
+	s, err = libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()), libssh.WithKnownHosts(other.KnownHostsFile()))
+	require.NoError(t, err)
+	var hv *libssh.HostVerificationError
+	require.ErrorAs(t, s.VerifyHost(), &hv)
+	require.NoError(t, s.Close())
+
+	require.NoError(t, srv.Close())
+	_, err = os.Stat(filepath.Dir(path))
+	require.ErrorIs(t, err, os.ErrNotExist, "Close removes the file and its directory")
+	require.NoError(t, srv.Close(), "Close is idempotent")
+}
