@@ -8,16 +8,18 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/internal/leakcheck"
+	"github.com/golibssh/libssh/internal/sshdtest"
 )
 
 // TestMain audits what the suite leaves behind: every C session, channel
 // and key freed, every callback registration removed, no goroutine or
 // descriptor left over.
 func TestMain(m *testing.M) {
+	sshdtest.ExitIfMissing("libssh")
 	base := leakcheck.Take()
 	stop, err := startExampleServer()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "the examples' sshd:", err, "(install openssh-server: make deps)")
+		fmt.Fprintln(os.Stderr, "the examples' sshd:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
