@@ -162,18 +162,17 @@ func start(opts Options, dir string) (_ *Server, err error) {
 		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 			return nil, fmt.Errorf("sshdtest: %w", err)
 		}
-		nss, err := findNSSWrapper()
-		if opts.Unprivileged && err != nil {
-			return nil, err
-		}
+		nss, nssErr := findNSSWrapper()
 		switch {
+		case opts.Unprivileged && nssErr != nil:
+			return nil, nssErr
 		case opts.Unprivileged:
 			if s.home, err = makeHome(); err != nil {
 				return nil, err
 			}
 			s.User = "nobody"
 			env, err = s.wrapPasswd(nss, "nobody", s.home, "/bin/sh")
-		case nss != "":
+		case nssErr == nil:
 			home := filepath.Join(s.Dir, "root-home")
 			if err = os.Mkdir(home, 0o700); err == nil {
 				env, err = s.wrapPasswd(nss, "root", home, "")

@@ -223,3 +223,16 @@ func TestKDCAndAgent(t *testing.T) {
 		t.Errorf("ssh-add -l: %v\n%s", err, out)
 	}
 }
+
+// TestAwkwardTempDir: a test name that sshd_config or krb5.conf would
+// misread ('%' tokens, '#' comments) gets a directory with a plain name.
+func TestAwkwardTempDir(t *testing.T) {
+	t.Run("100%_#1", func(t *testing.T) {
+		c := New(t, Options{}).Pipe(t)
+		defer c.Close()
+		readBanner(t, c)
+		if k := NewKDC(t); !plainPath(k.Dir) {
+			t.Errorf("KDC directory %q", k.Dir)
+		}
+	})
+}
