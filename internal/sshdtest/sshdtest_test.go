@@ -27,8 +27,8 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "orphan":
 		// Print the pids of a listening sshd and an sshd -i, and the
-		// address; then wait to be killed.
-		s, err := Start(Options{})
+		// address; then wait to be killed. The directory is the test's.
+		s, err := start(Options{}, os.Getenv("SSHDTEST_DIR"))
 		if err == nil {
 			_, err = s.Addr()
 		}
@@ -141,7 +141,7 @@ func TestClose(t *testing.T) {
 // so that nothing of it runs) die too.
 func TestPdeathsig(t *testing.T) {
 	cmd := exec.CommandContext(t.Context(), os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"=orphan")
+	cmd.Env = append(os.Environ(), helperEnv+"=orphan", "SSHDTEST_DIR="+t.TempDir())
 	out, err := cmd.StdoutPipe()
 	if err == nil {
 		err = cmd.Start()
