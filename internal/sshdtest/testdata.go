@@ -14,7 +14,9 @@ const PassphraseForTestKeys = "correct horse battery staple"
 // TestdataDir returns the absolute path of the repository's testdata
 // directory, next to the nearest go.mod above this source file (or the
 // working directory, with -trimpath). It panics if there is none.
-var TestdataDir = sync.OnceValue(func() string {
+func TestdataDir() string { return testdataDir() }
+
+var testdataDir = sync.OnceValue(func() string {
 	_, file, _, _ := runtime.Caller(0)
 	wd, _ := os.Getwd()
 	for _, dir := range []string{filepath.Dir(file), wd} {
