@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/golibssh/libssh"
-	"github.com/golibssh/libssh/internal/kdctest"
 	"github.com/golibssh/libssh/internal/sshdtest"
 )
 
@@ -206,7 +205,7 @@ func TestUserauthAgent(t *testing.T) {
 // Not parallel: the Kerberos library reads KRB5_CONFIG and KRB5CCNAME from
 // the process environment.
 func TestUserauthGSSAPI(t *testing.T) {
-	kdc := kdctest.New(t)
+	kdc := sshdtest.NewKDC(t)
 	u := currentUser(t)
 	require.NoError(t, kdc.AddPrincipal(u, "kerberos-password"))
 	require.NoError(t, kdc.AddServicePrincipal("host/sshd.test"))

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -496,9 +495,7 @@ func TestRequestSendExitStatus(t *testing.T) {
 	_, err := ch.WriteString("echo")
 	require.NoError(t, err)
 	readUntil(t, ch, "echo") // sshd handled everything sent before
-	log, err := os.ReadFile(srv.LogPath)
-	require.NoError(t, err)
-	assert.Contains(t, string(log), "request exit-status reply 0")
+	assert.Contains(t, srv.Log(), "request exit-status reply 0")
 }
 
 func TestWriteWaitsForWindow(t *testing.T) {

@@ -8,12 +8,14 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/internal/leakcheck"
+	"github.com/golibssh/libssh/internal/sshdtest"
 )
 
 // TestMain audits what the suite leaves behind: every C session, channel
 // and key freed, every callback registration removed, no goroutine or
 // descriptor left over.
 func TestMain(m *testing.M) {
+	sshdtest.ExitIfMissing("libssh")
 	base := leakcheck.Take()
 	code := m.Run()
 	if code == 0 {

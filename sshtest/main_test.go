@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/golibssh/libssh/internal/leakcheck"
+	"github.com/golibssh/libssh/internal/sshdtest"
 )
 
 // TestMain audits what the tests leave behind: every callback registration
 // removed, no goroutine or descriptor left over.
 func TestMain(m *testing.M) {
+	sshdtest.ExitIfMissing("sshtest", "openssh-client")
 	base := leakcheck.Take()
 	code := m.Run()
 	if code == 0 {

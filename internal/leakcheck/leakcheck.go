@@ -1,7 +1,7 @@
 // Package leakcheck is the tests' audit of what a package's tests leave
-// behind: callback registrations, goroutines and open descriptors. Close
-// methods stop everything they started before they return, so the audit
-// compares at once, without waiting.
+// behind: callback registrations, goroutines of this module and open
+// descriptors. Close methods stop everything they started before they
+// return, so the audit compares at once, without waiting.
 package leakcheck
 
 import (
@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/golibssh/libssh/internal/cgocallback"
+	"github.com/golibssh/libssh/internal/testbound"
 )
 
 // Baseline is what existed before the tests ran.
@@ -25,20 +27,39 @@ func Take() Baseline {
 	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
 		ln.Close()
 	}
-	return Baseline{goroutines: runtime.NumGoroutine(), fds: fdTargets()}
+	return Baseline{goroutines: len(moduleGoroutines()), fds: fdTargets()}
+}
+
+// moduleGoroutines returns the stacks of the goroutines running code of
+// this module, or started by it, outside internal/: the library's and its
+// tests'. The test harness's own (such as those reaping its daemons, or a
+// daemon that an example's TestMain keeps running) do not count.
+func moduleGoroutines() []string {
+	const module = "github.com/golibssh/libssh"
+	var out []string
+	for _, g := range strings.Split(string(testbound.AllStacks()), "\n\n") {
+		for _, line := range strings.Split(g, "\n") {
+			fn := strings.TrimPrefix(line, "created by ")
+			if strings.HasPrefix(fn, module) && !strings.HasPrefix(fn, module+"/internal/") {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // Check collects garbage, then reports the first leak it finds: a callback
-// registration not removed, a goroutine or a descriptor more than in b.
+// registration not removed, a goroutine of the module or a descriptor
+// more than in b.
 func (b Baseline) Check() error {
 	runtime.GC()
-	switch {
-	case cgocallback.Live() != 0:
+	if cgocallback.Live() != 0 {
 		return fmt.Errorf("%d callback registrations not removed", cgocallback.Live())
-	case runtime.NumGoroutine() > b.goroutines:
-		buf := make([]byte, 1<<20)
-		return fmt.Errorf("%d goroutines at the end, %d at the start:\n%s",
-			runtime.NumGoroutine(), b.goroutines, buf[:runtime.Stack(buf, true)])
+	}
+	if g := moduleGoroutines(); len(g) > b.goroutines {
+		return fmt.Errorf("%d goroutines of the module at the end, %d at the start:\n%s",
+			len(g), b.goroutines, strings.Join(g, "\n\n"))
 	}
 	var extra []string
 	for fd, target := range fdTargets() {

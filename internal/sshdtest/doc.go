@@ -1,40 +1,29 @@
-// Package sshdtest starts real OpenSSH sshd servers for tests, examples and
-// demo programs.
+// Package sshdtest runs real servers for tests, examples and demo
+// programs: OpenSSH's sshd, ssh-agent, and an MIT Kerberos KDC.
 //
-// [Start] prepares a private server directory (host keys, authorized_keys,
-// sshd_config and a log file) and validates the configuration with
-// "sshd -t". The server can then be reached in two ways:
+// [Start] (or [New] in a test) prepares a private sshd configuration with
+// fresh host keys and checks it with "sshd -t". [Server.Conn] (or
+// [Server.Pipe]) then runs "sshd -i" (inetd mode) on one end of a socket
+// pair per call; [Server.Addr] (or [Server.Listen]) runs one "sshd -D"
+// listening on 127.0.0.1. Passwords and keyboard-interactive go through
+// pam_wrapper ([Options.Passwords]), a login of "nobody" through
+// nss_wrapper ([Options.Unprivileged]), GSSAPI through a [KDC]
+// ([NewKDC], [Options.GSSAPI]). [StartAgent] runs an ssh-agent and
+// [StartStuckAgent] one that never answers. The client keys are in
+// testdata/keys ([Keys]).
 //
-//   - [Server.Conn] runs "sshd -i" (inetd mode) on one end of a socket pair
-//     and returns the other end as a [net.Conn]. Every call starts a fresh
-//     sshd process serving exactly one connection.
-//   - [Server.Addr] runs "sshd -D" listening on 127.0.0.1 and returns its
-//     address. It is started once per Server.
+// Every daemon runs as a plain exec.Cmd in a process group of its own,
+// reaped by a goroutine, and gets SIGKILL when the test binary dies
+// (Pdeathsig; they are started from one OS thread that never exits, since
+// the signal follows the thread that forked). The daemons of a Server,
+// KDC or agent write their log into one pipe, which they all hold: a
+// daemon is ready when its log says so (sshd's "Server listening on"), and
+// Close, which kills them, returns once the pipe's end of file says that
+// none is left, sshd processes that left the group included. A test's
+// cleanup writes the log to the test log when the test failed.
 //
-// [Server.Close] stops every sshd process the Server started and removes the
-// directory Start created. This core needs no testing.TB, so it also serves
-// a package main or a TestMain that starts one server for runnable examples.
-//
-// Tests use the thin wrappers [New], [Server.Pipe] and [Server.Listen],
-// which fail the test instead of returning an error and stop what they
-// started with t.Cleanup: the sshd started by Pipe or Listen when the test
-// that called it ends, and the whole Server when the test that called New
-// ends. When a test fails, the sshd log is written to the test log.
-//
-// The package needs /usr/sbin/sshd and ssh-keygen (Debian: openssh-server,
-// openssh-client); Start then fails with an error wrapping [ErrNoSSHD] and
-// New skips the test. It works on Linux 5.3 or later (it waits for sshd
-// processes through pidfds, without goroutines), both as root (sshd then
-// permits root logins with public keys) and as an unprivileged user (sshd
-// can then only authenticate that user).
-//
-// Beyond public keys, a Server can authenticate passwords (through PAM
-// with pam_wrapper; see [Options.Passwords]) and Kerberos tickets (see
-// [Options.GSSAPI] and the package internal/kdctest). As root, it can log
-// in an unprivileged user instead of root, for what sshd does only with
-// privilege separation ([Options.Unprivileged]). [StartAgent] runs an
-// ssh-agent holding test keys.
-//
-// The throwaway client keys used by default live in testdata/keys; see
-// [Keys] and [TestdataDir].
+// The package needs Linux and the Debian packages of [ExitIfMissing]; a
+// missing one fails the test that needs it (TestMain names them first). It
+// works as root (sshd then permits root logins with keys) and as another
+// user (sshd can then only log in that user).
 package sshdtest

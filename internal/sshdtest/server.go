@@ -1,378 +1,371 @@
 package sshdtest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
-
-	"github.com/golibssh/libssh/internal/daemontest"
 )
 
-// SSHDPath is the sshd binary used by the harness. It is always invoked by
-// its absolute path because sshd re-executes itself.
-const SSHDPath = "/usr/sbin/sshd"
+// Options configures a [Server]. The zero value is a usable default.
+type Options struct {
+	// HostKeyTypes lists the host key types to generate, each with its
+	// own HostKey line: "ed25519", "ecdsa" (P-256), "rsa" (3072 bits).
+	// Empty means {"ed25519"}.
+	HostKeyTypes []string
 
-// ErrNoSSHD is wrapped by the error [Start] returns when sshd or ssh-keygen
-// is not installed. [New] skips the test in that case.
-var ErrNoSSHD = errors.New("sshdtest: sshd or ssh-keygen is not installed")
+	// AuthorizedKeys lists public key files for authorized_keys. Empty
+	// means the public halves of testdata/keys/id_ed25519, id_ecdsa,
+	// id_rsa, id_ed25519_enc and id_rsa_pem_enc.
+	AuthorizedKeys []string
 
-// errClosed is returned by Conn and Addr once Close has been called.
-var errClosed = errors.New("sshdtest: server is closed")
+	// ConfigFirst holds sshd_config lines put BEFORE the defaults. sshd
+	// uses the first value it sees of most keywords, so this overrides a
+	// default ("PasswordAuthentication yes", "LogLevel DEBUG3").
+	ConfigFirst []string
 
-// Server is a prepared sshd configuration. Create it with [Start] (or [New]
-// in a test); start sshd with [Server.Conn] and [Server.Addr] (or
-// [Server.Pipe] and [Server.Listen]); stop everything with [Server.Close].
+	// Config holds sshd_config lines put AFTER the defaults: keywords
+	// they do not set, and Match blocks.
+	Config []string
+
+	// Env holds "KEY=value" entries added last to sshd's environment.
+	Env []string
+
+	// Passwords, if not empty, maps user names to passwords that sshd
+	// accepts for password and keyboard-interactive authentication,
+	// through PAM with pam_wrapper (LD_PRELOAD) and its module
+	// pam_matrix; the system's PAM configuration is not involved. sshd
+	// still logs in only users that exist, so in practice the key is
+	// [Server.User]. Neither may be empty or contain ':' or newlines.
+	//
+	// pam_wrapper (1.1.4) picks its directory /tmp/pam.X from the pid
+	// after checking it is free, so two sshds starting PAM at the same
+	// moment can collide: tests using Passwords must not run in parallel
+	// with each other (the Makefile runs one test package at a time). It
+	// leaves the directory behind in sshd; the Server removes those of
+	// its exited sshds in Conn, Addr, the cleanup of Pipe, and Close.
+	Passwords map[string]string
+
+	// GSSAPI, if not nil, enables GSSAPI authentication. See
+	// [GSSAPIOptions].
+	GSSAPI *GSSAPIOptions
+
+	// Unprivileged, when the program runs as root, makes sshd log in
+	// "nobody" instead ([Server.User] says so), with privilege
+	// separation, which some requests need (OpenSSH refuses "signal"
+	// without it). nss_wrapper gives nobody, for sshd alone, the shell
+	// /bin/sh and a home under os.TempDir() holding authorized_keys.
+	// As another user it changes nothing.
+	//
+	// As root without Unprivileged, nss_wrapper gives root an empty home
+	// in Dir, so that no start-up file of the machine's root runs.
+	Unprivileged bool
+}
+
+// GSSAPIOptions enables GSSAPI ("gssapi-with-mic") authentication in sshd,
+// against a [KDC]: sshd accepts any service principal in Keytab
+// (GSSAPIStrictAcceptorCheck no), so a client names the service host, for
+// example "host/sshd.test"; the user's principal is USER@realm.
+type GSSAPIOptions struct {
+	Keytab string   // the service keys, from KDC.Keytab; it must exist
+	Env    []string // KDC.Env
+}
+
+// Server is a prepared sshd configuration. Create it with [Start] (or
+// [New] in a test); run sshd with [Server.Conn] and [Server.Addr] (or
+// [Server.Pipe] and [Server.Listen]); stop it with [Server.Close].
 type Server struct {
-	// Dir is the private directory holding the configuration, keys, log
-	// and pid FIFO of this server.
-	Dir string
-	// ConfigPath is the absolute path of the generated sshd_config.
-	ConfigPath string
-	// LogPath is the file every sshd process of this Server logs to (-E).
-	LogPath string
-	// User is the name of the user running the program. sshd runs as this
-	// user and can authenticate it with the authorized keys.
-	User string
-	// HostKeys maps each host key type ("ed25519", "ecdsa", "rsa") to the
-	// path of its private host key; the public key is at path+".pub".
-	HostKeys map[string]string
+	Dir        string            // the configuration, keys and databases
+	ConfigPath string            // the sshd_config
+	User       string            // the user sshd logs in
+	HostKeys   map[string]string // key type -> private host key file (public: +".pub")
 
-	env     []string          // environment for sshd processes
-	hostPub map[string]string // key type -> trimmed .pub contents
-	passdb  string            // pam_matrix password database, if PAM is on
-	ownDir  bool              // Close removes Dir (Start created it)
-	home    string            // Options.Unprivileged's home directory, which Close removes
+	daemons  // the sshd processes; Log returns their log
+	env      []string
+	hostPub  map[string]string // key type -> contents of the .pub file
+	passdb   string            // pam_matrix's database, if Passwords
+	home     string            // Unprivileged's home directory
+	ownDir   bool              // Close removes Dir
+	listenMu sync.Mutex        // held by Addr
+	addr     string            // of the listening sshd
 
-	// listenMu serializes starting the listening sshd. Close takes it to
-	// wait for a start in progress. Lock order: listenMu, then mu.
-	listenMu sync.Mutex
-
-	mu     sync.Mutex              // guards closed, lis and procs
-	closed bool                    // Close has been called
-	lis    *listener               // the running listening sshd, or nil
-	procs  map[*inetdProc]struct{} // sshd -i processes not reaped yet
-
-	// starting counts Conn calls between their check of closed and the
-	// recording of their sshd in procs, for Close to wait for. Add is
-	// only called with mu held and closed false.
-	starting sync.WaitGroup
-
-	stopped  chan struct{} // closed when shutdown has finished
-	stopErr  error         // shutdown's result, valid once stopped is closed
-	dirOnce  sync.Once     // removes Dir
-	dirErr   error         // result of removing Dir
-	closeErr error         // Close's result, valid once dirOnce has run
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// Start prepares an sshd configuration in a fresh directory under
-// os.TempDir() and validates it with "sshd -t". It is [New] without a
-// testing.TB: it returns an error instead of failing a test, and the caller
-// must call [Server.Close] to undo everything, including removing the
-// directory. No sshd process is started until [Server.Conn] or
-// [Server.Addr] is called.
-//
-// If sshd or ssh-keygen is not installed, the error wraps [ErrNoSSHD]; if
-// Options.Passwords is set and pam_wrapper is not installed, it wraps
-// [ErrNoPAMWrapper].
+// Start prepares an sshd configuration in a new directory under
+// os.TempDir() and checks it with "sshd -t". It is [New] without a
+// testing.TB; the caller must call [Server.Close].
 func Start(opts Options) (*Server, error) {
-	return start(opts, nil)
+	return start(opts, "")
 }
 
-// start implements Start and New. tempDir, if not nil, supplies the server
-// directory (t.TempDir), which is used unless its name is unsafe in
-// sshd_config; otherwise start creates a directory that Close removes.
-func start(opts Options, tempDir func() string) (_ *Server, err error) {
-	if _, err := os.Stat(SSHDPath); err != nil {
-		return nil, fmt.Errorf("%w: %s not found; install openssh-server", ErrNoSSHD, SSHDPath)
-	}
-	keygen, err := exec.LookPath("ssh-keygen")
+// New is [Start] for tests: the directory is t.TempDir() (unless its name
+// is unsafe in sshd_config), an error fails the test, and a cleanup closes
+// the Server, then writes the sshd log to the test log if the test failed.
+func New(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := start(opts, t.TempDir())
 	if err != nil {
-		return nil, fmt.Errorf("%w: ssh-keygen not found in PATH; install openssh-client", ErrNoSSHD)
+		t.Fatal(err)
 	}
-	var pamw pamWrapper
-	if len(opts.Passwords) > 0 {
-		if err := checkPasswords(opts.Passwords); err != nil {
-			return nil, err
-		}
-		if pamw, err = findPAMWrapper(); err != nil {
-			return nil, err
-		}
+	closeAtCleanup(t, "sshd", s.Log, s.Close)
+	return s
+}
+
+func start(opts Options, dir string) (_ *Server, err error) {
+	keygen, err := lookTool("ssh-keygen", "openssh-client")
+	if err != nil {
+		return nil, err
 	}
-	root := os.Geteuid() == 0
-	var nssLib string
-	if opts.Unprivileged && root {
-		if nssLib, err = findNSSWrapper(); err != nil {
-			return nil, err
-		}
-	} else if root {
-		nssLib, _ = findNSSWrapper() // for setupRootHome, when installed
-	}
-	if root {
-		// sshd's privilege separation directory; /run is a tmpfs that
-		// is empty on a freshly booted machine.
-		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			return nil, fmt.Errorf("sshdtest: creating privilege separation directory: %w", err)
-		}
+	if !isFile(sshdPath()) {
+		return nil, fmt.Errorf("sshdtest: %s not found; install openssh-server", sshdPath())
 	}
 	u, err := user.Current()
 	if err != nil {
-		return nil, fmt.Errorf("sshdtest: looking up current user: %w", err)
+		return nil, fmt.Errorf("sshdtest: %w", err)
 	}
-
-	dir, ownDir, err := serverDir(tempDir)
-	if err != nil {
-		return nil, err
-	}
-	if ownDir {
-		defer func() {
-			if err != nil {
-				_ = os.RemoveAll(dir) // the setup error matters more
-			}
-		}()
-	}
-	s := &Server{
-		Dir:      dir,
-		User:     u.Username,
-		HostKeys: make(map[string]string),
-		hostPub:  make(map[string]string),
-		ownDir:   ownDir,
-		procs:    make(map[*inetdProc]struct{}),
-		stopped:  make(chan struct{}),
+	s := &Server{Dir: dir, User: u.Username, HostKeys: map[string]string{}, hostPub: map[string]string{}}
+	defer func() {
+		if err != nil {
+			s.Close() // the first error matters more
+		}
+	}()
+	if !plainPath(dir) || dir == "" {
+		if s.Dir, err = os.MkdirTemp("", "sshdtest-"); err != nil {
+			return nil, fmt.Errorf("sshdtest: %w", err)
+		}
+		if s.ownDir = true; !plainPath(s.Dir) {
+			return nil, fmt.Errorf("sshdtest: temporary directory %q has characters unsafe in sshd_config", s.Dir)
+		}
 	}
 	s.ConfigPath = filepath.Join(s.Dir, "sshd_config")
-	s.LogPath = filepath.Join(s.Dir, "sshd.log")
-
-	if err := os.WriteFile(s.LogPath, nil, 0o600); err != nil {
-		return nil, fmt.Errorf("sshdtest: creating log file: %w", err)
-	}
-
-	hostKeyOrder, err := s.generateHostKeys(keygen, opts.HostKeyTypes)
-	if err != nil {
+	if err := s.init(); err != nil {
 		return nil, err
 	}
-	// Password (PAM) and GSSAPI authentication, and an unprivileged
-	// user: environment, and configuration lines that must precede the
-	// defaults they override.
-	var featureEnv, featureConfig []string
-	keysDir := s.Dir
-	if opts.Unprivileged && root {
-		if s.home, err = makeHome(); err != nil {
-			return nil, err
+
+	root := os.Geteuid() == 0
+	config := slices.Clone(opts.ConfigFirst)
+	var env []string
+	if root {
+		// sshd's privilege separation directory; /run is emptied at boot.
+		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+			return nil, fmt.Errorf("sshdtest: %w", err)
 		}
-		defer func() {
-			if err != nil {
-				_ = os.RemoveAll(s.home) // the setup error matters more
+		nss, nssErr := findNSSWrapper()
+		switch {
+		case opts.Unprivileged && nssErr != nil:
+			return nil, nssErr
+		case opts.Unprivileged:
+			if s.home, err = makeHome(); err != nil {
+				return nil, err
 			}
-		}()
-		env, err := s.setupUnprivileged(nssLib, s.home)
+			s.User = "nobody"
+			env, err = s.wrapPasswd(nss, "nobody", s.home, "/bin/sh")
+		case nssErr == nil:
+			home := filepath.Join(s.Dir, "root-home")
+			if err = os.Mkdir(home, 0o700); err == nil {
+				env, err = s.wrapPasswd(nss, "root", home, "")
+			}
+		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("sshdtest: %w", err)
 		}
-		featureEnv = append(featureEnv, env...)
-		keysDir, s.User = s.home, unprivilegedUser
-	} else if root && nssLib != "" {
-		home := filepath.Join(s.Dir, "root-home")
-		if err := os.Mkdir(home, 0o700); err != nil {
-			return nil, fmt.Errorf("sshdtest: creating root's home: %w", err)
-		}
-		env, err := s.setupRootHome(nssLib, home)
-		if err != nil {
-			return nil, err
-		}
-		featureEnv = append(featureEnv, env...)
 	}
-	authPath, err := writeAuthorizedKeys(keysDir, opts.AuthorizedKeys)
+	authPath, err := writeAuthorizedKeys(cmp.Or(s.home, s.Dir), opts.AuthorizedKeys)
 	if err != nil {
 		return nil, err
 	}
 	if len(opts.Passwords) > 0 {
-		env, config, err := s.setupPAM(pamw, opts.Passwords, root)
+		e, c, err := s.setupPAM(opts.Passwords, root)
 		if err != nil {
 			return nil, err
 		}
-		featureEnv = append(featureEnv, env...)
-		featureConfig = append(featureConfig, config...)
+		env, config = append(env, e...), append(config, c...)
 	}
-	if opts.GSSAPI != nil {
-		env, config, err := setupGSSAPI(opts.GSSAPI)
+	if g := opts.GSSAPI; g != nil {
+		keytab, err := filepath.Abs(g.Keytab)
+		if err == nil && !isFile(keytab) {
+			err = fmt.Errorf("no keytab %q", g.Keytab)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sshdtest: GSSAPI: %w", err)
+		}
+		env = append(append(env, "KRB5_KTNAME=FILE:"+keytab), g.Env...)
+		config = append(config, "GSSAPIAuthentication yes", "GSSAPIStrictAcceptorCheck no")
+	}
+	// Later entries win; the LD_PRELOAD entries become one.
+	s.env = slices.Concat(os.Environ(), joinPreloads(env), opts.Env)
+
+	keyTypes := opts.HostKeyTypes
+	if len(keyTypes) == 0 {
+		keyTypes = []string{"ed25519"}
+	}
+	for _, typ := range keyTypes {
+		path, err := s.generateHostKey(keygen, typ)
 		if err != nil {
 			return nil, err
 		}
-		featureEnv = append(featureEnv, env...)
-		featureConfig = append(featureConfig, config...)
+		if path != "" {
+			config = append(config, "HostKey "+path)
+		}
 	}
-	// Later entries win (os/exec keeps the last of duplicate keys).
-	s.env = slices.Concat(os.Environ(), joinPreloads(featureEnv), opts.Env)
-
-	config, err := s.writeConfig(opts, featureConfig, hostKeyOrder, authPath, root)
-	if err != nil {
-		return nil, err
+	config = append(config, "AuthorizedKeysFile "+authPath, "StrictModes no", "UsePAM no", "PubkeyAuthentication yes",
+		"PasswordAuthentication no", "KbdInteractiveAuthentication no")
+	if root {
+		config = append(config, "PermitRootLogin prohibit-password")
 	}
-
-	check := exec.Command(SSHDPath, "-t", "-f", s.ConfigPath)
-	check.Env = s.env
-	if out, err := check.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("sshdtest: sshd rejected the configuration: %w\n%s\nconfiguration %s:\n%s",
-			err, out, s.ConfigPath, config)
+	config = append(config, "LogLevel DEBUG1", "Subsystem sftp internal-sftp", "MaxSessions 1000",
+		"MaxStartups 1000", "MaxAuthTries 20", "PidFile none")
+	text := strings.Join(append(config, opts.Config...), "\n") + "\n"
+	if err := os.WriteFile(s.ConfigPath, []byte(text), 0o600); err != nil {
+		return nil, fmt.Errorf("sshdtest: %w", err)
+	}
+	if _, err := run(s.env, "", sshdPath(), "-t", "-f", s.ConfigPath); err != nil {
+		return nil, fmt.Errorf("sshdtest: sshd rejected the configuration: %w\n%s:\n%s", err, s.ConfigPath, text)
 	}
 	return s, nil
 }
 
-// New prepares an sshd configuration for t, like [Start], in a fresh
-// temporary directory from t.TempDir. It skips the test when sshd or
-// ssh-keygen is not installed ([ErrNoSSHD]) or when Options.Passwords
-// needs pam_wrapper and it is not installed ([ErrNoPAMWrapper]) or
-// Options.Unprivileged needs nss_wrapper ([ErrNoNSSWrapper]), and
-// fails it on any other error. No sshd process is started until
-// [Server.Pipe] or [Server.Listen] (or [Server.Conn] or [Server.Addr]) is
-// called.
-//
-// A cleanup registered on t calls [Server.Close]. If the test has failed by
-// then, the sshd log is written to the test log.
-func New(t testing.TB, opts Options) *Server {
-	t.Helper()
-	s, err := start(opts, func() string { return t.TempDir() })
-	daemontest.SkipOrFatal(t, err, ErrNoSSHD, ErrNoPAMWrapper, ErrNoNSSWrapper)
-	daemontest.CloseAtCleanup(t, "sshdtest: sshd log "+s.LogPath, s.Log, s.Close)
-	// Cleanups run last first, so this one stops sshd before the log is
-	// read, and the log is read before Close can remove the directory.
-	t.Cleanup(func() {
-		if err := s.shutdown(); err != nil {
-			t.Errorf("%v", err)
-		}
-	})
-	return s
+// Conn starts "sshd -i" (inetd mode) serving one connection over a Unix
+// socket pair, and returns the client end, a *net.UnixConn, which the
+// caller closes. sshd exits when the connection ends; Close kills it (and
+// its process group) if it has not. It is [Server.Pipe] without a
+// testing.TB.
+func (s *Server) Conn() (net.Conn, error) {
+	conn, _, err := s.conn()
+	return conn, err
 }
 
-// Close stops every sshd process this Server started and waits for them to
-// exit:
-//
-//   - the listening sshd started by [Server.Addr], after which its port
-//     refuses connections, and the sshd processes it forked to serve
-//     connections (they use the files in Dir);
-//   - the sshd -i process of every connection from [Server.Conn] or
-//     [Server.Pipe] that is still running.
-//
-// They are killed with SIGKILL, each connection's sshd together with its
-// process group, so that its privilege separation child dies too and the
-// client reads EOF. Then Close removes [Server.Dir] if [Start] created it
-// ([New]'s directory comes from t.TempDir and is left to the testing
-// package).
-//
-// A Server starts no goroutines: it waits for sshd processes synchronously,
-// so once Close has returned nothing of the Server is left running.
-// Connections returned by Conn stay open (their sshd is gone); the caller
-// still closes them.
-//
-// Close is idempotent: later calls, also concurrent ones, wait for the
-// first to finish and return its result. After Close, Conn and Addr fail.
+func (s *Server) conn() (net.Conn, *proc, error) {
+	if err := s.sweepPAM(false); err != nil {
+		return nil, nil, err
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sshdtest: socketpair: %w", err)
+	}
+	client, server := os.NewFile(uintptr(fds[0]), "client"), os.NewFile(uintptr(fds[1]), "sshd")
+	defer client.Close()
+	defer server.Close()
+	// -E /dev/stderr: the log pipe, opened by sshd once more, so that
+	// the log does not reach the client through the command's stderr
+	// (see docs/design.md).
+	cmd := exec.Command(sshdPath(), "-i", "-f", s.ConfigPath, "-E", "/dev/stderr")
+	cmd.Stdin, cmd.Stdout, cmd.Env = server, server, s.env
+	p, err := s.start(cmd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sshdtest: starting sshd -i: %w", err)
+	}
+	conn, err := net.FileConn(client)
+	if err != nil {
+		p.stop()
+		return nil, nil, fmt.Errorf("sshdtest: %w", err)
+	}
+	return conn, p, nil
+}
+
+// Pipe is [Server.Conn] for tests: an error fails t, and a cleanup kills
+// sshd when the test ends. The caller closes the connection.
+func (s *Server) Pipe(t testing.TB) net.Conn {
+	t.Helper()
+	conn, p, err := s.conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.stop()
+		if err := s.sweepPAM(false); err != nil {
+			t.Error(err)
+		}
+	})
+	return conn
+}
+
+// Addr starts "sshd -D" listening on a free port of 127.0.0.1, unless it
+// is running, and returns its address "127.0.0.1:PORT". It returns once
+// sshd has logged that it listens; it runs until [Server.Close], which
+// also kills the sshd processes serving its connections. It is
+// [Server.Listen] without a testing.TB.
+func (s *Server) Addr() (string, error) {
+	s.listenMu.Lock()
+	defer s.listenMu.Unlock()
+	s.mu.Lock()
+	closed := s.closed
+	s.escaped = true // the sshd serving a connection calls setsid
+	s.mu.Unlock()
+	if closed {
+		return "", errClosed
+	}
+	if err := s.sweepPAM(false); err != nil || s.addr != "" {
+		return s.addr, err
+	}
+	port, err := s.listen("Server listening on ", func(port int) (*exec.Cmd, error) {
+		cmd := exec.Command(sshdPath(), "-D", "-f", s.ConfigPath, "-E", "/dev/stderr",
+			"-o", "ListenAddress=127.0.0.1:"+strconv.Itoa(port))
+		cmd.Env = s.env
+		return cmd, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("sshdtest: starting sshd: %w", err)
+	}
+	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return s.addr, nil
+}
+
+// Listen is [Server.Addr] for tests: an error fails t.
+func (s *Server) Listen(t testing.TB) string {
+	t.Helper()
+	addr, err := s.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// Close kills every sshd process of the Server (SIGKILL, with their
+// process groups) and waits until they are gone: the listening one, whose
+// port then refuses connections, those serving its connections, and those
+// of Conn. Connections from Conn stay open; the caller still closes them.
+// Then it removes what Start made. Later calls return the first's result.
 func (s *Server) Close() error {
-	err := s.shutdown()
-	s.dirOnce.Do(func() {
+	s.closeOnce.Do(func() {
+		errs := []error{s.close(), s.sweepPAM(true)}
 		if s.ownDir {
-			if err := os.RemoveAll(s.Dir); err != nil {
-				s.dirErr = fmt.Errorf("sshdtest: removing server directory: %w", err)
-			}
+			errs = append(errs, os.RemoveAll(s.Dir))
 		}
 		if s.home != "" {
-			if err := os.RemoveAll(s.home); err != nil {
-				s.dirErr = errors.Join(s.dirErr, fmt.Errorf("sshdtest: removing the unprivileged user's home: %w", err))
-			}
+			errs = append(errs, os.RemoveAll(s.home))
 		}
-		s.closeErr = errors.Join(err, s.dirErr)
+		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
 }
 
-// shutdown is Close without removing the directory: it stops every sshd
-// process of s. Every call returns the result of the first, once that has
-// finished.
-func (s *Server) shutdown() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		<-s.stopped
-		return s.stopErr
+// HostPublicKey returns the public host key of the given type as in its
+// .pub file: "ssh-ed25519 AAAA... comment". It panics if there is none.
+func (s *Server) HostPublicKey(keyType string) string {
+	pub, ok := s.hostPub[keyType]
+	if !ok {
+		panic(fmt.Sprintf("sshdtest: no host key of type %q", keyType))
 	}
-	s.closed = true
-	s.mu.Unlock()
-
-	// From now on Addr and Conn start nothing new. Let those under way
-	// record what they start: Conn calls in procs, and (taking listenMu,
-	// at most listenTimeout) a listening sshd being started in s.lis.
-	s.starting.Wait()
-	s.listenMu.Lock()
-	s.mu.Lock()
-	d := s.lis
-	s.lis = nil
-	procs := slices.Collect(maps.Keys(s.procs))
-	s.mu.Unlock()
-	s.listenMu.Unlock()
-
-	var errs []error
-	if d != nil {
-		// Stop its connections too: Close removes the files they use.
-		if err := d.stop(true); err != nil {
-			errs = append(errs, fmt.Errorf("sshdtest: %w", err))
-		}
-	}
-	for _, p := range procs {
-		if err := s.stopProc(p); err != nil {
-			errs = append(errs, fmt.Errorf("sshdtest: %w", err))
-		}
-	}
-	if err := s.sweepPAMDirs(true); err != nil {
-		errs = append(errs, err)
-	}
-	s.stopErr = errors.Join(errs...)
-	close(s.stopped)
-	return s.stopErr
+	return pub
 }
 
-// openLog opens the log file for appending, for use as sshd's stderr.
-func (s *Server) openLog() (*os.File, error) {
-	f, err := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening log file: %w", err)
-	}
-	return f, nil
-}
-
-// logSize returns the current size of the log file (0 if unknown).
-func (s *Server) logSize() int64 {
-	fi, err := os.Stat(s.LogPath)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-// logSince returns the log written after offset off.
-func (s *Server) logSince(off int64) string {
-	log := s.Log()
-	if off < 0 || off > int64(len(log)) {
-		return log
-	}
-	return log[off:]
-}
-
-// Log returns the contents of the sshd log file shared by all sshd
-// processes of this Server. It returns "" if nothing was logged, and a
-// description of the problem if the log cannot be read.
-func (s *Server) Log() string {
-	b, err := os.ReadFile(s.LogPath)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return ""
-		}
-		return fmt.Sprintf("(sshdtest: cannot read log: %v)", err)
-	}
-	return string(b)
+// KnownHostsLine returns the known_hosts line "host keytype base64" for
+// the host key of the given type; host is used verbatim (pass
+// "[127.0.0.1]:2222" for a port other than 22).
+func (s *Server) KnownHostsLine(host, keyType string) string {
+	f := strings.Fields(s.HostPublicKey(keyType))
+	return host + " " + f[0] + " " + f[1]
 }
