@@ -219,7 +219,8 @@ func openChannelError(err error) error {
 
 // HostVerificationError says that the server's host key is not the one on
 // file. Status tells why: unknown host, missing known_hosts file, changed
-// key, or only keys of another type on file.
+// key, only keys of another type on file, or a key revoked by an "@revoked"
+// line.
 type HostVerificationError struct {
 	Status      KnownHosts
 	Host        string
@@ -241,6 +242,8 @@ func (e *HostVerificationError) Error() string {
 		why = "the host key has changed: someone may be intercepting the connection"
 	case KnownHostsOther:
 		why = "known_hosts has a key of another type for this host: someone may be intercepting the connection"
+	case KnownHostsRevoked:
+		why = "the host key is revoked in known_hosts"
 	default:
 		why = "known_hosts check: " + e.Status.String()
 	}

@@ -23,3 +23,8 @@ func SessionChannels(s *Session) (n int) {
 	s.inspect(func(st *sessionState) { n = len(st.channels) })
 	return n
 }
+
+// CheckKnownHostsRevoked is checkKnownHostsRevoked, for the tests.
+func CheckKnownHostsRevoked(files []string, host string, port int, keyBlob []byte) error {
+	return checkKnownHostsRevoked(files, host, port, keyBlob)
+}

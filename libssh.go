@@ -62,6 +62,16 @@
 // user's ssh_config is not read unless [WithProcessConfig] asks for it, so it
 // cannot switch host key checking off.
 //
+// known_hosts' "@revoked" lines are honoured: a key such a line lists for the
+// host is refused with [KnownHostsRevoked], even when another line lists it
+// as known. libssh skips these lines, so the package reads them itself, with
+// OpenSSH's rules (host patterns with "*", "?" and "!", hashed hosts,
+// "[host]:port" for ports other than 22), and refuses the host when a
+// known_hosts file exists but cannot be read. "@cert-authority" lines are
+// not used: libssh as a client never negotiates a host certificate (it
+// leaves the certificate algorithms out of its offer, whatever it is
+// asked), so a server is always checked by its plain key.
+//
 // # Authentication
 //
 // Each method has its call: [Session.UserauthPublicKeyFile] (or
@@ -292,6 +302,12 @@ const (
 	KnownHostsNotFound KnownHosts = lib.SSH_KNOWN_HOSTS_NOT_FOUND
 	// KnownHostsError: the check itself failed.
 	KnownHostsError KnownHosts = lib.SSH_KNOWN_HOSTS_ERROR
+	// KnownHostsRevoked: an "@revoked" line of known_hosts whose host
+	// pattern matches the host lists the server's key, which must never be
+	// accepted, even when another line lists it as known. libssh skips
+	// these lines; this package reads them itself, so this value is not
+	// one of libssh's.
+	KnownHostsRevoked KnownHosts = 100
 )
 
 // String returns the state's name, such as "unknown".
@@ -309,6 +325,8 @@ func (k KnownHosts) String() string {
 		return "not found"
 	case KnownHostsError:
 		return "error"
+	case KnownHostsRevoked:
+		return "revoked"
 	}
 	return "KnownHosts(" + itoa(int(k)) + ")"
 }
