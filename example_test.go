@@ -227,19 +227,21 @@ func ExampleSession_Authenticate() {
 	}
 	defer s.Close()
 
-	res, err := s.Authenticate(ctx, libssh.AuthOptions{})
-	if err != nil {
+	// Without input it cannot finish: the *NotAuthenticatedError says what is missing.
+	_, err = s.Authenticate(ctx, libssh.AuthOptions{})
+	var unfinished *libssh.NotAuthenticatedError
+	if !errors.As(err, &unfinished) {
 		log.Fatal(err)
 	}
-	fmt.Println(res)
+	fmt.Println(unfinished.Result.Needed)
 
-	res, err = s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"})
+	res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(res)
 	// Output:
-	// not authenticated; the server also accepts password (AuthOptions.Password), keyboard-interactive (AuthOptions.KbdintAnswers or Kbdint)
+	// password|keyboard-interactive
 	// authenticated
 }
 
