@@ -191,10 +191,13 @@ func WithLogVerbosity(level int) Option {
 //     hosts files and the like) and the same login inputs ([WithAuth], or
 //     by default the agent and the default identity files, as [Dial]); the
 //     next hop, and finally the server, is reached through the previous
-//     hop's [Session.DialContext]. A [WithDialer] dialer dials the first
-//     hop. The hops close when the session closes, after it. A hop whose
-//     own config has a ProxyJump jumps through it too, as with ssh; nesting
-//     deeper than 8 chains, or a host jumping through itself, is an error.
+//     hop's [Session.DialContext]. A hop logs in as the user of its entry,
+//     else of its own ssh_config, else the local user (not [WithUser]'s),
+//     as ssh does. A [WithDialer] dialer dials the first hop. The hops
+//     close when the session closes, after it. A ProxyJump of the first
+//     hop's own config is followed too, as ssh does (the later hops are
+//     reached through the hop before); nesting deeper than 8 chains, or a
+//     host jumping through itself, is an error.
 //   - ProxyCommand is refused (NewSession fails and says so) unless
 //     [WithProxyCommand](true) lets it run.
 //   - ServerAliveInterval and ServerAliveCountMax (which libssh 0.10
@@ -268,7 +271,7 @@ func WithAuth(opts AuthOptions) Option {
 // standard input and output are the connection (one end of a Unix socket
 // pair), its standard error is kept for the error message when connecting
 // fails, and it runs in a process group of its own, killed when the
-// session closes.
+// session closes. A [WithDialer] dialer is not used then.
 func WithProxyCommand(run bool) Option {
 	return func(c *config) error { c.proxyCommand = run; return nil }
 }

@@ -123,7 +123,7 @@ func (r *sshConfigReader) readFile(path, dir string, depth int, active bool) err
 				continue
 			}
 			if depth >= maxIncludeDepth {
-				return where(errors.New("Include nested too deep"))
+				return where(errors.New("include directives nest too deep"))
 			}
 			for _, pat := range args {
 				if strings.HasPrefix(pat, "~/") {
