@@ -109,7 +109,8 @@ func TestPartialAuthentication(t *testing.T) {
 	res, err := s2.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{
 		PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")},
 	})
-	require.NoError(t, err)
+	var ae *libssh.NotAuthenticatedError
+	require.ErrorAs(t, err, &ae, "a partial success is not a finished login")
 	assert.False(t, res.Done())
 	assert.Equal(t, libssh.AuthMethodPassword, res.Needed, res.String())
 	res, err = s2.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{Password: testPassword})
@@ -133,7 +134,8 @@ func TestAuthenticateWalksTheMethods(t *testing.T) {
 	t.Run("needs input", func(t *testing.T) {
 		s := knownPipeSession(t, srv)
 		res, err := s.Authenticate(ctx, libssh.AuthOptions{})
-		require.NoError(t, err)
+		var ae *libssh.NotAuthenticatedError
+		require.ErrorAs(t, err, &ae)
 		assert.Equal(t, libssh.AuthMethodPublicKey|libssh.AuthMethodPassword|libssh.AuthMethodInteractive, res.Needed)
 		assert.Contains(t, res.String(), "password (AuthOptions.Password)")
 		assert.Contains(t, res.String(), "keyboard-interactive (AuthOptions.KbdintAnswers or Kbdint)")
@@ -171,7 +173,9 @@ func TestAuthenticateWalksTheMethods(t *testing.T) {
 	t.Run("all wrong", func(t *testing.T) {
 		s := knownPipeSession(t, srv)
 		res, err := s.Authenticate(ctx, libssh.AuthOptions{KbdintAnswers: []string{"wrong"}, Password: "wrong"})
-		require.NoError(t, err)
+		var ae *libssh.NotAuthenticatedError
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, res, ae.Result)
 		assert.False(t, res.Done())
 		assert.Equal(t, libssh.AuthMethodPassword|libssh.AuthMethodInteractive, res.Denied)
 		assert.Equal(t, libssh.AuthMethodPublicKey, res.Needed)

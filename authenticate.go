@@ -54,6 +54,25 @@ type AuthResult struct {
 // Done reports whether the session is authenticated.
 func (r AuthResult) Done() bool { return r.Status == AuthSuccess }
 
+// NotAuthenticatedError is the error of [Session.Authenticate] and [Dial]
+// when the login did not finish with the inputs given: every method the
+// server accepts was either refused or had no input. Result says which;
+// the message is [AuthResult.String]. Find it with errors.As; it also
+// matches [ErrNotAuthenticated].
+type NotAuthenticatedError struct {
+	Result AuthResult
+}
+
+func (e *NotAuthenticatedError) Error() string {
+	if e == nil {
+		return "libssh: not authenticated (nil *NotAuthenticatedError)"
+	}
+	return "libssh: " + e.Result.String()
+}
+
+// Is makes errors.Is(err, ErrNotAuthenticated) true.
+func (e *NotAuthenticatedError) Is(target error) bool { return target == ErrNotAuthenticated }
+
 // inputFor names the AuthOptions fields that answer each method.
 var inputFor = map[AuthMethod]string{
 	AuthMethodGSSAPIMIC:   "GSSAPI",
@@ -182,10 +201,14 @@ func (s *Session) kbdint(ctx context.Context, opts AuthOptions) (AuthStatus, err
 // password, in that order); a denied method moves on to the next, and a
 // partial success goes on with what the server asks for next.
 //
-// When it cannot finish, the result says so without an error: Needed lists
-// the methods the server accepts that opts gave no input for, Denied those
-// that were refused. The error is for failures: the host check, the
-// connection, libssh, bad input (a nil ctx among it).
+// The error is nil only when the session is authenticated. When the login
+// cannot finish with what opts gives, the error is a
+// [*NotAuthenticatedError] whose Result (also the first return value) says
+// why: Needed lists the methods the server accepts that opts gave no input
+// for, Denied those that were refused; calling again with more input goes
+// on from there. Other errors are failures: the host check (a
+// [*HostVerificationError], sent before any credential), the connection,
+// libssh, bad input (a nil ctx among it).
 func (s *Session) Authenticate(ctx context.Context, opts AuthOptions) (AuthResult, error) {
 	if err := sessionArgErr(s); err != nil {
 		return AuthResult{Status: AuthDenied, HostStatus: KnownHostsError}, err
@@ -231,7 +254,7 @@ func (s *Session) Authenticate(ctx context.Context, opts AuthOptions) (AuthResul
 				given |= a.method
 			}
 			res.Needed = offered &^ given &^ AuthMethodNone
-			return res, nil
+			return res, &NotAuthenticatedError{Result: res}
 		}
 		done[next] = true
 		status, err := attempts[next].run(ctx)

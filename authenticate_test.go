@@ -1,6 +1,7 @@
 package libssh_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ func TestAuthenticateVerifiesTheHostFirst(t *testing.T) {
 	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")}})
 	var hv *libssh.HostVerificationError
 	require.ErrorAs(t, err, &hv)
+	var ae *libssh.NotAuthenticatedError
+	assert.False(t, errors.As(err, &ae), "a host key failure keeps its own error type")
 	assert.Equal(t, libssh.KnownHostsNotFound, res.HostStatus)
 	assert.False(t, res.Done())
 	assert.Contains(t, res.String(), "host key not verified")
@@ -39,7 +42,10 @@ func TestAuthenticatePublicKey(t *testing.T) {
 
 	s := knownPipeSession(t, srv)
 	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{})
-	require.NoError(t, err)
+	var ae *libssh.NotAuthenticatedError
+	require.ErrorAs(t, err, &ae, "a login that did not finish is an error")
+	assert.Equal(t, res, ae.Result)
+	assert.Equal(t, "libssh: "+res.String(), err.Error())
 	assert.False(t, res.Done())
 	assert.Equal(t, libssh.AuthMethodPublicKey, res.Needed)
 	assert.Contains(t, res.String(), "publickey (AuthOptions.PrivateKey, PrivateKeyFiles, Agent or DefaultKeys)")
@@ -60,7 +66,9 @@ func TestAuthenticateAllDenied(t *testing.T) {
 	srv := sshdtest.New(t, sshdtest.Options{})
 	s := knownPipeSession(t, srv)
 	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("other_ed25519")}})
-	require.NoError(t, err)
+	var ae *libssh.NotAuthenticatedError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, res, ae.Result)
 	assert.Equal(t, libssh.AuthDenied, res.Status)
 	assert.Equal(t, libssh.AuthMethodPublicKey, res.Denied)
 	assert.Zero(t, res.Needed)

@@ -45,11 +45,9 @@ func (s *Session) AuthenticateCLI(ctx context.Context, in io.Reader, out io.Writ
 	const tries = 3 // answers a person may get wrong, as ssh's NumberOfPasswordPrompts
 	for {
 		res, err := s.Authenticate(ctx, opts)
-		if err != nil {
-			return err
-		}
-		if res.Done() {
-			return nil
+		var unfinished *NotAuthenticatedError
+		if !errors.As(err, &unfinished) {
+			return err // nil: authenticated
 		}
 		offered := res.Needed | res.Denied
 		human := offered & (AuthMethodPassword | AuthMethodInteractive)

@@ -61,6 +61,7 @@ package libssh
 import (
 	"context"
 	"errors"
+	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,16 @@ type sessionState struct {
 	// inHandler: the goroutine holding the lock runs the message handler
 	// (not a channel callback), where SetCallbacks is allowed.
 	inHandler bool
+
+	// jumps are ssh_config's ProxyJump hops and proxyCmd its ProxyCommand
+	// (with WithProxyCommand), which Connect goes through (proxy.go);
+	// origHost is the host name NewSession was given (%n).
+	jumps    []jumpHop
+	proxyCmd string
+	origHost string
+	// dependents are closed after the session: its ProxyJump hops and its
+	// ProxyCommand process.
+	dependents []io.Closer
 
 	// props are the options libssh resolved, for reading without the lock
 	// (from callbacks, after Close).
@@ -883,10 +894,12 @@ func (st *sessionState) close() bool {
 	}
 	conn := st.cfg.conn
 	st.cfg.conn = nil
+	dependents := st.takeDependentsLocked()
 	st.unlock()
 	stopper.run()
 	if conn != nil {
 		conn.Close()
 	}
+	closeDependents(dependents)
 	return true
 }

@@ -29,8 +29,8 @@ func ExampleSession_NewChannel() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	ch, err := s.NewChannel()
@@ -71,8 +71,8 @@ func ExampleChannel_Write() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	err = s.WithChannel(func(ch *libssh.Channel) error {
@@ -111,8 +111,8 @@ func ExampleChannel_SetCallbacks() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	ch, err := s.NewChannel()
@@ -168,8 +168,8 @@ func ExampleChannel_RequestShell() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{DefaultKeys: true}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{DefaultKeys: true}); err != nil {
+		log.Fatal(err)
 	}
 
 	ch, err := s.NewChannel()

@@ -29,8 +29,8 @@ func ExampleSession_DialContext() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 	// A web server on the server's loopback (here, the same machine).
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,8 +68,8 @@ func ExampleNewForwarder() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 	// A service on the server's loopback that says hello and closes.
 	service, err := net.Listen("tcp", "127.0.0.1:0")
@@ -133,8 +133,8 @@ func ExampleWithConn() {
 		log.Fatal(err)
 	}
 	defer hop.Close()
-	if res, err := hop.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := hop.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	// The jump host connects to the target; the session runs over that
@@ -150,8 +150,8 @@ func ExampleWithConn() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "target secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "target secret"}); err != nil {
+		log.Fatal(err)
 	}
 	out, err := s.Command("echo", "hello from the target").Output()
 	if err != nil {

@@ -29,8 +29,8 @@ func ExampleSession_Command() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	cmd := s.Command("printf", "%s|", "two words", "it's", "$HOME")
@@ -60,8 +60,8 @@ func ExampleCmd_Output() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	out, err := s.CommandLine("echo hello; echo not in the output >&2").Output()
@@ -87,8 +87,8 @@ func ExampleCmd_Run() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	cmd := s.CommandLine("echo one; echo two")
@@ -117,8 +117,8 @@ func ExampleCmd_Success() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	ok, err := s.Command("test", "-d", "/").Success()
@@ -145,8 +145,8 @@ func ExampleCmd_StdinPipe() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	cmd := s.Command("tr", "a-z", "A-Z")
@@ -189,8 +189,8 @@ func ExampleExitError() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	_, err = s.CommandLine("echo why >&2; exit 3").Output()
@@ -223,8 +223,8 @@ func ExampleSession_CommandContext() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	limited, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
@@ -250,8 +250,8 @@ func ExampleCmd_StdinPipe_beforeStart() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	if res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); !res.Done() {
-		log.Fatal(res, err)
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
 	}
 
 	cmd := s.Command("cat")

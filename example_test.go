@@ -227,19 +227,21 @@ func ExampleSession_Authenticate() {
 	}
 	defer s.Close()
 
-	res, err := s.Authenticate(ctx, libssh.AuthOptions{})
-	if err != nil {
+	// Without input it cannot finish: the *NotAuthenticatedError says what is missing.
+	_, err = s.Authenticate(ctx, libssh.AuthOptions{})
+	var unfinished *libssh.NotAuthenticatedError
+	if !errors.As(err, &unfinished) {
 		log.Fatal(err)
 	}
-	fmt.Println(res)
+	fmt.Println(unfinished.Result.Needed)
 
-	res, err = s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"})
+	res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(res)
 	// Output:
-	// not authenticated; the server also accepts password (AuthOptions.Password), keyboard-interactive (AuthOptions.KbdintAnswers or Kbdint)
+	// password|keyboard-interactive
 	// authenticated
 }
 
@@ -304,4 +306,56 @@ func ExampleSession_AuthenticateCLI() {
 func ExampleAuthMethod_String() {
 	fmt.Println(libssh.AuthMethodPublicKey | libssh.AuthMethodInteractive)
 	// Output: publickey|keyboard-interactive
+}
+
+// Dial connects, checks the server's key against known_hosts and logs in,
+// in one call.
+func ExampleDial() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	ctx := context.Background()
+	s, err := libssh.Dial(ctx, srv.Addr(), libssh.WithUser("alice"),
+		libssh.WithKnownHosts(srv.KnownHostsFile()),
+		libssh.WithAuth(libssh.AuthOptions{Password: "secret"}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	out, err := s.Command("echo", "hello").Output()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(out))
+	// Output: hello
+}
+
+// With WithProcessConfig, the user's ssh_config decides how to reach a
+// host, ProxyJump included: given
+//
+//	Host inner
+//	    HostName 10.0.0.5
+//	    ProxyJump bastion.example.com
+//
+// Dial logs in to bastion.example.com first (its key must be in
+// known_hosts, like inner's), and reaches inner through it; both log in
+// with the agent and the default identity files here. (This example needs
+// such a config, so it is compiled but not run.)
+func ExampleDial_proxyJump() {
+	ctx := context.Background()
+	s, err := libssh.Dial(ctx, "inner", libssh.WithProcessConfig(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close() // closes the bastion's session too, after inner's
+
+	out, err := s.Command("hostname").Output()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(out))
 }

@@ -72,6 +72,17 @@
 // leaves the certificate algorithms out of its offer, whatever it is
 // asked), so a server is always checked by its plain key.
 //
+// # Dial and ssh_config
+//
+// [Dial] does it all in one call: "host:port" in, a connected session whose
+// host key was checked and whose login finished out (with [WithAuth]'s
+// inputs, or the agent and the default identity files). With
+// [WithProcessConfig], ssh_config's ProxyJump is done in Go, one session
+// per hop, each with its own host key check; a ProxyCommand runs only with
+// [WithProxyCommand]; ServerAliveInterval and ServerAliveCountMax set the
+// keepalive. The session never connects directly when ssh_config names a
+// proxy.
+//
 // # Authentication
 //
 // Each method has its call: [Session.UserauthPublicKeyFile] (or
@@ -81,7 +92,8 @@
 // [Session.UserauthGSSAPI] for Kerberos. [Session.UserauthList] says what the
 // server accepts. [Session.Authenticate] does it all in one call with what
 // it is given: it verifies the host first, walks the server's methods, and
-// says which input is missing when it cannot finish. [Session.AuthenticateCLI]
+// when it cannot finish returns a [*NotAuthenticatedError] that says which
+// input is missing. [Session.AuthenticateCLI]
 // asks a person at a terminal, the way the ssh command does.
 //
 // # Channels

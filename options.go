@@ -30,6 +30,22 @@ type config struct {
 	gssapiClient     *string
 	gssapiDelegate   *bool
 	connectTimeout   time.Duration
+	auth             *AuthOptions // WithAuth: what Dial and ProxyJump hops log in with
+	proxyCommand     bool         // WithProxyCommand: run ssh_config's ProxyCommand
+	// keepalive and keepaliveMax: send a keepalive after this much
+	// silence, give up after keepaliveMax unanswered (0: off); set by
+	// ssh_config's ServerAliveInterval and ServerAliveCountMax.
+	keepalive    time.Duration
+	keepaliveMax int
+	// keepaliveFromConfig: ssh_config set keepalive, not an option.
+	keepaliveFromConfig bool
+	// Internal, for ProxyJump hops: jumpDepth counts the jump chains this
+	// session is a hop of (a loop in ssh_config ends there), and viaJump
+	// says that dial reaches it through the previous hop, so that its own
+	// ssh_config's ProxyJump or ProxyCommand does not apply (as with
+	// OpenSSH's ssh -J).
+	jumpDepth int
+	viaJump   bool
 }
 
 func defaultConfig() config {
@@ -159,11 +175,45 @@ func WithLogVerbosity(level int) Option {
 	}
 }
 
-// WithProcessConfig sets whether libssh reads ~/.ssh/config and
-// /etc/ssh/ssh_config for this host (default false). Options given to
-// NewSession override the files. Even with it on, host key checking stays
-// strict, and ProxyCommand/ProxyJump are ignored (the connection is made by
-// Go: use [WithConn] or [WithDialer] for proxies).
+// WithProcessConfig sets whether libssh reads ssh_config for this host
+// (default false): the file "config" of the ssh directory ([WithSSHDir],
+// default ~/.ssh), then /etc/ssh/ssh_config. Options given to NewSession
+// override the files. Even with it on, host key checking stays as strict
+// as the options make it (StrictHostKeyChecking is ignored).
+//
+// Besides what libssh applies itself (HostName, User, Port,
+// IdentityFile, the algorithm lists and the rest of what libssh 0.10
+// supports), the session honours:
+//
+//   - ProxyJump, done in Go: each hop (one or many, "[user@]host[:port]",
+//     in the order written) is a session of its own, with its own ssh_config
+//     resolution, the same host-key policy options as the session (known
+//     hosts files and the like) and the same login inputs ([WithAuth], or
+//     by default the agent and the default identity files, as [Dial]); the
+//     next hop, and finally the server, is reached through the previous
+//     hop's [Session.DialContext]. A hop logs in as the user of its entry,
+//     else of its own ssh_config, else the local user (not [WithUser]'s),
+//     as ssh does. A [WithDialer] dialer dials the first hop. The hops
+//     close when the session closes, after it. A ProxyJump of the first
+//     hop's own config is followed too, as ssh does (the later hops are
+//     reached through the hop before); nesting deeper than 8 chains, or a
+//     host jumping through itself, is an error.
+//   - ProxyCommand is refused (NewSession fails and says so) unless
+//     [WithProxyCommand](true) lets it run.
+//   - ServerAliveInterval and ServerAliveCountMax (which libssh 0.10
+//     ignores) are read by the package itself for the host (see below)
+//     and turn the keepalive on.
+//
+// With [WithConn] the connection is given, so ProxyJump and ProxyCommand
+// do not apply. The session never connects directly when ssh_config says
+// to go through a proxy.
+//
+// The package reads ServerAliveInterval and ServerAliveCountMax from the
+// same two files with OpenSSH's rules (the first value wins; Host
+// patterns with * ? and !; Include), matching Host against the name given
+// to NewSession; of Match blocks it understands "Match all" and "Match
+// host"/"originalhost" patterns, and the lines of other Match blocks do not
+// set these two keywords.
 func WithProcessConfig(process bool) Option {
 	return func(c *config) error { c.processConfig = process; return nil }
 }
@@ -197,4 +247,31 @@ func WithConnectTimeout(d time.Duration) Option {
 		c.connectTimeout = d
 		return nil
 	}
+}
+
+// WithAuth sets what [Dial] logs in with, and what the ProxyJump hops of
+// any session (see [WithProcessConfig]) log in with. Without it they offer
+// the SSH agent ([WithAgentSocket] or $SSH_AUTH_SOCK) and then the default
+// identity files of the ssh directory: AuthOptions{DefaultKeys: true}.
+// [NewSession] itself does not log in.
+func WithAuth(opts AuthOptions) Option {
+	return func(c *config) error {
+		opts.PrivateKeyFiles = append([]string(nil), opts.PrivateKeyFiles...)
+		opts.KbdintAnswers = append([]string(nil), opts.KbdintAnswers...)
+		c.auth = &opts
+		return nil
+	}
+}
+
+// WithProxyCommand sets whether a ProxyCommand of ssh_config (with
+// [WithProcessConfig]) is run (default false: the session refuses to
+// connect). The command runs as OpenSSH runs it, "/bin/sh -c 'exec
+// COMMAND'", with %h (the host name after ssh_config's HostName), %p (the
+// port), %r (the user), %n (the host name as given) and %% expanded; its
+// standard input and output are the connection (one end of a Unix socket
+// pair), its standard error is kept for the error message when connecting
+// fails, and it runs in a process group of its own, killed when the
+// session closes. A [WithDialer] dialer is not used then.
+func WithProxyCommand(run bool) Option {
+	return func(c *config) error { c.proxyCommand = run; return nil }
 }

@@ -109,23 +109,53 @@ func wrap(st *sessionState) *Session {
 //
 //lockcheck:ok the session it makes is not shared before configure locks it
 func NewSession(ctx context.Context, host string, opts ...Option) (*Session, error) {
-	cfg := defaultConfig()
-	fail := func(err error) (*Session, error) {
-		if cfg.conn != nil {
-			cfg.conn.Close()
-		}
+	cfg, err := applyOptions(opts)
+	if err != nil {
 		return nil, err
 	}
-	// Apply every option before reporting the first error, so that a
-	// connection given with WithConn is closed whatever its position.
+	return newSession(ctx, host, cfg)
+}
+
+// applyOptions applies every option before reporting the first error, so
+// that a connection given with WithConn is closed (on error) whatever its
+// position.
+func applyOptions(opts []Option) (config, error) {
+	cfg := defaultConfig()
 	var optErr error
 	for _, o := range opts {
+		if o == nil {
+			if optErr == nil {
+				optErr = errors.New("libssh: nil Option")
+			}
+			continue
+		}
 		if err := o(&cfg); err != nil && optErr == nil {
 			optErr = err
 		}
 	}
 	if optErr != nil {
-		return fail(optErr)
+		cfg.closeConn()
+		return cfg, optErr
+	}
+	return cfg, nil
+}
+
+// closeConn closes the WithConn connection of a config that no session
+// took.
+func (cfg *config) closeConn() {
+	if cfg.conn != nil {
+		cfg.conn.Close()
+		cfg.conn = nil
+	}
+}
+
+// newSession is NewSession after the options.
+//
+//lockcheck:ok the session it makes is not shared before configure locks it
+func newSession(ctx context.Context, host string, cfg config) (*Session, error) {
+	fail := func(err error) (*Session, error) {
+		cfg.closeConn()
+		return nil, err
 	}
 	if ctx == nil {
 		return fail(errNoContext)
@@ -187,9 +217,16 @@ func (st *sessionState) configure(host string) error {
 			return err
 		}
 	}
+	st.origHost = host
 	if cfg.processConfig {
 		if lib.OptionsParseConfig(p) != lib.SSH_OK {
 			return st.errorLocked("read ssh_config", "")
+		}
+		if err := st.proxyFromConfigLocked(host); err != nil {
+			return err
+		}
+		if err := st.serverAliveLocked(host); err != nil {
+			return err
 		}
 	}
 	if cfg.port != 0 && lib.OptionsSetUint(p, lib.SSH_OPTIONS_PORT, uint(cfg.port)) != lib.SSH_OK {
@@ -337,10 +374,23 @@ func (s *Session) Connect(ctx context.Context) error {
 	addr := net.JoinHostPort(props.host, strconv.Itoa(props.port))
 	conn := st.cfg.conn
 	st.cfg.conn = nil
+	base := st.cfg // for ProxyJump hops
+	jumps, proxyCmd := st.jumps, st.proxyCmd
 	st.unlock()
 
 	op := "connect to " + addr
-	if conn == nil {
+	var proxy *proxyProcess
+	switch {
+	case conn != nil:
+	case len(jumps) > 0:
+		if conn, err = st.dialJumps(ctx, base, jumps, addr); err != nil {
+			return err
+		}
+	case proxyCmd != "":
+		if conn, proxy, err = st.startProxy(proxyCmd, props); err != nil {
+			return &Error{Op: op, Message: "ProxyCommand", Err: err}
+		}
+	default:
 		dial := st.cfg.dial
 		if dial == nil {
 			dial = (&net.Dialer{}).DialContext
@@ -412,7 +462,15 @@ func (s *Session) Connect(ctx context.Context) error {
 		return false, nil
 	})
 	if werr, waiting := abandoned(err); waiting {
-		return st.abandon(op, werr)
+		err = st.abandon(op, werr)
+	}
+	if err != nil && proxy != nil {
+		// The session cannot connect again: end the command now, which
+		// also collects the last of its standard error.
+		proxy.Close()
+		if said := proxy.said(); said != "" {
+			err = fmt.Errorf("%w (the ProxyCommand's standard error: %q)", err, said)
+		}
 	}
 	return err
 }
@@ -441,8 +499,10 @@ func (s *Session) Disconnect() error {
 	}
 	stopper := st.teardownLocked(errSessionDisconnected)
 	st.bumpLocked()
+	dependents := st.takeDependentsLocked()
 	st.unlock()
 	stopper.run()
+	closeDependents(dependents)
 	return nil
 }
 

@@ -476,7 +476,7 @@ func TestProcessConfig(t *testing.T) {
 	host, port := splitHostPort(t, srv.Listen(t))
 	dir := t.TempDir()
 	config := "Host myalias\n  HostName " + host + "\n  Port " + strconv.Itoa(port) + "\n  User " + srv.User +
-		"\n  StrictHostKeyChecking no\n  ProxyCommand /bin/false\n"
+		"\n  StrictHostKeyChecking no\n"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o600))
 	kh := filepath.Join(dir, "known_hosts")
 	require.NoError(t, os.WriteFile(kh, nil, 0o600))
@@ -487,7 +487,7 @@ func TestProcessConfig(t *testing.T) {
 
 	s, err := libssh.NewSession(testCtx(t, 30*time.Second), "myalias", libssh.WithProcessConfig(true),
 		libssh.WithSSHDir(dir), libssh.WithKnownHosts(kh))
-	require.NoError(t, err, "HostName, Port and User come from the config; ProxyCommand is ignored")
+	require.NoError(t, err, "HostName, Port and User come from the config")
 	defer s.Close()
 	assert.Equal(t, host, s.Host())
 	assert.Equal(t, port, s.Port())

@@ -1,0 +1,301 @@
+package libssh
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golibssh/libssh/lib"
+)
+
+// libssh 0.10 reads ssh_config but ignores ServerAliveInterval and
+// ServerAliveCountMax (config.c lists them as unsupported). This file reads
+// those two keywords itself, with OpenSSH's rules, from the files libssh
+// reads: the ssh directory's "config", then /etc/ssh/ssh_config.
+
+// globalSSHConfig is the system-wide ssh_config.
+const globalSSHConfig = "/etc/ssh/ssh_config"
+
+// maxIncludeDepth bounds nested Include directives, as OpenSSH does.
+const maxIncludeDepth = 16
+
+// serverAliveLocked sets the keepalive from ssh_config's
+// ServerAliveInterval and ServerAliveCountMax for host, unless an option
+// set it.
+func (st *sessionState) serverAliveLocked(host string) error {
+	cfg := &st.cfg
+	if cfg.keepalive != 0 || cfg.keepaliveMax != 0 {
+		return nil
+	}
+	dir, err := sshDirPath(cfg.sshDir)
+	if err != nil {
+		return nil // no home: libssh read no user file either
+	}
+	r := &sshConfigReader{
+		host:     host,
+		hostName: lib.OptionsGet(st.p, lib.SSH_OPTIONS_HOST),
+		want:     map[string]string{"serveraliveinterval": "", "serveralivecountmax": ""},
+		found:    map[string]string{},
+	}
+	for _, f := range []struct{ path, dir string }{
+		{filepath.Join(dir, "config"), dir},
+		{globalSSHConfig, filepath.Dir(globalSSHConfig)},
+	} {
+		if err := r.readFile(f.path, f.dir, 0, true); err != nil {
+			return &Error{Op: "read ssh_config", Err: err}
+		}
+	}
+	interval, count := time.Duration(0), 3 // OpenSSH's defaults
+	if v, ok := r.found["serveraliveinterval"]; ok {
+		if interval, err = parseConfigTime(v); err != nil {
+			return &Error{Op: "read ssh_config", Message: "ServerAliveInterval " + strconv.Quote(v), Err: err}
+		}
+	}
+	if v, ok := r.found["serveralivecountmax"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return &Error{Op: "read ssh_config", Message: "ServerAliveCountMax " + strconv.Quote(v) + " is not a number"}
+		}
+		count = n
+	}
+	if interval > 0 {
+		cfg.keepalive, cfg.keepaliveMax, cfg.keepaliveFromConfig = interval, count, true
+	}
+	return nil
+}
+
+// sshDirPath returns the ssh directory as libssh uses it: dir (with a
+// leading ~ expanded) or ~/.ssh.
+func sshDirPath(dir *string) (string, error) {
+	if dir != nil && !strings.HasPrefix(*dir, "~") {
+		return *dir, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	if dir == nil {
+		return filepath.Join(home, ".ssh"), nil
+	}
+	return filepath.Join(home, strings.TrimPrefix(*dir, "~")), nil
+}
+
+// sshConfigReader finds the first value of each wanted keyword for host.
+type sshConfigReader struct {
+	host     string            // as given: Host and Match originalhost match it
+	hostName string            // after HostName: Match host matches it
+	want     map[string]string // lower-case keywords
+	found    map[string]string
+}
+
+// readFile reads one file; a missing file is no error. dir resolves
+// relative Include paths. active says whether the lines before the first
+// Host or Match apply (an included file starts in its includer's state).
+func (r *sshConfigReader) readFile(path, dir string, depth int, active bool) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		key, args := splitConfigLine(sc.Text())
+		if key == "" {
+			continue
+		}
+		where := func(err error) error { return fmt.Errorf("%s line %d: %w", path, line, err) }
+		switch key {
+		case "host":
+			active = hostPatternsMatch(args, r.host)
+		case "match":
+			active = r.matchApplies(args)
+		case "include":
+			if !active {
+				continue
+			}
+			if depth >= maxIncludeDepth {
+				return where(errors.New("include directives nest too deep"))
+			}
+			for _, pat := range args {
+				if strings.HasPrefix(pat, "~/") {
+					home, err := os.UserHomeDir()
+					if err != nil {
+						return where(err)
+					}
+					pat = filepath.Join(home, pat[2:])
+				} else if !filepath.IsAbs(pat) {
+					pat = filepath.Join(dir, pat)
+				}
+				files, err := filepath.Glob(pat)
+				if err != nil {
+					return where(err)
+				}
+				sort.Strings(files)
+				for _, inc := range files {
+					if err := r.readFile(inc, dir, depth+1, active); err != nil {
+						return err
+					}
+				}
+			}
+		default:
+			if _, ok := r.want[key]; ok && active && len(args) > 0 {
+				if _, seen := r.found[key]; !seen {
+					r.found[key] = args[0]
+				}
+			}
+		}
+	}
+	return sc.Err()
+}
+
+// splitConfigLine returns a line's lower-case keyword and its arguments
+// (unquoted), or "" for a blank line or a comment.
+func splitConfigLine(line string) (string, []string) {
+	line = strings.TrimSpace(line)
+	if line == "" || line[0] == '#' {
+		return "", nil
+	}
+	end := strings.IndexAny(line, " \t=")
+	if end < 0 {
+		return strings.ToLower(line), nil
+	}
+	key := strings.ToLower(line[:end])
+	rest := strings.TrimSpace(line[end:])
+	rest = strings.TrimSpace(strings.TrimPrefix(rest, "="))
+	var args []string
+	for rest != "" {
+		var arg string
+		if rest[0] == '"' {
+			if i := strings.IndexByte(rest[1:], '"'); i >= 0 {
+				arg, rest = rest[1:i+1], rest[i+2:]
+			} else {
+				arg, rest = rest[1:], ""
+			}
+		} else if i := strings.IndexAny(rest, " \t"); i >= 0 {
+			arg, rest = rest[:i], rest[i:]
+		} else {
+			arg, rest = rest, ""
+		}
+		args = append(args, arg)
+		rest = strings.TrimSpace(rest)
+	}
+	return key, args
+}
+
+// hostPatternsMatch applies OpenSSH's pattern-list rule: a matching
+// negated pattern (!pattern) refuses, else any matching pattern accepts.
+func hostPatternsMatch(patterns []string, host string) bool {
+	host = strings.ToLower(host)
+	ok := false
+	for _, p := range patterns {
+		neg := strings.HasPrefix(p, "!")
+		if wildMatch(strings.ToLower(strings.TrimPrefix(p, "!")), host) {
+			if neg {
+				return false
+			}
+			ok = true
+		}
+	}
+	return ok
+}
+
+// matchApplies evaluates a Match line: "all", and "host" and
+// "originalhost" with comma-separated pattern lists, each maybe negated
+// with "!"; any other criterion makes the block not apply.
+func (r *sshConfigReader) matchApplies(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		crit := strings.ToLower(args[i])
+		neg := strings.HasPrefix(crit, "!")
+		crit = strings.TrimPrefix(crit, "!")
+		var ok bool
+		switch crit {
+		case "all":
+			ok = true
+		case "host", "originalhost":
+			if i+1 == len(args) {
+				return false
+			}
+			i++
+			name := r.hostName
+			if crit == "originalhost" || name == "" {
+				name = r.host
+			}
+			ok = hostPatternsMatch(strings.Split(args[i], ","), name)
+		default:
+			return false
+		}
+		if ok == neg {
+			return false
+		}
+	}
+	return len(args) > 0
+}
+
+// wildMatch matches s against a pattern with * (any run) and ? (any one
+// character).
+func wildMatch(pattern, s string) bool {
+	for len(pattern) > 0 {
+		switch pattern[0] {
+		case '*':
+			for pattern != "" && pattern[0] == '*' {
+				pattern = pattern[1:]
+			}
+			if pattern == "" {
+				return true
+			}
+			for i := 0; i <= len(s); i++ {
+				if wildMatch(pattern, s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if s == "" {
+				return false
+			}
+		default:
+			if s == "" || s[0] != pattern[0] {
+				return false
+			}
+		}
+		pattern, s = pattern[1:], s[1:]
+	}
+	return s == ""
+}
+
+// parseConfigTime parses OpenSSH's time format: seconds, or a sequence of
+// numbers with the units s, m, h, d, w ("90", "1m30s").
+func parseConfigTime(v string) (time.Duration, error) {
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, nil
+	}
+	units := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour}
+	var total time.Duration
+	rest := strings.ToLower(v)
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 || i == len(rest) {
+			return 0, errors.New("is not a time (seconds, or numbers with s, m, h, d, w)")
+		}
+		n, err := strconv.Atoi(rest[:i])
+		unit, ok := units[rest[i]]
+		if err != nil || !ok {
+			return 0, errors.New("is not a time (seconds, or numbers with s, m, h, d, w)")
+		}
+		total += time.Duration(n) * unit
+		rest = rest[i+1:]
+	}
+	return total, nil
+}

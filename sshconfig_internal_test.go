@@ -1,0 +1,167 @@
+package libssh
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// configSession makes a session (not connected) for host with an ssh
+// directory whose config is text, and returns it with its state.
+func configSession(t *testing.T, host, text string, opts ...Option) (*Session, error) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]Option{WithProcessConfig(true), WithSSHDir(dir), WithAutoConnect(false)}, opts...)
+	s, err := NewSession(context.Background(), host, opts...)
+	if err == nil {
+		t.Cleanup(func() { s.Close() })
+	}
+	return s, err
+}
+
+// libssh's own ProxyJump translation, read back and parsed: the hops in
+// the order written, with their users, ports and IPv6 brackets.
+func TestProxyJumpFromLibssh(t *testing.T) {
+	for _, c := range []struct {
+		jump string
+		want []jumpHop
+	}{
+		{"bastion", []jumpHop{{host: "bastion"}}},
+		{"alice@bastion:2222", []jumpHop{{user: "alice", host: "bastion", port: 2222}}},
+		{"[::1]:2200,bob@10.0.0.2,h3:23,[fe80::1]", []jumpHop{
+			{host: "::1", port: 2200}, {user: "bob", host: "10.0.0.2"}, {host: "h3", port: 23}, {host: "fe80::1"},
+		}},
+		{"a@b@c", []jumpHop{{user: "a@b", host: "c"}}},
+	} {
+		s, err := configSession(t, "target", "Host target\n  ProxyJump "+c.jump+"\n")
+		if err != nil {
+			t.Fatalf("%s: %v", c.jump, err)
+		}
+		var got []jumpHop
+		s.inspect(func(st *sessionState) { got = st.jumps })
+		if len(got) != len(c.want) {
+			t.Fatalf("%s: hops %v, want %v", c.jump, got, c.want)
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("%s: hop %d is %+v, want %+v", c.jump, i, got[i], c.want[i])
+			}
+		}
+	}
+	// "ProxyJump none", and a ProxyCommand before a ProxyJump (the first
+	// of the two wins, as in OpenSSH).
+	s, err := configSession(t, "target", "Host target\n  ProxyJump none\nHost *\n  ProxyJump x\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.inspect(func(st *sessionState) {
+		if st.jumps != nil || st.proxyCmd != "" {
+			t.Errorf("ProxyJump none: jumps %v, command %q", st.jumps, st.proxyCmd)
+		}
+	})
+	s, err = configSession(t, "target", "Host target\n  ProxyCommand nc %h %p\n  ProxyJump x\n", WithProxyCommand(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.inspect(func(st *sessionState) {
+		if st.jumps != nil || st.proxyCmd != "nc %h %p" {
+			t.Errorf("ProxyCommand first: jumps %v, command %q", st.jumps, st.proxyCmd)
+		}
+	})
+}
+
+func TestParseJumpHop(t *testing.T) {
+	for _, bad := range []string{"", "@h", "[::1", "[::1]x", "h:0", "h:65536", "h:p", "u@", "[]"} {
+		if h, err := parseJumpHop(bad); err == nil {
+			t.Errorf("%q parsed as %+v", bad, h)
+		}
+	}
+	if _, _, err := parseProxyJump("ssh -l a b -W '[%h]:%p' c d"); err == nil {
+		t.Error("a command in the jump form but with extra words was accepted")
+	}
+	if _, isJump, _ := parseProxyJump("nc %h %p"); isJump {
+		t.Error("nc taken for a jump")
+	}
+}
+
+func TestServerAliveFromConfig(t *testing.T) {
+	incDir := t.TempDir()
+	inc := filepath.Join(incDir, "extra.conf")
+	if err := os.WriteFile(inc, []byte("Host inc\n  ServerAliveInterval 7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := `# first value wins
+Host plain
+  ServerAliveInterval 15
+  ServerAliveInterval 99
+Host counted
+  ServerAliveCountMax 5
+Host counted "other"
+  ServerAliveInterval=1m30s
+Host *.example !bad.example
+  ServerAliveInterval 20
+Match originalhost matched
+  ServerAliveInterval 30
+Match host 127.0.0.9
+  ServerAliveInterval 31
+Match exec "true"
+  ServerAliveInterval 32
+Match all
+Include ` + inc + `
+Host off
+  ServerAliveInterval 0
+Host *
+  ServerAliveCountMax 4
+`
+	for _, c := range []struct {
+		host     string
+		opts     []Option
+		interval time.Duration
+		max      int
+	}{
+		{"plain", nil, 15 * time.Second, 4},
+		{"counted", nil, 90 * time.Second, 5},
+		{"a.example", nil, 20 * time.Second, 4},
+		{"bad.example", nil, 0, 0},
+		{"matched", nil, 30 * time.Second, 4},
+		{"alias9", nil, 31 * time.Second, 4}, // Match host sees HostName
+		{"execd", nil, 0, 0},                 // other Match criteria do not apply
+		{"inc", nil, 7 * time.Second, 4},
+		{"off", nil, 0, 0},
+		{"none", nil, 0, 0},
+	} {
+		text := config
+		if c.host == "alias9" {
+			text = "Host alias9\n  HostName 127.0.0.9\n" + config
+		}
+		s, err := configSession(t, c.host, text, c.opts...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.host, err)
+		}
+		s.inspect(func(st *sessionState) {
+			if st.cfg.keepalive != c.interval || st.cfg.keepaliveMax != c.max && c.interval != 0 {
+				t.Errorf("%s: keepalive %v×%d, want %v×%d", c.host, st.cfg.keepalive, st.cfg.keepaliveMax, c.interval, c.max)
+			}
+		})
+	}
+	if _, err := configSession(t, "x", "ServerAliveInterval soon\n"); err == nil {
+		t.Error("a bad ServerAliveInterval was accepted")
+	}
+}
+
+func TestExpandProxyCommand(t *testing.T) {
+	got, err := expandProxyCommand("x %h:%p %r %n %%h", "host", 22, "user", "alias")
+	if want := "x host:22 user alias %h"; err != nil || got != want {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+	for _, bad := range []string{"x %", "x %C"} {
+		if _, err := expandProxyCommand(bad, "h", 1, "u", "n"); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+}
