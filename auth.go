@@ -46,6 +46,11 @@ func (s *Session) userauth(ctx context.Context, op string, usesAgent bool, call 
 				// (OpenSSH does): libssh would wait for ever.
 				return false, errAuthenticatedAlready
 			}
+			// Fail closed: no request at all, not even "none", goes to a
+			// server whose key no policy accepted (see "Host keys").
+			if st.hostKey == nil {
+				return false, ErrHostKeyNotVerified
+			}
 			// The user name goes into every request; one set through
 			// WithLib or on a wrapped session was never checked.
 			if err := checkString("user name", st.properties().user); err != nil {
