@@ -112,13 +112,15 @@ func WithAutoConnect(connect bool) Option {
 }
 
 // WithKnownHosts sets the user's known_hosts file (default
-// ~/.ssh/known_hosts).
+// ~/.ssh/known_hosts), which the default host key policy reads (see
+// [Session.VerifyHost]) and [Session.UpdateKnownHosts] writes.
 func WithKnownHosts(path string) Option {
 	return func(c *config) error { return stringOption("known_hosts path", &c.knownHosts, path)(c) }
 }
 
 // WithGlobalKnownHosts sets the system-wide known_hosts file, consulted after
-// the user's (default /etc/ssh/ssh_known_hosts).
+// the user's by the default host key policy (default
+// /etc/ssh/ssh_known_hosts).
 func WithGlobalKnownHosts(path string) Option {
 	return func(c *config) error { return stringOption("global known_hosts path", &c.globalKnownHosts, path)(c) }
 }
