@@ -46,6 +46,11 @@ func (s *Session) userauth(ctx context.Context, op string, usesAgent bool, call 
 				// (OpenSSH does): libssh would wait for ever.
 				return false, errAuthenticatedAlready
 			}
+			// Fail closed: no request at all, not even "none", goes to a
+			// server whose key no policy accepted (see "Host keys").
+			if st.hostKey == nil {
+				return false, ErrHostKeyNotVerified
+			}
 			// The user name goes into every request; one set through
 			// WithLib or on a wrapped session was never checked.
 			if err := checkString("user name", st.properties().user); err != nil {
@@ -131,9 +136,15 @@ var errAuthenticatedAlready = errors.New("libssh: the session is authenticated a
 
 // UserauthNone tries to log in without credentials. Servers normally answer
 // AuthDenied with the list of methods that can continue (see
-// [Session.UserauthList]). On a session that is logged in already, it and
-// every other Userauth call return an error and send nothing (servers may
-// ignore such requests, and libssh would wait for the answer for ever).
+// [Session.UserauthList]).
+//
+// Before a host key policy has accepted the server's key, it and every
+// other Userauth call return [ErrHostKeyNotVerified] and send nothing (see
+// "Host keys" in the package documentation): "none" carries no secret, but
+// an impostor could accept it and then receive the session's commands. On
+// a session that is logged in already, they return an error and send
+// nothing too (servers may ignore such requests, and libssh would wait for
+// the answer for ever).
 //
 // Uses ssh_userauth_none.
 func (s *Session) UserauthNone(ctx context.Context) (AuthStatus, error) {
@@ -304,7 +315,9 @@ type KbdintRound struct {
 }
 
 // UserauthKbdint starts keyboard-interactive authentication, or sends the
-// answers set with [Session.UserauthKbdintSetAnswers]. AuthInfo means the
+// answers set with [Session.UserauthKbdintSetAnswers]. Both need the host
+// key accepted ([ErrHostKeyNotVerified]): the answers are secrets, and the
+// questions of an impostor are a phishing form. AuthInfo means the
 // server asked questions: read them with [Session.UserauthKbdintGetPrompts],
 // answer, and call UserauthKbdint again. A round may have no questions at all
 // (OpenSSH's PAM sends one after the password): answer it with no answers.

@@ -32,7 +32,7 @@ func pamServer(t *testing.T, opts sshdtest.Options) *sshdtest.Server {
 func TestUserauthPassword(t *testing.T) {
 	// Not parallel: pam_wrapper sshds must not start PAM at the same moment (see sshdtest.Options.Passwords).
 	srv := pamServer(t, sshdtest.Options{})
-	s := knownPipeSession(t, srv)
+	s := newPipeSession(t, srv)
 	methods, err := s.UserauthList(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Subset(t, methods, []libssh.AuthMethod{libssh.AuthMethodPassword, libssh.AuthMethodInteractive})
@@ -53,7 +53,7 @@ func TestUserauthKbdint(t *testing.T) {
 	srv := pamServer(t, sshdtest.Options{})
 
 	kbdint := func(t *testing.T, answer string) libssh.AuthStatus {
-		s := knownPipeSession(t, srv)
+		s := newPipeSession(t, srv)
 		_, err := s.UserauthKbdintGetPrompts()
 		assert.Error(t, err, "no round in progress yet")
 		status, err := s.UserauthKbdint(testCtx(t, 30*time.Second))
@@ -93,7 +93,7 @@ func TestPartialAuthentication(t *testing.T) {
 	// Not parallel: pam_wrapper sshds must not start PAM at the same moment (see sshdtest.Options.Passwords).
 	srv := pamServer(t, sshdtest.Options{Config: []string{"AuthenticationMethods publickey,password"}})
 
-	s := knownPipeSession(t, srv)
+	s := newPipeSession(t, srv)
 	status, err := s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("id_ed25519"), "")
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthPartial, status)
@@ -105,7 +105,7 @@ func TestPartialAuthentication(t *testing.T) {
 	assert.Equal(t, libssh.AuthSuccess, status)
 
 	// Authenticate follows the partial success to the second factor.
-	s2 := knownPipeSession(t, srv)
+	s2 := newPipeSession(t, srv)
 	res, err := s2.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{
 		PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")},
 	})
@@ -117,7 +117,7 @@ func TestPartialAuthentication(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, res.Done(), res.String())
 
-	s3 := knownPipeSession(t, srv)
+	s3 := newPipeSession(t, srv)
 	res, err = s3.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{
 		PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")},
 		Password:        testPassword,
@@ -132,7 +132,7 @@ func TestAuthenticateWalksTheMethods(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 
 	t.Run("needs input", func(t *testing.T) {
-		s := knownPipeSession(t, srv)
+		s := newPipeSession(t, srv)
 		res, err := s.Authenticate(ctx, libssh.AuthOptions{})
 		var ae *libssh.NotAuthenticatedError
 		require.ErrorAs(t, err, &ae)
@@ -141,7 +141,7 @@ func TestAuthenticateWalksTheMethods(t *testing.T) {
 		assert.Contains(t, res.String(), "keyboard-interactive (AuthOptions.KbdintAnswers or Kbdint)")
 	})
 	t.Run("denied key, then kbdint answers", func(t *testing.T) {
-		s := knownPipeSession(t, srv)
+		s := newPipeSession(t, srv)
 		res, err := s.Authenticate(ctx, libssh.AuthOptions{
 			PrivateKeyFiles: []string{sshdtest.Keys("other_ed25519")},
 			KbdintAnswers:   []string{testPassword},
@@ -150,7 +150,7 @@ func TestAuthenticateWalksTheMethods(t *testing.T) {
 		assert.True(t, res.Done(), res.String())
 	})
 	t.Run("kbdint callback sees the round", func(t *testing.T) {
-		s := knownPipeSession(t, srv)
+		s := newPipeSession(t, srv)
 		var seen []libssh.KbdintRound
 		res, err := s.Authenticate(ctx, libssh.AuthOptions{Kbdint: func(r libssh.KbdintRound) ([]string, error) {
 			seen = append(seen, r)
@@ -165,13 +165,13 @@ func TestAuthenticateWalksTheMethods(t *testing.T) {
 		assert.Empty(t, seen[1].Prompts)
 	})
 	t.Run("wrong kbdint answer, then password", func(t *testing.T) {
-		s := knownPipeSession(t, srv)
+		s := newPipeSession(t, srv)
 		res, err := s.Authenticate(ctx, libssh.AuthOptions{KbdintAnswers: []string{"wrong"}, Password: testPassword})
 		require.NoError(t, err)
 		assert.True(t, res.Done(), res.String())
 	})
 	t.Run("all wrong", func(t *testing.T) {
-		s := knownPipeSession(t, srv)
+		s := newPipeSession(t, srv)
 		res, err := s.Authenticate(ctx, libssh.AuthOptions{KbdintAnswers: []string{"wrong"}, Password: "wrong"})
 		var ae *libssh.NotAuthenticatedError
 		require.ErrorAs(t, err, &ae)
@@ -187,18 +187,18 @@ func TestUserauthAgent(t *testing.T) {
 	srv := sshdtest.New(t, sshdtest.Options{})
 	socket := sshdtest.StartAgent(t, sshdtest.Keys("other_ed25519"), sshdtest.Keys("id_ecdsa"))
 
-	s := knownPipeSession(t, srv, libssh.WithAgentSocket(socket))
+	s := newPipeSession(t, srv, libssh.WithAgentSocket(socket))
 	status, err := s.UserauthAgent(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status, "the agent's second key is accepted")
 
 	empty := sshdtest.StartAgent(t)
-	s2 := knownPipeSession(t, srv, libssh.WithAgentSocket(empty))
+	s2 := newPipeSession(t, srv, libssh.WithAgentSocket(empty))
 	status, err = s2.UserauthAgent(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthDenied, status)
 
-	s3 := knownPipeSession(t, srv, libssh.WithAgentSocket(socket))
+	s3 := newPipeSession(t, srv, libssh.WithAgentSocket(socket))
 	res, err := s3.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{Agent: true})
 	require.NoError(t, err)
 	assert.True(t, res.Done(), res.String())
@@ -226,7 +226,7 @@ func TestUserauthGSSAPI(t *testing.T) {
 
 	t.Run("no ticket", func(t *testing.T) {
 		t.Setenv("KRB5CCNAME", "FILE:"+filepath.Join(t.TempDir(), "empty"))
-		s := knownPipeSession(t, srv, libssh.WithGSSAPIServerIdentity("sshd.test"))
+		s := newPipeSession(t, srv, libssh.WithGSSAPIServerIdentity("sshd.test"))
 		methods, err := s.UserauthList(ctx)
 		require.NoError(t, err)
 		assert.Contains(t, methods, libssh.AuthMethodGSSAPIMIC)
@@ -236,26 +236,26 @@ func TestUserauthGSSAPI(t *testing.T) {
 	})
 	t.Setenv("KRB5CCNAME", "FILE:"+ccache)
 	t.Run("valid ticket", func(t *testing.T) {
-		s := knownPipeSession(t, srv, libssh.WithGSSAPIServerIdentity("sshd.test"))
+		s := newPipeSession(t, srv, libssh.WithGSSAPIServerIdentity("sshd.test"))
 		status, err := s.UserauthGSSAPI(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, libssh.AuthSuccess, status)
 	})
 	t.Run("client identity and delegation", func(t *testing.T) {
-		s := knownPipeSession(t, srv, libssh.WithGSSAPIServerIdentity("sshd.test"),
+		s := newPipeSession(t, srv, libssh.WithGSSAPIServerIdentity("sshd.test"),
 			libssh.WithGSSAPIClientIdentity(u), libssh.WithGSSAPIDelegateCredentials(true))
 		status, err := s.UserauthGSSAPI(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, libssh.AuthSuccess, status)
 	})
 	t.Run("Authenticate", func(t *testing.T) {
-		s := knownPipeSession(t, srv, libssh.WithGSSAPIServerIdentity("sshd.test"))
+		s := newPipeSession(t, srv, libssh.WithGSSAPIServerIdentity("sshd.test"))
 		res, err := s.Authenticate(ctx, libssh.AuthOptions{GSSAPI: true})
 		require.NoError(t, err)
 		assert.True(t, res.Done(), res.String())
 	})
 	t.Run("unknown server principal", func(t *testing.T) {
-		s := knownPipeSession(t, srv, libssh.WithGSSAPIServerIdentity("nosuch.test"))
+		s := newPipeSession(t, srv, libssh.WithGSSAPIServerIdentity("nosuch.test"))
 		_, err := s.UserauthList(ctx) // leaves "Access denied for 'none'" as libssh's last message
 		require.NoError(t, err)
 		status, err := s.UserauthGSSAPI(ctx)
@@ -271,7 +271,7 @@ func TestUserauthGSSAPI(t *testing.T) {
 func TestUserauthAgentFromEnvironment(t *testing.T) {
 	srv := sshdtest.New(t, sshdtest.Options{})
 	t.Setenv("SSH_AUTH_SOCK", sshdtest.StartAgent(t, sshdtest.Keys("id_rsa")))
-	s := knownPipeSession(t, srv)
+	s := newPipeSession(t, srv)
 	status, err := s.UserauthAgent(testCtx(t, 30*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status)

@@ -40,9 +40,11 @@ type AuthResult struct {
 	// Status is AuthSuccess once the session is authenticated; otherwise
 	// AuthDenied.
 	Status AuthStatus
-	// HostStatus is what known_hosts says about the server's key.
-	// Authenticate goes no further than the host check unless it is
-	// KnownHostsOK.
+	// HostStatus is what the host key check said: KnownHostsOK when the
+	// session's policy accepted the server's key; otherwise the state
+	// known_hosts gave (default policy), or KnownHostsError (a refusal of
+	// the WithHostKeyCallback callback, a failed check). Authenticate goes
+	// no further than the host check unless it is KnownHostsOK.
 	HostStatus KnownHosts
 	// Needed holds the methods the server still accepts for which
 	// AuthOptions gave no input: call again with that input.
@@ -194,9 +196,10 @@ func (s *Session) kbdint(ctx context.Context, opts AuthOptions) (AuthStatus, err
 }
 
 // Authenticate logs in with whatever opts supplies. It verifies the server's
-// host key first: unless known_hosts accepts it, it returns a
-// [*HostVerificationError] (the result's HostStatus says which state) and
-// sends no credentials. It then asks the server which methods it accepts and
+// host key first, with [Session.VerifyHost]: unless the session's policy
+// accepts it, it returns VerifyHost's error (with the default policy a
+// [*HostVerificationError]; the result's HostStatus says which state) and
+// sends nothing. It then asks the server which methods it accepts and
 // tries opts' inputs for them (GSSAPI, public keys, keyboard-interactive,
 // password, in that order); a denied method moves on to the next, and a
 // partial success goes on with what the server asks for next.

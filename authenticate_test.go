@@ -12,17 +12,10 @@ import (
 	"github.com/golibssh/libssh/internal/sshdtest"
 )
 
-// knownPipeSession is a pipe session whose known_hosts knows the server.
-func knownPipeSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option) *libssh.Session {
-	t.Helper()
-	kh := writeKnownHosts(t, srv.KnownHostsLine(pipeHost, "ed25519"))
-	return newPipeSession(t, srv, append([]libssh.Option{libssh.WithKnownHosts(kh)}, opts...)...)
-}
-
 func TestAuthenticateVerifiesTheHostFirst(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
-	s := newPipeSession(t, srv) // empty known_hosts
+	s := connectPipeSession(t, srv) // no known_hosts file
 	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")}})
 	var hv *libssh.HostVerificationError
 	require.ErrorAs(t, err, &hv)
@@ -32,15 +25,15 @@ func TestAuthenticateVerifiesTheHostFirst(t *testing.T) {
 	assert.False(t, res.Done())
 	assert.Contains(t, res.String(), "host key not verified")
 	status, err := s.UserauthNone(testCtx(t, 30*time.Second))
-	require.NoError(t, err)
-	assert.Equal(t, libssh.AuthDenied, status, "no credentials were sent, so the session is still unauthenticated")
+	require.ErrorIs(t, err, libssh.ErrHostKeyNotVerified, "nothing is sent to an unverified server")
+	assert.Equal(t, libssh.AuthError, status)
 }
 
 func TestAuthenticatePublicKey(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
 
-	s := knownPipeSession(t, srv)
+	s := newPipeSession(t, srv)
 	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{})
 	var ae *libssh.NotAuthenticatedError
 	require.ErrorAs(t, err, &ae, "a login that did not finish is an error")
@@ -64,7 +57,7 @@ func TestAuthenticatePublicKey(t *testing.T) {
 func TestAuthenticateAllDenied(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
-	s := knownPipeSession(t, srv)
+	s := newPipeSession(t, srv)
 	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("other_ed25519")}})
 	var ae *libssh.NotAuthenticatedError
 	require.ErrorAs(t, err, &ae)
@@ -78,12 +71,12 @@ func TestAuthenticateAllDenied(t *testing.T) {
 func TestUserauthPublicKeyAuto(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
-	s := knownPipeSession(t, srv, identitiesOnly(t, "id_ecdsa")...)
+	s := newPipeSession(t, srv, identitiesOnly(t, "id_ecdsa")...)
 	status, err := s.UserauthPublicKeyAuto(testCtx(t, 30*time.Second), "")
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthSuccess, status)
 
-	empty := knownPipeSession(t, srv, identitiesOnly(t)...)
+	empty := newPipeSession(t, srv, identitiesOnly(t)...)
 	status, err = empty.UserauthPublicKeyAuto(testCtx(t, 30*time.Second), "")
 	require.NoError(t, err)
 	assert.Equal(t, libssh.AuthDenied, status)

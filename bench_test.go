@@ -27,12 +27,15 @@ func BenchmarkConnectAuthenticate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer key.Close()
-	kh := filepath.Join(b.TempDir(), "kh")
+	kh := knownHostsOf(b, srv, pipeHost)
 	b.ReportAllocs()
 	for b.Loop() {
 		s, err := libssh.NewSession(b.Context(), pipeHost, libssh.WithConn(srv.Pipe(b)),
 			libssh.WithUser(srv.User), libssh.WithKnownHosts(kh))
 		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.VerifyHost(); err != nil {
 			b.Fatal(err)
 		}
 		if status, err := s.UserauthPublicKey(b.Context(), key); status != libssh.AuthSuccess {
@@ -52,7 +55,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	srv := sshdtest.New(b, sshdtest.Options{ConfigFirst: []string{"MaxAuthTries 1000000"}})
 	host, port := splitHostPort(b, srv.Listen(b))
 	s, err := libssh.NewSession(b.Context(), host, libssh.WithPort(port),
-		libssh.WithUser(srv.User), libssh.WithKnownHosts(filepath.Join(b.TempDir(), "kh")))
+		libssh.WithUser(srv.User), trustSSHD(srv))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,10 +79,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 const benchSize = 64 << 20 // bytes per download or upload
 
 // benchSession is an authenticated session to srv's listening sshd.
-func benchSession(b *testing.B, addr, user string) *libssh.Session {
-	host, port := splitHostPort(b, addr)
-	s, err := libssh.NewSession(b.Context(), host, libssh.WithPort(port), libssh.WithUser(user),
-		libssh.WithKnownHosts(filepath.Join(b.TempDir(), "kh")))
+func benchSession(b *testing.B, srv *sshdtest.Server) *libssh.Session {
+	host, port := splitHostPort(b, srv.Listen(b))
+	s, err := libssh.NewSession(b.Context(), host, libssh.WithPort(port), libssh.WithUser(srv.User), trustSSHD(srv))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -134,13 +136,13 @@ func cbench(b *testing.B) string {
 	return path
 }
 
-// runC runs cbench for b.N iterations of mode and reports its time. env
-// holds extra "NAME=value" entries for it.
-func runC(b *testing.B, addr, user, mode string, size int64, env ...string) {
+// runC runs cbench against srv's listening sshd for b.N iterations of mode
+// and reports its time. env holds extra "NAME=value" entries for it.
+func runC(b *testing.B, srv *sshdtest.Server, mode string, size int64, env ...string) {
 	bin := cbench(b)
-	host, port := splitHostPort(b, addr)
-	cmd := exec.Command(bin, host, strconv.Itoa(port), user, sshdtest.Keys("id_ed25519"),
-		mode, strconv.Itoa(b.N), strconv.FormatInt(size, 10))
+	host, port := splitHostPort(b, srv.Listen(b))
+	cmd := exec.Command(bin, host, strconv.Itoa(port), srv.User, sshdtest.Keys("id_ed25519"),
+		knownHostsOf(b, srv, addrKey(host, port)), mode, strconv.Itoa(b.N), strconv.FormatInt(size, 10))
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.Output()
 	if err != nil {
@@ -166,16 +168,15 @@ func goAndC(b *testing.B, mode string, size int64, work func(b *testing.B, s *li
 // goAndCWith is goAndC against a server configured by opts.
 func goAndCWith(b *testing.B, opts sshdtest.Options, mode string, size int64, work func(b *testing.B, s *libssh.Session)) {
 	srv := sshdtest.New(b, opts)
-	addr := srv.Listen(b)
 	b.Run("impl=go", func(b *testing.B) {
-		s := benchSession(b, addr, srv.User)
+		s := benchSession(b, srv)
 		if size > 0 {
 			b.SetBytes(size)
 		}
 		b.ReportAllocs()
 		work(b, s)
 	})
-	b.Run("impl=c", func(b *testing.B) { runC(b, addr, srv.User, mode, size) })
+	b.Run("impl=c", func(b *testing.B) { runC(b, srv, mode, size) })
 }
 
 func BenchmarkChannelDownload(b *testing.B) {
@@ -255,7 +256,7 @@ func BenchmarkCommandRun(b *testing.B) {
 // per CPU, what one connection sustains (there is no C counterpart).
 func BenchmarkCommandRunParallel(b *testing.B) {
 	srv := sshdtest.New(b, sshdtest.Options{Unprivileged: true})
-	s := benchSession(b, srv.Listen(b), srv.User)
+	s := benchSession(b, srv)
 	b.ReportAllocs()
 	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
@@ -303,7 +304,6 @@ func push(b *testing.B, c net.Conn, chunk []byte) {
 // next to each).
 func BenchmarkForward(b *testing.B) {
 	srv := sshdtest.New(b, sshdtest.Options{Unprivileged: true})
-	addr := srv.Listen(b)
 	port := sink(b)
 	chunk := make([]byte, 64<<10)
 	connect := map[string]func(b *testing.B, s *libssh.Session) func() net.Conn{
@@ -334,7 +334,7 @@ func BenchmarkForward(b *testing.B) {
 	for _, via := range []string{"forwarder", "dial"} {
 		b.Run("via="+via, func(b *testing.B) {
 			b.Run("impl=go", func(b *testing.B) {
-				dial := connect[via](b, benchSession(b, addr, srv.User))
+				dial := connect[via](b, benchSession(b, srv))
 				b.SetBytes(forwardSize)
 				b.ReportAllocs()
 				for b.Loop() {
@@ -342,7 +342,7 @@ func BenchmarkForward(b *testing.B) {
 				}
 			})
 			b.Run("impl=c", func(b *testing.B) {
-				runC(b, addr, srv.User, "forward", forwardSize, "CBENCH_FORWARD_PORT="+strconv.Itoa(port))
+				runC(b, srv, "forward", forwardSize, "CBENCH_FORWARD_PORT="+strconv.Itoa(port))
 			})
 		})
 	}

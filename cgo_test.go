@@ -5,7 +5,6 @@ package libssh_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -139,7 +138,7 @@ func TestSessionDroppedWithoutCloseIsFreed(t *testing.T) {
 	libssh.SetLeakHook(func(kind, stack string) { leaked <- kind + "\n" + stack })
 	t.Cleanup(func() { libssh.SetLeakHook(nil) })
 	func() {
-		s, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, libssh.WithConn(srv.Pipe(t)), libssh.WithUser(srv.User))
+		s, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, libssh.WithConn(srv.Pipe(t)), libssh.WithUser(srv.User), trustSSHD(srv))
 		require.NoError(t, err)
 		authenticate(t, s)
 	}()
@@ -181,7 +180,6 @@ func Test200SessionsOnBoundedThreads(t *testing.T) {
 	// Not parallel: it counts the whole process's threads.
 	srv := sshdtest.New(t, sshdtest.Options{})
 	host, port := splitHostPort(t, srv.Listen(t))
-	kh := filepath.Join(t.TempDir(), "kh")
 	open := func(n int) []*libssh.Session {
 		sessions := make([]*libssh.Session, n)
 		errs := make([]error, n)
@@ -193,7 +191,7 @@ func Test200SessionsOnBoundedThreads(t *testing.T) {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithUser(srv.User), libssh.WithKnownHosts(kh))
+				s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithUser(srv.User), trustSSHD(srv))
 				if err == nil {
 					t.Cleanup(func() { s.Close() })
 					_, err = s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("id_ed25519"), "")

@@ -75,7 +75,7 @@ func TestAuthenticateCLIUnknownHostAnsweredNo(t *testing.T) {
 	kh := writeKnownHosts(t, srv.KnownHostsLine("some.other.host", "ed25519"))
 	before, err := os.ReadFile(kh)
 	require.NoError(t, err)
-	s := newPipeSession(t, srv, libssh.WithKnownHosts(kh))
+	s := connectPipeSession(t, srv, libssh.WithKnownHosts(kh))
 	key, err := s.ServerPublicKey()
 	require.NoError(t, err)
 
@@ -99,7 +99,7 @@ func TestAuthenticateCLIUnknownHostAnsweredYes(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
 	kh := filepath.Join(t.TempDir(), "known_hosts")
-	s := newPipeSession(t, srv, append(identitiesOnly(t, "id_ed25519"), libssh.WithKnownHosts(kh))...)
+	s := connectPipeSession(t, srv, append(identitiesOnly(t, "id_ed25519"), libssh.WithKnownHosts(kh))...)
 
 	term, done := runCLI(t, s)
 	term.expect("This will create the known_hosts file " + kh)
@@ -116,7 +116,7 @@ func TestAuthenticateCLIChangedHostKey(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
 	kh := writeKnownHosts(t, pipeHost+" ssh-ed25519 "+pubKeyBlob(t, sshdtest.Keys("other_ed25519.pub")))
-	s := newPipeSession(t, srv, libssh.WithKnownHosts(kh))
+	s := connectPipeSession(t, srv, libssh.WithKnownHosts(kh))
 	term, done := runCLI(t, s)
 	err := recv(t, done, 30*time.Second)
 	var hv *libssh.HostVerificationError
@@ -129,7 +129,7 @@ func TestAuthenticateCLIChangedHostKey(t *testing.T) {
 // cliSession is a session to srv whose server is known and which has no
 // agent and no identity files, so that AuthenticateCLI has to ask.
 func cliSession(t *testing.T, srv *sshdtest.Server) *libssh.Session {
-	return knownPipeSession(t, srv, identitiesOnly(t)...)
+	return newPipeSession(t, srv, identitiesOnly(t)...)
 }
 
 func TestAuthenticateCLIPasswordIsNotEchoed(t *testing.T) {

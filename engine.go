@@ -127,6 +127,10 @@ type sessionState struct {
 	connected     bool
 	alive         atomic.Bool // connected and not broken, for IsConnected from anywhere
 	authenticated bool
+	// hostKey is the server key a host key policy accepted for this
+	// connection (hostkey.go), or nil: the Userauth calls send nothing
+	// while it is nil.
+	hostKey *PublicKey
 	// serviceAccepted: the server accepted the ssh-userauth service.
 	serviceAccepted bool
 	broken          error // the connection died, or a pending call was abandoned

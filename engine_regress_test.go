@@ -363,7 +363,7 @@ func regressWaitAlone(t *testing.T, srv *sshdtest.Server, d time.Duration) (weak
 	s, err := libssh.NewSession(testCtx(t, regressBound), pipeHost,
 		libssh.WithConn(srv.Pipe(t)),
 		libssh.WithUser(srv.User),
-		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")))
+		trustSSHD(srv))
 	require.NoError(t, err)
 	w := weak.Make(s)
 	t.Cleanup(func() {

@@ -54,6 +54,12 @@ var (
 	ErrInCallback = errors.New("libssh: called from inside a callback, which runs with its session locked: only Close and the cached state queries may be called there")
 	// ErrNotExited: the remote command has not reported how it ended yet.
 	ErrNotExited = errors.New("libssh: the remote command has not exited yet")
+	// ErrHostKeyNotVerified: an authentication call (a Userauth method)
+	// was refused, and nothing sent, because no host key policy has
+	// accepted the server's key yet (see "Host keys" in the package
+	// documentation).
+	ErrHostKeyNotVerified = errors.New("libssh: the server's host key has not been accepted, so no authentication request is sent: " +
+		"call VerifyHost first, or give NewSession WithHostKeyCallback or InsecureIgnoreHostKey")
 	// ErrNoExitStatus: the channel ended without an exit status or signal
 	// from the server.
 	ErrNoExitStatus = errors.New("libssh: the channel ended without an exit status")

@@ -43,6 +43,37 @@ func ExampleNewSession() {
 	// Output: authentication: success
 }
 
+// A host key policy of the program's own instead of known_hosts: here the
+// server's key is pinned. NewSession runs the callback after the key
+// exchange and fails when it refuses the key; nothing else is sent then.
+func ExampleWithHostKeyCallback() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	pinned := srv.HostKey() // a real program has it from its configuration
+
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()), libssh.WithUser("alice"),
+		libssh.WithHostKeyCallback(func(host string, key *libssh.PublicKey) error {
+			if !key.Equal(pinned) {
+				return fmt.Errorf("%s offered %s, not the pinned key", host, key.Fingerprint())
+			}
+			return nil
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	status, err := s.UserauthPassword(ctx, "secret") // no VerifyHost needed
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("authentication:", status)
+	// Output: authentication: success
+}
+
 // Log in with a private key. Here the key is made in memory and the test
 // server trusts it; a real program reads its key with ParsePrivateKeyFile.
 func ExampleSession_UserauthPublicKey() {
@@ -156,6 +187,9 @@ func ExampleSession_UserauthList() {
 		log.Fatal(err)
 	}
 	defer s.Close()
+	if err := s.VerifyHost(); err != nil {
+		log.Fatal(err)
+	}
 	methods, err := s.UserauthList(ctx)
 	if err != nil {
 		log.Fatal(err)
@@ -263,6 +297,9 @@ func ExampleSession_UserauthKbdint() {
 		log.Fatal(err)
 	}
 	defer s.Close()
+	if err := s.VerifyHost(); err != nil {
+		log.Fatal(err)
+	}
 
 	status, err := s.UserauthKbdint(ctx)
 	for err == nil && status == libssh.AuthInfo {

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -131,7 +130,8 @@ type hangServer struct {
 	addr  string // where it listens
 	user  string
 	login func(ctx context.Context, s *libssh.Session) error
-	agent string // an ssh-agent holding a key the server accepts
+	agent string        // an ssh-agent holding a key the server accepts
+	trust libssh.Option // the host key policy that accepts the server (the relay hides its address)
 }
 
 // hangServers starts sshd (listening, as an unprivileged user, with
@@ -144,13 +144,13 @@ func hangServers(t *testing.T, opts sshtest.Options) []hangServer {
 	agent := sshdtest.StartAgent(t, key)
 	return []hangServer{
 		{
-			name: "sshd", addr: sshd.Listen(t), user: sshd.User, agent: agent,
+			name: "sshd", addr: sshd.Listen(t), user: sshd.User, agent: agent, trust: trustSSHD(sshd),
 			login: func(ctx context.Context, s *libssh.Session) error {
 				return authOK(s.UserauthPublicKeyFile(ctx, key, ""))
 			},
 		},
 		{
-			name: "sshtest", addr: st.Addr(), user: "tester", agent: agent,
+			name: "sshtest", addr: st.Addr(), user: "tester", agent: agent, trust: trustSSHTest(st),
 			login: func(ctx context.Context, s *libssh.Session) error {
 				return authOK(s.UserauthPassword(ctx, sshtestPassword))
 			},
@@ -188,7 +188,7 @@ func newHangRig(t *testing.T, srv hangServer, login bool, opts ...libssh.Option)
 	opts = append([]libssh.Option{
 		libssh.WithPort(port),
 		libssh.WithUser(srv.user),
-		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")),
+		srv.trust,
 		libssh.WithDialer(dial),
 	}, opts...)
 	s, err := libssh.NewSession(testCtx(t, 20*time.Second), host, opts...)

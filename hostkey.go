@@ -1,8 +1,13 @@
 package libssh
 
 import (
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"net"
 	"os"
+	"runtime"
+	"strconv"
 
 	"github.com/golibssh/libssh/lib"
 )
@@ -100,23 +105,36 @@ func (st *sessionState) serverKeyLocked() (*PublicKey, error) {
 	return publicKeyOf(key)
 }
 
-// IsKnownServer checks the server's key against the user's known_hosts file,
-// then the global one. KnownHostsOK is the only answer that means the server
-// is who it claims to be. KnownHostsNotFound means the user's file does not
-// exist; KnownHostsError comes with an error. It needs a connected session.
+// IsKnownServer checks the server's key against the known_hosts files:
+// the user's, then the global one. It reads the @revoked lines too: a
+// revoked key is [KnownHostsRevoked] even when also listed. KnownHostsOK is the only answer that means the server is who it
+// claims to be. KnownHostsNotFound means the user's file does not exist;
+// KnownHostsError comes with an error. It needs a connected session.
 //
-// libssh reads (or writes) the known_hosts files inside one C call, with
-// the session locked: on a slow file system it takes as long as the file
+// IsKnownServer only reports: it does not accept the key for the Userauth
+// calls, whatever the session's host key policy; [Session.VerifyHost]
+// does.
+//
+// The known_hosts files are read with the session locked, libssh's part
+// inside one C call: on a slow file system it takes as long as the file
 // system does, and nothing can interrupt it.
 //
 // Uses ssh_session_is_known_server.
 func (s *Session) IsKnownServer() (KnownHosts, error) {
-	st, err := s.begin()
+	st, err := s.state()
 	if err != nil {
 		return KnownHostsError, err
 	}
-	defer st.unlock()
-	return st.knownLocked()
+	if err := refuseInCallback(); err != nil {
+		return KnownHostsError, err
+	}
+	defer runtime.KeepAlive(s)
+	state, _, err := st.knownHostsCheck(false)
+	var hv *HostVerificationError
+	if errors.As(err, &hv) {
+		return hv.Status, nil
+	}
+	return state, err
 }
 
 func (st *sessionState) knownLocked() (KnownHosts, error) {
@@ -143,32 +161,189 @@ func (st *sessionState) knownLocked() (KnownHosts, error) {
 	return state, nil
 }
 
-// VerifyHost returns nil when the server's key is in known_hosts, and
-// otherwise a [*HostVerificationError] that says why not (unknown host,
-// missing file, changed key, key of another type) and carries the offered
-// key's fingerprint. It fails closed: it never accepts an unknown key.
+// knownHostsCheck is the default host key policy: the @revoked lines first
+// (knownhosts_markers.go, in Go: libssh skips them), then libssh's check of
+// the plain lines. A revoked key gives the
+// markers' *HostVerificationError. With accept, it records the verdict:
+// the key is accepted when the state is KnownHostsOK, and an acceptance
+// is withdrawn otherwise.
+func (st *sessionState) knownHostsCheck(accept bool) (KnownHosts, *PublicKey, error) {
+	st.lock()
+	key, err := st.serverKeyLocked()
+	if err != nil {
+		st.unlock()
+		return KnownHostsError, nil, err
+	}
+	props := st.properties()
+	files := st.knownHostsFilesLocked()
+	st.unlock()
+
+	var markErr error
+	blob, err := base64.StdEncoding.DecodeString(key.Base64())
+	if err != nil {
+		markErr = fmt.Errorf("libssh: cannot decode the server's key: %w", err)
+	} else {
+		markErr = checkKnownHostsRevoked(files, props.host, props.port, blob)
+	}
+
+	st.lock()
+	defer st.unlock()
+	state := KnownHostsOK
+	switch {
+	case markErr != nil:
+		state = KnownHostsError
+		var hv *HostVerificationError
+		if errors.As(markErr, &hv) {
+			state = hv.Status
+		}
+		err = markErr
+	default:
+		state, err = st.knownLocked()
+	}
+	if err == nil && state == KnownHostsOK {
+		// The key libssh checked is the one the markers saw, unless a
+		// key re-exchange replaced it meanwhile.
+		if now, kerr := st.serverKeyLocked(); kerr != nil || !now.Equal(key) {
+			state, err = KnownHostsError, errors.Join(kerr, errors.New("libssh: the server's key changed during the host key check"))
+		}
+	}
+	if accept {
+		st.hostKey = nil
+		if err == nil && state == KnownHostsOK {
+			st.hostKey = key
+		}
+	}
+	return state, key, err
+}
+
+// knownHostsFilesLocked returns the user's and the global known_hosts
+// files as libssh resolved them.
+func (st *sessionState) knownHostsFilesLocked() []string {
+	var files []string
+	for _, opt := range []int{lib.SSH_OPTIONS_KNOWNHOSTS, lib.SSH_OPTIONS_GLOBAL_KNOWNHOSTS} {
+		if f := lib.OptionsGet(st.p, opt); f != "" {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
+// VerifyHost applies the session's host key policy to the server's key,
+// and when the policy accepts it, records that for the connection, which
+// lets the Userauth methods send credentials (see "Host keys" in the
+// package documentation). It needs a connected session.
 //
-// libssh reads (or writes) the known_hosts files inside one C call, with
-// the session locked: on a slow file system it takes as long as the file
+// With the default policy, it returns nil when the known_hosts files know
+// the key (see [Session.IsKnownServer]: @revoked lines included), and otherwise a [*HostVerificationError] that says why not
+// (unknown host, missing file, changed key, key of another type, revoked
+// key) and carries the offered key's fingerprint. It fails closed: it never
+// accepts an unknown key, and a failure withdraws an acceptance it gave
+// before. With [WithHostKeyCallback], it returns nil for the key the
+// callback accepted when connecting, and runs the callback for any other.
+// With [InsecureIgnoreHostKey], it returns nil.
+//
+// The known_hosts files are read with the session locked, libssh's part
+// inside one C call: on a slow file system it takes as long as the file
 // system does, and nothing can interrupt it.
 //
 // Uses ssh_session_is_known_server.
 func (s *Session) VerifyHost() error {
-	st, err := s.begin()
+	st, err := s.state()
 	if err != nil {
 		return err
 	}
-	defer st.unlock()
-	state, err := st.knownLocked()
+	if err := refuseInCallback(); err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(s)
+	switch {
+	case st.cfg.insecureHostKey:
+		st.lock()
+		defer st.unlock()
+		return st.acceptAnyLocked()
+	case st.cfg.hostKeyCallback != nil:
+		return st.checkByCallback()
+	}
+	state, key, err := st.knownHostsCheck(true)
 	if err != nil || state == KnownHostsOK {
 		return err
 	}
 	props := st.properties()
-	herr := &HostVerificationError{Status: state, Host: props.host, Port: props.port}
-	if key, err := st.serverKeyLocked(); err == nil {
-		herr.Fingerprint = key.Fingerprint()
+	return &HostVerificationError{Status: state, Host: props.host, Port: props.port, Fingerprint: key.Fingerprint()}
+}
+
+// acceptAnyLocked is InsecureIgnoreHostKey's policy: the server's key,
+// whichever it is, is accepted.
+func (st *sessionState) acceptAnyLocked() error {
+	key, err := st.serverKeyLocked()
+	if err != nil {
+		return err
 	}
-	return herr
+	st.hostKey = key
+	return nil
+}
+
+// hostKeyCallbackMarker stands for a host key callback in callbackThreads
+// while one runs: it is no session's state, so a method of any session
+// called from the callback is refused with ErrInCallback (the cached facts
+// excepted), as from a callback of another session. The callback holds no
+// lock, but its Connect holds the session's connect-or-auth slot, and a
+// VerifyHost there would call the callback again.
+var hostKeyCallbackMarker = &sessionState{}
+
+// checkByCallback is WithHostKeyCallback's policy: the callback decides,
+// once per key and connection.
+func (st *sessionState) checkByCallback() error {
+	st.lock()
+	key, err := st.serverKeyLocked()
+	if err == nil && key.Equal(st.hostKey) {
+		st.unlock()
+		return nil
+	}
+	props := st.properties()
+	st.unlock()
+	if err != nil {
+		return err
+	}
+	addr := net.JoinHostPort(props.host, strconv.Itoa(props.port))
+	cbErr := runHostKeyCallback(st.cfg.hostKeyCallback, addr, key)
+	st.lock()
+	defer st.unlock()
+	st.hostKey = nil
+	if cbErr != nil {
+		return fmt.Errorf("libssh: the host key callback refused the key of %s (%s): %w", addr, key.Fingerprint(), cbErr)
+	}
+	now, err := st.serverKeyLocked() // Close may have come, or a key re-exchange
+	switch {
+	case err != nil:
+		return err
+	case !now.Equal(key):
+		return errors.New("libssh: the server's key changed while the host key callback ran")
+	}
+	st.hostKey = key
+	return nil
+}
+
+// runHostKeyCallback calls the callback on this goroutine, marked as in a
+// callback (see hostKeyCallbackMarker).
+func runHostKeyCallback(cb func(host string, key *PublicKey) error, addr string, key *PublicKey) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	exit := hostKeyCallbackMarker.enterCallback()
+	defer exit()
+	// A copy, so that the callback cannot change the key recorded.
+	k := *key
+	return cb(addr, &k)
+}
+
+// refuseHostLocked ends the connection to a server whose key the host key
+// policy refused while connecting: the session is broken with err, which
+// Err returns, and cannot connect again.
+func (st *sessionState) refuseHostLocked(err error) ioStopper {
+	stopper := st.teardownLocked(err)
+	st.setBrokenLocked(err)
+	st.bumpLocked()
+	return stopper
 }
 
 // UpdateKnownHosts trusts the server's current key: it appends a line for it

@@ -17,7 +17,7 @@ import (
 	"github.com/golibssh/libssh/internal/sshdtest"
 )
 
-func writeKnownHosts(t *testing.T, lines ...string) string {
+func writeKnownHosts(t testing.TB, lines ...string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "known_hosts")
 	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
@@ -57,7 +57,7 @@ func TestKnownHostsStates(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := newPipeSession(t, srv, libssh.WithKnownHosts(c.kh(t)), libssh.WithGlobalKnownHosts("/nonexistent"))
+			s := connectPipeSession(t, srv, libssh.WithKnownHosts(c.kh(t)), libssh.WithGlobalKnownHosts("/nonexistent"))
 			state, err := s.IsKnownServer()
 			require.NoError(t, err)
 			assert.Equal(t, c.state, state)
@@ -127,7 +127,7 @@ func TestUpdateKnownHostsIsReadByOpenSSH(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
 	kh := filepath.Join(t.TempDir(), "new-dir", "known_hosts")
-	s := newListenSession(t, srv, libssh.WithKnownHosts(kh))
+	s := connectListenSession(t, srv, libssh.WithKnownHosts(kh))
 	state, err := s.IsKnownServer()
 	require.NoError(t, err)
 	require.Equal(t, libssh.KnownHostsNotFound, state)

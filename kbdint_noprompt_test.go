@@ -41,7 +41,7 @@ func TestKbdintNoPromptRoundReachesKbdint(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			srv := newSSHTest(t, sshtest.Options{KeyboardInteractive: rounds})
-			s := connectSSHTest(t, srv, trusting(t, srv))
+			s := connectSSHTest(t, srv)
 			var seen []libssh.KbdintRound
 			res, err := s.Authenticate(testCtx(t, 20*time.Second), libssh.AuthOptions{
 				Kbdint: func(r libssh.KbdintRound) ([]string, error) {
@@ -70,7 +70,7 @@ func TestKbdintNoPromptRoundReachesKbdint(t *testing.T) {
 func TestKbdintNoPromptRoundWithFixedAnswers(t *testing.T) {
 	t.Parallel()
 	srv := newSSHTest(t, sshtest.Options{KeyboardInteractive: noticeFirst})
-	s := connectSSHTest(t, srv, trusting(t, srv))
+	s := connectSSHTest(t, srv)
 	res, err := s.Authenticate(testCtx(t, 20*time.Second), libssh.AuthOptions{KbdintAnswers: []string{noticeAnswer}})
 	require.NoError(t, err)
 	assert.True(t, res.Done(), res.String())
@@ -85,7 +85,7 @@ func TestKbdintNoPromptRoundShownByCLI(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			srv := newSSHTest(t, sshtest.Options{KeyboardInteractive: rounds})
-			s := connectSSHTest(t, srv, trusting(t, srv))
+			s := connectSSHTest(t, srv)
 			var out bytes.Buffer
 			err := s.AuthenticateCLI(testCtx(t, 20*time.Second), strings.NewReader(noticeAnswer+"\n"), &out)
 			require.NoError(t, err)
@@ -102,7 +102,7 @@ func TestKbdintNoPromptRoundShownByCLI(t *testing.T) {
 			{Prompts: []sshtest.Prompt{{Text: "Password: ", Answer: noticeAnswer}}},
 		}
 		srv := newSSHTest(t, sshtest.Options{KeyboardInteractive: rounds})
-		s := connectSSHTest(t, srv, trusting(t, srv))
+		s := connectSSHTest(t, srv)
 		var out bytes.Buffer
 		in := strings.NewReader("wrong\nwrong\n" + noticeAnswer + "\n")
 		err := s.AuthenticateCLI(testCtx(t, 20*time.Second), in, &out)

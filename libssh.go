@@ -54,13 +54,45 @@
 // A callback that panics makes its channel unusable (its calls return the
 // [*callbacks.PanicError]); the panic never unwinds through libssh.
 //
+// The host key callback of [WithHostKeyCallback] is a plain Go call on the
+// goroutine that connects, with no lock held; but it runs in the middle of
+// Connect, so the methods of every session return [ErrInCallback] there
+// too, the cached facts excepted.
+//
 // # Host keys
 //
-// Connecting does not check the server's key: call [Session.VerifyHost] (or
-// [Session.IsKnownServer]) before authenticating, and [Session.UpdateKnownHosts]
-// to trust a new key. Nothing here trusts an unknown key on its own, and the
-// user's ssh_config is not read unless [WithProcessConfig] asks for it, so it
-// cannot switch host key checking off.
+// The package fails closed: no authentication request, not even "none", is
+// sent before a host key policy has accepted the server's key for the
+// connection. Until then every Userauth method returns
+// [ErrHostKeyNotVerified] and sends nothing, so no password,
+// keyboard-interactive answer, key or agent signature, or Kerberos
+// credential (delegated or not) reaches a server that may be an impostor;
+// and a server that would let anyone in with "none" cannot receive the
+// session's commands and data either. OpenSSH checks the key inside the key
+// exchange, before any of this too. A session has one policy, given to
+// [NewSession]:
+//
+//   - the default: the known_hosts files ([WithKnownHosts],
+//     [WithGlobalKnownHosts], ~/.ssh/known_hosts and
+//     /etc/ssh/ssh_known_hosts), with their @revoked lines (see
+//     below). Connecting does not check them: call [Session.VerifyHost],
+//     which accepts the key when they know it ([Session.Authenticate] and
+//     [Session.AuthenticateCLI] call it first), and
+//     [Session.UpdateKnownHosts] to trust a new key after asking the user.
+//     [Session.IsKnownServer] only reports what the files say;
+//   - [WithHostKeyCallback]: a function of the program's own (a pinned key,
+//     a database, trust on first use) decides during Connect, which fails
+//     when it refuses;
+//   - [InsecureIgnoreHostKey]: any key is accepted, for tests and
+//     benchmarks against throwaway servers; the option is spelt out in the
+//     code that uses it.
+//
+// A session adopted with [WrapSession] has the default policy and starts
+// with no key accepted, connected or not. Nothing here trusts an unknown
+// key on its own, and the user's ssh_config is not read unless
+// [WithProcessConfig] asks for it, and cannot switch host key checking off
+// even then. The guard is this package's: libssh calls made through
+// [Session.WithLib] bypass it.
 //
 // known_hosts' "@revoked" lines are honoured: a key such a line lists for the
 // host is refused with [KnownHostsRevoked], even when another line lists it
@@ -165,10 +197,12 @@
 // message), [Session.WithChannel] and [WithForwarder] (make, then defer
 // Close), [Channel.IsAssigned] ([Channel.IsOpen]) and [PublicKey.Hexa]
 // ([PublicKey.Fingerprint]). Deliberate differences: errors are returned,
-// never thrown; every wait takes a [context.Context]; a command is a [Cmd]
-// modelled on [os/exec.Cmd] rather than a Process object; and Close is
-// needed where Julia relies on finalizers (there are finalizers here too,
-// but only as a safety net).
+// never thrown; every wait takes a [context.Context]; the Userauth methods
+// send nothing until the host key is accepted (see "Host keys"), while
+// LibSSH.jl's userauth functions leave the check to the caller; a command
+// is a [Cmd] modelled on [os/exec.Cmd] rather than a Process object; and
+// Close is needed where Julia relies on finalizers (there are finalizers
+// here too, but only as a safety net).
 //
 // # Low-level access
 //

@@ -20,7 +20,9 @@ import (
 // A session that is not connected yet connects with [Session.Connect], which
 // dials the host and port set on it; one that is already connected keeps its
 // socket and is then waited on with poll(2), which holds an OS thread while
-// waiting. The wrapper sets the session's counters (ssh_set_counters) for
+// waiting. Either way no host key is accepted yet: the wrapper has the
+// default host key policy, so call [Session.VerifyHost] before the Userauth
+// methods. The wrapper sets the session's counters (ssh_set_counters) for
 // its own use until it is closed: do not set them meanwhile. A session has
 // one wrapper at a time: wrapping it again (or wrapping one that
 // [NewSession] made) is refused.
@@ -71,8 +73,10 @@ func (st *sessionState) adoptConnectionLocked() error {
 // WithLib calls f with the session locked and its libssh session, for
 // libssh calls this package does not wrap (through package lib). f must
 // not keep p, free it, or call methods of s or its channels; libssh runs
-// nonblocking, so a call may answer SSH_AGAIN. It returns f's error,
-// [ErrClosed] after Close, or [ErrInCallback] in a callback.
+// nonblocking, so a call may answer SSH_AGAIN. Authentication calls made
+// this way bypass the host key guard of the Userauth methods (see "Host
+// keys"). It returns f's error, [ErrClosed] after Close, or
+// [ErrInCallback] in a callback.
 //
 // Package lib carries no compatibility promise (see "Low-level access").
 func (s *Session) WithLib(f func(p lib.Session) error) error {

@@ -31,7 +31,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -100,7 +99,7 @@ func TestMisuseRandom(t *testing.T) {
 	base := leakcheck.Take()
 	liveSessions, liveChannels, liveKeys := libssh.LiveSessions(), libssh.LiveChannels(), libssh.LiveKeys()
 
-	m := &misuse{t: t, seed: seed, skip: skip, dir: t.TempDir(), panics: map[string]*misusePanic{}}
+	m := &misuse{t: t, seed: seed, skip: skip, panics: map[string]*misusePanic{}}
 	var err error
 	m.srv, err = sshtest.NewServer(sshtest.Options{AuthNone: true, Forwarding: true, Exec: misuseExec})
 	require.NoError(t, err)
@@ -252,7 +251,6 @@ type misuse struct {
 	t      *testing.T
 	seed   uint64
 	skip   []string
-	dir    string
 	srv    *sshtest.Server
 	target net.Listener   // a TCP echo server to forward to
 	work   map[string]int // real work done, by kind (guarded by mu)
@@ -662,7 +660,7 @@ func (m *misuse) keep(x io.Closer) {
 
 func (m *misuse) newSession(ctx context.Context) (*libssh.Session, error) {
 	s, err := libssh.NewSession(ctx, m.srv.Host(), libssh.WithPort(m.srv.Port()), libssh.WithUser("misuse"),
-		libssh.WithKnownHosts(filepath.Join(m.dir, "known_hosts")))
+		trustSSHTest(m.srv))
 	if err != nil {
 		return nil, err
 	}

@@ -46,6 +46,11 @@ type config struct {
 	// OpenSSH's ssh -J).
 	jumpDepth int
 	viaJump   bool
+
+	// The host key policy (hostkey.go): at most one option sets it.
+	hostKeyPolicy   string // the option that set it, "" for the default (known_hosts)
+	hostKeyCallback func(host string, key *PublicKey) error
+	insecureHostKey bool
 }
 
 func defaultConfig() config {
@@ -123,15 +128,75 @@ func WithAutoConnect(connect bool) Option {
 }
 
 // WithKnownHosts sets the user's known_hosts file (default
-// ~/.ssh/known_hosts).
+// ~/.ssh/known_hosts), which the default host key policy reads (see
+// [Session.VerifyHost]) and [Session.UpdateKnownHosts] writes.
 func WithKnownHosts(path string) Option {
 	return func(c *config) error { return stringOption("known_hosts path", &c.knownHosts, path)(c) }
 }
 
 // WithGlobalKnownHosts sets the system-wide known_hosts file, consulted after
-// the user's (default /etc/ssh/ssh_known_hosts).
+// the user's by the default host key policy (default
+// /etc/ssh/ssh_known_hosts).
 func WithGlobalKnownHosts(path string) Option {
 	return func(c *config) error { return stringOption("global known_hosts path", &c.globalKnownHosts, path)(c) }
+}
+
+// setHostKeyPolicy records the host key policy option name; a session has
+// one policy, so a second option is an error.
+func (c *config) setHostKeyPolicy(name string) error {
+	if c.hostKeyPolicy != "" {
+		if c.hostKeyPolicy == name {
+			return fmt.Errorf("libssh: %s given twice", name)
+		}
+		return fmt.Errorf("libssh: %s and %s both given: a session has one host key policy", c.hostKeyPolicy, name)
+	}
+	c.hostKeyPolicy = name
+	return nil
+}
+
+// WithHostKeyCallback makes callback the session's host key policy in
+// place of known_hosts (see "Host keys" in the package documentation).
+// [Session.Connect], and so [NewSession], calls it right after the key
+// exchange with the server's address, "host:port" as [net.JoinHostPort]
+// makes it, and the key the server proved it holds. When it returns an
+// error, Connect closes the connection and returns an error that wraps
+// it, and nothing has been sent to the server but the key exchange; when
+// it returns nil, the key is accepted for the connection and the Userauth
+// methods may send credentials. [Session.VerifyHost] then returns nil
+// for that key without calling callback again.
+//
+// callback runs on the goroutine that called Connect, with no lock held;
+// it may block (to ask a person, or a database). It must not use the
+// Session: its methods other than the cached facts (Host, User, Port,
+// KnownHostsPath, String, IsOpen, IsConnected) return [ErrInCallback]
+// there. It cannot be given with [InsecureIgnoreHostKey].
+func WithHostKeyCallback(callback func(host string, key *PublicKey) error) Option {
+	return func(c *config) error {
+		if callback == nil {
+			return errors.New("libssh: WithHostKeyCallback(nil)")
+		}
+		if err := c.setHostKeyPolicy("WithHostKeyCallback"); err != nil {
+			return err
+		}
+		c.hostKeyCallback = callback
+		return nil
+	}
+}
+
+// InsecureIgnoreHostKey makes the session accept any host key: Connect
+// accepts the server's key, whichever it is, and [Session.VerifyHost]
+// returns nil. Anyone who can intercept the connection then receives the
+// credentials and sees and changes everything the session does. It is for
+// tests and benchmarks against throwaway servers, and says so in the code
+// that uses it. It cannot be given with [WithHostKeyCallback].
+func InsecureIgnoreHostKey() Option {
+	return func(c *config) error {
+		if err := c.setHostKeyPolicy("InsecureIgnoreHostKey"); err != nil {
+			return err
+		}
+		c.insecureHostKey = true
+		return nil
+	}
 }
 
 // WithSSHDir sets the directory that stands for %d in libssh's paths, where

@@ -153,7 +153,7 @@ func TestAcceptSessionMessages(t *testing.T) {
 
 	host, port := splitHostPort(t, ln.Addr().String())
 	ctx := testCtx(t, 30*time.Second)
-	s, err := libssh.NewSession(ctx, host, libssh.WithPort(port), libssh.WithUser("alice"))
+	s, err := libssh.NewSession(ctx, host, libssh.WithPort(port), libssh.WithUser("alice"), pinnedKey(hostKey))
 	require.NoError(t, err)
 	defer s.Close()
 	got, err := s.ServerPublicKey()

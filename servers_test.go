@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,19 +34,34 @@ func newSSHTest(t testing.TB, opts sshtest.Options) *sshtest.Server {
 	return srv
 }
 
-// connectSSHTest connects to srv without authenticating; the known_hosts
-// file is empty.
+// connectSSHTest connects to srv and verifies its host key with the
+// known_hosts file srv gives, without authenticating.
 func connectSSHTest(t testing.TB, srv *sshtest.Server, opts ...libssh.Option) *libssh.Session {
 	t.Helper()
 	opts = append([]libssh.Option{
 		libssh.WithPort(srv.Port()),
 		libssh.WithUser("tester"),
-		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")),
+		libssh.WithKnownHosts(srv.KnownHostsFile()),
 	}, opts...)
 	s, err := libssh.NewSession(testCtx(t, 30*time.Second), srv.Host(), opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
+	require.NoError(t, s.VerifyHost())
 	return s
+}
+
+// trustSSHTest is a host key policy that accepts srv's host key and no
+// other, for sessions a test makes itself.
+func trustSSHTest(srv *sshtest.Server) libssh.Option { return pinnedKey(srv.HostKey()) }
+
+// pinnedKey is a host key policy that accepts want and no other key.
+func pinnedKey(want *libssh.PublicKey) libssh.Option {
+	return libssh.WithHostKeyCallback(func(host string, key *libssh.PublicKey) error {
+		if !key.Equal(want) {
+			return fmt.Errorf("%s offered %s, not the expected %s", host, key.Fingerprint(), want.Fingerprint())
+		}
+		return nil
+	})
 }
 
 // sshtestSession is a session authenticated with a password to a new
@@ -87,7 +101,7 @@ func TestBothSessionBasics(t *testing.T) {
 		assert.True(t, strings.HasPrefix(key.Fingerprint(), "SHA256:"), key.Fingerprint())
 		status, err := s.IsKnownServer()
 		require.NoError(t, err)
-		assert.Equal(t, libssh.KnownHostsNotFound, status)
+		assert.Equal(t, libssh.KnownHostsOK, status)
 		require.NoError(t, s.Disconnect())
 		assert.False(t, s.IsConnected())
 	})

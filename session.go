@@ -98,9 +98,11 @@ func wrap(st *sessionState) *Session {
 }
 
 // NewSession makes a session for host and, unless [WithAutoConnect](false)
-// says otherwise, connects it. It does not verify the server's host key and
-// does not authenticate: call [Session.VerifyHost] and one of the Userauth
-// methods next.
+// says otherwise, connects it (see [Session.Connect]). It does not
+// authenticate. With the default host key policy it does not check the
+// server's key either: call [Session.VerifyHost], then one of the Userauth
+// methods, or [Session.Authenticate], which does both. With
+// [WithHostKeyCallback] it fails when the callback refuses the key.
 //
 // host is the name the server is known by: Go dials it (unless [WithConn]
 // gives a connection), known_hosts is searched for it and GSSAPI uses it. The
@@ -340,6 +342,12 @@ var errDisconnected = fmt.Errorf("%w: it was disconnected; make a new session to
 // session is connected already. Cancelling ctx makes it return the context's
 // error; the session is then unusable and should be closed.
 //
+// Then it applies the host key policy when that needs no call of its own:
+// with [WithHostKeyCallback] it runs the callback (which ctx does not
+// bound), and returns its refusal as an error after closing the
+// connection; with [InsecureIgnoreHostKey] it accepts the key. With the
+// default policy, call [Session.VerifyHost] next.
+//
 // Uses ssh_connect.
 func (s *Session) Connect(ctx context.Context) error {
 	st, err := s.enter(ctx)
@@ -450,6 +458,12 @@ func (s *Session) Connect(ctx context.Context) error {
 		case lib.SSH_OK:
 			st.setConnectedLocked()
 			st.readPropertiesLocked()
+			if st.cfg.insecureHostKey {
+				if err := st.acceptAnyLocked(); err != nil {
+					st.setBrokenLocked(err)
+					return false, err
+				}
+			}
 			return true, nil
 		case lib.SSH_ERROR:
 			if err := st.interruptedErr(); err != nil {
@@ -470,6 +484,18 @@ func (s *Session) Connect(ctx context.Context) error {
 		proxy.Close()
 		if said := proxy.said(); said != "" {
 			err = fmt.Errorf("%w (the ProxyCommand's standard error: %q)", err, said)
+		}
+	}
+	if err == nil && st.cfg.hostKeyCallback != nil {
+		if err = st.checkByCallback(); err != nil {
+			st.lock()
+			if st.closed {
+				st.unlock()
+				return err
+			}
+			stopper := st.refuseHostLocked(err)
+			st.unlock()
+			stopper.run()
 		}
 	}
 	return err

@@ -3,12 +3,14 @@ package libssh_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -25,8 +27,32 @@ import (
 // pipeHost is the name sessions over sshd -i give the server.
 const pipeHost = "sshd.test"
 
-// newPipeSession connects to srv in inetd mode.
+// knownHostsOf writes a known_hosts file that knows srv's host keys, every
+// type, under name: pipeHost for sessions over sshd -i, "[127.0.0.1]:PORT"
+// for the listening sshd.
+func knownHostsOf(t testing.TB, srv *sshdtest.Server, name string) string {
+	t.Helper()
+	var lines []string
+	for typ := range srv.HostKeys {
+		lines = append(lines, srv.KnownHostsLine(name, typ))
+	}
+	return writeKnownHosts(t, lines...)
+}
+
+// newPipeSession connects to srv in inetd mode and verifies its host key
+// against a known_hosts file that knows it (unless opts sets another).
 func newPipeSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option) *libssh.Session {
+	t.Helper()
+	kh := libssh.WithKnownHosts(knownHostsOf(t, srv, pipeHost))
+	s := connectPipeSession(t, srv, append([]libssh.Option{kh}, opts...)...)
+	require.NoError(t, s.VerifyHost())
+	return s
+}
+
+// connectPipeSession connects to srv in inetd mode, and no more: the host
+// key is not verified, and the known_hosts file does not exist (unless
+// opts sets another).
+func connectPipeSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option) *libssh.Session {
 	t.Helper()
 	opts = append([]libssh.Option{
 		libssh.WithConn(srv.Pipe(t)),
@@ -39,8 +65,20 @@ func newPipeSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option) *
 	return s
 }
 
-// newListenSession dials srv's listening sshd.
+// newListenSession dials srv's listening sshd and verifies its host key
+// against a known_hosts file that knows it (unless opts sets another).
 func newListenSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option) *libssh.Session {
+	t.Helper()
+	host, port := splitHostPort(t, srv.Listen(t))
+	kh := libssh.WithKnownHosts(knownHostsOf(t, srv, addrKey(host, port)))
+	s := connectListenSession(t, srv, append([]libssh.Option{kh}, opts...)...)
+	require.NoError(t, s.VerifyHost())
+	return s
+}
+
+// connectListenSession dials srv's listening sshd, and no more (see
+// connectPipeSession).
+func connectListenSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Option) *libssh.Session {
 	t.Helper()
 	host, port := splitHostPort(t, srv.Listen(t))
 	opts = append([]libssh.Option{
@@ -94,7 +132,7 @@ func TestSessionProperties(t *testing.T) {
 	srv := sshdtest.New(t, sshdtest.Options{})
 	addr := srv.Listen(t)
 	host, port := splitHostPort(t, addr)
-	kh := filepath.Join(t.TempDir(), "kh")
+	kh := knownHostsOf(t, srv, addrKey(host, port))
 	s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithUser(srv.User),
 		libssh.WithKnownHosts(kh), libssh.WithAutoConnect(false))
 	require.NoError(t, err)
@@ -113,6 +151,7 @@ func TestSessionProperties(t *testing.T) {
 	require.NoError(t, s.Connect(testCtx(t, 30*time.Second)), "a second Connect does nothing")
 	assert.True(t, s.IsConnected())
 	assert.Contains(t, s.String(), "connected")
+	require.NoError(t, s.VerifyHost())
 	authenticate(t, s)
 	assert.Empty(t, s.LastError(), "a successful authentication clears libssh's error")
 }
@@ -291,7 +330,7 @@ func TestConnWithoutSocketIsRelayed(t *testing.T) {
 	t.Parallel()
 	srv := sshdtest.New(t, sshdtest.Options{})
 	s, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, libssh.WithConn(opaqueConn{srv.Pipe(t)}),
-		libssh.WithUser(srv.User), libssh.WithKnownHosts(filepath.Join(t.TempDir(), "kh")))
+		libssh.WithUser(srv.User), trustSSHD(srv))
 	require.NoError(t, err)
 	defer s.Close()
 	authenticate(t, s)
@@ -303,7 +342,7 @@ func TestDialer(t *testing.T) {
 	srv := sshdtest.New(t, sshdtest.Options{})
 	var dialled string
 	s, err := libssh.NewSession(testCtx(t, 30*time.Second), "far.away.example", libssh.WithUser(srv.User),
-		libssh.WithKnownHosts(filepath.Join(t.TempDir(), "kh")),
+		libssh.WithKnownHosts(knownHostsOf(t, srv, "far.away.example")),
 		libssh.WithDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dialled = network + " " + addr
 			return srv.Pipe(t), nil
@@ -311,6 +350,7 @@ func TestDialer(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	assert.Equal(t, "tcp far.away.example:22", dialled)
+	require.NoError(t, s.VerifyHost(), "known_hosts knows the server by the session's host name")
 	authenticate(t, s)
 }
 
@@ -494,6 +534,10 @@ func TestProcessConfig(t *testing.T) {
 	state, err := s.IsKnownServer()
 	require.NoError(t, err)
 	assert.Equal(t, libssh.KnownHostsUnknown, state, "StrictHostKeyChecking no in ssh_config must not make an unknown host trusted")
+	_, err = s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("id_ed25519"), "")
+	require.ErrorIs(t, err, libssh.ErrHostKeyNotVerified, "nor let credentials go to it")
+	require.NoError(t, os.WriteFile(kh, []byte(srv.KnownHostsLine(addrKey(host, port), "ed25519")+"\n"), 0o600))
+	require.NoError(t, s.VerifyHost())
 	authenticate(t, s)
 }
 
@@ -524,15 +568,26 @@ func TestWrapSession(t *testing.T) {
 		state, err := s.IsKnownServer()
 		require.NoError(t, err)
 		assert.Equal(t, libssh.KnownHostsUnknown, state, "host key checking fails closed")
+		_, err = s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("id_ed25519"), "")
+		require.ErrorIs(t, err, libssh.ErrHostKeyNotVerified)
+		require.NoError(t, s.WithLib(func(p lib.Session) error {
+			lib.OptionsSetString(p, lib.SSH_OPTIONS_KNOWNHOSTS, knownHostsOf(t, srv, addrKey(host, port)))
+			return nil
+		}))
+		require.NoError(t, s.VerifyHost())
 		authenticate(t, s)
 	})
 
 	t.Run("connected by libssh, not owned", func(t *testing.T) {
 		p := newPtr()
+		require.Equal(t, lib.SSH_OK, lib.OptionsSetString(p, lib.SSH_OPTIONS_KNOWNHOSTS, knownHostsOf(t, srv, addrKey(host, port))))
 		require.Equal(t, lib.SSH_OK, lib.Connect(p), lib.GetError(p)) // blocking: libssh dials itself
 		s, err := libssh.WrapSession(p, false)
 		require.NoError(t, err)
 		assert.True(t, s.IsConnected())
+		_, err = s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("id_ed25519"), "")
+		require.ErrorIs(t, err, libssh.ErrHostKeyNotVerified, "an adopted session's host key is not accepted yet")
+		require.NoError(t, s.VerifyHost())
 		authenticate(t, s)
 		require.NoError(t, s.Close())
 		// The wrapper did not free p: it is still usable, and ours to free.
@@ -605,4 +660,20 @@ func TestCloseOrDisconnectWhileDialling(t *testing.T) {
 			assert.Error(t, err, "the dialled connection was closed")
 		})
 	}
+}
+
+// addrKey is how known_hosts names a server on a port other than 22.
+func addrKey(host string, port int) string { return "[" + host + "]:" + strconv.Itoa(port) }
+
+// trustSSHD is a host key policy that accepts srv's host keys and no other,
+// for sessions a test makes itself.
+func trustSSHD(srv *sshdtest.Server) libssh.Option {
+	return libssh.WithHostKeyCallback(func(host string, key *libssh.PublicKey) error {
+		for typ := range srv.HostKeys {
+			if strings.Fields(srv.HostPublicKey(typ))[1] == key.Base64() {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s offered %s, not a host key of the test's sshd", host, key.Fingerprint())
+	})
 }

@@ -3,8 +3,6 @@ package libssh_test
 // Every authentication method the sshtest server offers, through the client.
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -90,20 +88,12 @@ func TestSSHTestAuthPublicKey(t *testing.T) {
 		assert.Equal(t, libssh.AuthDenied, status, key)
 	}
 	// The probe-then-sign path of Authenticate, with one wrong key first.
-	s := connectSSHTest(t, srv, trusting(t, srv))
+	s := connectSSHTest(t, srv)
 	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{
 		PrivateKeyFiles: []string{sshdtest.Keys("other_ed25519"), sshdtest.Keys("id_ed25519")},
 	})
 	require.NoError(t, err)
 	assert.True(t, res.Done(), res.String())
-}
-
-// trusting returns the option of a known_hosts file that knows srv.
-func trusting(t *testing.T, srv *sshtest.Server) libssh.Option {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "known_hosts")
-	require.NoError(t, os.WriteFile(path, []byte(srv.KnownHostsLine()+"\n"), 0o600))
-	return libssh.WithKnownHosts(path)
 }
 
 // kbdintRounds are two rounds: a hidden password, then a shown token.
@@ -158,7 +148,7 @@ func TestSSHTestAuthKeyboardInteractive(t *testing.T) {
 	assert.Equal(t, libssh.AuthSuccess, status)
 
 	// Authenticate's Kbdint callback drives the same rounds.
-	s = connectSSHTest(t, srv, trusting(t, srv))
+	s = connectSSHTest(t, srv)
 	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{Kbdint: func(r libssh.KbdintRound) ([]string, error) {
 		if r.Name == "Step 1" {
 			return []string{"foo"}, nil

@@ -3,8 +3,9 @@
  * comparison with the Go package (see bench_test.go; `make bench` builds
  * it).
  *
- *   cbench HOST PORT USER KEYFILE MODE N SIZE
+ *   cbench HOST PORT USER KEYFILE KNOWNHOSTS MODE N SIZE
  *
+ * The server's key must be in the known_hosts file KNOWNHOSTS.
  * MODE is "download" (N times: a channel running `head -c SIZE /dev/zero`,
  * read to the end), "upload" (N times: a channel running `cat >/dev/null`,
  * SIZE bytes written, EOF, wait for the exit status), "exec" (N times: a
@@ -84,13 +85,13 @@ static long long finish(ssh_session s, ssh_channel ch, char *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-    if (argc != 8) {
-        fprintf(stderr, "usage: cbench HOST PORT USER KEYFILE MODE N SIZE\n");
+    if (argc != 9) {
+        fprintf(stderr, "usage: cbench HOST PORT USER KEYFILE KNOWNHOSTS MODE N SIZE\n");
         return 2;
     }
-    const char *mode = argv[5];
-    long n = atol(argv[6]);
-    long long size = atoll(argv[7]);
+    const char *mode = argv[6];
+    long n = atol(argv[7]);
+    long long size = atoll(argv[8]);
     unsigned int port = (unsigned int)atoi(argv[2]);
 
     ssh_session s = ssh_new();
@@ -100,12 +101,16 @@ int main(int argc, char **argv)
     ssh_options_set(s, SSH_OPTIONS_HOST, argv[1]);
     ssh_options_set(s, SSH_OPTIONS_PORT, &port);
     ssh_options_set(s, SSH_OPTIONS_USER, argv[3]);
+    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, argv[5]);
     /* As the Go package does: without it, Nagle's algorithm and delayed
      * ACKs cost ~40 ms per request. */
     int nodelay = 1;
     ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
     if (ssh_connect(s) != SSH_OK) {
         die(s, "connect");
+    }
+    if (ssh_session_is_known_server(s) != SSH_KNOWN_HOSTS_OK) {
+        die(s, "host key not in known_hosts");
     }
     ssh_key key = NULL;
     if (ssh_pki_import_privkey_file(argv[4], NULL, NULL, NULL, &key) != SSH_OK) {

@@ -29,6 +29,7 @@ type conn struct {
 func (c *conn) handle(m *libssh.ServerMessage) bool {
 	switch m.Type() {
 	case "auth":
+		c.srv.authRequests.Add(1)
 		c.arrived(evAuth)
 		return c.auth(m)
 	case "channel-open":

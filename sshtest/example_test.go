@@ -62,6 +62,10 @@ func ExampleFaults() {
 		return
 	}
 	defer s.Close()
+	if err := s.VerifyHost(); err != nil {
+		fmt.Println(err)
+		return
+	}
 	if _, err := s.UserauthNone(ctx); err != nil {
 		fmt.Println(err)
 		return
@@ -95,6 +99,10 @@ func ExampleExecHandler() {
 		return
 	}
 	defer s.Close()
+	if err := s.VerifyHost(); err != nil {
+		fmt.Println(err)
+		return
+	}
 	if _, err := s.UserauthNone(ctx); err != nil {
 		fmt.Println(err)
 		return

@@ -3,7 +3,6 @@ package sshtest_test
 import (
 	"context"
 	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func faultSession(t *testing.T, opts sshtest.Options, extra ...libssh.Option) (*
 	opts.AuthNone = true
 	srv := newServer(t, opts)
 	s, err := libssh.NewSession(testCtx(t, 10*time.Second), srv.Host(), append([]libssh.Option{
-		libssh.WithPort(srv.Port()), libssh.WithUser("u"), libssh.WithKnownHosts(os.DevNull),
+		libssh.WithPort(srv.Port()), libssh.WithUser("u"), trust(srv),
 	}, extra...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { within(t, 5*time.Second, "Session.Close", func() { s.Close() }) })

@@ -141,7 +141,8 @@ type Server struct {
 	closed   bool
 	sessions map[*conn]struct{}
 
-	accepted atomic.Int64
+	accepted     atomic.Int64
+	authRequests atomic.Int64
 }
 
 // NewServer starts a server on a free port of 127.0.0.1. Close it when done.
@@ -282,6 +283,19 @@ func (s *Server) Accepted() int {
 		return 0
 	}
 	return int(s.accepted.Load())
+}
+
+// AuthRequests returns how many authentication requests the server has
+// received so far, over all its connections: every method, "none"
+// included, and each keyboard-interactive response. A test can check with
+// it that a client sent no credentials. The server counts a request before
+// it answers it, so once a client has the answer to a request, the count
+// includes that request and every earlier one of the connection.
+func (s *Server) AuthRequests() int {
+	if !s.made() {
+		return 0
+	}
+	return int(s.authRequests.Load())
 }
 
 // Close stops the server: it stops listening, closes every connection

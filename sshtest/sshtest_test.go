@@ -108,6 +108,16 @@ func newServer(t *testing.T, opts sshtest.Options) *sshtest.Server {
 	return srv
 }
 
+// trust is the host key policy of sessions to srv: its key, no other.
+func trust(srv *sshtest.Server) libssh.Option {
+	return libssh.WithHostKeyCallback(func(host string, key *libssh.PublicKey) error {
+		if !key.Equal(srv.HostKey()) {
+			return fmt.Errorf("%s offered %s, not the server's key", host, key.Fingerprint())
+		}
+		return nil
+	})
+}
+
 func TestOpenSSHClientPassword(t *testing.T) {
 	t.Parallel()
 	const password = "correct horse 'battery' staple"
@@ -163,7 +173,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	defer srv.Close()
 
 	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
-		libssh.WithUser("u"), libssh.WithKnownHosts(os.DevNull))
+		libssh.WithUser("u"), trust(srv))
 	require.NoError(t, err)
 	defer s.Close()
 	status, err := s.UserauthPassword(ctx, password)
@@ -269,7 +279,7 @@ func TestManySessions(t *testing.T) {
 			for i := range perWorker {
 				errs <- func() error {
 					s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
-						libssh.WithUser("u"), libssh.WithKnownHosts(os.DevNull))
+						libssh.WithUser("u"), trust(srv))
 					if err != nil {
 						return err
 					}

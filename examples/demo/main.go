@@ -104,8 +104,10 @@ func run() error {
 		return err
 	}
 	fmt.Println("status:", status)
-	if status != libssh.KnownHostsOK {
-		return fmt.Errorf("known_hosts: %s after trusting the key", status)
+	// VerifyHost accepts the key for the connection: until then no
+	// Userauth call sends anything.
+	if err := s.VerifyHost(); err != nil {
+		return err
 	}
 
 	step("authentication methods the server offers")

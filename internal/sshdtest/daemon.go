@@ -116,6 +116,31 @@ func (d *daemons) Log() string {
 	return string(d.log)
 }
 
+// WaitLog waits until the log holds substr, and returns nil then. It
+// returns an error when ctx ends first, or when every process is gone and
+// the log does not hold it.
+func (d *daemons) WaitLog(ctx context.Context, substr string) error {
+	for {
+		d.Log() // what the processes wrote before the call
+		d.logMu.Lock()
+		found, more := bytes.Contains(d.log, []byte(substr)), d.more
+		d.logMu.Unlock()
+		if found {
+			return nil
+		}
+		select {
+		case <-more:
+		case <-d.eof:
+			if strings.Contains(d.Log(), substr) {
+				return nil
+			}
+			return fmt.Errorf("sshdtest: the log ended without %q", substr)
+		case <-ctx.Done():
+			return fmt.Errorf("sshdtest: no %q in the log: %w", substr, ctx.Err())
+		}
+	}
+}
+
 // forker runs the functions sent to it on one OS thread that never exits:
 // Pdeathsig fires when the thread that forked the child exits, and Go ends
 // a thread when a goroutine locked to it (as the library's callbacks are)
