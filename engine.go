@@ -130,9 +130,14 @@ type sessionState struct {
 	serviceAccepted bool
 	broken          error // the connection died, or a pending call was abandoned
 
-	logLevel int
-	logger   *cgocallback.Logger
-	pinned   bool // this lock holder pinned its thread for logging
+	logLevel     int // libssh's log level for the lock holder's thread
+	userLogLevel int // the level the user asked for
+	logger       *cgocallback.Logger
+	pinned       bool // this lock holder pinned its thread for logging
+	// capturing: the key exchange has not chosen its algorithms yet, and
+	// the logger looks for the line that says what it chose (negotiated).
+	capturing  bool
+	negotiated negotiation
 
 	// channels are the session's live channels: teardown must take their
 	// callbacks off and mark them dead before libssh frees them.
@@ -521,6 +526,9 @@ func (st *sessionState) endReason() error {
 
 // setConnectedLocked records that the key exchange is done.
 func (st *sessionState) setConnectedLocked() {
+	if st.capturing {
+		st.endCaptureLocked() // the line was missed, if it did not come
+	}
 	st.connected = true
 	st.alive.Store(st.broken == nil)
 }

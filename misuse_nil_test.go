@@ -63,6 +63,7 @@ var identifiers = map[string]bool{
 	"NewForwarder": true, "WithForwarder": true, "Stdout": true,
 	"AcceptSession": true, "AcceptChannel": true, "SetAuthMethods": true,
 	"ReplyAuthSuccess": true, "ReplyPublicKeyOK": true, "ReplyKbdint": true,
+	"MAC": true,
 }
 
 func TestMisuseNilAndZeroCmd(t *testing.T) {

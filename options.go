@@ -30,6 +30,9 @@ type config struct {
 	gssapiClient     *string
 	gssapiDelegate   *bool
 	connectTimeout   time.Duration
+	algorithms       [numAlgoKinds][]string // nil: libssh's default list
+	keepalive        time.Duration          // 0: no keepalives
+	keepaliveMax     int                    // keepalives unanswered before the session ends
 }
 
 func defaultConfig() config {

@@ -227,6 +227,9 @@ func (st *sessionState) configure(host string) error {
 			}
 		}
 	}
+	if err := st.setAlgorithmsLocked(); err != nil {
+		return err
+	}
 	if cfg.gssapiDelegate != nil {
 		v := 0
 		if *cfg.gssapiDelegate {
@@ -239,7 +242,11 @@ func (st *sessionState) configure(host string) error {
 	return nil
 }
 
-// setupLoggingLocked routes libssh's (thread-local) log to slog for this session.
+// setupLoggingLocked routes libssh's (thread-local) log to slog for this
+// session, and reads the algorithms the key exchange chooses from the log
+// (see Algorithms): until then the lock holder's thread logs at
+// captureLevel at least, and the lines the user did not ask for are
+// dropped.
 func (st *sessionState) setupLoggingLocked() {
 	level, logger := st.cfg.verbosity, st.cfg.logger
 	if level < 0 {
@@ -248,21 +255,31 @@ func (st *sessionState) setupLoggingLocked() {
 			level = LogWarning
 		}
 	}
-	if level == LogNone {
-		return
-	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	// Setting the option also sets libssh's log level for the calling OS
-	// thread: pin the goroutine until that is undone, or some other thread
-	// would keep logging (to stderr) for whatever session runs on it.
-	runtime.LockOSThread()
-	lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_LOG_VERBOSITY, level)
-	cgocallback.SetThreadLogging(0, nil)
-	runtime.UnlockOSThread()
+	if level > LogNone {
+		// Setting the option also sets libssh's log level for the calling
+		// OS thread: pin the goroutine until that is undone, or some other
+		// thread would keep logging (to stderr) for whatever session runs
+		// on it.
+		runtime.LockOSThread()
+		lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_LOG_VERBOSITY, level)
+		cgocallback.SetThreadLogging(0, nil)
+		runtime.UnlockOSThread()
+	}
 	host := st.properties().host
 	st.logger = cgocallback.NewLogger(func(priority int, function, message string) {
+		// Called inside libssh on the lock holder's goroutine.
+		if st.capturing {
+			if n, ok := parseNegotiation(function, message); ok {
+				st.negotiated = n
+				st.endCaptureLocked()
+			}
+		}
+		if priority > level {
+			return
+		}
 		lvl := slog.LevelDebug - 4
 		switch priority {
 		case LogWarning:
@@ -275,7 +292,16 @@ func (st *sessionState) setupLoggingLocked() {
 		logger.Log(context.Background(), lvl, message, "libssh", function, "host", host)
 	})
 	// The level takes effect at the next lock.
-	st.logLevel = level
+	st.userLogLevel = level
+	st.capturing = true
+	st.logLevel = max(level, captureLevel)
+}
+
+// endCaptureLocked stops reading the log for the negotiated algorithms:
+// from the next lock on, the thread logs at the user's level.
+func (st *sessionState) endCaptureLocked() {
+	st.capturing = false
+	st.logLevel = st.userLogLevel
 }
 
 // connectableLocked returns why Connect cannot go on, or nil.
