@@ -109,11 +109,15 @@ func (e *AlgorithmError) Error() string {
 			what = k.what
 		}
 	}
+	option := ""
+	if e.Option != "" {
+		option = " (" + e.Option + ")"
+	}
 	var msg string
 	if e.Name == "" {
-		msg = "libssh: empty " + what + " list (" + e.Option + ")"
+		msg = "libssh: empty " + what + " list" + option
 	} else {
-		msg = "libssh: " + what + " " + strconv.Quote(e.Name) + " is not supported (" + e.Option + ")"
+		msg = "libssh: " + what + " " + strconv.Quote(e.Name) + " is not supported" + option
 	}
 	if len(e.Supported) == 0 {
 		return msg + "; libssh supports none"
@@ -147,7 +151,10 @@ func algorithmsOption(k algoKind, names []string) Option {
 // aes128-gcm@openssh.com). A name libssh does not support, or an empty
 // list, makes [NewSession] fail with an [*AlgorithmError] that lists what
 // it supports. The key exchange takes the first of the client's names that
-// the server also has; with none in common, connecting fails.
+// the server also has; with none in common, connecting fails. With
+// [WithProcessConfig], ssh_config's Ciphers (KexAlgorithms,
+// HostKeyAlgorithms, MACs, Compression) sets the list too, and these
+// options override it.
 //
 // Uses SSH_OPTIONS_CIPHERS_C_S and SSH_OPTIONS_CIPHERS_S_C.
 func WithCiphers(names ...string) Option { return algorithmsOption(algoCipher, names) }

@@ -23,3 +23,9 @@ func SessionChannels(s *Session) (n int) {
 	s.inspect(func(st *sessionState) { n = len(st.channels) })
 	return n
 }
+
+// KeepaliveArmed reports whether the session has a keepalive timer.
+func KeepaliveArmed(s *Session) (armed bool) {
+	s.inspect(func(st *sessionState) { armed = st.ka != nil && !st.ka.stopped.Load() })
+	return armed
+}

@@ -168,6 +168,11 @@ func TestMisuseNilAndZeroErrors(t *testing.T) {
 		assert.False(t, e.Is(libssh.ErrRequestDenied))
 		errLower(t, "zero Error", &libssh.Error{})
 	})
+	noPanic(t, "AlgorithmError", func() {
+		var e *libssh.AlgorithmError
+		assert.NotEmpty(t, e.Error())
+		errLower(t, "zero AlgorithmError", &libssh.AlgorithmError{})
+	})
 	noPanic(t, "HostVerificationError", func() {
 		var e *libssh.HostVerificationError
 		assert.NotEmpty(t, e.Error())

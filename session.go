@@ -502,7 +502,8 @@ func (s *Session) Close() error {
 //
 // Done watches the connection without any call in progress: the session's
 // I/O goroutine reads the socket whenever input arrives. A server that
-// stops answering without closing the connection is not seen this way.
+// stops answering without closing the connection is seen only with
+// [WithKeepalive]; the session then ends with [ErrPeerUnresponsive].
 func (s *Session) Done() <-chan struct{} {
 	st, err := s.state()
 	if err != nil {
