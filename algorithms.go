@@ -288,8 +288,8 @@ var errNoAlgorithms = errors.New("libssh: no algorithms negotiated yet")
 // the compression have no getter in libssh 0.10: the session reads them
 // (and the key exchange method, for the group-exchange methods the getter
 // does not name) from the line libssh logs when it chooses them, during
-// the first key exchange, whatever log level was asked for. A session that
-// [WrapSession] adopted connected has them "".
+// the first key exchange, whatever log level was asked for. A session made
+// by [WrapSession] has them "" (its key exchange is not watched).
 //
 // Uses ssh_get_kex_algo, ssh_get_cipher_in, ssh_get_cipher_out,
 // ssh_get_hmac_in and ssh_get_hmac_out.

@@ -212,8 +212,8 @@ func WithConnectTimeout(d time.Duration) Option {
 // [ErrPeerUnresponsive]: every call waiting on it returns that error at
 // once (a blocked [Channel.Read] among them), [Session.IsConnected] turns
 // false, [Session.Done] is closed and the connection is shut down. A
-// server that stopped answering is so found within
-// (maxMissed+1)×interval of its last message, give or take an interval.
+// server that stopped answering is so found (maxMissed+1)×interval after
+// its last message, or up to one interval later.
 //
 // With maxMissed 0 the session ends after one interval of silence,
 // without sending anything. An interval of 0 turns keepalives off (the
