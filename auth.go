@@ -90,6 +90,7 @@ func (s *Session) userauth(ctx context.Context, op string, usesAgent bool, call 
 			return false, nil
 		case AuthSuccess:
 			st.authenticated = true
+			st.startKeepaliveLocked()
 		case AuthError:
 			return false, st.authErrorLocked(op, before)
 		}

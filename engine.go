@@ -10,10 +10,11 @@ package libssh
 //     nothing else. lock() waits for it unconditionally (for the engine's own
 //     goroutines and for calls that take no context: nothing holds it for
 //     long, see 3); lockCtx(ctx) gives up when ctx ends or the session
-//     closes. A function named ...Locked is called with the lock held and
-//     returns with it held. waitLocked is the one function that is called
-//     locked and returns unlocked; drive and the public methods take and
-//     release the lock themselves.
+//     closes; lockWithin(d), for the keepalive timer, after d. A function
+//     named ...Locked is called with the lock held and returns with it
+//     held. waitLocked is the one function that is called locked and
+//     returns unlocked; drive and the public methods take and release the
+//     lock themselves.
 //  2. One owner for the socket. The socket is nonblocking for libssh at all
 //     times (libssh clears O_NONBLOCK on the first writability of a
 //     connecting socket; unlock sets it back until the session is connected).
@@ -39,6 +40,8 @@ package libssh
 //  6. Fatal state is read, not inferred: after every pump and flush round
 //     and every failed call, checkStatusLocked reads ssh_get_status; a closed
 //     or failed connection sets st.broken, which every waiter then returns.
+//     The one inference: with WithKeepalive, silence past its count breaks
+//     the session with ErrPeerUnresponsive (keepalive.go).
 //  7. Callbacks. Channel callbacks and a server's message handler run on the
 //     goroutine that is inside libssh, with the lock held. They are run
 //     through a guard that records their OS thread (callbackThreads), so a
@@ -135,15 +138,24 @@ type sessionState struct {
 	serviceAccepted bool
 	broken          error // the connection died, or a pending call was abandoned
 
-	logLevel int
-	logger   *cgocallback.Logger
-	pinned   bool // this lock holder pinned its thread for logging
+	logLevel     int // libssh's log level for the lock holder's thread
+	userLogLevel int // the level the user asked for
+	logger       *cgocallback.Logger
+	pinned       bool // this lock holder pinned its thread for logging
+	// capturing: the key exchange has not chosen its algorithms yet, and
+	// the logger looks for the line that says what it chose (negotiated).
+	capturing  bool
+	negotiated negotiation
 
 	// channels are the session's live channels: teardown must take their
 	// callbacks off and mark them dead before libssh frees them.
 	channels map[*chanState]struct{}
 	// deferred are channels closed from inside a callback (invariant 8).
 	deferred []*chanState
+
+	// ka runs WithKeepalive's rounds once the session is authenticated;
+	// nil when keepalives are off.
+	ka *keepalive
 
 	// agent relays libssh's agent connections (agentrelay.go), or holds
 	// nil. Atomic for lockInterrupting, which cuts it without the lock.
@@ -295,6 +307,24 @@ func (st *sessionState) tryLock() bool {
 	default:
 		return false
 	}
+}
+
+// lockWithin takes the lock unless it stays busy for d or the session
+// closes first.
+func (st *sessionState) lockWithin(d time.Duration) bool {
+	if st.tryLock() {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case st.sem <- struct{}{}:
+		st.afterLock()
+		return true
+	case <-t.C:
+	case <-st.done:
+	}
+	return false
 }
 
 // afterLock points libssh's thread-local logging at this session, pinning
@@ -536,6 +566,9 @@ func (st *sessionState) endReason() error {
 
 // setConnectedLocked records that the key exchange is done.
 func (st *sessionState) setConnectedLocked() {
+	if st.capturing {
+		st.endCaptureLocked() // the line was missed, if it did not come
+	}
 	st.connected = true
 	st.alive.Store(st.broken == nil)
 }
@@ -648,6 +681,7 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 				return true
 			}
 			rc := lib.Pump(st.ev, int(fd), pumpRounds)
+			st.noteInputLocked()
 			if rc == lib.SSH_ERROR && st.broken == nil {
 				if err := st.interruptedErr(); err != nil {
 					st.setBrokenLocked(err)
@@ -756,6 +790,7 @@ func (st *sessionState) lockInterrupting() {
 // when it is still alive. It returns what stopIO needs, to be called after
 // unlocking.
 func (st *sessionState) teardownLocked(reason error) ioStopper {
+	st.stopKeepaliveLocked()
 	st.killChannelsLocked(reason)
 	goodbye := st.owned && st.connected && st.broken == nil && lib.IsConnected(st.p) == 1
 	if goodbye {

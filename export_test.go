@@ -28,3 +28,9 @@ func SessionChannels(s *Session) (n int) {
 func CheckKnownHostsRevoked(files []string, host string, port int, keyBlob []byte) error {
 	return checkKnownHostsRevoked(files, host, port, keyBlob)
 }
+
+// KeepaliveArmed reports whether the session has a keepalive timer.
+func KeepaliveArmed(s *Session) (armed bool) {
+	s.inspect(func(st *sessionState) { armed = st.ka != nil && !st.ka.stopped.Load() })
+	return armed
+}

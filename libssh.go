@@ -34,6 +34,30 @@
 // goroutines, not an OS thread. docs/design.md in the repository explains
 // the engine.
 //
+// # Algorithms
+//
+// libssh's defaults are OpenSSH's modern choices (curve25519-sha256,
+// chacha20-poly1305@openssh.com and AES-GCM, encrypt-then-MAC SHA-2 MACs,
+// ssh-ed25519, no compression). [WithCiphers], [WithKeyExchanges],
+// [WithHostKeyAlgorithms], [WithMACs] and [WithCompression] replace a list,
+// most preferred first; a name the libssh in use does not support is an
+// [*AlgorithmError] from [NewSession] that lists what it does support.
+// [Session.Algorithms] tells what the key exchange chose, for each
+// direction.
+//
+// # Keepalive
+//
+// A server whose SSH side is gone while its TCP stack still answers (a
+// frozen host, a middlebox that drops the connection silently) is never
+// noticed by an idle session on its own. [WithKeepalive](interval,
+// maxMissed) does what OpenSSH's ServerAliveInterval and
+// ServerAliveCountMax do: after each interval without input from the
+// server, the session sends a keepalive@openssh.com request that wants a
+// reply; when maxMissed of them went unanswered, the session ends with
+// [ErrPeerUnresponsive], which every call waiting on it returns at once.
+// A timer does this, without a goroutine between rounds; sessions without
+// keepalives have none.
+//
 // # Callbacks
 //
 // Channel callbacks ([Channel.SetCallbacks], package callbacks) and the

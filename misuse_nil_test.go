@@ -63,6 +63,7 @@ var identifiers = map[string]bool{
 	"NewForwarder": true, "WithForwarder": true, "Stdout": true,
 	"AcceptSession": true, "AcceptChannel": true, "SetAuthMethods": true,
 	"ReplyAuthSuccess": true, "ReplyPublicKeyOK": true, "ReplyKbdint": true,
+	"MAC": true,
 }
 
 func TestMisuseNilAndZeroCmd(t *testing.T) {
@@ -166,6 +167,11 @@ func TestMisuseNilAndZeroErrors(t *testing.T) {
 		assert.Nil(t, e.Unwrap())
 		assert.False(t, e.Is(libssh.ErrRequestDenied))
 		errLower(t, "zero Error", &libssh.Error{})
+	})
+	noPanic(t, "AlgorithmError", func() {
+		var e *libssh.AlgorithmError
+		assert.NotEmpty(t, e.Error())
+		errLower(t, "zero AlgorithmError", &libssh.AlgorithmError{})
 	})
 	noPanic(t, "HostVerificationError", func() {
 		var e *libssh.HostVerificationError

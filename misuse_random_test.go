@@ -882,6 +882,7 @@ func init() {
 		getter("Session.KnownHostsPath", func(s *libssh.Session) { _ = s.KnownHostsPath() }),
 		getter("Session.LastError", func(s *libssh.Session) { _ = s.LastError() }),
 		getter("Session.FD", func(s *libssh.Session) { s.FD() }),
+		getter("Session.Algorithms", func(s *libssh.Session) { s.Algorithms() }),
 		getter("Session.ServerPublicKey", func(s *libssh.Session) { s.ServerPublicKey() }),
 		getter("Session.IsKnownServer", func(s *libssh.Session) { s.IsKnownServer() }),
 		{"Session.Wait", 6, func(c *misuseCall) {

@@ -51,6 +51,8 @@ type config struct {
 	hostKeyPolicy   string // the option that set it, "" for the default (known_hosts)
 	hostKeyCallback func(host string, key *PublicKey) error
 	insecureHostKey bool
+
+	algorithms [numAlgoKinds][]string // nil: libssh's default list
 }
 
 func defaultConfig() config {
@@ -339,4 +341,36 @@ func WithAuth(opts AuthOptions) Option {
 // session closes. A [WithDialer] dialer is not used then.
 func WithProxyCommand(run bool) Option {
 	return func(c *config) error { c.proxyCommand = run; return nil }
+}
+
+// WithKeepalive makes the session check that the server is alive, as
+// OpenSSH's ServerAliveInterval and ServerAliveCountMax do: once the
+// session is authenticated, whenever interval passes without any input
+// from the server, the session sends it a keepalive@openssh.com request
+// that wants a reply (OpenSSH's sshd answers it). Any input counts as an
+// answer. When maxMissed keepalives in a row went unanswered and one more
+// interval passes in silence, the session ends with an error matching
+// [ErrPeerUnresponsive]: every call waiting on it returns that error at
+// once (a blocked [Channel.Read] among them), [Session.IsConnected] turns
+// false, [Session.Done] is closed and the connection is shut down. A
+// server that stopped answering is so found (maxMissed+1)×interval after
+// its last message, or up to one interval later.
+//
+// With maxMissed 0 the session ends after one interval of silence,
+// without sending anything. An interval of 0 turns keepalives off (the
+// default). A session with keepalives off runs no timer; with them on, a
+// timer fires once per interval and takes no goroutine between firings.
+//
+// Uses ssh_send_keepalive.
+func WithKeepalive(interval time.Duration, maxMissed int) Option {
+	return func(c *config) error {
+		if interval < 0 {
+			return fmt.Errorf("libssh: keepalive interval %v is negative", interval)
+		}
+		if maxMissed < 0 {
+			return fmt.Errorf("libssh: keepalive count %d is negative", maxMissed)
+		}
+		c.keepalive, c.keepaliveMax = interval, maxMissed
+		return nil
+	}
 }

@@ -266,6 +266,9 @@ func (st *sessionState) configure(host string) error {
 			}
 		}
 	}
+	if err := st.setAlgorithmsLocked(); err != nil {
+		return err
+	}
 	if cfg.gssapiDelegate != nil {
 		v := 0
 		if *cfg.gssapiDelegate {
@@ -278,7 +281,11 @@ func (st *sessionState) configure(host string) error {
 	return nil
 }
 
-// setupLoggingLocked routes libssh's (thread-local) log to slog for this session.
+// setupLoggingLocked routes libssh's (thread-local) log to slog for this
+// session, and reads the algorithms the key exchange chooses from the log
+// (see Algorithms): until then the lock holder's thread logs at
+// captureLevel at least, and the lines the user did not ask for are
+// dropped.
 func (st *sessionState) setupLoggingLocked() {
 	level, logger := st.cfg.verbosity, st.cfg.logger
 	if level < 0 {
@@ -287,21 +294,31 @@ func (st *sessionState) setupLoggingLocked() {
 			level = LogWarning
 		}
 	}
-	if level == LogNone {
-		return
-	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	// Setting the option also sets libssh's log level for the calling OS
-	// thread: pin the goroutine until that is undone, or some other thread
-	// would keep logging (to stderr) for whatever session runs on it.
-	runtime.LockOSThread()
-	lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_LOG_VERBOSITY, level)
-	cgocallback.SetThreadLogging(0, nil)
-	runtime.UnlockOSThread()
+	if level > LogNone {
+		// Setting the option also sets libssh's log level for the calling
+		// OS thread: pin the goroutine until that is undone, or some other
+		// thread would keep logging (to stderr) for whatever session runs
+		// on it.
+		runtime.LockOSThread()
+		lib.OptionsSetInt(st.p, lib.SSH_OPTIONS_LOG_VERBOSITY, level)
+		cgocallback.SetThreadLogging(0, nil)
+		runtime.UnlockOSThread()
+	}
 	host := st.properties().host
 	st.logger = cgocallback.NewLogger(func(priority int, function, message string) {
+		// Called inside libssh on the lock holder's goroutine.
+		if st.capturing {
+			if n, ok := parseNegotiation(function, message); ok {
+				st.negotiated = n
+				st.endCaptureLocked()
+			}
+		}
+		if priority > level {
+			return
+		}
 		lvl := slog.LevelDebug - 4
 		switch priority {
 		case LogWarning:
@@ -314,7 +331,16 @@ func (st *sessionState) setupLoggingLocked() {
 		logger.Log(context.Background(), lvl, message, "libssh", function, "host", host)
 	})
 	// The level takes effect at the next lock.
-	st.logLevel = level
+	st.userLogLevel = level
+	st.capturing = true
+	st.logLevel = max(level, captureLevel)
+}
+
+// endCaptureLocked stops reading the log for the negotiated algorithms:
+// from the next lock on, the thread logs at the user's level.
+func (st *sessionState) endCaptureLocked() {
+	st.capturing = false
+	st.logLevel = st.userLogLevel
 }
 
 // connectableLocked returns why Connect cannot go on, or nil.
@@ -562,7 +588,8 @@ func (s *Session) Close() error {
 //
 // Done watches the connection without any call in progress: the session's
 // I/O goroutine reads the socket whenever input arrives. A server that
-// stops answering without closing the connection is not seen this way.
+// stops answering without closing the connection is seen only with
+// [WithKeepalive]; the session then ends with [ErrPeerUnresponsive].
 func (s *Session) Done() <-chan struct{} {
 	st, err := s.state()
 	if err != nil {

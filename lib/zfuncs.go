@@ -180,6 +180,70 @@ func GetOpensshVersion(session Session) (r int) {
 	return
 }
 
+// GetKexAlgo calls ssh_get_kex_algo:
+//
+//	const char * ssh_get_kex_algo(ssh_session session)
+func GetKexAlgo(session Session) (r string) {
+	assertSession(unsafe.Pointer(session.p))
+	if c := C.ssh_get_kex_algo(session.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// GetCipherIn calls ssh_get_cipher_in:
+//
+//	const char * ssh_get_cipher_in(ssh_session session)
+func GetCipherIn(session Session) (r string) {
+	assertSession(unsafe.Pointer(session.p))
+	if c := C.ssh_get_cipher_in(session.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// GetCipherOut calls ssh_get_cipher_out:
+//
+//	const char * ssh_get_cipher_out(ssh_session session)
+func GetCipherOut(session Session) (r string) {
+	assertSession(unsafe.Pointer(session.p))
+	if c := C.ssh_get_cipher_out(session.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// GetHmacIn calls ssh_get_hmac_in:
+//
+//	const char * ssh_get_hmac_in(ssh_session session)
+func GetHmacIn(session Session) (r string) {
+	assertSession(unsafe.Pointer(session.p))
+	if c := C.ssh_get_hmac_in(session.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// GetHmacOut calls ssh_get_hmac_out:
+//
+//	const char * ssh_get_hmac_out(ssh_session session)
+func GetHmacOut(session Session) (r string) {
+	assertSession(unsafe.Pointer(session.p))
+	if c := C.ssh_get_hmac_out(session.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// SendKeepalive calls ssh_send_keepalive:
+//
+//	int ssh_send_keepalive(ssh_session session)
+func SendKeepalive(session Session) (r int) {
+	assertSession(unsafe.Pointer(session.p))
+	r = int(C.ssh_send_keepalive(session.p))
+	return
+}
+
 // OptionsParseConfig calls ssh_options_parse_config:
 //
 //	int ssh_options_parse_config(ssh_session session, const char * filename)
