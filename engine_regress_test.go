@@ -345,8 +345,12 @@ func TestRegressWaitAndForwarderCloseInCallback(t *testing.T) {
 		_, err = io.ReadFull(client, make([]byte, 5))
 		require.NoError(t, err)
 
-		regressInCallback(t, s, func() { err = f.Close() })
+		var second error
+		regressInCallback(t, s, func() { err, second = f.Close(), f.Close() })
 		assert.NoError(t, err)
+		// A second Close in the callback does not wait for the first,
+		// which waits for the lock the callback holds.
+		assert.ErrorIs(t, second, net.ErrClosed)
 		recv(t, f.Done(), regressBound) // the forwarder closed once the callback returned
 		_, err = client.Read(make([]byte, 1))
 		assert.Error(t, err, "the client's connection was closed")

@@ -409,8 +409,9 @@ func (f *Forwarder) Clients() int {
 // Close stops listening, closes every client connection and its channel,
 // and returns once the forwarder's goroutines have ended. It returns nil
 // also when the forwarder had closed already with its context or session.
-// A second call waits for the first and, as with a [net.Listener], returns
-// an error matching [net.ErrClosed] (and [ErrClosed]). Called from a
+// A second call waits for the first (except in a callback) and, as with a
+// [net.Listener], returns an error matching [net.ErrClosed] (and
+// [ErrClosed]). Called from a
 // callback, it returns nil at once and closes the forwarder in another
 // goroutine, which waits for the callback to return (an error of that
 // close is lost).
@@ -418,11 +419,16 @@ func (f *Forwarder) Close() error {
 	if !f.made() {
 		return errNoForwarder
 	}
+	inCallback := callbackSession() != nil
 	if f.closed1.Swap(true) {
-		<-f.done
+		if !inCallback {
+			// In a callback, the first Close may be waiting for the
+			// lock the callback holds.
+			<-f.done
+		}
 		return &net.OpError{Op: "close", Net: "tcp", Addr: f.ln.Addr(), Err: errConnClosed}
 	}
-	if callbackSession() != nil {
+	if inCallback {
 		// Closing waits for the forwarder's goroutines, which may wait
 		// for the lock the callback holds: close once it has returned.
 		go f.close(false)
