@@ -2,7 +2,6 @@ package libssh_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +65,7 @@ func TestKeepaliveEndsSessionToSilentServer(t *testing.T) {
 		t.Cleanup(func() { relay.Close() })
 		host, port := splitHostPort(t, relay.Addr())
 		s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithUser(srv.User),
-			libssh.WithKnownHosts(filepath.Join(t.TempDir(), "known_hosts")), libssh.WithKeepalive(time.Second, 3))
+			trustSSHD(srv), libssh.WithKeepalive(time.Second, 3))
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		authenticate(t, s)

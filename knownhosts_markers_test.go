@@ -172,11 +172,18 @@ func TestKnownHostsRevoked(t *testing.T) {
 		host, port := splitHostPort(t, addr)
 		name := "[" + host + "]:" + strconv.Itoa(port)
 		kh := writeKnownHosts(t, "@revoked * "+keyLine, name+" "+keyLine)
-		s := newListenSession(t, srv, libssh.WithKnownHosts(kh), libssh.WithGlobalKnownHosts(filepath.Join(t.TempDir(), "none")))
-		require.NoError(t, s.VerifyHost())
+		s := connectListenSession(t, srv, libssh.WithKnownHosts(kh), libssh.WithGlobalKnownHosts(filepath.Join(t.TempDir(), "none")))
+		var libsshState int
+		require.NoError(t, s.WithLib(func(p lib.Session) error {
+			libsshState = lib.SessionIsKnownServer(p)
+			return nil
+		}))
+		assert.Equal(t, lib.SSH_KNOWN_HOSTS_OK, libsshState, "libssh alone accepts the revoked key")
 		err := libssh.CheckKnownHostsRevoked([]string{kh}, host, port, blob)
 		var hv *libssh.HostVerificationError
 		require.ErrorAs(t, err, &hv)
+		assert.Equal(t, libssh.KnownHostsRevoked, hv.Status)
+		require.ErrorAs(t, s.VerifyHost(), &hv, "VerifyHost reads the @revoked line")
 		assert.Equal(t, libssh.KnownHostsRevoked, hv.Status)
 		assert.Equal(t, sshRevoked, opensshVerdict(t, addr, kh, "/dev/null", name))
 	})
@@ -245,7 +252,7 @@ func TestHostCertificateNotNegotiated(t *testing.T) {
 
 	// libssh accepts the option but leaves the certificate out of its offer.
 	withHostKeys := func(algos string) *libssh.Session {
-		s := newListenSession(t, srv, libssh.WithAutoConnect(false))
+		s := connectListenSession(t, srv, libssh.WithAutoConnect(false))
 		require.NoError(t, s.WithLib(func(p lib.Session) error {
 			if lib.OptionsSetString(p, lib.SSH_OPTIONS_HOSTKEYS, algos) != lib.SSH_OK {
 				return errors.New(lib.GetError(p))
