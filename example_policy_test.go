@@ -63,6 +63,9 @@ func ExampleWithKeepalive() {
 		log.Fatal(err)
 	}
 	defer s.Close()
+	if err := s.VerifyHost(); err != nil {
+		log.Fatal(err)
+	}
 	if _, err := s.UserauthNone(ctx); err != nil {
 		log.Fatal(err)
 	}
