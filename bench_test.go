@@ -2,18 +2,25 @@ package libssh_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/lib"
 	"github.com/golibssh/libssh/sshtest"
 )
 
@@ -390,5 +397,143 @@ func BenchmarkSSHTest(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkSHA256AfterDownload: Go's crypto/sha256 of 8 MiB on an OS thread
+// that libssh just used to decrypt chacha20-poly1305 packets, next to the
+// same hash on a clean thread (issue 16). The AVX code on libssh's data
+// path can leave the upper halves of the vector registers dirty, and the
+// SSE-encoded SHA-NI code Go then runs pays for that on every instruction
+// on some CPUs. Only the hash is timed (ns/op is the hash's).
+//
+//   - thread=clean: a goroutine locked to its thread, whose vector state a
+//     large copy has just reset (Go's memmove ends its AVX loop with
+//     vzeroupper), so the thread's history does not matter.
+//   - thread=callback: inside an OnData callback, which runs on the thread
+//     that decrypted the packet, right after libssh decrypted it.
+//   - thread=read: a goroutine locked to its thread makes libssh read and
+//     decrypt on that thread (Channel.WithLib with the session locked: it
+//     reads the channel dry, then until libssh has read more from the
+//     socket), and hashes once that libssh call has returned, still with
+//     the session locked, so that the pump does not compete for the CPU.
+func BenchmarkSHA256AfterDownload(b *testing.B) {
+	const size = 8 << 20
+	data := make([]byte, size)
+	srv := sshdtest.New(b, sshdtest.Options{})
+	download := func(b *testing.B) (*libssh.Session, *libssh.Channel) {
+		host, port := splitHostPort(b, srv.Listen(b))
+		s, err := libssh.NewSession(b.Context(), host, libssh.WithPort(port), libssh.WithUser(srv.User),
+			trustSSHD(srv), libssh.WithCiphers("chacha20-poly1305@openssh.com"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		if status, err := s.UserauthPublicKeyFile(b.Context(), sshdtest.Keys("id_ed25519"), ""); status != libssh.AuthSuccess {
+			b.Fatal(status, err)
+		}
+		return s, benchExec(b, s, "cat /dev/zero")
+	}
+	// hash returns how long sha256 of data takes on the calling thread.
+	hash := func() time.Duration {
+		start := time.Now()
+		sha256.Sum256(data)
+		return time.Since(start)
+	}
+	// onThread runs f on a goroutine locked to its thread and waits for it.
+	onThread := func(f func()) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			f()
+		}()
+		<-done
+	}
+	report := func(b *testing.B, total time.Duration) {
+		b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/op")
+		b.ReportMetric(float64(size)*float64(b.N)/total.Seconds()/1e6, "MB/s")
+	}
+
+	b.Run("thread=clean", func(b *testing.B) {
+		var total time.Duration
+		scratch := make([]byte, 1<<20)
+		for b.Loop() {
+			onThread(func() {
+				copy(scratch, data)
+				total += hash()
+			})
+		}
+		report(b, total)
+	})
+
+	b.Run("thread=callback", func(b *testing.B) {
+		_, ch := download(b)
+		var probe atomic.Bool
+		took := make(chan time.Duration, 1)
+		err := ch.SetCallbacks(&callbacks.ChannelCallbacks{OnData: func(d []byte, _ bool) int {
+			if probe.CompareAndSwap(true, false) {
+				took <- hash()
+			}
+			return len(d)
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var total time.Duration
+		for b.Loop() {
+			probe.Store(true)
+			select {
+			case d := <-took:
+				total += d
+			case <-time.After(time.Minute):
+				b.Fatal("no data for the probe in a minute")
+			}
+		}
+		report(b, total)
+	})
+
+	b.Run("thread=read", func(b *testing.B) {
+		_, ch := download(b)
+		buf := make([]byte, 64<<10)
+		// probe makes libssh decrypt at least one packet on the calling
+		// thread and then hashes there: with the session locked (the pump
+		// cannot run), it reads the channel until libssh has nothing
+		// buffered and nothing on the socket, then until a read returns
+		// data, which libssh must have read from the socket and decrypted
+		// in that call.
+		probe := func() (took time.Duration, err error) {
+			err = ch.WithLib(func(p lib.Channel) error {
+				for lib.ChannelReadNonblocking(p, buf, 0) > 0 {
+				}
+				deadline := time.Now().Add(time.Minute)
+				for {
+					switch n := lib.ChannelReadNonblocking(p, buf, 0); {
+					case n > 0:
+						took = hash()
+						return nil
+					case n < 0:
+						return fmt.Errorf("ssh_channel_read_nonblocking: %d", n)
+					case time.Now().After(deadline):
+						return errors.New("no data from the server in a minute")
+					}
+				}
+			})
+			return took, err
+		}
+		var total time.Duration
+		for b.Loop() {
+			var (
+				took time.Duration
+				err  error
+			)
+			onThread(func() { took, err = probe() })
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += took
+		}
+		report(b, total)
 	})
 }

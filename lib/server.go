@@ -4,6 +4,17 @@ package lib
 #include <stdlib.h>
 #include <libssh/libssh.h>
 #include <libssh/server.h>
+#include "vzeroupper.h"
+
+// ssh_message_auth_interactive_request, then golibssh_vzeroupper (see
+// vzeroupper.h): it encrypts the request it sends.
+static inline int golibssh_message_auth_interactive_request(ssh_message msg, const char *name,
+        const char *instruction, unsigned int num_prompts, const char **prompts, char *echo)
+{
+    int r = ssh_message_auth_interactive_request(msg, name, instruction, num_prompts, prompts, echo);
+    golibssh_vzeroupper();
+    return r;
+}
 */
 import "C"
 
@@ -55,5 +66,5 @@ func MessageAuthInteractiveRequest(m Message, name, instruction string, prompts 
 			cEcho[i] = 1
 		}
 	}
-	return int(C.ssh_message_auth_interactive_request(m.p, cName, cInstr, C.uint(n), &cPrompts[0], &cEcho[0]))
+	return int(C.golibssh_message_auth_interactive_request(m.p, cName, cInstr, C.uint(n), &cPrompts[0], &cEcho[0]))
 }

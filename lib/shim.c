@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "shim.h"
+#include "vzeroupper.h"
 
 int golibssh_options_set_string(ssh_session session, enum ssh_options_e type, const char *value)
 {
@@ -219,6 +220,11 @@ void golibssh_burn_free(char *s)
         explicit_bzero(s, strlen(s));
         free(s);
     }
+}
+
+void golibssh_vzeroupper_call(void)
+{
+    golibssh_vzeroupper();
 }
 
 int golibssh_compiled_version(void)

@@ -90,6 +90,13 @@ int golibssh_message_auth_publickey_state(ssh_message msg);
 /* free(s) after overwriting it with zeros (for C copies of secrets). */
 void golibssh_burn_free(char *s);
 
+/*
+ * golibssh_vzeroupper (vzeroupper.h) as a function, for package
+ * cgocallback's trampolines: C code outside lib's directory calls this
+ * instead of including the header.
+ */
+void golibssh_vzeroupper_call(void);
+
 /* Version of the libssh the package was compiled against. */
 int golibssh_compiled_version(void);
 

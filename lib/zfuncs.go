@@ -7,6 +7,757 @@ package lib
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 #include "shim.h"
+#include "vzeroupper.h"
+
+// Each function Go calls, followed by golibssh_vzeroupper.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static inline const char * golibssh_z_ssh_version(int req_version)
+{
+    const char * r = ssh_version(req_version);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_compiled_version(void)
+{
+    int r = golibssh_compiled_version();
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_session golibssh_z_ssh_new(void)
+{
+    ssh_session r = ssh_new();
+    golibssh_vzeroupper();
+    return r;
+}
+static inline void golibssh_z_ssh_free(ssh_session session)
+{
+    ssh_free(session);
+    golibssh_vzeroupper();
+}
+static inline void golibssh_z_ssh_set_blocking(ssh_session session, int blocking)
+{
+    ssh_set_blocking(session, blocking);
+    golibssh_vzeroupper();
+}
+static inline int golibssh_z_ssh_connect(ssh_session session)
+{
+    int r = ssh_connect(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline void golibssh_z_ssh_disconnect(ssh_session session)
+{
+    ssh_disconnect(session);
+    golibssh_vzeroupper();
+}
+static inline void golibssh_z_ssh_silent_disconnect(ssh_session session)
+{
+    ssh_silent_disconnect(session);
+    golibssh_vzeroupper();
+}
+static inline int golibssh_z_ssh_is_connected(ssh_session session)
+{
+    int r = ssh_is_connected(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline socket_t golibssh_z_ssh_get_fd(ssh_session session)
+{
+    socket_t r = ssh_get_fd(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_get_status(ssh_session session)
+{
+    int r = ssh_get_status(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_get_poll_flags(ssh_session session)
+{
+    int r = ssh_get_poll_flags(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_get_error(void * error)
+{
+    const char * r = ssh_get_error(error);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_get_error_code(void * error)
+{
+    int r = ssh_get_error_code(error);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_get_disconnect_message(ssh_session session)
+{
+    const char * r = ssh_get_disconnect_message(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline char * golibssh_z_ssh_get_issue_banner(ssh_session session)
+{
+    char * r = ssh_get_issue_banner(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_get_serverbanner(ssh_session session)
+{
+    const char * r = ssh_get_serverbanner(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_get_openssh_version(ssh_session session)
+{
+    int r = ssh_get_openssh_version(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_get_kex_algo(ssh_session session)
+{
+    const char * r = ssh_get_kex_algo(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_get_cipher_in(ssh_session session)
+{
+    const char * r = ssh_get_cipher_in(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_get_cipher_out(ssh_session session)
+{
+    const char * r = ssh_get_cipher_out(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_get_hmac_in(ssh_session session)
+{
+    const char * r = ssh_get_hmac_in(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_get_hmac_out(ssh_session session)
+{
+    const char * r = ssh_get_hmac_out(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_send_keepalive(ssh_session session)
+{
+    int r = ssh_send_keepalive(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_options_parse_config(ssh_session session, const char * filename)
+{
+    int r = ssh_options_parse_config(session, filename);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_options_set_string(ssh_session session, enum ssh_options_e type, const char * value)
+{
+    int r = golibssh_options_set_string(session, type, value);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_options_set_null(ssh_session session, enum ssh_options_e type)
+{
+    int r = golibssh_options_set_null(session, type);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_options_set_int(ssh_session session, enum ssh_options_e type, int value)
+{
+    int r = golibssh_options_set_int(session, type, value);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_options_set_uint(ssh_session session, enum ssh_options_e type, unsigned int value)
+{
+    int r = golibssh_options_set_uint(session, type, value);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_options_set_long(ssh_session session, enum ssh_options_e type, long value)
+{
+    int r = golibssh_options_set_long(session, type, value);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_options_set_bool(ssh_session session, enum ssh_options_e type, int value)
+{
+    int r = golibssh_options_set_bool(session, type, value);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline char * golibssh_z_golibssh_options_get(ssh_session session, enum ssh_options_e type)
+{
+    char * r = golibssh_options_get(session, type);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline unsigned int golibssh_z_golibssh_options_get_port(ssh_session session)
+{
+    unsigned int r = golibssh_options_get_port(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_event golibssh_z_ssh_event_new(void)
+{
+    ssh_event r = ssh_event_new();
+    golibssh_vzeroupper();
+    return r;
+}
+static inline void golibssh_z_ssh_event_free(ssh_event event)
+{
+    ssh_event_free(event);
+    golibssh_vzeroupper();
+}
+static inline int golibssh_z_ssh_event_add_session(ssh_event event, ssh_session session)
+{
+    int r = ssh_event_add_session(event, session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_event_remove_session(ssh_event event, ssh_session session)
+{
+    int r = ssh_event_remove_session(event, session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_event_dopoll(ssh_event event, int timeout)
+{
+    int r = ssh_event_dopoll(event, timeout);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_pump(ssh_event event, int fd, int max_rounds)
+{
+    int r = golibssh_pump(event, fd, max_rounds);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds)
+{
+    int r = golibssh_flush(event, session, fd, max_rounds);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_counter golibssh_z_golibssh_counter_new(void)
+{
+    ssh_counter r = golibssh_counter_new();
+    golibssh_vzeroupper();
+    return r;
+}
+static inline void golibssh_z_golibssh_counter_free(ssh_counter counter)
+{
+    golibssh_counter_free(counter);
+    golibssh_vzeroupper();
+}
+static inline void golibssh_z_ssh_set_counters(ssh_session session, ssh_counter scounter, ssh_counter rcounter)
+{
+    ssh_set_counters(session, scounter, rcounter);
+    golibssh_vzeroupper();
+}
+static inline int golibssh_z_ssh_set_log_level(int level)
+{
+    int r = ssh_set_log_level(level);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_get_log_level(void)
+{
+    int r = ssh_get_log_level();
+    golibssh_vzeroupper();
+    return r;
+}
+static inline enum ssh_known_hosts_e golibssh_z_ssh_session_is_known_server(ssh_session session)
+{
+    enum ssh_known_hosts_e r = ssh_session_is_known_server(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_session_update_known_hosts(ssh_session session)
+{
+    int r = ssh_session_update_known_hosts(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_session_export_known_hosts_entry(ssh_session session, char ** pentry_string)
+{
+    int r = ssh_session_export_known_hosts_entry(session, pentry_string);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_key golibssh_z_golibssh_get_server_publickey(ssh_session session)
+{
+    ssh_key r = golibssh_get_server_publickey(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline char * golibssh_z_golibssh_key_fingerprint_sha256(ssh_key key)
+{
+    char * r = golibssh_key_fingerprint_sha256(key);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline char * golibssh_z_golibssh_key_hexa_sha256(ssh_key key)
+{
+    char * r = golibssh_key_hexa_sha256(key);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline char * golibssh_z_golibssh_key_base64(ssh_key key)
+{
+    char * r = golibssh_key_base64(key);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_key golibssh_z_golibssh_import_privkey_file(const char * path, const char * passphrase, int * encrypted)
+{
+    ssh_key r = golibssh_import_privkey_file(path, passphrase, encrypted);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_key golibssh_z_golibssh_import_privkey_base64(const char * b64, const char * passphrase, int * encrypted)
+{
+    ssh_key r = golibssh_import_privkey_base64(b64, passphrase, encrypted);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline void golibssh_z_ssh_key_free(ssh_key key)
+{
+    ssh_key_free(key);
+    golibssh_vzeroupper();
+}
+static inline ssh_key golibssh_z_ssh_key_dup(const ssh_key key)
+{
+    ssh_key r = ssh_key_dup(key);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline enum ssh_keytypes_e golibssh_z_ssh_key_type(const ssh_key key)
+{
+    enum ssh_keytypes_e r = ssh_key_type(key);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_key_type_to_char(enum ssh_keytypes_e type)
+{
+    const char * r = ssh_key_type_to_char(type);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_key_cmp(const ssh_key k1, const ssh_key k2, enum ssh_keycmp_e what)
+{
+    int r = ssh_key_cmp(k1, k2, what);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_service_request(ssh_session session, const char * service)
+{
+    int r = ssh_service_request(session, service);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_none(ssh_session session, const char * username)
+{
+    int r = ssh_userauth_none(session, username);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_list(ssh_session session, const char * username)
+{
+    int r = ssh_userauth_list(session, username);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_publickey(ssh_session session, const char * username, const ssh_key privkey)
+{
+    int r = ssh_userauth_publickey(session, username, privkey);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_publickey_auto(ssh_session session, const char * username, const char * passphrase)
+{
+    int r = ssh_userauth_publickey_auto(session, username, passphrase);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_agent(ssh_session session, const char * username)
+{
+    int r = ssh_userauth_agent(session, username);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_password(ssh_session session, const char * username, const char * password)
+{
+    int r = ssh_userauth_password(session, username, password);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_kbdint(ssh_session session, const char * user, const char * submethods)
+{
+    int r = ssh_userauth_kbdint(session, user, submethods);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_kbdint_getnprompts(ssh_session session)
+{
+    int r = ssh_userauth_kbdint_getnprompts(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_userauth_kbdint_getname(ssh_session session)
+{
+    const char * r = ssh_userauth_kbdint_getname(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_userauth_kbdint_getinstruction(ssh_session session)
+{
+    const char * r = ssh_userauth_kbdint_getinstruction(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_golibssh_kbdint_prompt(ssh_session session, unsigned int i, int * echo)
+{
+    const char * r = golibssh_kbdint_prompt(session, i, echo);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_kbdint_setanswer(ssh_session session, unsigned int i, const char * answer)
+{
+    int r = ssh_userauth_kbdint_setanswer(session, i, answer);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_gssapi(ssh_session session)
+{
+    int r = ssh_userauth_gssapi(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_channel golibssh_z_ssh_channel_new(ssh_session session)
+{
+    ssh_channel r = ssh_channel_new(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline void golibssh_z_ssh_channel_free(ssh_channel channel)
+{
+    ssh_channel_free(channel);
+    golibssh_vzeroupper();
+}
+static inline int golibssh_z_ssh_channel_open_session(ssh_channel channel)
+{
+    int r = ssh_channel_open_session(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_open_forward(ssh_channel channel, const char * remotehost, int remoteport, const char * sourcehost, int localport)
+{
+    int r = ssh_channel_open_forward(channel, remotehost, remoteport, sourcehost, localport);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_request_exec(ssh_channel channel, const char * cmd)
+{
+    int r = ssh_channel_request_exec(channel, cmd);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_request_env(ssh_channel channel, const char * name, const char * value)
+{
+    int r = ssh_channel_request_env(channel, name, value);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_request_pty_size(ssh_channel channel, const char * term, int cols, int rows)
+{
+    int r = ssh_channel_request_pty_size(channel, term, cols, rows);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_change_pty_size(ssh_channel channel, int cols, int rows)
+{
+    int r = ssh_channel_change_pty_size(channel, cols, rows);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_request_shell(ssh_channel channel)
+{
+    int r = ssh_channel_request_shell(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_request_subsystem(ssh_channel channel, const char * subsystem)
+{
+    int r = ssh_channel_request_subsystem(channel, subsystem);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_request_send_signal(ssh_channel channel, const char * signum)
+{
+    int r = ssh_channel_request_send_signal(channel, signum);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_request_x11(ssh_channel channel, int single_connection, const char * protocol, const char * cookie, int screen_number)
+{
+    int r = ssh_channel_request_x11(channel, single_connection, protocol, cookie, screen_number);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_request_auth_agent(ssh_channel channel)
+{
+    int r = ssh_channel_request_auth_agent(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_read(ssh_channel channel, void * dest, uint32_t count, int is_stderr)
+{
+    int r = ssh_channel_read(channel, dest, count, is_stderr);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_read_nonblocking(ssh_channel channel, void * dest, uint32_t count, int is_stderr)
+{
+    int r = ssh_channel_read_nonblocking(channel, dest, count, is_stderr);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_poll(ssh_channel channel, int is_stderr)
+{
+    int r = ssh_channel_poll(channel, is_stderr);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_write(ssh_channel channel, const void * data, uint32_t len)
+{
+    int r = ssh_channel_write(channel, data, len);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline uint32_t golibssh_z_ssh_channel_window_size(ssh_channel channel)
+{
+    uint32_t r = ssh_channel_window_size(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_send_eof(ssh_channel channel)
+{
+    int r = ssh_channel_send_eof(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_close(ssh_channel channel)
+{
+    int r = ssh_channel_close(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_is_open(ssh_channel channel)
+{
+    int r = ssh_channel_is_open(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_is_closed(ssh_channel channel)
+{
+    int r = ssh_channel_is_closed(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_is_eof(ssh_channel channel)
+{
+    int r = ssh_channel_is_eof(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_get_exit_status(ssh_channel channel)
+{
+    int r = ssh_channel_get_exit_status(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_session golibssh_z_ssh_channel_get_session(ssh_channel channel)
+{
+    ssh_session r = ssh_channel_get_session(channel);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_request_send_exit_status(ssh_channel channel, int exit_status)
+{
+    int r = ssh_channel_request_send_exit_status(channel, exit_status);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_request_send_exit_signal(ssh_channel channel, const char * signum, int core, const char * errmsg, const char * lang)
+{
+    int r = ssh_channel_request_send_exit_signal(channel, signum, core, errmsg, lang);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_write_stderr(ssh_channel channel, const void * data, uint32_t len)
+{
+    int r = ssh_channel_write_stderr(channel, data, len);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_bind golibssh_z_ssh_bind_new(void)
+{
+    ssh_bind r = ssh_bind_new();
+    golibssh_vzeroupper();
+    return r;
+}
+static inline void golibssh_z_ssh_bind_free(ssh_bind ssh_bind_o)
+{
+    ssh_bind_free(ssh_bind_o);
+    golibssh_vzeroupper();
+}
+static inline int golibssh_z_ssh_bind_accept_fd(ssh_bind ssh_bind_o, ssh_session session, socket_t fd)
+{
+    int r = ssh_bind_accept_fd(ssh_bind_o, session, fd);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_bind_import_key(ssh_bind bind, ssh_key key)
+{
+    int r = golibssh_bind_import_key(bind, key);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_handle_key_exchange(ssh_session session)
+{
+    int r = ssh_handle_key_exchange(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline void golibssh_z_ssh_set_auth_methods(ssh_session session, int auth_methods)
+{
+    ssh_set_auth_methods(session, auth_methods);
+    golibssh_vzeroupper();
+}
+static inline int golibssh_z_ssh_pki_generate(enum ssh_keytypes_e type, int parameter, ssh_key * pkey)
+{
+    int r = ssh_pki_generate(type, parameter, pkey);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_type(ssh_message msg)
+{
+    int r = ssh_message_type(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_subtype(ssh_message msg)
+{
+    int r = ssh_message_subtype(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_reply_default(ssh_message msg)
+{
+    int r = ssh_message_reply_default(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_message_auth_user(ssh_message msg)
+{
+    const char * r = ssh_message_auth_user(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_golibssh_message_auth_password(ssh_message msg)
+{
+    const char * r = golibssh_message_auth_password(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_key golibssh_z_golibssh_message_auth_pubkey(ssh_message msg)
+{
+    ssh_key r = golibssh_message_auth_pubkey(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_golibssh_message_auth_publickey_state(ssh_message msg)
+{
+    int r = golibssh_message_auth_publickey_state(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_auth_kbdint_is_response(ssh_message msg)
+{
+    int r = ssh_message_auth_kbdint_is_response(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_auth_reply_success(ssh_message msg, int partial)
+{
+    int r = ssh_message_auth_reply_success(msg, partial);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_auth_reply_pk_ok_simple(ssh_message msg)
+{
+    int r = ssh_message_auth_reply_pk_ok_simple(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_auth_set_methods(ssh_message msg, int methods)
+{
+    int r = ssh_message_auth_set_methods(msg, methods);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_userauth_kbdint_getnanswers(ssh_session session)
+{
+    int r = ssh_userauth_kbdint_getnanswers(session);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_userauth_kbdint_getanswer(ssh_session session, unsigned int i)
+{
+    const char * r = ssh_userauth_kbdint_getanswer(session, i);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_message_channel_request_open_originator(ssh_message msg)
+{
+    const char * r = ssh_message_channel_request_open_originator(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_channel_request_open_originator_port(ssh_message msg)
+{
+    int r = ssh_message_channel_request_open_originator_port(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_message_channel_request_open_destination(ssh_message msg)
+{
+    const char * r = ssh_message_channel_request_open_destination(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_channel_request_open_destination_port(ssh_message msg)
+{
+    int r = ssh_message_channel_request_open_destination_port(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline ssh_channel golibssh_z_ssh_message_channel_request_open_reply_accept(ssh_message msg)
+{
+    ssh_channel r = ssh_message_channel_request_open_reply_accept(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+#pragma GCC diagnostic pop
 */
 import "C"
 
@@ -18,7 +769,7 @@ var _ unsafe.Pointer
 //
 //	const char * ssh_version(int req_version)
 func Version(req_version int) (r string) {
-	if c := C.ssh_version(C.int(req_version)); c != nil {
+	if c := C.golibssh_z_ssh_version(C.int(req_version)); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -28,7 +779,7 @@ func Version(req_version int) (r string) {
 //
 //	int golibssh_compiled_version()
 func CompiledVersion() (r int) {
-	r = int(C.golibssh_compiled_version())
+	r = int(C.golibssh_z_golibssh_compiled_version())
 	return
 }
 
@@ -36,7 +787,7 @@ func CompiledVersion() (r int) {
 //
 //	ssh_session ssh_new()
 func New() (r Session) {
-	r = Session{p: C.ssh_new()}
+	r = Session{p: C.golibssh_z_ssh_new()}
 	return
 }
 
@@ -45,7 +796,7 @@ func New() (r Session) {
 //	void ssh_free(ssh_session session)
 func Free(session Session) {
 	assertSession(unsafe.Pointer(session.p))
-	C.ssh_free(session.p)
+	C.golibssh_z_ssh_free(session.p)
 }
 
 // SetBlocking calls ssh_set_blocking:
@@ -53,7 +804,7 @@ func Free(session Session) {
 //	void ssh_set_blocking(ssh_session session, int blocking)
 func SetBlocking(session Session, blocking int) {
 	assertSession(unsafe.Pointer(session.p))
-	C.ssh_set_blocking(session.p, C.int(blocking))
+	C.golibssh_z_ssh_set_blocking(session.p, C.int(blocking))
 }
 
 // Connect calls ssh_connect:
@@ -61,7 +812,7 @@ func SetBlocking(session Session, blocking int) {
 //	int ssh_connect(ssh_session session)
 func Connect(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_connect(session.p))
+	r = int(C.golibssh_z_ssh_connect(session.p))
 	return
 }
 
@@ -70,7 +821,7 @@ func Connect(session Session) (r int) {
 //	void ssh_disconnect(ssh_session session)
 func Disconnect(session Session) {
 	assertSession(unsafe.Pointer(session.p))
-	C.ssh_disconnect(session.p)
+	C.golibssh_z_ssh_disconnect(session.p)
 }
 
 // SilentDisconnect calls ssh_silent_disconnect:
@@ -78,7 +829,7 @@ func Disconnect(session Session) {
 //	void ssh_silent_disconnect(ssh_session session)
 func SilentDisconnect(session Session) {
 	assertSession(unsafe.Pointer(session.p))
-	C.ssh_silent_disconnect(session.p)
+	C.golibssh_z_ssh_silent_disconnect(session.p)
 }
 
 // IsConnected calls ssh_is_connected:
@@ -86,7 +837,7 @@ func SilentDisconnect(session Session) {
 //	int ssh_is_connected(ssh_session session)
 func IsConnected(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_is_connected(session.p))
+	r = int(C.golibssh_z_ssh_is_connected(session.p))
 	return
 }
 
@@ -95,7 +846,7 @@ func IsConnected(session Session) (r int) {
 //	socket_t ssh_get_fd(ssh_session session)
 func GetFd(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_get_fd(session.p))
+	r = int(C.golibssh_z_ssh_get_fd(session.p))
 	return
 }
 
@@ -104,7 +855,7 @@ func GetFd(session Session) (r int) {
 //	int ssh_get_status(ssh_session session)
 func GetStatus(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_get_status(session.p))
+	r = int(C.golibssh_z_ssh_get_status(session.p))
 	return
 }
 
@@ -113,7 +864,7 @@ func GetStatus(session Session) (r int) {
 //	int ssh_get_poll_flags(ssh_session session)
 func GetPollFlags(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_get_poll_flags(session.p))
+	r = int(C.golibssh_z_ssh_get_poll_flags(session.p))
 	return
 }
 
@@ -122,7 +873,7 @@ func GetPollFlags(session Session) (r int) {
 //	const char * ssh_get_error(void * error)
 func GetError(error Session) (r string) {
 	assertSession(unsafe.Pointer(error.p))
-	if c := C.ssh_get_error(unsafe.Pointer(error.p)); c != nil {
+	if c := C.golibssh_z_ssh_get_error(unsafe.Pointer(error.p)); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -133,7 +884,7 @@ func GetError(error Session) (r string) {
 //	int ssh_get_error_code(void * error)
 func GetErrorCode(error Session) (r int) {
 	assertSession(unsafe.Pointer(error.p))
-	r = int(C.ssh_get_error_code(unsafe.Pointer(error.p)))
+	r = int(C.golibssh_z_ssh_get_error_code(unsafe.Pointer(error.p)))
 	return
 }
 
@@ -142,7 +893,7 @@ func GetErrorCode(error Session) (r int) {
 //	const char * ssh_get_disconnect_message(ssh_session session)
 func GetDisconnectMessage(session Session) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_get_disconnect_message(session.p); c != nil {
+	if c := C.golibssh_z_ssh_get_disconnect_message(session.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -153,7 +904,7 @@ func GetDisconnectMessage(session Session) (r string) {
 //	char * ssh_get_issue_banner(ssh_session session)
 func GetIssueBanner(session Session) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_get_issue_banner(session.p); c != nil {
+	if c := C.golibssh_z_ssh_get_issue_banner(session.p); c != nil {
 		r = C.GoString(c)
 		C.ssh_string_free_char(c)
 	}
@@ -165,7 +916,7 @@ func GetIssueBanner(session Session) (r string) {
 //	const char * ssh_get_serverbanner(ssh_session session)
 func GetServerbanner(session Session) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_get_serverbanner(session.p); c != nil {
+	if c := C.golibssh_z_ssh_get_serverbanner(session.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -176,7 +927,7 @@ func GetServerbanner(session Session) (r string) {
 //	int ssh_get_openssh_version(ssh_session session)
 func GetOpensshVersion(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_get_openssh_version(session.p))
+	r = int(C.golibssh_z_ssh_get_openssh_version(session.p))
 	return
 }
 
@@ -185,7 +936,7 @@ func GetOpensshVersion(session Session) (r int) {
 //	const char * ssh_get_kex_algo(ssh_session session)
 func GetKexAlgo(session Session) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_get_kex_algo(session.p); c != nil {
+	if c := C.golibssh_z_ssh_get_kex_algo(session.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -196,7 +947,7 @@ func GetKexAlgo(session Session) (r string) {
 //	const char * ssh_get_cipher_in(ssh_session session)
 func GetCipherIn(session Session) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_get_cipher_in(session.p); c != nil {
+	if c := C.golibssh_z_ssh_get_cipher_in(session.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -207,7 +958,7 @@ func GetCipherIn(session Session) (r string) {
 //	const char * ssh_get_cipher_out(ssh_session session)
 func GetCipherOut(session Session) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_get_cipher_out(session.p); c != nil {
+	if c := C.golibssh_z_ssh_get_cipher_out(session.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -218,7 +969,7 @@ func GetCipherOut(session Session) (r string) {
 //	const char * ssh_get_hmac_in(ssh_session session)
 func GetHmacIn(session Session) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_get_hmac_in(session.p); c != nil {
+	if c := C.golibssh_z_ssh_get_hmac_in(session.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -229,7 +980,7 @@ func GetHmacIn(session Session) (r string) {
 //	const char * ssh_get_hmac_out(ssh_session session)
 func GetHmacOut(session Session) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_get_hmac_out(session.p); c != nil {
+	if c := C.golibssh_z_ssh_get_hmac_out(session.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -240,7 +991,7 @@ func GetHmacOut(session Session) (r string) {
 //	int ssh_send_keepalive(ssh_session session)
 func SendKeepalive(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_send_keepalive(session.p))
+	r = int(C.golibssh_z_ssh_send_keepalive(session.p))
 	return
 }
 
@@ -249,7 +1000,7 @@ func SendKeepalive(session Session) (r int) {
 //	int ssh_options_parse_config(ssh_session session, const char * filename)
 func OptionsParseConfig(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_options_parse_config(session.p, nil))
+	r = int(C.golibssh_z_ssh_options_parse_config(session.p, nil))
 	return
 }
 
@@ -260,7 +1011,7 @@ func OptionsSetString(session Session, type_ int, value string) (r int) {
 	assertSession(unsafe.Pointer(session.p))
 	c_value := C.CString(value)
 	defer C.free(unsafe.Pointer(c_value))
-	r = int(C.golibssh_options_set_string(session.p, C.enum_ssh_options_e(type_), c_value))
+	r = int(C.golibssh_z_golibssh_options_set_string(session.p, C.enum_ssh_options_e(type_), c_value))
 	return
 }
 
@@ -269,7 +1020,7 @@ func OptionsSetString(session Session, type_ int, value string) (r int) {
 //	int golibssh_options_set_null(ssh_session session, enum ssh_options_e type)
 func OptionsSetNull(session Session, type_ int) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.golibssh_options_set_null(session.p, C.enum_ssh_options_e(type_)))
+	r = int(C.golibssh_z_golibssh_options_set_null(session.p, C.enum_ssh_options_e(type_)))
 	return
 }
 
@@ -278,7 +1029,7 @@ func OptionsSetNull(session Session, type_ int) (r int) {
 //	int golibssh_options_set_int(ssh_session session, enum ssh_options_e type, int value)
 func OptionsSetInt(session Session, type_ int, value int) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.golibssh_options_set_int(session.p, C.enum_ssh_options_e(type_), C.int(value)))
+	r = int(C.golibssh_z_golibssh_options_set_int(session.p, C.enum_ssh_options_e(type_), C.int(value)))
 	return
 }
 
@@ -287,7 +1038,7 @@ func OptionsSetInt(session Session, type_ int, value int) (r int) {
 //	int golibssh_options_set_uint(ssh_session session, enum ssh_options_e type, unsigned int value)
 func OptionsSetUint(session Session, type_ int, value uint) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.golibssh_options_set_uint(session.p, C.enum_ssh_options_e(type_), C.uint(value)))
+	r = int(C.golibssh_z_golibssh_options_set_uint(session.p, C.enum_ssh_options_e(type_), C.uint(value)))
 	return
 }
 
@@ -296,7 +1047,7 @@ func OptionsSetUint(session Session, type_ int, value uint) (r int) {
 //	int golibssh_options_set_long(ssh_session session, enum ssh_options_e type, long value)
 func OptionsSetLong(session Session, type_ int, value int64) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.golibssh_options_set_long(session.p, C.enum_ssh_options_e(type_), C.long(value)))
+	r = int(C.golibssh_z_golibssh_options_set_long(session.p, C.enum_ssh_options_e(type_), C.long(value)))
 	return
 }
 
@@ -305,7 +1056,7 @@ func OptionsSetLong(session Session, type_ int, value int64) (r int) {
 //	int golibssh_options_set_bool(ssh_session session, enum ssh_options_e type, int value)
 func OptionsSetBool(session Session, type_ int, value int) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.golibssh_options_set_bool(session.p, C.enum_ssh_options_e(type_), C.int(value)))
+	r = int(C.golibssh_z_golibssh_options_set_bool(session.p, C.enum_ssh_options_e(type_), C.int(value)))
 	return
 }
 
@@ -314,7 +1065,7 @@ func OptionsSetBool(session Session, type_ int, value int) (r int) {
 //	char * golibssh_options_get(ssh_session session, enum ssh_options_e type)
 func OptionsGet(session Session, type_ int) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.golibssh_options_get(session.p, C.enum_ssh_options_e(type_)); c != nil {
+	if c := C.golibssh_z_golibssh_options_get(session.p, C.enum_ssh_options_e(type_)); c != nil {
 		r = C.GoString(c)
 		C.ssh_string_free_char(c)
 	}
@@ -326,7 +1077,7 @@ func OptionsGet(session Session, type_ int) (r string) {
 //	unsigned int golibssh_options_get_port(ssh_session session)
 func OptionsGetPort(session Session) (r uint) {
 	assertSession(unsafe.Pointer(session.p))
-	r = uint(C.golibssh_options_get_port(session.p))
+	r = uint(C.golibssh_z_golibssh_options_get_port(session.p))
 	return
 }
 
@@ -334,7 +1085,7 @@ func OptionsGetPort(session Session) (r uint) {
 //
 //	ssh_event ssh_event_new()
 func EventNew() (r Event) {
-	r = Event{p: C.ssh_event_new()}
+	r = Event{p: C.golibssh_z_ssh_event_new()}
 	return
 }
 
@@ -342,7 +1093,7 @@ func EventNew() (r Event) {
 //
 //	void ssh_event_free(ssh_event event)
 func EventFree(event Event) {
-	C.ssh_event_free(event.p)
+	C.golibssh_z_ssh_event_free(event.p)
 }
 
 // EventAddSession calls ssh_event_add_session:
@@ -350,7 +1101,7 @@ func EventFree(event Event) {
 //	int ssh_event_add_session(ssh_event event, ssh_session session)
 func EventAddSession(event Event, session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_event_add_session(event.p, session.p))
+	r = int(C.golibssh_z_ssh_event_add_session(event.p, session.p))
 	return
 }
 
@@ -359,7 +1110,7 @@ func EventAddSession(event Event, session Session) (r int) {
 //	int ssh_event_remove_session(ssh_event event, ssh_session session)
 func EventRemoveSession(event Event, session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_event_remove_session(event.p, session.p))
+	r = int(C.golibssh_z_ssh_event_remove_session(event.p, session.p))
 	return
 }
 
@@ -367,7 +1118,7 @@ func EventRemoveSession(event Event, session Session) (r int) {
 //
 //	int ssh_event_dopoll(ssh_event event, int timeout)
 func EventDopoll(event Event, timeout int) (r int) {
-	r = int(C.ssh_event_dopoll(event.p, C.int(timeout)))
+	r = int(C.golibssh_z_ssh_event_dopoll(event.p, C.int(timeout)))
 	return
 }
 
@@ -375,7 +1126,7 @@ func EventDopoll(event Event, timeout int) (r int) {
 //
 //	int golibssh_pump(ssh_event event, int fd, int max_rounds)
 func Pump(event Event, fd int, max_rounds int) (r int) {
-	r = int(C.golibssh_pump(event.p, C.int(fd), C.int(max_rounds)))
+	r = int(C.golibssh_z_golibssh_pump(event.p, C.int(fd), C.int(max_rounds)))
 	return
 }
 
@@ -384,7 +1135,7 @@ func Pump(event Event, fd int, max_rounds int) (r int) {
 //	int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds)
 func Flush(event Event, session Session, fd int, max_rounds int) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.golibssh_flush(event.p, session.p, C.int(fd), C.int(max_rounds)))
+	r = int(C.golibssh_z_golibssh_flush(event.p, session.p, C.int(fd), C.int(max_rounds)))
 	return
 }
 
@@ -392,7 +1143,7 @@ func Flush(event Event, session Session, fd int, max_rounds int) (r int) {
 //
 //	ssh_counter golibssh_counter_new()
 func CounterNew() (r Counter) {
-	r = Counter{p: C.golibssh_counter_new()}
+	r = Counter{p: C.golibssh_z_golibssh_counter_new()}
 	return
 }
 
@@ -400,7 +1151,7 @@ func CounterNew() (r Counter) {
 //
 //	void golibssh_counter_free(ssh_counter counter)
 func CounterFree(counter Counter) {
-	C.golibssh_counter_free(counter.p)
+	C.golibssh_z_golibssh_counter_free(counter.p)
 }
 
 // SetCounters calls ssh_set_counters:
@@ -408,14 +1159,14 @@ func CounterFree(counter Counter) {
 //	void ssh_set_counters(ssh_session session, ssh_counter scounter, ssh_counter rcounter)
 func SetCounters(session Session, scounter Counter, rcounter Counter) {
 	assertSession(unsafe.Pointer(session.p))
-	C.ssh_set_counters(session.p, scounter.p, rcounter.p)
+	C.golibssh_z_ssh_set_counters(session.p, scounter.p, rcounter.p)
 }
 
 // SetLogLevel calls ssh_set_log_level:
 //
 //	int ssh_set_log_level(int level)
 func SetLogLevel(level int) (r int) {
-	r = int(C.ssh_set_log_level(C.int(level)))
+	r = int(C.golibssh_z_ssh_set_log_level(C.int(level)))
 	return
 }
 
@@ -423,7 +1174,7 @@ func SetLogLevel(level int) (r int) {
 //
 //	int ssh_get_log_level()
 func GetLogLevel() (r int) {
-	r = int(C.ssh_get_log_level())
+	r = int(C.golibssh_z_ssh_get_log_level())
 	return
 }
 
@@ -432,7 +1183,7 @@ func GetLogLevel() (r int) {
 //	enum ssh_known_hosts_e ssh_session_is_known_server(ssh_session session)
 func SessionIsKnownServer(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_session_is_known_server(session.p))
+	r = int(C.golibssh_z_ssh_session_is_known_server(session.p))
 	return
 }
 
@@ -441,7 +1192,7 @@ func SessionIsKnownServer(session Session) (r int) {
 //	int ssh_session_update_known_hosts(ssh_session session)
 func SessionUpdateKnownHosts(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_session_update_known_hosts(session.p))
+	r = int(C.golibssh_z_ssh_session_update_known_hosts(session.p))
 	return
 }
 
@@ -451,7 +1202,7 @@ func SessionUpdateKnownHosts(session Session) (r int) {
 func SessionExportKnownHostsEntry(session Session) (r int, pentry_string string) {
 	assertSession(unsafe.Pointer(session.p))
 	var c_pentry_string *C.char
-	r = int(C.ssh_session_export_known_hosts_entry(session.p, &c_pentry_string))
+	r = int(C.golibssh_z_ssh_session_export_known_hosts_entry(session.p, &c_pentry_string))
 	if c_pentry_string != nil {
 		pentry_string = C.GoString(c_pentry_string)
 		C.ssh_string_free_char(c_pentry_string)
@@ -464,7 +1215,7 @@ func SessionExportKnownHostsEntry(session Session) (r int, pentry_string string)
 //	ssh_key golibssh_get_server_publickey(ssh_session session)
 func GetServerPublickey(session Session) (r Key) {
 	assertSession(unsafe.Pointer(session.p))
-	r = Key{p: C.golibssh_get_server_publickey(session.p)}
+	r = Key{p: C.golibssh_z_golibssh_get_server_publickey(session.p)}
 	return
 }
 
@@ -472,7 +1223,7 @@ func GetServerPublickey(session Session) (r Key) {
 //
 //	char * golibssh_key_fingerprint_sha256(ssh_key key)
 func KeyFingerprintSha256(key Key) (r string) {
-	if c := C.golibssh_key_fingerprint_sha256(key.p); c != nil {
+	if c := C.golibssh_z_golibssh_key_fingerprint_sha256(key.p); c != nil {
 		r = C.GoString(c)
 		C.ssh_string_free_char(c)
 	}
@@ -483,7 +1234,7 @@ func KeyFingerprintSha256(key Key) (r string) {
 //
 //	char * golibssh_key_hexa_sha256(ssh_key key)
 func KeyHexaSha256(key Key) (r string) {
-	if c := C.golibssh_key_hexa_sha256(key.p); c != nil {
+	if c := C.golibssh_z_golibssh_key_hexa_sha256(key.p); c != nil {
 		r = C.GoString(c)
 		C.ssh_string_free_char(c)
 	}
@@ -494,7 +1245,7 @@ func KeyHexaSha256(key Key) (r string) {
 //
 //	char * golibssh_key_base64(ssh_key key)
 func KeyBase64(key Key) (r string) {
-	if c := C.golibssh_key_base64(key.p); c != nil {
+	if c := C.golibssh_z_golibssh_key_base64(key.p); c != nil {
 		r = C.GoString(c)
 		C.ssh_string_free_char(c)
 	}
@@ -513,7 +1264,7 @@ func ImportPrivkeyFile(path string, passphrase string) (r Key, encrypted int) {
 		defer C.golibssh_burn_free(c_passphrase)
 	}
 	var c_encrypted C.int
-	r = Key{p: C.golibssh_import_privkey_file(c_path, c_passphrase, &c_encrypted)}
+	r = Key{p: C.golibssh_z_golibssh_import_privkey_file(c_path, c_passphrase, &c_encrypted)}
 	encrypted = int(c_encrypted)
 	return
 }
@@ -530,7 +1281,7 @@ func ImportPrivkeyBase64(b64 string, passphrase string) (r Key, encrypted int) {
 		defer C.golibssh_burn_free(c_passphrase)
 	}
 	var c_encrypted C.int
-	r = Key{p: C.golibssh_import_privkey_base64(c_b64, c_passphrase, &c_encrypted)}
+	r = Key{p: C.golibssh_z_golibssh_import_privkey_base64(c_b64, c_passphrase, &c_encrypted)}
 	encrypted = int(c_encrypted)
 	return
 }
@@ -539,14 +1290,14 @@ func ImportPrivkeyBase64(b64 string, passphrase string) (r Key, encrypted int) {
 //
 //	void ssh_key_free(ssh_key key)
 func KeyFree(key Key) {
-	C.ssh_key_free(key.p)
+	C.golibssh_z_ssh_key_free(key.p)
 }
 
 // KeyDup calls ssh_key_dup:
 //
 //	ssh_key ssh_key_dup(const ssh_key key)
 func KeyDup(key Key) (r Key) {
-	r = Key{p: C.ssh_key_dup(key.p)}
+	r = Key{p: C.golibssh_z_ssh_key_dup(key.p)}
 	return
 }
 
@@ -554,7 +1305,7 @@ func KeyDup(key Key) (r Key) {
 //
 //	enum ssh_keytypes_e ssh_key_type(const ssh_key key)
 func KeyType(key Key) (r int) {
-	r = int(C.ssh_key_type(key.p))
+	r = int(C.golibssh_z_ssh_key_type(key.p))
 	return
 }
 
@@ -562,7 +1313,7 @@ func KeyType(key Key) (r int) {
 //
 //	const char * ssh_key_type_to_char(enum ssh_keytypes_e type)
 func KeyTypeToChar(type_ int) (r string) {
-	if c := C.ssh_key_type_to_char(C.enum_ssh_keytypes_e(type_)); c != nil {
+	if c := C.golibssh_z_ssh_key_type_to_char(C.enum_ssh_keytypes_e(type_)); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -572,7 +1323,7 @@ func KeyTypeToChar(type_ int) (r string) {
 //
 //	int ssh_key_cmp(const ssh_key k1, const ssh_key k2, enum ssh_keycmp_e what)
 func KeyCmp(k1 Key, k2 Key, what int) (r int) {
-	r = int(C.ssh_key_cmp(k1.p, k2.p, C.enum_ssh_keycmp_e(what)))
+	r = int(C.golibssh_z_ssh_key_cmp(k1.p, k2.p, C.enum_ssh_keycmp_e(what)))
 	return
 }
 
@@ -583,7 +1334,7 @@ func ServiceRequest(session Session, service string) (r int) {
 	assertSession(unsafe.Pointer(session.p))
 	c_service := C.CString(service)
 	defer C.free(unsafe.Pointer(c_service))
-	r = int(C.ssh_service_request(session.p, c_service))
+	r = int(C.golibssh_z_ssh_service_request(session.p, c_service))
 	return
 }
 
@@ -592,7 +1343,7 @@ func ServiceRequest(session Session, service string) (r int) {
 //	int ssh_userauth_none(ssh_session session, const char * username)
 func UserauthNone(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_userauth_none(session.p, nil))
+	r = int(C.golibssh_z_ssh_userauth_none(session.p, nil))
 	return
 }
 
@@ -601,7 +1352,7 @@ func UserauthNone(session Session) (r int) {
 //	int ssh_userauth_list(ssh_session session, const char * username)
 func UserauthList(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_userauth_list(session.p, nil))
+	r = int(C.golibssh_z_ssh_userauth_list(session.p, nil))
 	return
 }
 
@@ -610,7 +1361,7 @@ func UserauthList(session Session) (r int) {
 //	int ssh_userauth_publickey(ssh_session session, const char * username, const ssh_key privkey)
 func UserauthPublickey(session Session, privkey Key) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_userauth_publickey(session.p, nil, privkey.p))
+	r = int(C.golibssh_z_ssh_userauth_publickey(session.p, nil, privkey.p))
 	return
 }
 
@@ -624,7 +1375,7 @@ func UserauthPublickeyAuto(session Session, passphrase string) (r int) {
 		c_passphrase = C.CString(passphrase)
 		defer C.golibssh_burn_free(c_passphrase)
 	}
-	r = int(C.ssh_userauth_publickey_auto(session.p, nil, c_passphrase))
+	r = int(C.golibssh_z_ssh_userauth_publickey_auto(session.p, nil, c_passphrase))
 	return
 }
 
@@ -633,7 +1384,7 @@ func UserauthPublickeyAuto(session Session, passphrase string) (r int) {
 //	int ssh_userauth_agent(ssh_session session, const char * username)
 func UserauthAgent(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_userauth_agent(session.p, nil))
+	r = int(C.golibssh_z_ssh_userauth_agent(session.p, nil))
 	return
 }
 
@@ -644,7 +1395,7 @@ func UserauthPassword(session Session, password string) (r int) {
 	assertSession(unsafe.Pointer(session.p))
 	c_password := C.CString(password)
 	defer C.golibssh_burn_free(c_password)
-	r = int(C.ssh_userauth_password(session.p, nil, c_password))
+	r = int(C.golibssh_z_ssh_userauth_password(session.p, nil, c_password))
 	return
 }
 
@@ -653,7 +1404,7 @@ func UserauthPassword(session Session, password string) (r int) {
 //	int ssh_userauth_kbdint(ssh_session session, const char * user, const char * submethods)
 func UserauthKbdint(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_userauth_kbdint(session.p, nil, nil))
+	r = int(C.golibssh_z_ssh_userauth_kbdint(session.p, nil, nil))
 	return
 }
 
@@ -662,7 +1413,7 @@ func UserauthKbdint(session Session) (r int) {
 //	int ssh_userauth_kbdint_getnprompts(ssh_session session)
 func UserauthKbdintGetnprompts(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_userauth_kbdint_getnprompts(session.p))
+	r = int(C.golibssh_z_ssh_userauth_kbdint_getnprompts(session.p))
 	return
 }
 
@@ -671,7 +1422,7 @@ func UserauthKbdintGetnprompts(session Session) (r int) {
 //	const char * ssh_userauth_kbdint_getname(ssh_session session)
 func UserauthKbdintGetname(session Session) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_userauth_kbdint_getname(session.p); c != nil {
+	if c := C.golibssh_z_ssh_userauth_kbdint_getname(session.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -682,7 +1433,7 @@ func UserauthKbdintGetname(session Session) (r string) {
 //	const char * ssh_userauth_kbdint_getinstruction(ssh_session session)
 func UserauthKbdintGetinstruction(session Session) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_userauth_kbdint_getinstruction(session.p); c != nil {
+	if c := C.golibssh_z_ssh_userauth_kbdint_getinstruction(session.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -694,7 +1445,7 @@ func UserauthKbdintGetinstruction(session Session) (r string) {
 func KbdintPrompt(session Session, i uint) (r string, echo int) {
 	assertSession(unsafe.Pointer(session.p))
 	var c_echo C.int
-	if c := C.golibssh_kbdint_prompt(session.p, C.uint(i), &c_echo); c != nil {
+	if c := C.golibssh_z_golibssh_kbdint_prompt(session.p, C.uint(i), &c_echo); c != nil {
 		r = C.GoString(c)
 	}
 	echo = int(c_echo)
@@ -708,7 +1459,7 @@ func UserauthKbdintSetanswer(session Session, i uint, answer string) (r int) {
 	assertSession(unsafe.Pointer(session.p))
 	c_answer := C.CString(answer)
 	defer C.golibssh_burn_free(c_answer)
-	r = int(C.ssh_userauth_kbdint_setanswer(session.p, C.uint(i), c_answer))
+	r = int(C.golibssh_z_ssh_userauth_kbdint_setanswer(session.p, C.uint(i), c_answer))
 	return
 }
 
@@ -717,7 +1468,7 @@ func UserauthKbdintSetanswer(session Session, i uint, answer string) (r int) {
 //	int ssh_userauth_gssapi(ssh_session session)
 func UserauthGssapi(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_userauth_gssapi(session.p))
+	r = int(C.golibssh_z_ssh_userauth_gssapi(session.p))
 	return
 }
 
@@ -726,7 +1477,7 @@ func UserauthGssapi(session Session) (r int) {
 //	ssh_channel ssh_channel_new(ssh_session session)
 func ChannelNew(session Session) (r Channel) {
 	assertSession(unsafe.Pointer(session.p))
-	r = Channel{p: C.ssh_channel_new(session.p)}
+	r = Channel{p: C.golibssh_z_ssh_channel_new(session.p)}
 	return
 }
 
@@ -735,7 +1486,7 @@ func ChannelNew(session Session) (r Channel) {
 //	void ssh_channel_free(ssh_channel channel)
 func ChannelFree(channel Channel) {
 	assertChannel(channel.p)
-	C.ssh_channel_free(channel.p)
+	C.golibssh_z_ssh_channel_free(channel.p)
 }
 
 // ChannelOpenSession calls ssh_channel_open_session:
@@ -743,7 +1494,7 @@ func ChannelFree(channel Channel) {
 //	int ssh_channel_open_session(ssh_channel channel)
 func ChannelOpenSession(channel Channel) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_open_session(channel.p))
+	r = int(C.golibssh_z_ssh_channel_open_session(channel.p))
 	return
 }
 
@@ -756,7 +1507,7 @@ func ChannelOpenForward(channel Channel, remotehost string, remoteport int, sour
 	defer C.free(unsafe.Pointer(c_remotehost))
 	c_sourcehost := C.CString(sourcehost)
 	defer C.free(unsafe.Pointer(c_sourcehost))
-	r = int(C.ssh_channel_open_forward(channel.p, c_remotehost, C.int(remoteport), c_sourcehost, C.int(localport)))
+	r = int(C.golibssh_z_ssh_channel_open_forward(channel.p, c_remotehost, C.int(remoteport), c_sourcehost, C.int(localport)))
 	return
 }
 
@@ -767,7 +1518,7 @@ func ChannelRequestExec(channel Channel, cmd string) (r int) {
 	assertChannel(channel.p)
 	c_cmd := C.CString(cmd)
 	defer C.free(unsafe.Pointer(c_cmd))
-	r = int(C.ssh_channel_request_exec(channel.p, c_cmd))
+	r = int(C.golibssh_z_ssh_channel_request_exec(channel.p, c_cmd))
 	return
 }
 
@@ -780,7 +1531,7 @@ func ChannelRequestEnv(channel Channel, name string, value string) (r int) {
 	defer C.free(unsafe.Pointer(c_name))
 	c_value := C.CString(value)
 	defer C.free(unsafe.Pointer(c_value))
-	r = int(C.ssh_channel_request_env(channel.p, c_name, c_value))
+	r = int(C.golibssh_z_ssh_channel_request_env(channel.p, c_name, c_value))
 	return
 }
 
@@ -791,7 +1542,7 @@ func ChannelRequestPtySize(channel Channel, term string, cols int, rows int) (r 
 	assertChannel(channel.p)
 	c_term := C.CString(term)
 	defer C.free(unsafe.Pointer(c_term))
-	r = int(C.ssh_channel_request_pty_size(channel.p, c_term, C.int(cols), C.int(rows)))
+	r = int(C.golibssh_z_ssh_channel_request_pty_size(channel.p, c_term, C.int(cols), C.int(rows)))
 	return
 }
 
@@ -800,7 +1551,7 @@ func ChannelRequestPtySize(channel Channel, term string, cols int, rows int) (r 
 //	int ssh_channel_change_pty_size(ssh_channel channel, int cols, int rows)
 func ChannelChangePtySize(channel Channel, cols int, rows int) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_change_pty_size(channel.p, C.int(cols), C.int(rows)))
+	r = int(C.golibssh_z_ssh_channel_change_pty_size(channel.p, C.int(cols), C.int(rows)))
 	return
 }
 
@@ -809,7 +1560,7 @@ func ChannelChangePtySize(channel Channel, cols int, rows int) (r int) {
 //	int ssh_channel_request_shell(ssh_channel channel)
 func ChannelRequestShell(channel Channel) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_request_shell(channel.p))
+	r = int(C.golibssh_z_ssh_channel_request_shell(channel.p))
 	return
 }
 
@@ -820,7 +1571,7 @@ func ChannelRequestSubsystem(channel Channel, subsystem string) (r int) {
 	assertChannel(channel.p)
 	c_subsystem := C.CString(subsystem)
 	defer C.free(unsafe.Pointer(c_subsystem))
-	r = int(C.ssh_channel_request_subsystem(channel.p, c_subsystem))
+	r = int(C.golibssh_z_ssh_channel_request_subsystem(channel.p, c_subsystem))
 	return
 }
 
@@ -831,7 +1582,7 @@ func ChannelRequestSendSignal(channel Channel, signum string) (r int) {
 	assertChannel(channel.p)
 	c_signum := C.CString(signum)
 	defer C.free(unsafe.Pointer(c_signum))
-	r = int(C.ssh_channel_request_send_signal(channel.p, c_signum))
+	r = int(C.golibssh_z_ssh_channel_request_send_signal(channel.p, c_signum))
 	return
 }
 
@@ -850,7 +1601,7 @@ func ChannelRequestX11(channel Channel, single_connection int, protocol string, 
 		c_cookie = C.CString(cookie)
 		defer C.free(unsafe.Pointer(c_cookie))
 	}
-	r = int(C.ssh_channel_request_x11(channel.p, C.int(single_connection), c_protocol, c_cookie, C.int(screen_number)))
+	r = int(C.golibssh_z_ssh_channel_request_x11(channel.p, C.int(single_connection), c_protocol, c_cookie, C.int(screen_number)))
 	return
 }
 
@@ -859,7 +1610,7 @@ func ChannelRequestX11(channel Channel, single_connection int, protocol string, 
 //	int ssh_channel_request_auth_agent(ssh_channel channel)
 func ChannelRequestAuthAgent(channel Channel) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_request_auth_agent(channel.p))
+	r = int(C.golibssh_z_ssh_channel_request_auth_agent(channel.p))
 	return
 }
 
@@ -872,7 +1623,7 @@ func ChannelRead(channel Channel, dest []byte, is_stderr int) (r int) {
 	if len(dest) > 0 {
 		p_dest = unsafe.Pointer(&dest[0])
 	}
-	r = int(C.ssh_channel_read(channel.p, p_dest, C.uint32_t(len(dest)), C.int(is_stderr)))
+	r = int(C.golibssh_z_ssh_channel_read(channel.p, p_dest, C.uint32_t(len(dest)), C.int(is_stderr)))
 	return
 }
 
@@ -885,7 +1636,7 @@ func ChannelReadNonblocking(channel Channel, dest []byte, is_stderr int) (r int)
 	if len(dest) > 0 {
 		p_dest = unsafe.Pointer(&dest[0])
 	}
-	r = int(C.ssh_channel_read_nonblocking(channel.p, p_dest, C.uint32_t(len(dest)), C.int(is_stderr)))
+	r = int(C.golibssh_z_ssh_channel_read_nonblocking(channel.p, p_dest, C.uint32_t(len(dest)), C.int(is_stderr)))
 	return
 }
 
@@ -894,7 +1645,7 @@ func ChannelReadNonblocking(channel Channel, dest []byte, is_stderr int) (r int)
 //	int ssh_channel_poll(ssh_channel channel, int is_stderr)
 func ChannelPoll(channel Channel, is_stderr int) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_poll(channel.p, C.int(is_stderr)))
+	r = int(C.golibssh_z_ssh_channel_poll(channel.p, C.int(is_stderr)))
 	return
 }
 
@@ -907,7 +1658,7 @@ func ChannelWrite(channel Channel, data []byte) (r int) {
 	if len(data) > 0 {
 		p_data = unsafe.Pointer(&data[0])
 	}
-	r = int(C.ssh_channel_write(channel.p, p_data, C.uint32_t(len(data))))
+	r = int(C.golibssh_z_ssh_channel_write(channel.p, p_data, C.uint32_t(len(data))))
 	return
 }
 
@@ -916,7 +1667,7 @@ func ChannelWrite(channel Channel, data []byte) (r int) {
 //	uint32_t ssh_channel_window_size(ssh_channel channel)
 func ChannelWindowSize(channel Channel) (r uint32) {
 	assertChannel(channel.p)
-	r = uint32(C.ssh_channel_window_size(channel.p))
+	r = uint32(C.golibssh_z_ssh_channel_window_size(channel.p))
 	return
 }
 
@@ -925,7 +1676,7 @@ func ChannelWindowSize(channel Channel) (r uint32) {
 //	int ssh_channel_send_eof(ssh_channel channel)
 func ChannelSendEof(channel Channel) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_send_eof(channel.p))
+	r = int(C.golibssh_z_ssh_channel_send_eof(channel.p))
 	return
 }
 
@@ -934,7 +1685,7 @@ func ChannelSendEof(channel Channel) (r int) {
 //	int ssh_channel_close(ssh_channel channel)
 func ChannelClose(channel Channel) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_close(channel.p))
+	r = int(C.golibssh_z_ssh_channel_close(channel.p))
 	return
 }
 
@@ -943,7 +1694,7 @@ func ChannelClose(channel Channel) (r int) {
 //	int ssh_channel_is_open(ssh_channel channel)
 func ChannelIsOpen(channel Channel) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_is_open(channel.p))
+	r = int(C.golibssh_z_ssh_channel_is_open(channel.p))
 	return
 }
 
@@ -952,7 +1703,7 @@ func ChannelIsOpen(channel Channel) (r int) {
 //	int ssh_channel_is_closed(ssh_channel channel)
 func ChannelIsClosed(channel Channel) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_is_closed(channel.p))
+	r = int(C.golibssh_z_ssh_channel_is_closed(channel.p))
 	return
 }
 
@@ -961,7 +1712,7 @@ func ChannelIsClosed(channel Channel) (r int) {
 //	int ssh_channel_is_eof(ssh_channel channel)
 func ChannelIsEof(channel Channel) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_is_eof(channel.p))
+	r = int(C.golibssh_z_ssh_channel_is_eof(channel.p))
 	return
 }
 
@@ -970,7 +1721,7 @@ func ChannelIsEof(channel Channel) (r int) {
 //	int ssh_channel_get_exit_status(ssh_channel channel)
 func ChannelGetExitStatus(channel Channel) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_get_exit_status(channel.p))
+	r = int(C.golibssh_z_ssh_channel_get_exit_status(channel.p))
 	return
 }
 
@@ -978,7 +1729,7 @@ func ChannelGetExitStatus(channel Channel) (r int) {
 //
 //	ssh_session ssh_channel_get_session(ssh_channel channel)
 func ChannelGetSession(channel Channel) (r Session) {
-	r = Session{p: C.ssh_channel_get_session(channel.p)}
+	r = Session{p: C.golibssh_z_ssh_channel_get_session(channel.p)}
 	return
 }
 
@@ -987,7 +1738,7 @@ func ChannelGetSession(channel Channel) (r Session) {
 //	int ssh_channel_request_send_exit_status(ssh_channel channel, int exit_status)
 func ChannelRequestSendExitStatus(channel Channel, exit_status int) (r int) {
 	assertChannel(channel.p)
-	r = int(C.ssh_channel_request_send_exit_status(channel.p, C.int(exit_status)))
+	r = int(C.golibssh_z_ssh_channel_request_send_exit_status(channel.p, C.int(exit_status)))
 	return
 }
 
@@ -1002,7 +1753,7 @@ func ChannelRequestSendExitSignal(channel Channel, signum string, core int, errm
 	defer C.free(unsafe.Pointer(c_errmsg))
 	c_lang := C.CString(lang)
 	defer C.free(unsafe.Pointer(c_lang))
-	r = int(C.ssh_channel_request_send_exit_signal(channel.p, c_signum, C.int(core), c_errmsg, c_lang))
+	r = int(C.golibssh_z_ssh_channel_request_send_exit_signal(channel.p, c_signum, C.int(core), c_errmsg, c_lang))
 	return
 }
 
@@ -1015,7 +1766,7 @@ func ChannelWriteStderr(channel Channel, data []byte) (r int) {
 	if len(data) > 0 {
 		p_data = unsafe.Pointer(&data[0])
 	}
-	r = int(C.ssh_channel_write_stderr(channel.p, p_data, C.uint32_t(len(data))))
+	r = int(C.golibssh_z_ssh_channel_write_stderr(channel.p, p_data, C.uint32_t(len(data))))
 	return
 }
 
@@ -1023,7 +1774,7 @@ func ChannelWriteStderr(channel Channel, data []byte) (r int) {
 //
 //	ssh_bind ssh_bind_new()
 func BindNew() (r Bind) {
-	r = Bind{p: C.ssh_bind_new()}
+	r = Bind{p: C.golibssh_z_ssh_bind_new()}
 	return
 }
 
@@ -1031,7 +1782,7 @@ func BindNew() (r Bind) {
 //
 //	void ssh_bind_free(ssh_bind ssh_bind_o)
 func BindFree(ssh_bind_o Bind) {
-	C.ssh_bind_free(ssh_bind_o.p)
+	C.golibssh_z_ssh_bind_free(ssh_bind_o.p)
 }
 
 // BindAcceptFd calls ssh_bind_accept_fd:
@@ -1039,7 +1790,7 @@ func BindFree(ssh_bind_o Bind) {
 //	int ssh_bind_accept_fd(ssh_bind ssh_bind_o, ssh_session session, socket_t fd)
 func BindAcceptFd(ssh_bind_o Bind, session Session, fd int) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_bind_accept_fd(ssh_bind_o.p, session.p, C.socket_t(fd)))
+	r = int(C.golibssh_z_ssh_bind_accept_fd(ssh_bind_o.p, session.p, C.socket_t(fd)))
 	return
 }
 
@@ -1047,7 +1798,7 @@ func BindAcceptFd(ssh_bind_o Bind, session Session, fd int) (r int) {
 //
 //	int golibssh_bind_import_key(ssh_bind bind, ssh_key key)
 func BindImportKey(bind Bind, key Key) (r int) {
-	r = int(C.golibssh_bind_import_key(bind.p, key.p))
+	r = int(C.golibssh_z_golibssh_bind_import_key(bind.p, key.p))
 	return
 }
 
@@ -1056,7 +1807,7 @@ func BindImportKey(bind Bind, key Key) (r int) {
 //	int ssh_handle_key_exchange(ssh_session session)
 func HandleKeyExchange(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_handle_key_exchange(session.p))
+	r = int(C.golibssh_z_ssh_handle_key_exchange(session.p))
 	return
 }
 
@@ -1065,14 +1816,14 @@ func HandleKeyExchange(session Session) (r int) {
 //	void ssh_set_auth_methods(ssh_session session, int auth_methods)
 func SetAuthMethods(session Session, auth_methods int) {
 	assertSession(unsafe.Pointer(session.p))
-	C.ssh_set_auth_methods(session.p, C.int(auth_methods))
+	C.golibssh_z_ssh_set_auth_methods(session.p, C.int(auth_methods))
 }
 
 // PkiGenerate calls ssh_pki_generate:
 //
 //	int ssh_pki_generate(enum ssh_keytypes_e type, int parameter, ssh_key * pkey)
 func PkiGenerate(type_ int, parameter int) (r int, pkey Key) {
-	r = int(C.ssh_pki_generate(C.enum_ssh_keytypes_e(type_), C.int(parameter), &pkey.p))
+	r = int(C.golibssh_z_ssh_pki_generate(C.enum_ssh_keytypes_e(type_), C.int(parameter), &pkey.p))
 	return
 }
 
@@ -1080,7 +1831,7 @@ func PkiGenerate(type_ int, parameter int) (r int, pkey Key) {
 //
 //	int ssh_message_type(ssh_message msg)
 func MessageType(msg Message) (r int) {
-	r = int(C.ssh_message_type(msg.p))
+	r = int(C.golibssh_z_ssh_message_type(msg.p))
 	return
 }
 
@@ -1088,7 +1839,7 @@ func MessageType(msg Message) (r int) {
 //
 //	int ssh_message_subtype(ssh_message msg)
 func MessageSubtype(msg Message) (r int) {
-	r = int(C.ssh_message_subtype(msg.p))
+	r = int(C.golibssh_z_ssh_message_subtype(msg.p))
 	return
 }
 
@@ -1096,7 +1847,7 @@ func MessageSubtype(msg Message) (r int) {
 //
 //	int ssh_message_reply_default(ssh_message msg)
 func MessageReplyDefault(msg Message) (r int) {
-	r = int(C.ssh_message_reply_default(msg.p))
+	r = int(C.golibssh_z_ssh_message_reply_default(msg.p))
 	return
 }
 
@@ -1104,7 +1855,7 @@ func MessageReplyDefault(msg Message) (r int) {
 //
 //	const char * ssh_message_auth_user(ssh_message msg)
 func MessageAuthUser(msg Message) (r string) {
-	if c := C.ssh_message_auth_user(msg.p); c != nil {
+	if c := C.golibssh_z_ssh_message_auth_user(msg.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -1114,7 +1865,7 @@ func MessageAuthUser(msg Message) (r string) {
 //
 //	const char * golibssh_message_auth_password(ssh_message msg)
 func MessageAuthPassword(msg Message) (r string) {
-	if c := C.golibssh_message_auth_password(msg.p); c != nil {
+	if c := C.golibssh_z_golibssh_message_auth_password(msg.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -1124,7 +1875,7 @@ func MessageAuthPassword(msg Message) (r string) {
 //
 //	ssh_key golibssh_message_auth_pubkey(ssh_message msg)
 func MessageAuthPubkey(msg Message) (r Key) {
-	r = Key{p: C.golibssh_message_auth_pubkey(msg.p)}
+	r = Key{p: C.golibssh_z_golibssh_message_auth_pubkey(msg.p)}
 	return
 }
 
@@ -1132,7 +1883,7 @@ func MessageAuthPubkey(msg Message) (r Key) {
 //
 //	int golibssh_message_auth_publickey_state(ssh_message msg)
 func MessageAuthPublickeyState(msg Message) (r int) {
-	r = int(C.golibssh_message_auth_publickey_state(msg.p))
+	r = int(C.golibssh_z_golibssh_message_auth_publickey_state(msg.p))
 	return
 }
 
@@ -1140,7 +1891,7 @@ func MessageAuthPublickeyState(msg Message) (r int) {
 //
 //	int ssh_message_auth_kbdint_is_response(ssh_message msg)
 func MessageAuthKbdintIsResponse(msg Message) (r int) {
-	r = int(C.ssh_message_auth_kbdint_is_response(msg.p))
+	r = int(C.golibssh_z_ssh_message_auth_kbdint_is_response(msg.p))
 	return
 }
 
@@ -1148,7 +1899,7 @@ func MessageAuthKbdintIsResponse(msg Message) (r int) {
 //
 //	int ssh_message_auth_reply_success(ssh_message msg, int partial)
 func MessageAuthReplySuccess(msg Message, partial int) (r int) {
-	r = int(C.ssh_message_auth_reply_success(msg.p, C.int(partial)))
+	r = int(C.golibssh_z_ssh_message_auth_reply_success(msg.p, C.int(partial)))
 	return
 }
 
@@ -1156,7 +1907,7 @@ func MessageAuthReplySuccess(msg Message, partial int) (r int) {
 //
 //	int ssh_message_auth_reply_pk_ok_simple(ssh_message msg)
 func MessageAuthReplyPkOkSimple(msg Message) (r int) {
-	r = int(C.ssh_message_auth_reply_pk_ok_simple(msg.p))
+	r = int(C.golibssh_z_ssh_message_auth_reply_pk_ok_simple(msg.p))
 	return
 }
 
@@ -1164,7 +1915,7 @@ func MessageAuthReplyPkOkSimple(msg Message) (r int) {
 //
 //	int ssh_message_auth_set_methods(ssh_message msg, int methods)
 func MessageAuthSetMethods(msg Message, methods int) (r int) {
-	r = int(C.ssh_message_auth_set_methods(msg.p, C.int(methods)))
+	r = int(C.golibssh_z_ssh_message_auth_set_methods(msg.p, C.int(methods)))
 	return
 }
 
@@ -1173,7 +1924,7 @@ func MessageAuthSetMethods(msg Message, methods int) (r int) {
 //	int ssh_userauth_kbdint_getnanswers(ssh_session session)
 func UserauthKbdintGetnanswers(session Session) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.ssh_userauth_kbdint_getnanswers(session.p))
+	r = int(C.golibssh_z_ssh_userauth_kbdint_getnanswers(session.p))
 	return
 }
 
@@ -1182,7 +1933,7 @@ func UserauthKbdintGetnanswers(session Session) (r int) {
 //	const char * ssh_userauth_kbdint_getanswer(ssh_session session, unsigned int i)
 func UserauthKbdintGetanswer(session Session, i uint) (r string) {
 	assertSession(unsafe.Pointer(session.p))
-	if c := C.ssh_userauth_kbdint_getanswer(session.p, C.uint(i)); c != nil {
+	if c := C.golibssh_z_ssh_userauth_kbdint_getanswer(session.p, C.uint(i)); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -1192,7 +1943,7 @@ func UserauthKbdintGetanswer(session Session, i uint) (r string) {
 //
 //	const char * ssh_message_channel_request_open_originator(ssh_message msg)
 func MessageChannelRequestOpenOriginator(msg Message) (r string) {
-	if c := C.ssh_message_channel_request_open_originator(msg.p); c != nil {
+	if c := C.golibssh_z_ssh_message_channel_request_open_originator(msg.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -1202,7 +1953,7 @@ func MessageChannelRequestOpenOriginator(msg Message) (r string) {
 //
 //	int ssh_message_channel_request_open_originator_port(ssh_message msg)
 func MessageChannelRequestOpenOriginatorPort(msg Message) (r int) {
-	r = int(C.ssh_message_channel_request_open_originator_port(msg.p))
+	r = int(C.golibssh_z_ssh_message_channel_request_open_originator_port(msg.p))
 	return
 }
 
@@ -1210,7 +1961,7 @@ func MessageChannelRequestOpenOriginatorPort(msg Message) (r int) {
 //
 //	const char * ssh_message_channel_request_open_destination(ssh_message msg)
 func MessageChannelRequestOpenDestination(msg Message) (r string) {
-	if c := C.ssh_message_channel_request_open_destination(msg.p); c != nil {
+	if c := C.golibssh_z_ssh_message_channel_request_open_destination(msg.p); c != nil {
 		r = C.GoString(c)
 	}
 	return
@@ -1220,7 +1971,7 @@ func MessageChannelRequestOpenDestination(msg Message) (r string) {
 //
 //	int ssh_message_channel_request_open_destination_port(ssh_message msg)
 func MessageChannelRequestOpenDestinationPort(msg Message) (r int) {
-	r = int(C.ssh_message_channel_request_open_destination_port(msg.p))
+	r = int(C.golibssh_z_ssh_message_channel_request_open_destination_port(msg.p))
 	return
 }
 
@@ -1228,6 +1979,6 @@ func MessageChannelRequestOpenDestinationPort(msg Message) (r int) {
 //
 //	ssh_channel ssh_message_channel_request_open_reply_accept(ssh_message msg)
 func MessageChannelRequestOpenReplyAccept(msg Message) (r Channel) {
-	r = Channel{p: C.ssh_message_channel_request_open_reply_accept(msg.p)}
+	r = Channel{p: C.golibssh_z_ssh_message_channel_request_open_reply_accept(msg.p)}
 	return
 }

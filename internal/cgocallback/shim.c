@@ -1,5 +1,9 @@
 // C side of package cgocallback: static trampolines with libssh's exact
 // signatures that forward to the exported Go functions with an integer id.
+// Each trampoline clears the upper vector state before it enters Go, and
+// every libssh call package lib makes clears it before it returns
+// (golibssh_vzeroupper, lib/vzeroupper.h): libssh's crypto may leave it
+// dirty, and Go's SSE-encoded code then runs slowly on some CPUs.
 
 #include <stdlib.h>
 
@@ -12,6 +16,7 @@
 
 static void log_trampoline(int priority, const char *function, const char *buffer, void *userdata)
 {
+    golibssh_vzeroupper_call();
     goLibsshLog(priority, (char *)function, (char *)buffer, (uintptr_t)userdata);
 }
 
@@ -35,6 +40,7 @@ void golibssh_log_thread(int level, uintptr_t id)
 
 static int data_tramp(ssh_session s, ssh_channel c, void *data, uint32_t len, int is_stderr, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     return goChannelData(ID(u), data, len, is_stderr);
@@ -42,6 +48,7 @@ static int data_tramp(ssh_session s, ssh_channel c, void *data, uint32_t len, in
 
 static void eof_tramp(ssh_session s, ssh_channel c, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     goChannelEOF(ID(u));
@@ -49,6 +56,7 @@ static void eof_tramp(ssh_session s, ssh_channel c, void *u)
 
 static void close_tramp(ssh_session s, ssh_channel c, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     goChannelClose(ID(u));
@@ -56,6 +64,7 @@ static void close_tramp(ssh_session s, ssh_channel c, void *u)
 
 static void signal_tramp(ssh_session s, ssh_channel c, const char *signal, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     goChannelSignal(ID(u), (char *)signal);
@@ -63,6 +72,7 @@ static void signal_tramp(ssh_session s, ssh_channel c, const char *signal, void 
 
 static void exit_status_tramp(ssh_session s, ssh_channel c, int status, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     goChannelExitStatus(ID(u), status);
@@ -71,6 +81,7 @@ static void exit_status_tramp(ssh_session s, ssh_channel c, int status, void *u)
 static void exit_signal_tramp(ssh_session s, ssh_channel c, const char *signal, int core, const char *errmsg,
                               const char *lang, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     goChannelExitSignal(ID(u), (char *)signal, core, (char *)errmsg, (char *)lang);
@@ -79,6 +90,7 @@ static void exit_signal_tramp(ssh_session s, ssh_channel c, const char *signal, 
 static int pty_request_tramp(ssh_session s, ssh_channel c, const char *term, int width, int height, int pxwidth,
                              int pxheight, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     return goChannelPtyRequest(ID(u), (char *)term, width, height, pxwidth, pxheight);
@@ -86,6 +98,7 @@ static int pty_request_tramp(ssh_session s, ssh_channel c, const char *term, int
 
 static int shell_request_tramp(ssh_session s, ssh_channel c, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     return goChannelShellRequest(ID(u));
@@ -93,6 +106,7 @@ static int shell_request_tramp(ssh_session s, ssh_channel c, void *u)
 
 static void auth_agent_req_tramp(ssh_session s, ssh_channel c, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     goChannelAuthAgentReq(ID(u));
@@ -101,6 +115,7 @@ static void auth_agent_req_tramp(ssh_session s, ssh_channel c, void *u)
 static void x11_req_tramp(ssh_session s, ssh_channel c, int single, const char *protocol, const char *cookie,
                           uint32_t screen, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     goChannelX11Req(ID(u), single, (char *)protocol, (char *)cookie, screen);
@@ -109,6 +124,7 @@ static void x11_req_tramp(ssh_session s, ssh_channel c, int single, const char *
 static int pty_window_change_tramp(ssh_session s, ssh_channel c, int width, int height, int pxwidth, int pxheight,
                                    void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     return goChannelPtyWindowChange(ID(u), width, height, pxwidth, pxheight);
@@ -116,6 +132,7 @@ static int pty_window_change_tramp(ssh_session s, ssh_channel c, int width, int 
 
 static int exec_request_tramp(ssh_session s, ssh_channel c, const char *command, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     return goChannelExecRequest(ID(u), (char *)command);
@@ -123,6 +140,7 @@ static int exec_request_tramp(ssh_session s, ssh_channel c, const char *command,
 
 static int env_request_tramp(ssh_session s, ssh_channel c, const char *name, const char *value, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     return goChannelEnvRequest(ID(u), (char *)name, (char *)value);
@@ -130,6 +148,7 @@ static int env_request_tramp(ssh_session s, ssh_channel c, const char *name, con
 
 static int subsystem_request_tramp(ssh_session s, ssh_channel c, const char *subsystem, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     return goChannelSubsystemRequest(ID(u), (char *)subsystem);
@@ -137,6 +156,7 @@ static int subsystem_request_tramp(ssh_session s, ssh_channel c, const char *sub
 
 static int write_wontblock_tramp(ssh_session s, ssh_channel c, uint32_t bytes, void *u)
 {
+    golibssh_vzeroupper_call();
     (void)s;
     (void)c;
     return goChannelWriteWontblock(ID(u), bytes);
@@ -191,6 +211,7 @@ void golibssh_channel_callbacks_remove(void *channel, void *cb)
  * answer (a refusal). */
 static int message_trampoline(ssh_session session, ssh_message msg, void *userdata)
 {
+    golibssh_vzeroupper_call();
     (void)session;
     return goServerMessage((uintptr_t)userdata, msg);
 }

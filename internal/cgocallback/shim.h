@@ -3,6 +3,11 @@
 
 #include <stdint.h>
 
+/* Clears the upper vector state (VZEROUPPER) on amd64 CPUs with AVX, and
+ * does nothing elsewhere. Package lib defines it (lib/shim.c, over
+ * lib/vzeroupper.h); every trampoline calls it before it enters Go. */
+void golibssh_vzeroupper_call(void);
+
 /* Sets libssh's thread-local log level, callback and userdata for this thread. */
 void golibssh_log_thread(int level, uintptr_t id);
 
