@@ -22,8 +22,8 @@
 //     descriptors itself); the time includes starting that ssh process.
 //   - c: bench/cbench.c's download and upload modes (64 KiB reads and
 //     writes), which time themselves after authentication.
-//   - tcp: plain TCP through the same relay (a server writes SIZE bytes, the
-//     client reads them): what the link carries.
+//   - tcp: plain TCP through a relay like the clients' (SIZE bytes, 256 KiB
+//     writes): what the link carries.
 //
 // With -relay ADDR it only relays: it listens on 127.0.0.1, prints its
 // address, and forwards to ADDR with half of -rtt each way until killed.
@@ -96,7 +96,7 @@ func main() {
 	fmt.Printf("reproduce: go run ./bench/link -rtt %s -size %s -rounds %s -window %d -impl %s (make bench-link)\n",
 		*rtts, *sizes, *rounds, *window, *impls)
 	fmt.Printf("%s; link window %d KiB; MB/s = 10^6 B/s\n", cipher, *window>>10)
-	fmt.Printf("plain TCP over loopback, no relay: %.0f MB/s\n", mbps(256<<20, b.tcp("", 256<<20)))
+	fmt.Printf("plain TCP over loopback, no relay: %.0f MB/s\n", mbps(256<<20, b.tcp("", "download", 256<<20)))
 	for i, rtt := range rttList {
 		b.atRTT(rtt, sizeList[i], roundList[i])
 	}
@@ -231,7 +231,7 @@ func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
 	for _, dir := range []string{"download", "upload"} {
 		rates := map[string][]float64{}
 		for round := range rounds {
-			rates["tcp"] = append(rates["tcp"], mbps(size, b.tcp(tcpAddr, size)))
+			rates["tcp"] = append(rates["tcp"], mbps(size, b.tcp(tcpAddr, dir, size)))
 			for i := range b.impls {
 				impl := b.impls[(i+round)%len(b.impls)]
 				rates[impl] = append(rates[impl], mbps(size, l.run(impl, dir, size)))
@@ -373,37 +373,58 @@ func goClient(args []string) {
 	fmt.Println(time.Since(start).Nanoseconds())
 }
 
-// tcp times a plain TCP download of size bytes from the sink through addr
-// (the sink itself when empty).
-func (b *bench) tcp(addr string, size int64) time.Duration {
-	b.size <- size
+// tcp times a plain TCP transfer of size bytes through addr (to the sink
+// itself when empty), which the sink sends (download) or reads (upload).
+func (b *bench) tcp(addr, dir string, size int64) time.Duration {
+	up := dir == "upload"
+	b.size <- map[bool]int64{false: size, true: -size}[up]
 	start := time.Now()
 	c, err := net.Dial("tcp", cmp.Or(addr, b.sink.Addr().String()))
 	if err != nil {
 		die("%v", err)
 	}
 	defer c.Close()
-	n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{c}, make([]byte, 256<<10))
-	if err != nil || n != size {
-		die("tcp: %d bytes, %v", n, err)
+	n, err := stream(c, up, size)
+	if up && err == nil { // the sink closes once it has all
+		if _, err = c.Read(make([]byte, 1)); err == io.EOF {
+			err = nil
+		}
+	}
+	if n != size || err != nil {
+		die("tcp %s: %d bytes, %v", dir, n, err)
 	}
 	return time.Since(start)
 }
 
-// serveSink writes to each connection the size that b.size says, then
-// closes it.
+// serveSink sends size bytes on each connection, or reads -size, as b.size
+// says, then closes it.
 func (b *bench) serveSink() {
-	buf := make([]byte, 256<<10)
 	for {
 		c, err := b.sink.Accept()
 		if err != nil {
 			return
 		}
-		for left := <-b.size; left > 0 && err == nil; left -= int64(len(buf)) {
-			_, err = c.Write(buf[:min(left, int64(len(buf)))])
-		}
+		size := <-b.size
+		stream(c, size > 0, max(size, -size))
 		c.Close()
 	}
+}
+
+// stream sends size bytes to c, 256 KiB at a time, and half-closes it, or
+// reads c to EOF.
+func stream(c net.Conn, send bool, size int64) (int64, error) {
+	buf := make([]byte, 256<<10)
+	if !send {
+		return io.CopyBuffer(io.Discard, struct{ io.Reader }{c}, buf)
+	}
+	var n int64
+	for n < size {
+		k, err := c.Write(buf[:min(int64(len(buf)), size-n)])
+		if n += int64(k); err != nil {
+			return n, err
+		}
+	}
+	return n, c.(*net.TCPConn).CloseWrite()
 }
 
 // cleanup removes what the run made (sshd and its files) when it fails.
