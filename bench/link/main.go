@@ -1,5 +1,5 @@
-// Command link is `make bench-link`: downloads and uploads over a loopback
-// link with a chosen round-trip time (internal/delayrelay), through this
+// Command link is `make bench-link`: downloads and uploads over loopback
+// links with a chosen round-trip time (internal/delayrelay), through this
 // package, OpenSSH's ssh client (when installed) and bench/cbench.c (plain C
 // libssh), against OpenSSH's sshd (internal/sshdtest), in one interleaved
 // run: at each round-trip time, every round runs each client once per
@@ -10,9 +10,12 @@
 // `head -c SIZE /dev/zero` (download) or `cat >/dev/null` (upload, SIZE
 // bytes of zeros sent, then EOF), and waits for the exit status; the
 // connection's set-up is not timed. chacha20-poly1305 is the only cipher
-// sshd offers, and each client asks for it too. Host keys are checked
-// against a known_hosts file (the package and C) or pinned (ssh's
-// StrictHostKeyChecking with its own file).
+// sshd offers, and each client asks for it too. Every client checks sshd's
+// host key against a known_hosts file (ssh with StrictHostKeyChecking=yes).
+//
+// At 0 ms the clients connect to sshd directly, not through a relay: on
+// two cores a loopback transfer keeps both busy, and the relay, which then
+// waits for a core at every hop, cut the SSH downloads to a third.
 //
 //   - go: this package as a user writes it: Dial, then Session.CommandLine
 //     with StdoutPipe read (download) or StdinPipe written (upload) 256 KiB
@@ -55,7 +58,7 @@ import (
 const cipher = "chacha20-poly1305@openssh.com"
 
 var (
-	rtts   = flag.String("rtt", "0,10ms,50ms", "round-trip times to add, comma-separated (direct: no relay)")
+	rtts   = flag.String("rtt", "0,10ms,50ms", "round-trip times to add, comma-separated (0: no relay)")
 	sizes  = flag.String("size", "256M,256M,64M", "bytes per transfer at each -rtt (K, M, G suffixes)")
 	rounds = flag.String("rounds", "5,5,3", "rounds at each -rtt")
 	window = flag.Int("window", 4<<20, "the link's window: bytes in flight per direction")
@@ -96,7 +99,6 @@ func main() {
 	fmt.Printf("reproduce: go run ./bench/link -rtt %s -size %s -rounds %s -window %d -impl %s (make bench-link)\n",
 		*rtts, *sizes, *rounds, *window, *impls)
 	fmt.Printf("%s; link window %d KiB; MB/s = 10^6 B/s\n", cipher, *window>>10)
-	fmt.Printf("plain TCP over loopback, no relay: %.0f MB/s\n", mbps(256<<20, b.tcp("", "download", 256<<20)))
 	for i, rtt := range rttList {
 		b.atRTT(rtt, sizeList[i], roundList[i])
 	}
@@ -177,9 +179,9 @@ type link struct {
 }
 
 // via returns the address of a relay to target with half of rtt each way
-// (target itself if rtt is negative) and a function that closes it.
+// (target itself if rtt is 0) and a function that closes it.
 func via(target string, rtt time.Duration) (string, func() error) {
-	if rtt < 0 {
+	if rtt == 0 {
 		return target, func() error { return nil }
 	}
 	r, err := delayrelay.Start(target, rtt/2, *window)
@@ -216,8 +218,8 @@ func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
 		defer l.sshCmd("", "-O", "exit").Run()
 	}
 	name := fmt.Sprint(rtt, " RTT")
-	if rtt < 0 {
-		name = "no relay"
+	if rtt == 0 {
+		name = "loopback (no relay)"
 	}
 	fmt.Printf("\n%s, %d MiB per transfer, %d rounds\n", name, size>>20, rounds)
 	fmt.Printf("%-9s %8s", "", "tcp")
@@ -373,13 +375,13 @@ func goClient(args []string) {
 	fmt.Println(time.Since(start).Nanoseconds())
 }
 
-// tcp times a plain TCP transfer of size bytes through addr (to the sink
-// itself when empty), which the sink sends (download) or reads (upload).
+// tcp times a plain TCP transfer of size bytes through addr to the sink,
+// which sends them (download) or reads them (upload).
 func (b *bench) tcp(addr, dir string, size int64) time.Duration {
 	up := dir == "upload"
 	b.size <- map[bool]int64{false: size, true: -size}[up]
 	start := time.Now()
-	c, err := net.Dial("tcp", cmp.Or(addr, b.sink.Addr().String()))
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		die("%v", err)
 	}
@@ -457,10 +459,9 @@ func split[T any](s string, parse func(string) (T, error)) []T {
 	return out
 }
 
-// parseDuration is time.ParseDuration, with "direct" (no relay) as -1.
 func parseDuration(s string) (time.Duration, error) {
-	if s == "direct" {
-		return -1, nil
+	if s == "0" {
+		return 0, nil
 	}
 	return time.ParseDuration(s)
 }
