@@ -60,7 +60,7 @@ const cipher = "chacha20-poly1305@openssh.com"
 var (
 	rtts   = flag.String("rtt", "0,10ms,50ms", "round-trip times to add, comma-separated (0: no relay)")
 	sizes  = flag.String("size", "256M,256M,64M", "bytes per transfer at each -rtt (K, M, G suffixes)")
-	rounds = flag.String("rounds", "5,5,3", "rounds at each -rtt")
+	rounds = flag.String("rounds", "5,3,3", "rounds at each -rtt")
 	window = flag.Int("window", 4<<20, "the link's window: bytes in flight per direction")
 	impls  = flag.String("impl", "go,ssh,c", "clients to compare (go, ssh, c)")
 	relay  = flag.String("relay", "", "only relay to this address (with -rtt's first value)")
