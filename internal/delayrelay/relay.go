@@ -34,7 +34,7 @@ type Relay struct {
 	window int // bytes in flight per direction
 
 	mu     sync.Mutex
-	conns  map[net.Conn]bool // nil once closed
+	conns  map[net.Conn]bool // the clients' connections; nil once closed
 	active sync.WaitGroup
 }
 
@@ -81,38 +81,29 @@ func (r *Relay) serve() {
 	}
 }
 
-// track records c for Close, or reports false if the relay is closed.
-func (r *Relay) track(c net.Conn, add bool) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.conns == nil {
-		return false
-	}
-	if add {
-		r.conns[c] = true
-	} else {
-		delete(r.conns, c)
-	}
-	return true
-}
-
 func (r *Relay) relay(client *net.TCPConn) {
 	defer r.active.Done()
 	defer client.Close()
-	if !r.track(client, true) {
+	r.mu.Lock()
+	open := r.conns != nil
+	if open {
+		r.conns[client] = true // closing it ends both directions
+	}
+	r.mu.Unlock()
+	if !open {
 		return
 	}
-	defer r.track(client, false)
+	defer func() {
+		r.mu.Lock()
+		delete(r.conns, client)
+		r.mu.Unlock()
+	}()
 	c, err := net.Dial("tcp", r.target)
 	if err != nil {
 		return
 	}
 	server := c.(*net.TCPConn)
 	defer server.Close()
-	if !r.track(server, true) {
-		return
-	}
-	defer r.track(server, false)
 	done := make(chan struct{})
 	go func() {
 		r.pipe(client, server)
