@@ -22,7 +22,7 @@ DEBIAN_PACKAGES := $(BUILD_PACKAGES) openssh-server openssh-client git \
 STATICCHECK     := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT       := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: help deps demo-deps demo test unit race cgocheck2 asan misuse generate check-generate lint bench benchcmp clean
+.PHONY: help deps demo-deps demo test unit race cgocheck2 asan misuse generate check-generate lint bench benchcmp bench-link clean
 
 help:
 	@sed -n 's/^# //p' Makefile | head -3
@@ -121,6 +121,13 @@ bench: deps $(CBENCH)
 benchcmp:
 	$(GO) run $(BENCHSTAT) bench.old.txt bench.txt
 
+# bench-link compares downloads and uploads of this package, OpenSSH's ssh
+# and bench/cbench.c over loopback and links of 10 and 50 ms round-trip
+# time (bench/link, internal/delayrelay) in one interleaved run, into
+# bench-link.txt; LINKFLAGS passes flags (go run ./bench/link -h).
+bench-link: deps $(CBENCH)
+	GOLIBSSH_CBENCH=$(abspath $(CBENCH)) $(GO) run ./bench/link $(LINKFLAGS) | tee bench-link.txt
+
 clean:
-	rm -f test*.log bench.txt
+	rm -f test*.log bench.txt bench-link.txt
 	rm -rf bin

@@ -1,0 +1,480 @@
+// Command link is `make bench-link`: downloads and uploads over loopback
+// links with a chosen round-trip time (internal/delayrelay), through this
+// package, OpenSSH's ssh client (when installed) and bench/cbench.c (plain C
+// libssh), against OpenSSH's sshd (internal/sshdtest), in one interleaved
+// run: at each round-trip time, every round runs each client once per
+// direction, in an order that rotates by round, and the table gives the
+// median rate of each client and the median of the per-round ratios.
+//
+// Every client opens a channel on an authenticated connection, runs
+// `head -c SIZE /dev/zero` (download) or `cat >/dev/null` (upload, SIZE
+// bytes of zeros sent, then EOF), and waits for the exit status; the
+// connection's set-up is not timed. chacha20-poly1305 is the only cipher
+// sshd offers, and each client asks for it too. Every client checks sshd's
+// host key against a known_hosts file (ssh with StrictHostKeyChecking=yes).
+//
+// At 0 ms the clients connect to sshd directly, not through a relay: on
+// two cores a loopback transfer keeps both busy, and the relay, which then
+// waits for a core at every hop, cut the SSH downloads to a third.
+//
+//   - go: this package as a user writes it: Dial, then Session.CommandLine
+//     with StdoutPipe read (download) or StdinPipe written (upload) 256 KiB
+//     at a time, then Wait; it runs as a child process of its own.
+//   - ssh: a ControlMaster connection set up once per round-trip time, then
+//     one `ssh -S` per transfer (the master reads and writes the client's
+//     descriptors itself); the time includes starting that ssh process.
+//   - c: bench/cbench.c's download and upload modes (64 KiB reads and
+//     writes), which time themselves after authentication.
+//   - tcp: plain TCP through a relay like the clients' (SIZE bytes, 256 KiB
+//     writes): what the link carries.
+//
+// With -relay ADDR it only relays: it listens on 127.0.0.1, prints its
+// address, and forwards to ADDR with half of -rtt each way until killed.
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/internal/delayrelay"
+	"github.com/golibssh/libssh/internal/sshdtest"
+)
+
+const cipher = "chacha20-poly1305@openssh.com"
+
+var (
+	rtts   = flag.String("rtt", "0,10ms,50ms", "round-trip times to add, comma-separated (0: no relay)")
+	sizes  = flag.String("size", "256M,256M,64M", "bytes per transfer at each -rtt (K, M, G suffixes)")
+	rounds = flag.String("rounds", "5,3,3", "rounds at each -rtt")
+	window = flag.Int("window", 4<<20, "the link's window: bytes in flight per direction")
+	impls  = flag.String("impl", "go,ssh,c", "clients to compare (go, ssh, c)")
+	relay  = flag.String("relay", "", "only relay to this address (with -rtt's first value)")
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("bench-link: ")
+	if len(os.Args) > 1 && os.Args[1] == "go-client" {
+		goClient(os.Args[2:])
+		return
+	}
+	flag.Parse()
+	rttList := split(*rtts, parseDuration)
+	if *relay != "" {
+		r, err := delayrelay.Start(*relay, rttList[0]/2, *window)
+		if err != nil {
+			die("%v", err)
+		}
+		fmt.Println(r.Addr())
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		<-ctx.Done()
+		r.Close()
+		return
+	}
+	sizeList, roundList := split(*sizes, parseSize), split(*rounds, strconv.Atoi)
+	if len(sizeList) != len(rttList) || len(roundList) != len(rttList) {
+		die("-size and -rounds need one value per -rtt")
+	}
+	b := setup(strings.FieldsFunc(*impls, func(r rune) bool { return r == ',' }))
+	defer b.close()
+	cleanup = b.close
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("%s, load average %s\n", time.Now().Format(time.RFC1123), strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Printf("reproduce: go run ./bench/link -rtt %s -size %s -rounds %s -window %d -impl %s (make bench-link)\n",
+		*rtts, *sizes, *rounds, *window, *impls)
+	fmt.Printf("%s; link window %d KiB; MB/s = 10^6 B/s\n", cipher, *window>>10)
+	for i, rtt := range rttList {
+		b.atRTT(rtt, sizeList[i], roundList[i])
+	}
+}
+
+// bench is the run's fixed part: sshd, its client key and known hosts, the
+// programs compared.
+type bench struct {
+	srv    *sshdtest.Server
+	dir    string
+	key    string // a 0600 copy of the client key
+	impls  []string
+	cbench string
+	ssh    string
+	sink   net.Listener // for the tcp row
+	size   chan int64   // what sink's next connection gets
+}
+
+func setup(impls []string) *bench {
+	srv, err := sshdtest.Start(sshdtest.Options{ConfigFirst: []string{"Ciphers " + cipher}})
+	if err != nil {
+		die("%v", err)
+	}
+	b := &bench{srv: srv, dir: srv.Dir, size: make(chan int64, 1)}
+	key, err := os.ReadFile(sshdtest.Keys("id_ed25519"))
+	if err != nil {
+		die("%v", err)
+	}
+	b.key = filepath.Join(b.dir, "id_ed25519")
+	if err := os.WriteFile(b.key, key, 0o600); err != nil {
+		die("%v", err)
+	}
+	for _, impl := range impls {
+		switch impl {
+		case "ssh":
+			if b.ssh, err = exec.LookPath("ssh"); err != nil {
+				fmt.Println("no ssh client installed: left out")
+				continue
+			}
+		case "c":
+			b.cbench = buildCbench(b.dir)
+		case "go":
+		default:
+			die("unknown -impl %q", impl)
+		}
+		b.impls = append(b.impls, impl)
+	}
+	if b.sink, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		die("%v", err)
+	}
+	go b.serveSink()
+	return b
+}
+
+func (b *bench) close() { b.srv.Close() }
+
+// buildCbench returns $GOLIBSSH_CBENCH, or compiles bench/cbench.c into dir.
+func buildCbench(dir string) string {
+	if path := os.Getenv("GOLIBSSH_CBENCH"); path != "" {
+		return path
+	}
+	path := filepath.Join(dir, "cbench")
+	src := filepath.Join(filepath.Dir(sshdtest.TestdataDir()), "bench", "cbench.c")
+	cmd := exec.Command("sh", "-c", `cc -O2 -o "$0" "$1" $(pkg-config --cflags --libs libssh)`, path, src)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		die("building %s: %v\n%s", src, err, out)
+	}
+	return path
+}
+
+// link is one round-trip time: where the clients connect, and what they
+// need.
+type link struct {
+	*bench
+	addr, port string
+	knownHosts string
+	control    string // the ssh master's socket
+}
+
+// via returns the address of a relay to target with half of rtt each way
+// (target itself if rtt is 0) and a function that closes it.
+func via(target string, rtt time.Duration) (string, func() error) {
+	if rtt == 0 {
+		return target, func() error { return nil }
+	}
+	r, err := delayrelay.Start(target, rtt/2, *window)
+	if err != nil {
+		die("%v", err)
+	}
+	return r.Addr(), r.Close
+}
+
+func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
+	sshd, err := b.srv.Addr()
+	if err != nil {
+		die("%v", err)
+	}
+	l := &link{bench: b}
+	addr, closeRelay := via(sshd, rtt)
+	defer closeRelay()
+	tcpAddr, closeTCPRelay := via(b.sink.Addr().String(), rtt)
+	defer closeTCPRelay()
+	l.addr = addr
+	_, l.port, _ = net.SplitHostPort(addr)
+	l.knownHosts = filepath.Join(b.dir, "known_hosts_"+l.port)
+	line := b.srv.KnownHostsLine("[127.0.0.1]:"+l.port, "ed25519") + "\n"
+	if err := os.WriteFile(l.knownHosts, []byte(line), 0o600); err != nil {
+		die("%v", err)
+	}
+	if b.ssh != "" {
+		l.control = filepath.Join(b.dir, "ctl-"+l.port)
+		master := l.sshCmd("", "-f", "-N", "-o", "ControlMaster=yes", "-o", "ControlPersist=yes")
+		master.Stderr = os.Stderr
+		if err := master.Run(); err != nil {
+			die("ssh master: %v", err)
+		}
+		defer l.sshCmd("", "-O", "exit").Run()
+	}
+	name := fmt.Sprint(rtt, " RTT")
+	if rtt == 0 {
+		name = "loopback (no relay)"
+	}
+	fmt.Printf("\n%s, %d MiB per transfer, %d rounds\n", name, size>>20, rounds)
+	fmt.Printf("%-9s %8s", "", "tcp")
+	for _, impl := range b.impls {
+		fmt.Printf(" %8s", impl)
+	}
+	for _, impl := range b.impls[min(1, len(b.impls)):] {
+		fmt.Printf(" %8s", b.impls[0]+"/"+impl)
+	}
+	fmt.Println()
+	for _, dir := range []string{"download", "upload"} {
+		rates := map[string][]float64{}
+		for round := range rounds {
+			rates["tcp"] = append(rates["tcp"], mbps(size, b.tcp(tcpAddr, dir, size)))
+			for i := range b.impls {
+				impl := b.impls[(i+round)%len(b.impls)]
+				rates[impl] = append(rates[impl], mbps(size, l.run(impl, dir, size)))
+			}
+		}
+		fmt.Printf("%-9s %8.0f", dir, median(rates["tcp"]))
+		for _, impl := range b.impls {
+			fmt.Printf(" %8.0f", median(rates[impl]))
+		}
+		for _, impl := range b.impls[min(1, len(b.impls)):] {
+			ratios := make([]float64, rounds)
+			for i := range ratios {
+				ratios[i] = rates[b.impls[0]][i] / rates[impl][i]
+			}
+			fmt.Printf(" %8.2f", median(ratios))
+		}
+		fmt.Println()
+	}
+}
+
+// run does one transfer with impl and returns its time.
+func (l *link) run(impl, dir string, size int64) time.Duration {
+	n := strconv.FormatInt(size, 10)
+	switch impl {
+	case "go":
+		self, err := os.Executable()
+		if err != nil {
+			die("%v", err)
+		}
+		return timeOutput(exec.Command(self, "go-client", l.addr, l.srv.User, l.key, l.knownHosts, dir, n))
+	case "c":
+		return timeOutput(exec.Command(l.cbench, "127.0.0.1", l.port, l.srv.User, l.key, l.knownHosts, dir, "1", n))
+	}
+	line := "cat >/dev/null"
+	if dir == "download" {
+		line = "head -c " + n + " /dev/zero"
+	}
+	cmd := l.sshCmd(line, "-o", "ControlMaster=no")
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := transfer(cmd, dir, size); err != nil {
+		die("ssh %s: %v", dir, err)
+	}
+	return time.Since(start)
+}
+
+// sshCmd is ssh with options opts through l's relay, with l's ControlPath,
+// running line (none if empty).
+func (l *link) sshCmd(line string, opts ...string) *exec.Cmd {
+	args := slices.Concat([]string{"-F", "/dev/null", "-T", "-c", cipher, "-p", l.port, "-i", l.key,
+		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile=" + l.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "ControlPath=" + l.control}, opts, []string{l.srv.User + "@127.0.0.1"})
+	if line != "" {
+		args = append(args, line)
+	}
+	return exec.Command(l.ssh, args...)
+}
+
+// timeOutput runs cmd, which prints the nanoseconds its work took.
+func timeOutput(cmd *exec.Cmd) time.Duration {
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		die("%s: %v", cmd.Args[0], err)
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		die("%s printed %q", cmd.Args[0], out)
+	}
+	return time.Duration(ns)
+}
+
+// command is an exec.Cmd or a libssh.Cmd.
+type command interface {
+	StdinPipe() (io.WriteCloser, error)
+	StdoutPipe() (io.ReadCloser, error)
+	Start() error
+	Wait() error
+}
+
+// transfer starts cmd and, through its pipes, reads its output to EOF
+// (download) or writes size bytes to it and closes (upload), 256 KiB at a
+// time, then waits for it.
+func transfer(cmd command, dir string, size int64) error {
+	var in io.WriteCloser
+	var out io.ReadCloser
+	var err error
+	if dir == "download" {
+		out, err = cmd.StdoutPipe()
+	} else {
+		in, err = cmd.StdinPipe()
+	}
+	if err = cmp.Or(err, cmd.Start()); err != nil {
+		return err
+	}
+	buf := make([]byte, 256<<10)
+	var n int64
+	if dir == "download" {
+		n, err = io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{out}, buf)
+	} else {
+		for n < size && err == nil {
+			var k int
+			k, err = in.Write(buf[:min(int64(len(buf)), size-n)])
+			n += int64(k)
+		}
+		err = cmp.Or(err, in.Close())
+	}
+	if err = cmp.Or(err, cmd.Wait()); err == nil && n != size {
+		err = fmt.Errorf("%d bytes moved, not %d", n, size)
+	}
+	return err
+}
+
+// goClient is the go implementation, in a process of its own:
+// go-client ADDR USER KEY KNOWNHOSTS DIRECTION SIZE. It prints the
+// nanoseconds the transfer took.
+func goClient(args []string) {
+	ctx := context.Background()
+	size, err := strconv.ParseInt(args[5], 10, 64)
+	if err != nil {
+		die("%v", err)
+	}
+	s, err := libssh.Dial(ctx, args[0], libssh.WithUser(args[1]), libssh.WithKnownHosts(args[3]),
+		libssh.WithAuth(libssh.AuthOptions{PrivateKeyFiles: []string{args[2]}}), libssh.WithCiphers(cipher))
+	if err != nil {
+		die("%v", err)
+	}
+	defer s.Close()
+	line := "cat >/dev/null"
+	if args[4] == "download" {
+		line = fmt.Sprintf("head -c %d /dev/zero", size)
+	}
+	cmd := s.CommandLine(line)
+	start := time.Now()
+	if err := transfer(cmd, args[4], size); err != nil {
+		die("go %s: %v", args[4], err)
+	}
+	fmt.Println(time.Since(start).Nanoseconds())
+}
+
+// tcp times a plain TCP transfer of size bytes through addr to the sink,
+// which sends them (download) or reads them (upload).
+func (b *bench) tcp(addr, dir string, size int64) time.Duration {
+	up := dir == "upload"
+	b.size <- map[bool]int64{false: size, true: -size}[up]
+	start := time.Now()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		die("%v", err)
+	}
+	defer c.Close()
+	n, err := stream(c, up, size)
+	if up && err == nil { // the sink closes once it has all
+		if _, err = c.Read(make([]byte, 1)); err == io.EOF {
+			err = nil
+		}
+	}
+	if n != size || err != nil {
+		die("tcp %s: %d bytes, %v", dir, n, err)
+	}
+	return time.Since(start)
+}
+
+// serveSink sends size bytes on each connection, or reads -size, as b.size
+// says, then closes it.
+func (b *bench) serveSink() {
+	for {
+		c, err := b.sink.Accept()
+		if err != nil {
+			return
+		}
+		size := <-b.size
+		stream(c, size > 0, max(size, -size))
+		c.Close()
+	}
+}
+
+// stream sends size bytes to c, 256 KiB at a time, and half-closes it, or
+// reads c to EOF.
+func stream(c net.Conn, send bool, size int64) (int64, error) {
+	buf := make([]byte, 256<<10)
+	if !send {
+		return io.CopyBuffer(io.Discard, struct{ io.Reader }{c}, buf)
+	}
+	var n int64
+	for n < size {
+		k, err := c.Write(buf[:min(int64(len(buf)), size-n)])
+		if n += int64(k); err != nil {
+			return n, err
+		}
+	}
+	return n, c.(*net.TCPConn).CloseWrite()
+}
+
+// cleanup removes what the run made (sshd and its files) when it fails.
+var cleanup = func() {}
+
+func die(format string, args ...any) {
+	cleanup()
+	log.Fatalf(format, args...)
+}
+
+func mbps(size int64, d time.Duration) float64 { return float64(size) / d.Seconds() / 1e6 }
+
+func median(v []float64) float64 {
+	v = slices.Sorted(slices.Values(v))
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func split[T any](s string, parse func(string) (T, error)) []T {
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		v, err := parse(strings.TrimSpace(f))
+		if err != nil {
+			die("%v", err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	if i := strings.IndexAny(s, "KMG"); i > 0 && i == len(s)-1 {
+		mult = 1 << (10 * (strings.Index("KMG", s[i:]) + 1))
+		s = s[:i]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.Join(errors.New("bad size "+s), err)
+	}
+	return n * mult, nil
+}
