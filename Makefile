@@ -123,7 +123,7 @@ benchcmp:
 
 # bench-link compares downloads and uploads of this package, OpenSSH's ssh
 # and bench/cbench.c over loopback and links of 10 and 50 ms round-trip
-# time (bench/link, internal/delayrelay) in one interleaved run, into
+# time (bench/link, bench/internal/delayrelay) in one interleaved run, into
 # bench-link.txt; LINKFLAGS passes flags (go run ./bench/link -h).
 bench-link: deps $(CBENCH)
 	GOLIBSSH_CBENCH=$(abspath $(CBENCH)) $(GO) run ./bench/link $(LINKFLAGS) | tee bench-link.txt

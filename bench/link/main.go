@@ -1,5 +1,5 @@
 // Command link is `make bench-link`: downloads and uploads over loopback
-// links with a chosen round-trip time (internal/delayrelay), through this
+// links with a chosen round-trip time (bench/internal/delayrelay), through this
 // package, OpenSSH's ssh client (when installed) and bench/cbench.c (plain C
 // libssh), against OpenSSH's sshd (internal/sshdtest), in one interleaved
 // run: at each round-trip time, every round runs each client once per
@@ -51,7 +51,7 @@ import (
 	"time"
 
 	"github.com/golibssh/libssh"
-	"github.com/golibssh/libssh/internal/delayrelay"
+	"github.com/golibssh/libssh/bench/internal/delayrelay"
 	"github.com/golibssh/libssh/internal/sshdtest"
 )
 
