@@ -889,6 +889,19 @@ func ChannelReadNonblocking(channel Channel, dest []byte, is_stderr int) (r int)
 	return
 }
 
+// ChannelReadWindow calls golibssh_channel_read_window:
+//
+//	int golibssh_channel_read_window(ssh_channel channel, void * dest, uint32_t len, int is_stderr, uint32_t window)
+func ChannelReadWindow(channel Channel, dest []byte, is_stderr int, window uint32) (r int) {
+	assertChannel(channel.p)
+	var p_dest unsafe.Pointer
+	if len(dest) > 0 {
+		p_dest = unsafe.Pointer(&dest[0])
+	}
+	r = int(C.golibssh_channel_read_window(channel.p, p_dest, C.uint32_t(len(dest)), C.int(is_stderr), C.uint32_t(window)))
+	return
+}
+
 // ChannelPoll calls ssh_channel_poll:
 //
 //	int ssh_channel_poll(ssh_channel channel, int is_stderr)
