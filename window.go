@@ -47,8 +47,8 @@ var windowTuning = lib.Version(11<<8) == "" // SSH_VERSION_INT(0, 11, 0)
 // when the reader, keeping up, repeatedly used all of it before the
 // server heard of more, and the connection carried little else in the
 // meantime. It grows to bytes less 3.84 MB, which libssh 0.10 may hold on
-// top of the window when the reader falls behind, and halves when the
-// reader falls behind. [Channel.SetMaxWindow] changes one channel's cap.
+// top of the window when the reader falls behind. [Channel.SetMaxWindow]
+// changes one channel's cap.
 //
 // With libssh 0.11 or later the window is libssh's fixed 2 MiB, and this
 // option changes nothing.
@@ -217,8 +217,9 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 		}
 	case avail-len(b) > w.target+windowBase:
 		// The reader fell behind: take everything, so that libssh
-		// regrows its window once, not at every read; and the window
-		// is not what limits this channel now.
+		// regrows its window once, not at every read. The window is not
+		// what limits the channel now: no doubling until two more
+		// epochs with stalls.
 		p := takeSpill(avail)
 		n := lib.ChannelReadWindow(c.p, (*p)[:avail], stream, 0)
 		if n <= 0 {
@@ -226,7 +227,6 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 			return n
 		}
 		w.consumed += int64(n)
-		w.target = max(w.target/2, firstWindow)
 		w.run, w.stalled, w.waiting, w.epoch = 0, false, false, w.consumed
 		m := copy(b, (*p)[:n])
 		w.spill[stream], w.spillBuf[stream] = (*p)[m:n], p
