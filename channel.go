@@ -81,6 +81,7 @@ type chanState struct {
 	exit         exitState // what the server said about the command's end
 	broken       error     // a pending open or request was abandoned, or a callback panicked
 	closeQueued  bool      // Close was called inside a callback; unlock will close
+	win          recvWindow
 }
 
 // exitState is what the server reported about the remote command's end.
@@ -123,7 +124,8 @@ func (s *Session) NewChannel() (*Channel, error) {
 // adoptChannelLocked makes the Channel for p and installs its bookkeeping
 // callbacks. On error the caller still owns p.
 func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool) (*Channel, error) {
-	c := &chanState{st: st, p: p, owned: owned, reqSem: make(chan struct{}, 1), writeSem: make(chan struct{}, 1)}
+	c := &chanState{st: st, p: p, owned: owned, reqSem: make(chan struct{}, 1), writeSem: make(chan struct{}, 1),
+		win: newRecvWindow(st.cfg.maxWindow)}
 	reg, err := cgocallback.Install(p, &callbacks.ChannelCallbacks{
 		OnEOF:        func() { c.remoteEOF = true },
 		OnClose:      func() { c.remoteEOF, c.remoteClosed = true, true },
@@ -173,6 +175,8 @@ func (c *chanState) forgetLocked(reason error) {
 	c.user.Remove()
 	c.internal, c.user = nil, nil
 	c.p = lib.Channel{}
+	c.win.dropSpill(0)
+	c.win.dropSpill(1)
 	c.dead = reason
 	delete(c.st.channels, c)
 }
@@ -233,6 +237,22 @@ func (ch *Channel) begin() (*chanState, error) {
 	}
 	c.st.lock()
 	return c, nil
+}
+
+// locked runs f with the session locked, for a method without a context
+// that needs the channel: nil or zero Channels, calls from callbacks and
+// closed channels are errors, as for begin and usableLocked.
+func (ch *Channel) locked(f func(c *chanState) error) error {
+	c, err := ch.begin()
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(ch)
+	defer c.st.unlock()
+	if c.p.IsNil() || c.closeQueued {
+		return c.usableLocked()
+	}
+	return f(c)
 }
 
 // inspect runs f with the session locked, for the channel's state queries:
@@ -691,7 +711,7 @@ func (c *chanState) guard(run func()) {
 // server has sent EOF and everything before it was read. Close (of the
 // channel or the session) ends a waiting Read.
 //
-// Uses ssh_channel_read_nonblocking.
+// Uses ssh_channel_poll and ssh_channel_read_timeout, see [WithMaxWindow].
 func (ch *Channel) Read(b []byte) (int, error) {
 	c, err := ch.state()
 	if err != nil {
@@ -742,7 +762,7 @@ func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error
 		if err := c.openLocked(); err != nil {
 			return false, err
 		}
-		switch n = lib.ChannelReadNonblocking(c.p, b, stream); {
+		switch n = c.readLocked(b, stream); {
 		case n > 0:
 			st.flushLocked() // reading may have queued a window adjustment
 			return true, nil
@@ -1003,7 +1023,7 @@ func (ch *Channel) PollLoop(ctx context.Context) error {
 		if out == lib.SSH_ERROR || errOut == lib.SSH_ERROR {
 			return false, c.errorLocked("channel poll", "failed")
 		}
-		return out == lib.SSH_EOF && errOut == lib.SSH_EOF, nil
+		return out == lib.SSH_EOF && errOut == lib.SSH_EOF && !c.win.hasSpill(), nil
 	})
 	err, _ = abandoned(err)
 	return err
@@ -1059,7 +1079,7 @@ func (ch *Channel) EOF() bool {
 	eof := true
 	ch.inspect(func(c *chanState) {
 		if !c.p.IsNil() && !c.closeQueued {
-			eof = lib.ChannelIsEof(c.p) != 0
+			eof = lib.ChannelIsEof(c.p) != 0 && !c.win.hasSpill()
 		}
 	})
 	return eof

@@ -161,6 +161,7 @@ func TestChannelAfterItsSessionClosed(t *testing.T) {
 				assert.ErrorIs(t, c.PollLoop(ctx), libssh.ErrClosed)
 				assert.ErrorIs(t, c.CloseWrite(), libssh.ErrClosed)
 				assert.ErrorIs(t, c.WithLib(func(lib.Channel) error { return nil }), libssh.ErrClosed)
+				assert.ErrorIs(t, c.SetMaxWindow(8<<20), libssh.ErrClosed)
 				_, err = c.ExitStatus()
 				assert.ErrorIs(t, err, libssh.ErrNoExitStatus)
 				assert.False(t, c.IsAssigned())

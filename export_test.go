@@ -2,6 +2,8 @@ package libssh
 
 // Hooks for the tests in package libssh_test.
 
+import "github.com/golibssh/libssh/lib"
+
 // LiveSessions returns how many C sessions this package has not freed.
 func LiveSessions() int64 { return liveSessions.Load() }
 
@@ -33,4 +35,19 @@ func CheckKnownHostsRevoked(files []string, host string, port int, keyBlob []byt
 func KeepaliveArmed(s *Session) (armed bool) {
 	s.inspect(func(st *sessionState) { armed = st.ka != nil && !st.ka.stopped.Load() })
 	return armed
+}
+
+// ChannelWindow returns what the channel holds of the data it received
+// (libssh's buffers of both streams and the spill) and its window target.
+func ChannelWindow(ch *Channel) (held, target int) {
+	ch.inspect(func(c *chanState) {
+		if c.p.IsNil() {
+			return
+		}
+		for stream := range 2 {
+			held += max(lib.ChannelPoll(c.p, stream), 0) + len(c.win.spill[stream])
+		}
+		target = c.win.target
+	})
+	return held, target
 }

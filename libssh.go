@@ -58,6 +58,15 @@
 // A timer does this, without a goroutine between rounds; sessions without
 // keepalives have none.
 //
+// # Receive windows
+//
+// A channel's receive window is what the server may send ahead of the
+// reader: it bounds a download's speed (window/RTT) and what the channel
+// holds in memory. With libssh 0.10, each channel's window starts at
+// 2.56 MB and doubles while it is what limits the download, the way TCP
+// grows its buffers; [WithMaxWindow] (default [DefaultMaxWindow], 16 MiB)
+// caps what a channel holds, however slowly it is read.
+//
 // # Callbacks
 //
 // Channel callbacks ([Channel.SetCallbacks], package callbacks) and the

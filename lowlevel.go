@@ -145,17 +145,10 @@ func (ch *Channel) WithLib(f func(p lib.Channel) error) error {
 	if f == nil {
 		return errors.New("libssh: WithLib of a nil function")
 	}
-	c, err := ch.begin()
-	if err != nil {
-		return err
-	}
-	defer runtime.KeepAlive(ch)
-	defer c.st.unlock()
-	if c.p.IsNil() || c.closeQueued {
-		return c.usableLocked()
-	}
-	defer c.st.flushLocked()
-	return f(c.p)
+	return ch.locked(func(c *chanState) error {
+		defer c.st.flushLocked()
+		return f(c.p)
+	})
 }
 
 // PublicKeyOf returns the public half of key, a key made with package lib

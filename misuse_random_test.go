@@ -1074,6 +1074,11 @@ func init() {
 				ch.Close()
 			}
 		}},
+		{"Channel.SetMaxWindow", 1, func(c *misuseCall) {
+			if ch, ok := c.channel(); ok {
+				ch.SetMaxWindow(8<<20 + c.r.IntN(32<<20))
+			}
+		}},
 		{"Channel.SetCallbacks", 2, func(c *misuseCall) {
 			ch, ok := c.channel()
 			if !ok {

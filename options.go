@@ -53,6 +53,8 @@ type config struct {
 	insecureHostKey bool
 
 	algorithms [numAlgoKinds][]string // nil: libssh's default list
+
+	maxWindow int // WithMaxWindow; 0: DefaultMaxWindow
 }
 
 func defaultConfig() config {

@@ -214,6 +214,26 @@ const char *golibssh_kbdint_prompt(ssh_session session, unsigned int i, int *ech
     return prompt;
 }
 
+int golibssh_channel_read_window(ssh_channel channel, void *dest, uint32_t len, int is_stderr, uint32_t window)
+{
+    uint32_t count = len;
+    int avail;
+
+    if (len == 0) {
+        return 0;
+    }
+    /* Handles pending packets only when the stream has nothing buffered. */
+    avail = ssh_channel_poll(channel, is_stderr);
+    if (avail <= 0) {
+        return avail;
+    }
+    if ((uint32_t)avail <= len && window > len) {
+        count = window;
+    }
+    /* Timeout 0: libssh's SSH_TIMEOUT_NONBLOCKING (a private constant). */
+    return ssh_channel_read_timeout(channel, dest, count, is_stderr, 0);
+}
+
 void golibssh_burn_free(char *s)
 {
     if (s != NULL) {

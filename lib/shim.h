@@ -87,6 +87,20 @@ const char *golibssh_message_auth_password(ssh_message msg);
 ssh_key golibssh_message_auth_pubkey(ssh_message msg);
 int golibssh_message_auth_publickey_state(ssh_message msg);
 
+/*
+ * ssh_channel_read_nonblocking that lets the channel's receive window grow:
+ * reads at most len bytes of the stream into dest and returns what
+ * ssh_channel_read_nonblocking would (bytes read, 0 when nothing is buffered,
+ * SSH_EOF, SSH_ERROR). When everything the stream has buffered fits in dest,
+ * it asks libssh 0.10's ssh_channel_read_timeout for window bytes instead,
+ * which first grows the window until buffered + window >= window (one
+ * SSH_MSG_CHANNEL_WINDOW_ADJUST) and then copies min(buffered, window) =
+ * buffered bytes: with data buffered it handles no packets in between, so it
+ * never writes past len. libssh 0.11 and later ignore the count for the
+ * window (it is fixed there).
+ */
+int golibssh_channel_read_window(ssh_channel channel, void *dest, uint32_t len, int is_stderr, uint32_t window);
+
 /* free(s) after overwriting it with zeros (for C copies of secrets). */
 void golibssh_burn_free(char *s);
 

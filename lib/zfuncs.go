@@ -531,6 +531,12 @@ static inline int golibssh_z_ssh_channel_read_nonblocking(ssh_channel channel, v
     golibssh_vzeroupper();
     return r;
 }
+static inline int golibssh_z_golibssh_channel_read_window(ssh_channel channel, void * dest, uint32_t len, int is_stderr, uint32_t window)
+{
+    int r = golibssh_channel_read_window(channel, dest, len, is_stderr, window);
+    golibssh_vzeroupper();
+    return r;
+}
 static inline int golibssh_z_ssh_channel_poll(ssh_channel channel, int is_stderr)
 {
     int r = ssh_channel_poll(channel, is_stderr);
@@ -1637,6 +1643,19 @@ func ChannelReadNonblocking(channel Channel, dest []byte, is_stderr int) (r int)
 		p_dest = unsafe.Pointer(&dest[0])
 	}
 	r = int(C.golibssh_z_ssh_channel_read_nonblocking(channel.p, p_dest, C.uint32_t(len(dest)), C.int(is_stderr)))
+	return
+}
+
+// ChannelReadWindow calls golibssh_channel_read_window:
+//
+//	int golibssh_channel_read_window(ssh_channel channel, void * dest, uint32_t len, int is_stderr, uint32_t window)
+func ChannelReadWindow(channel Channel, dest []byte, is_stderr int, window uint32) (r int) {
+	assertChannel(channel.p)
+	var p_dest unsafe.Pointer
+	if len(dest) > 0 {
+		p_dest = unsafe.Pointer(&dest[0])
+	}
+	r = int(C.golibssh_z_golibssh_channel_read_window(channel.p, p_dest, C.uint32_t(len(dest)), C.int(is_stderr), C.uint32_t(window)))
 	return
 }
 

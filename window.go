@@ -1,0 +1,259 @@
+package libssh
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/golibssh/libssh/lib"
+)
+
+// DefaultMaxWindow is the default of [WithMaxWindow]: 16 MiB per channel.
+// A window lets a path carry at most window/RTT; this one lets a
+// channel's window grow to 12.9 MB, which carries about 550 MB/s (this
+// package's speed on one core) over a 20 ms round trip and 220 MB/s over
+// 50 ms, and keeps 50 busy channels under 1 GB.
+const DefaultMaxWindow = 16 << 20
+
+const (
+	// windowBase is libssh 0.10's WINDOWBASE: after a read that leaves
+	// the window under windowBase/2, libssh grows it back to windowBase
+	// by itself, whatever it holds already.
+	windowBase = 1280000
+	// firstWindow is where a channel's window starts: twice libssh's
+	// (about OpenSSH's 2 MiB), so that libssh's own regrowth, at
+	// windowBase/2 left, does not race the policy's grants.
+	firstWindow = 2 * windowBase
+	// A channel holds at most its window plus 3*windowBase (see
+	// recvWindow), so the cap leaves room for firstWindow and that. The
+	// protocol counts the window in 32 bits.
+	minMaxWindow = 8 << 20
+	maxMaxWindow = 1 << 30
+)
+
+// windowTuning says whether the libssh in use grows a channel's window to
+// the count of a read (libssh 0.10). libssh 0.11 keeps a fixed 2 MiB
+// window whatever the count, and counts what it buffered against it, so
+// there reads ask for what fits the caller's buffer and nothing more.
+var windowTuning = lib.Version(11<<8) == "" // SSH_VERSION_INT(0, 11, 0)
+
+// WithMaxWindow caps what each channel of the session holds of the data
+// it receives at bytes (default [DefaultMaxWindow]; at least 8 MiB, at
+// most 1 GiB), whatever its reader does, as long as each stream that
+// receives data is read ([Cmd] reads both).
+//
+// The cap bounds the channel's receive window, which is what the server
+// may send ahead of the reader. A window starts at 2.56 MB and doubles
+// when it is what limits the channel (as TCP's receive buffer grows):
+// when the reader, keeping up, repeatedly used all of it before the
+// server heard of more, and the connection carried little else in the
+// meantime. It grows to bytes less 3.84 MB, which libssh 0.10 may hold on
+// top of the window when the reader falls behind. [Channel.SetMaxWindow]
+// changes one channel's cap.
+//
+// With libssh 0.11 or later the window is libssh's fixed 2 MiB, and this
+// option changes nothing.
+func WithMaxWindow(bytes int) Option {
+	return func(c *config) error {
+		if err := checkMaxWindow(bytes); err != nil {
+			return err
+		}
+		c.maxWindow = bytes
+		return nil
+	}
+}
+
+func checkMaxWindow(bytes int) error {
+	if bytes < minMaxWindow || bytes > maxMaxWindow {
+		return fmt.Errorf("libssh: window cap %d is out of range %d-%d (8 MiB to 1 GiB)", bytes, minMaxWindow, maxMaxWindow)
+	}
+	return nil
+}
+
+// SetMaxWindow sets this channel's cap, as [WithMaxWindow] does for every
+// channel of a session; when the window the server knows of is larger than
+// the new cap allows, the reader consumes the difference before the next
+// grant. It returns an error for a value out of range, an error matching
+// [ErrClosed] for a closed channel, or [ErrInCallback] in a callback.
+func (ch *Channel) SetMaxWindow(bytes int) error {
+	if err := checkMaxWindow(bytes); err != nil {
+		return err
+	}
+	return ch.locked(func(c *chanState) error {
+		c.win.setMax(bytes)
+		return nil
+	})
+}
+
+// recvWindow is a channel's receive window policy (libssh 0.10), under the
+// session's lock; docs/design.md ("The receive window") tells why.
+type recvWindow struct {
+	max      int   // the cap
+	target   int   // the window a grant asks for
+	consumed int64 // bytes read from libssh, both streams
+	limit    int64 // lower bound of the offset the server may send up to
+	grants   [8]int64
+	next     int // the slot in grants for the next grant
+
+	// Stalls: the reader drained a stream exactly at a granted limit,
+	// so the server had used all the window it knew of, and while it
+	// waited the connection carried little else (otherwise the wait was
+	// the connection's queue, which a larger window only lengthens).
+	// waiting is set at the drained read, with the session's input count
+	// then; the next read with data decides. An epoch ends when target
+	// bytes were read since it began; run counts the last epochs in a row
+	// that saw a stall.
+	waiting bool
+	waitIn  uint64
+	epoch   int64 // consumed when the epoch began
+	stalled bool  // this epoch saw a stall
+	run     int
+
+	spill    [2][]byte  // per stream: data taken from libssh, not read yet
+	spillBuf [2]*[]byte // what spill points into, from spillPool
+}
+
+// spillPool keeps spill buffers between a slow reader's episodes.
+var spillPool sync.Pool
+
+// takeSpill returns a buffer from spillPool of at least n bytes.
+func takeSpill(n int) *[]byte {
+	if p, _ := spillPool.Get().(*[]byte); p != nil && cap(*p) >= n {
+		return p
+	}
+	b := make([]byte, (n+1<<18-1)&^(1<<18-1)) // in steps of 256 KiB: fewer sizes
+	return &b
+}
+
+// dropSpill forgets the stream's spill and gives its buffer back.
+func (w *recvWindow) dropSpill(stream int) {
+	if p := w.spillBuf[stream]; p != nil {
+		spillPool.Put(p)
+	}
+	w.spill[stream], w.spillBuf[stream] = nil, nil
+}
+
+func newRecvWindow(max int) recvWindow {
+	if max == 0 {
+		max = DefaultMaxWindow
+	}
+	return recvWindow{max: max, target: firstWindow}
+}
+
+// hasSpill says whether reads have data to return that libssh no longer
+// holds.
+func (w *recvWindow) hasSpill() bool { return len(w.spill[0]) > 0 || len(w.spill[1]) > 0 }
+
+func (w *recvWindow) setMax(bytes int) {
+	w.max = bytes
+	if w.target > w.most() {
+		w.target = w.most()
+	}
+}
+
+// most is the largest target.
+func (w *recvWindow) most() int { return w.max - 3*windowBase }
+
+// atGrant says whether the offset off is one that a recent grant allowed
+// the server to send up to.
+func (w *recvWindow) atGrant(off int64) bool {
+	for _, g := range w.grants {
+		if g == off && off > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// readLocked reads the stream into b (len(b) > 0) as
+// ssh_channel_read_nonblocking does, with the window policy of
+// docs/design.md. It returns the bytes read, 0 when nothing is buffered,
+// lib.SSH_EOF or lib.SSH_ERROR.
+func (c *chanState) readLocked(b []byte, stream int) int {
+	w := &c.win
+	if sp := w.spill[stream]; len(sp) > 0 {
+		n := copy(b, sp)
+		if w.spill[stream] = sp[n:]; n == len(sp) {
+			w.dropSpill(stream)
+			// Waiters for EOF (PollLoop) look at libssh, which has
+			// nothing new to say: wake them.
+			c.st.bumpLocked()
+		}
+		return n
+	}
+	if !windowTuning {
+		return lib.ChannelReadWindow(c.p, b, stream, 0)
+	}
+	avail := lib.ChannelPoll(c.p, stream)
+	in := c.st.counter
+	if avail <= 0 {
+		if avail == 0 && !w.waiting && !in.IsNil() && w.atGrant(w.consumed) {
+			w.waiting, w.waitIn = true, in.InBytes()
+		}
+		return avail
+	}
+	if w.waiting {
+		// What the connection carried since the drained read: this
+		// stream's data, its packets' overhead, and little more.
+		w.waiting = false
+		if in.InBytes()-w.waitIn <= uint64(2*avail+64<<10) {
+			w.stalled = true
+		}
+	}
+	w.limit = max(w.limit, w.consumed+int64(avail))
+	count := 0
+	switch {
+	case avail <= len(b):
+		// The reader keeps up: grant once a quarter of the window
+		// was used.
+		if w.limit-w.consumed-int64(avail) > int64(w.target-w.target/4) {
+			break
+		}
+		w.endEpoch()
+		count = w.target
+		if g := w.consumed + int64(count); g > w.limit {
+			w.limit = g
+			w.grants[w.next] = g
+			w.next = (w.next + 1) % len(w.grants)
+		}
+	case avail-len(b) > w.target+windowBase:
+		// The reader fell behind: take everything, so that libssh
+		// regrows its window once, not at every read. The window is not
+		// what limits the channel now: no doubling until two more
+		// epochs with stalls.
+		p := takeSpill(avail)
+		n := lib.ChannelReadWindow(c.p, (*p)[:avail], stream, 0)
+		if n <= 0 {
+			spillPool.Put(p)
+			return n
+		}
+		w.consumed += int64(n)
+		w.run, w.stalled, w.waiting, w.epoch = 0, false, false, w.consumed
+		m := copy(b, (*p)[:n])
+		w.spill[stream], w.spillBuf[stream] = (*p)[m:n], p
+		return m
+	}
+	n := lib.ChannelReadWindow(c.p, b, stream, uint32(count))
+	if n > 0 {
+		w.consumed += int64(n)
+	}
+	return n
+}
+
+// endEpoch is called at each grant: it ends the epoch once target bytes
+// were read in it, and doubles target after two epochs in a row with a
+// stall.
+func (w *recvWindow) endEpoch() {
+	if w.consumed-w.epoch < int64(w.target) {
+		return
+	}
+	if w.stalled {
+		w.run++
+	} else {
+		w.run = 0
+	}
+	w.stalled, w.epoch = false, w.consumed
+	if w.run >= 2 {
+		w.target = min(2*w.target, w.most())
+		w.run = 0
+	}
+}
