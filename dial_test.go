@@ -276,6 +276,34 @@ func TestProxyJumpHopHostKey(t *testing.T) {
 	assert.NotContains(t, target.Log(), "Connection from")
 }
 
+// A Connect that fails after the hops logged in closes them at once, not
+// only when the session is closed: the session cannot connect again.
+func TestProxyJumpHopsClosedWhenConnectFails(t *testing.T) {
+	t.Parallel()
+	hop := sshdtest.New(t, sshdtest.Options{})
+	target := sshdtest.New(t, sshdtest.Options{})
+	_, hopPort := splitHostPort(t, hop.Listen(t))
+	_, targetPort := splitHostPort(t, target.Listen(t))
+	dir := sshDirWithConfig(t, "Host target\n  HostName 127.0.0.1\n  Port "+strconv.Itoa(targetPort)+
+		"\n  ProxyJump 127.0.0.1:"+strconv.Itoa(hopPort)+"\n")
+	refused := errors.New("not this one")
+	onlyTheHop := libssh.WithHostKeyCallback(func(host string, key *libssh.PublicKey) error {
+		if strings.Fields(hop.HostPublicKey("ed25519"))[1] == key.Base64() {
+			return nil
+		}
+		return refused
+	})
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), "target", libssh.WithUser(hop.User), libssh.WithProcessConfig(true),
+		libssh.WithSSHDir(dir), libssh.WithAutoConnect(false), onlyTheHop,
+		libssh.WithAuth(libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")}}))
+	require.NoError(t, err)
+	defer s.Close()
+	require.ErrorIs(t, s.Connect(testCtx(t, 30*time.Second)), refused)
+	assert.Contains(t, hop.Log(), "Accepted publickey for "+hop.User, "the hop logged in")
+	require.NoError(t, hop.WaitLog(testCtx(t, 10*time.Second), "Disconnected from user "+hop.User), "the hop was closed with the failed Connect")
+	assert.True(t, s.IsOpen(), "the session itself stays open until Close")
+}
+
 func TestProxyJumpRefusals(t *testing.T) {
 	t.Parallel()
 	d := &recordingDialer{}

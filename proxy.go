@@ -176,7 +176,7 @@ func (st *sessionState) proxyFromConfigLocked(host string) error {
 func (st *sessionState) addDependent(c io.Closer) error {
 	st.lock()
 	defer st.unlock()
-	if st.closing.Load() {
+	if st.closing.Load() || st.disconnected.Load() {
 		return ErrClosed
 	}
 	st.dependents = append(st.dependents, c)

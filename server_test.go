@@ -4,7 +4,6 @@ package libssh_test
 // message handler reads and answers.
 
 import (
-	"context"
 	"io"
 	"net"
 	"testing"
@@ -35,8 +34,10 @@ func TestGenerateKey(t *testing.T) {
 		assert.Equal(t, typ, pub.Type())
 		require.NoError(t, k.Close())
 	}
-	pa, _ := generateKey(t).PublicKey()
-	pb, _ := generateKey(t).PublicKey()
+	pa, err := generateKey(t).PublicKey()
+	require.NoError(t, err)
+	pb, err := generateKey(t).PublicKey()
+	require.NoError(t, err)
 	assert.False(t, pa.Equal(pb), "two generated keys are different keys")
 
 	for _, typ := range []string{"", "ed25519", "ssh-dss", "ssh-ed25519-cert-v01@openssh.com"} {
@@ -60,20 +61,21 @@ func TestAcceptSessionRefusesBadHostKeys(t *testing.T) {
 		"nil and one": {ed, nil},
 	} {
 		server, client := net.Pipe()
-		s, err := libssh.AcceptSession(context.Background(), server, keys, handle)
+		s, err := libssh.AcceptSession(testCtx(t, 30*time.Second), server, keys, handle)
 		assert.Nil(t, s, name)
 		errLower(t, "AcceptSession "+name, err)
 		if name == "closed key" {
 			assert.ErrorIs(t, err, libssh.ErrClosed)
 		}
 		// The connection is closed.
+		client.SetReadDeadline(time.Now().Add(30 * time.Second)) // fails when AcceptSession closed the pipe already
 		_, err = client.Read(make([]byte, 1))
 		assert.ErrorIs(t, err, io.EOF, name)
 		client.Close()
 	}
 	server, client := net.Pipe()
 	defer client.Close()
-	_, err := libssh.AcceptSession(context.Background(), server, []*libssh.PrivateKey{ed}, nil)
+	_, err := libssh.AcceptSession(testCtx(t, 30*time.Second), server, []*libssh.PrivateKey{ed}, nil)
 	errLower(t, "AcceptSession without a handler", err)
 }
 
@@ -132,7 +134,7 @@ func acceptOne(t *testing.T, ln net.Listener, key *libssh.PrivateKey) <-chan ser
 			return
 		}
 		defer s.Close()
-		for s.Wait(context.Background()) == nil {
+		for s.Wait(testCtx(t, 30*time.Second)) == nil {
 		}
 		for _, ch := range chans {
 			ch.Close()

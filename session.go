@@ -375,7 +375,7 @@ var errDisconnected = fmt.Errorf("%w: it was disconnected; make a new session to
 // default policy, call [Session.VerifyHost] next.
 //
 // Uses ssh_connect.
-func (s *Session) Connect(ctx context.Context) error {
+func (s *Session) Connect(ctx context.Context) (err error) {
 	st, err := s.enter(ctx)
 	if err != nil {
 		return err
@@ -411,6 +411,16 @@ func (s *Session) Connect(ctx context.Context) error {
 	base := st.cfg // for ProxyJump hops
 	jumps, proxyCmd := st.jumps, st.proxyCmd
 	st.unlock()
+	defer func() {
+		if err != nil {
+			// The session cannot connect again: its ProxyJump hops and
+			// ProxyCommand are of no use any more.
+			st.lock()
+			d := st.takeDependentsLocked()
+			st.unlock()
+			closeDependents(d)
+		}
+	}()
 
 	op := "connect to " + addr
 	var proxy *proxyProcess

@@ -42,8 +42,7 @@ func TestProxyJumpFromLibssh(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.jump, err)
 		}
-		var got []jumpHop
-		s.inspect(func(st *sessionState) { got = st.jumps })
+		got := inspected(t, s, func(st *sessionState) []jumpHop { return st.jumps })
 		if len(got) != len(c.want) {
 			t.Fatalf("%s: hops %v, want %v", c.jump, got, c.want)
 		}
@@ -59,20 +58,16 @@ func TestProxyJumpFromLibssh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.inspect(func(st *sessionState) {
-		if st.jumps != nil || st.proxyCmd != "" {
-			t.Errorf("ProxyJump none: jumps %v, command %q", st.jumps, st.proxyCmd)
-		}
-	})
+	if jumps, cmd := inspected(t, s, func(st *sessionState) []jumpHop { return st.jumps }), inspected(t, s, func(st *sessionState) string { return st.proxyCmd }); jumps != nil || cmd != "" {
+		t.Errorf("ProxyJump none: jumps %v, command %q", jumps, cmd)
+	}
 	s, err = configSession(t, "target", "Host target\n  ProxyCommand nc %h %p\n  ProxyJump x\n", WithProxyCommand(true))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.inspect(func(st *sessionState) {
-		if st.jumps != nil || st.proxyCmd != "nc %h %p" {
-			t.Errorf("ProxyCommand first: jumps %v, command %q", st.jumps, st.proxyCmd)
-		}
-	})
+	if jumps, cmd := inspected(t, s, func(st *sessionState) []jumpHop { return st.jumps }), inspected(t, s, func(st *sessionState) string { return st.proxyCmd }); jumps != nil || cmd != "nc %h %p" {
+		t.Errorf("ProxyCommand first: jumps %v, command %q", jumps, cmd)
+	}
 }
 
 func TestParseJumpHop(t *testing.T) {
@@ -143,11 +138,11 @@ Host *
 		if err != nil {
 			t.Fatalf("%s: %v", c.host, err)
 		}
-		s.inspect(func(st *sessionState) {
-			if st.cfg.keepalive != c.interval || st.cfg.keepaliveMax != c.max && c.interval != 0 {
-				t.Errorf("%s: keepalive %v×%d, want %v×%d", c.host, st.cfg.keepalive, st.cfg.keepaliveMax, c.interval, c.max)
-			}
-		})
+		interval := inspected(t, s, func(st *sessionState) time.Duration { return st.cfg.keepalive })
+		max := inspected(t, s, func(st *sessionState) int { return st.cfg.keepaliveMax })
+		if interval != c.interval || max != c.max && c.interval != 0 {
+			t.Errorf("%s: keepalive %v×%d, want %v×%d", c.host, interval, max, c.interval, c.max)
+		}
 	}
 	if _, err := configSession(t, "x", "ServerAliveInterval soon\n"); err == nil {
 		t.Error("a bad ServerAliveInterval was accepted")
@@ -164,4 +159,18 @@ func TestExpandProxyCommand(t *testing.T) {
 			t.Errorf("%q was accepted", bad)
 		}
 	}
+}
+
+// inspected returns f of the session's state, read under its lock; it
+// fails the test when the session has no state to read (inspect would not
+// call f, and checks made inside f would pass unseen).
+func inspected[T any](t *testing.T, s *Session, f func(st *sessionState) T) T {
+	t.Helper()
+	var v T
+	ran := false
+	s.inspect(func(st *sessionState) { v, ran = f(st), true })
+	if !ran {
+		t.Fatal("the session has no state to inspect")
+	}
+	return v
 }

@@ -2,6 +2,7 @@ package sshdtest
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -53,9 +54,11 @@ func TestMain(m *testing.M) {
 // runHelper runs the test binary with env and args and returns what it
 // printed; it is killed after a minute.
 func runHelper(t *testing.T, env []string, args ...string) (string, error) {
-	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.WaitDelay = time.Minute
+	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -140,7 +143,10 @@ func TestClose(t *testing.T) {
 // TestPdeathsig checks that the sshds of a test binary that dies (SIGKILL,
 // so that nothing of it runs) die too.
 func TestPdeathsig(t *testing.T) {
-	cmd := exec.CommandContext(t.Context(), os.Args[0])
+	// The context bounds the helper, and so the reads of its output.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"=orphan", "SSHDTEST_DIR="+t.TempDir())
 	out, err := cmd.StdoutPipe()
 	if err == nil {
@@ -152,6 +158,9 @@ func TestPdeathsig(t *testing.T) {
 	var lines []string
 	for sc := bufio.NewScanner(out); len(lines) < 3 && sc.Scan(); {
 		lines = append(lines, sc.Text())
+	}
+	if len(lines) != 3 {
+		t.Fatalf("the helper printed %q, not two pids and an address", lines)
 	}
 	var pidfds []unix.PollFd
 	for _, line := range lines[:len(lines)-1] {
