@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 )
 
@@ -68,11 +67,18 @@ func (cfg *config) authOptions() AuthOptions {
 
 // splitAddr splits Dial's "host[:port]" (port 0 when absent).
 func splitAddr(addr string) (host string, port int, err error) {
-	bad := func(why string) (string, int, error) {
-		return "", 0, fmt.Errorf("libssh: Dial address %q: %s", addr, why)
+	host, port, err = parseHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("libssh: Dial address %q: %w", addr, err)
 	}
+	return host, port, nil
+}
+
+// parseHostPort splits "host[:port]" (port 0 when absent), with an IPv6
+// address bare or in brackets.
+func parseHostPort(addr string) (host string, port int, err error) {
 	if addr == "" {
-		return bad("empty")
+		return "", 0, errors.New("empty")
 	}
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -81,23 +87,23 @@ func splitAddr(addr string) (host string, port int, err error) {
 			if net.ParseIP(addr) != nil { // a bare IPv6 address
 				return addr, 0, nil
 			}
-			return bad(`want "host:port" or "host", with an IPv6 address in brackets`)
+			return "", 0, errors.New(`want "host:port" or "host", with an IPv6 address in brackets`)
 		}
 		h = addr
 		if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 			h = h[1 : len(h)-1]
 		}
 		if strings.ContainsAny(h, "[]") {
-			return bad("unbalanced brackets")
+			return "", 0, errors.New("unbalanced brackets")
 		}
 		return h, 0, nil
 	}
 	if h == "" {
-		return bad("no host")
+		return "", 0, errors.New("no host")
 	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65535 {
-		return bad("port " + strconv.Quote(p) + " is not a number in 1-65535")
+	n, err := parsePort(p)
+	if err != nil {
+		return "", 0, err
 	}
 	return h, n, nil
 }

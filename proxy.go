@@ -98,34 +98,14 @@ func parseJumpHop(s string) (jumpHop, error) {
 			return bad()
 		}
 	}
-	port := ""
-	if strings.HasPrefix(rest, "[") {
-		end := strings.IndexByte(rest, ']')
-		if end < 0 {
-			return bad()
-		}
-		h.host, rest = rest[1:end], rest[end+1:]
-		if rest != "" {
-			if rest[0] != ':' {
-				return bad()
-			}
-			port = rest[1:]
-		}
-	} else if i := strings.LastIndexByte(rest, ':'); i >= 0 {
-		h.host, port = rest[:i], rest[i+1:]
-	} else {
-		h.host = rest
+	host, port, err := parseHostPort(rest)
+	if err != nil {
+		return jumpHop{}, fmt.Errorf("bad hop %q: %w", s, err)
 	}
-	if h.host == "" || strings.ContainsAny(h.host, "[]@") {
+	if host == "" || strings.ContainsAny(host, "[]@") {
 		return bad()
 	}
-	if port != "" {
-		p, err := parsePort(port)
-		if err != nil {
-			return jumpHop{}, fmt.Errorf("bad hop %q: %w", s, err)
-		}
-		h.port = p
-	}
+	h.host, h.port = host, port
 	return h, nil
 }
 

@@ -192,20 +192,10 @@ func splitConfigLine(line string) (string, []string) {
 }
 
 // hostPatternsMatch applies OpenSSH's pattern-list rule: a matching
-// negated pattern (!pattern) refuses, else any matching pattern accepts.
+// negated pattern (!pattern) refuses, else any matching pattern accepts
+// (matchPatternList, the known_hosts matcher).
 func hostPatternsMatch(patterns []string, host string) bool {
-	host = strings.ToLower(host)
-	ok := false
-	for _, p := range patterns {
-		neg := strings.HasPrefix(p, "!")
-		if wildMatch(strings.ToLower(strings.TrimPrefix(p, "!")), host) {
-			if neg {
-				return false
-			}
-			ok = true
-		}
-	}
-	return ok
+	return matchPatternList(strings.ToLower(host), strings.Join(patterns, ",")) > 0
 }
 
 // matchApplies evaluates a Match line: "all", and "host" and
@@ -238,38 +228,6 @@ func (r *sshConfigReader) matchApplies(args []string) bool {
 		}
 	}
 	return len(args) > 0
-}
-
-// wildMatch matches s against a pattern with * (any run) and ? (any one
-// character).
-func wildMatch(pattern, s string) bool {
-	for len(pattern) > 0 {
-		switch pattern[0] {
-		case '*':
-			for pattern != "" && pattern[0] == '*' {
-				pattern = pattern[1:]
-			}
-			if pattern == "" {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if wildMatch(pattern, s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
-		default:
-			if s == "" || s[0] != pattern[0] {
-				return false
-			}
-		}
-		pattern, s = pattern[1:], s[1:]
-	}
-	return s == ""
 }
 
 // parseConfigTime parses OpenSSH's time format: seconds, or a sequence of

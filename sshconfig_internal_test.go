@@ -76,6 +76,17 @@ func TestParseJumpHop(t *testing.T) {
 			t.Errorf("%q parsed as %+v", bad, h)
 		}
 	}
+	for in, want := range map[string]jumpHop{
+		"::1":          {host: "::1"}, // a bare IPv6 address, not host ":" port 1
+		"u@fe80::1":    {user: "u", host: "fe80::1"},
+		"[::1]:2222":   {host: "::1", port: 2222},
+		"u@h.example":  {user: "u", host: "h.example"},
+		"h.example:22": {host: "h.example", port: 22},
+	} {
+		if h, err := parseJumpHop(in); err != nil || h != want {
+			t.Errorf("%q parsed as %+v, %v; want %+v", in, h, err, want)
+		}
+	}
 	if _, _, err := parseProxyJump("ssh -l a b -W '[%h]:%p' c d"); err == nil {
 		t.Error("a command in the jump form but with extra words was accepted")
 	}
