@@ -315,16 +315,9 @@ func (st *sessionState) lockWithin(d time.Duration) bool {
 	if st.tryLock() {
 		return true
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case st.sem <- struct{}{}:
-		st.afterLock()
-		return true
-	case <-t.C:
-	case <-st.done:
-	}
-	return false
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return st.lockCtx(ctx) == nil
 }
 
 // afterLock points libssh's thread-local logging at this session, pinning

@@ -78,6 +78,9 @@ func (st *sessionState) keepaliveRound(ka *keepalive) {
 	if !st.lockWithin(keepaliveLockWait) {
 		if !ka.stopped.Load() && !st.closing.Load() {
 			ka.timer.Reset(ka.interval) // busy: skip this round
+			if ka.stopped.Load() {
+				ka.timer.Stop() // teardown stopped it meanwhile: rounds do not re-arm
+			}
 		}
 		return
 	}

@@ -229,6 +229,10 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 		w.consumed += int64(n)
 		w.run, w.stalled, w.waiting, w.epoch = 0, false, false, w.consumed
 		m := copy(b, (*p)[:n])
+		if m == n { // all of it fitted after all: nothing to keep
+			spillPool.Put(p)
+			return m
+		}
 		w.spill[stream], w.spillBuf[stream] = (*p)[m:n], p
 		return m
 	}

@@ -227,6 +227,15 @@ int golibssh_channel_read_window(ssh_channel channel, void *dest, uint32_t len, 
     if (avail <= 0) {
         return avail;
     }
+    /*
+     * count may exceed len, the size of dest. That is safe because libssh
+     * 0.10's ssh_channel_read_timeout handles packets only while the stream
+     * is empty (its termination test needs one buffered byte), so it copies
+     * at most avail <= len bytes; it grows the window to count first. The
+     * Go side (window.go) passes a window only on libssh 0.10, where this
+     * holds: a libssh that read packets inside this call would write past
+     * dest.
+     */
     if ((uint32_t)avail <= len && window > len) {
         count = window;
     }
