@@ -27,9 +27,8 @@ import (
 func knownListener(t *testing.T, srv *sshdtest.Server) (string, libssh.Option) {
 	t.Helper()
 	addr := srv.Listen(t)
-	_, port := splitHostPort(t, addr)
-	kh := writeKnownHosts(t, srv.KnownHostsLine("[127.0.0.1]:"+strconv.Itoa(port), "ed25519"))
-	return addr, libssh.WithKnownHosts(kh)
+	host, port := splitHostPort(t, addr)
+	return addr, libssh.WithKnownHosts(knownHostsOf(t, srv, addrKey(host, port)))
 }
 
 // runTrue checks that s is logged in: it runs a command.
@@ -111,7 +110,7 @@ func TestDialRefusesAnUnknownOrChangedHostKey(t *testing.T) {
 		want  libssh.KnownHosts
 	}{
 		"unknown": {[]string{"# empty"}, libssh.KnownHostsUnknown},
-		"changed": {[]string{"[127.0.0.1]:" + strconv.Itoa(port) + " ssh-ed25519 " + pubKeyBlob(t, sshdtest.Keys("other_ed25519.pub"))}, libssh.KnownHostsChanged},
+		"changed": {[]string{addrKey("127.0.0.1", port) + " ssh-ed25519 " + pubKeyBlob(t, sshdtest.Keys("other_ed25519.pub"))}, libssh.KnownHostsChanged},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, err := libssh.Dial(testCtx(t, 30*time.Second), addr, libssh.WithUser(srv.User),
@@ -218,7 +217,7 @@ func TestProxyJumpTwoHops(t *testing.T) {
 	var known []string
 	for i, srv := range []*sshdtest.Server{hop1, hop2, target} {
 		_, ports[i] = splitHostPort(t, srv.Listen(t))
-		known = append(known, srv.KnownHostsLine("[127.0.0.1]:"+strconv.Itoa(ports[i]), "ed25519"))
+		known = append(known, srv.KnownHostsLine(addrKey("127.0.0.1", ports[i]), "ed25519"))
 	}
 	user := hop1.User
 	// The hops are aliases that their own Host blocks resolve; the second
@@ -265,7 +264,7 @@ func TestProxyJumpHopHostKey(t *testing.T) {
 	_, targetPort := splitHostPort(t, target.Listen(t))
 	dir := sshDirWithConfig(t, "Host target\n  HostName 127.0.0.1\n  Port "+strconv.Itoa(targetPort)+
 		"\n  ProxyJump 127.0.0.1:"+strconv.Itoa(hopPort)+"\n")
-	kh := writeKnownHosts(t, target.KnownHostsLine("[127.0.0.1]:"+strconv.Itoa(targetPort), "ed25519"))
+	kh := writeKnownHosts(t, target.KnownHostsLine(addrKey("127.0.0.1", targetPort), "ed25519"))
 	_, err := libssh.Dial(testCtx(t, 30*time.Second), "target", libssh.WithUser(hop.User), libssh.WithProcessConfig(true),
 		libssh.WithSSHDir(dir), libssh.WithKnownHosts(kh),
 		libssh.WithAuth(libssh.AuthOptions{PrivateKeyFiles: []string{sshdtest.Keys("id_ed25519")}}))

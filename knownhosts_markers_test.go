@@ -170,7 +170,7 @@ func TestKnownHostsRevoked(t *testing.T) {
 		// The reason for the check: libssh itself accepts a revoked key
 		// that is also listed plainly.
 		host, port := splitHostPort(t, addr)
-		name := "[" + host + "]:" + strconv.Itoa(port)
+		name := addrKey(host, port)
 		kh := writeKnownHosts(t, "@revoked * "+keyLine, name+" "+keyLine)
 		s := connectListenSession(t, srv, libssh.WithKnownHosts(kh), libssh.WithGlobalKnownHosts(filepath.Join(t.TempDir(), "none")))
 		var libsshState int

@@ -26,6 +26,16 @@ func seqOutput(n int) []byte {
 	return b
 }
 
+// closeAfter bounds the blocking reads of a test on s: after d it fails
+// the test and closes s, which ends them.
+func closeAfter(t *testing.T, s *libssh.Session, d time.Duration) {
+	timer := time.AfterFunc(d, func() {
+		t.Errorf("still reading after %v: closing the session", d)
+		s.Close()
+	})
+	t.Cleanup(func() { timer.Stop() })
+}
+
 // readMixed reads r to EOF with buffers of random sizes, from 1 byte to
 // 256 KiB, so that reads take part of what libssh holds, all of it, or
 // more.
@@ -58,6 +68,7 @@ func TestDownloadByteExact(t *testing.T) {
 	const lines = 2_800_000 // 20.6 MB
 	want := seqOutput(lines)
 	s := cmdSession(t)
+	closeAfter(t, s, 60*time.Second)
 
 	ch := execChannel(t, s, "seq 1 "+strconv.Itoa(lines))
 	got := readMixed(t, ch, 1)
@@ -86,6 +97,7 @@ func TestSlowReaderStaysUnderTheCap(t *testing.T) {
 	want := seqOutput(lines)
 	srv := sshdtest.New(t, sshdtest.Options{})
 	s := newPipeSession(t, srv, libssh.WithMaxWindow(capBytes))
+	closeAfter(t, s, 60*time.Second)
 	authenticate(t, s)
 	ch := execChannel(t, s, "seq 1 "+strconv.Itoa(lines))
 	deadline := time.Now().Add(60 * time.Second)
@@ -124,6 +136,7 @@ func TestWindowGrowsOnALongPath(t *testing.T) {
 	s := connectListenSession(t, srv, libssh.WithPort(port),
 		libssh.WithKnownHosts(knownHostsOf(t, srv, addrKey(host, port))))
 	require.NoError(t, s.VerifyHost())
+	closeAfter(t, s, 60*time.Second)
 	authenticate(t, s)
 	ch := execChannel(t, s, "head -c 1000000000 /dev/zero")
 	_, start := libssh.ChannelWindow(ch)

@@ -194,14 +194,18 @@ func (d *daemons) start(cmd *exec.Cmd) (*proc, error) {
 	return p, nil
 }
 
-// stop kills p's process group (SIGKILL) and waits until p is reaped.
+// stop kills p's process group (SIGKILL) and waits until p is reaped, at
+// most stopTimeout (a process stuck in the kernel is left behind).
 func (p *proc) stop() {
 	p.mu.Lock()
 	if !p.reaped && syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) != nil {
 		_ = p.cmd.Process.Kill() // not a group leader after all
 	}
 	p.mu.Unlock()
-	<-p.done
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+	}
 }
 
 // waitLog waits until the log after offset from holds ready, which p
