@@ -303,6 +303,28 @@ func TestProxyJumpHopsClosedWhenConnectFails(t *testing.T) {
 	assert.True(t, s.IsOpen(), "the session itself stays open until Close")
 }
 
+// A jump host gets the login's keys but not its password, which is the
+// server's: a hop that offers only passwords is not sent WithAuth's.
+func TestProxyJumpHopGetsNoPassword(t *testing.T) {
+	// Not parallel: pam_wrapper sshds must not start PAM at the same moment (see sshdtest.Options.Passwords).
+	hop := pamServer(t, sshdtest.Options{ConfigFirst: []string{"PubkeyAuthentication no", "KbdInteractiveAuthentication no"}})
+	target := sshdtest.New(t, sshdtest.Options{})
+	host, hopPort := splitHostPort(t, hop.Listen(t))
+	_, targetPort := splitHostPort(t, target.Listen(t))
+	dir := sshDirWithConfig(t, "Host target\n  HostName 127.0.0.1\n  Port "+strconv.Itoa(targetPort)+
+		"\n  ProxyJump 127.0.0.1:"+strconv.Itoa(hopPort)+"\n")
+	kh := writeKnownHosts(t, hop.KnownHostsLine(addrKey(host, hopPort), "ed25519"), target.KnownHostsLine(addrKey(host, targetPort), "ed25519"))
+	_, err := libssh.Dial(testCtx(t, 30*time.Second), "target", libssh.WithUser(hop.User), libssh.WithProcessConfig(true),
+		libssh.WithSSHDir(dir), libssh.WithKnownHosts(kh), libssh.WithAgentSocket(filepath.Join(dir, "no-agent")),
+		libssh.WithAuth(libssh.AuthOptions{Password: testPassword}))
+	var notAuth *libssh.NotAuthenticatedError
+	require.ErrorAs(t, err, &notAuth, "the hop accepts only a password, which it is not given")
+	assert.Contains(t, err.Error(), "ProxyJump host 127.0.0.1:"+strconv.Itoa(hopPort))
+	assert.Contains(t, hop.Log(), userauthRequest("none"), "the hop was asked")
+	assert.NotContains(t, hop.Log(), userauthRequest("password"), "the password went nowhere near the hop")
+	assert.NotContains(t, target.Log(), "Connection from")
+}
+
 func TestProxyJumpRefusals(t *testing.T) {
 	t.Parallel()
 	d := &recordingDialer{}

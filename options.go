@@ -257,8 +257,10 @@ func WithLogVerbosity(level int) Option {
 //   - ProxyJump, done in Go: each hop (one or many, "[user@]host[:port]",
 //     in the order written) is a session of its own, with its own ssh_config
 //     resolution, the same host-key policy options as the session (known
-//     hosts files and the like) and the same login inputs ([WithAuth], or
-//     by default the agent and the default identity files, as [Dial]); the
+//     hosts files and the like) and the same login inputs except secrets
+//     typed for the server ([WithAuth]'s keys, agent and GSSAPI, not its
+//     Password or keyboard-interactive answers; by default the agent and
+//     the default identity files, as [Dial]); the
 //     next hop, and finally the server, is reached through the previous
 //     hop's [Session.DialContext]. A hop logs in as the user of its entry,
 //     else of its own ssh_config, else the local user (not [WithUser]'s),
@@ -319,7 +321,9 @@ func WithConnectTimeout(d time.Duration) Option {
 }
 
 // WithAuth sets what [Dial] logs in with, and what the ProxyJump hops of
-// any session (see [WithProcessConfig]) log in with. Without it they offer
+// any session (see [WithProcessConfig]) log in with; the hops get its keys,
+// agent and GSSAPI but never its Password, KbdintAnswers or Kbdint, which
+// are the server's secrets, not a jump host's. Without it they offer
 // the SSH agent ([WithAgentSocket] or $SSH_AUTH_SOCK) and then the default
 // identity files of the ssh directory: AuthOptions{DefaultKeys: true}.
 // [NewSession] itself does not log in.

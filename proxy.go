@@ -204,6 +204,11 @@ func (st *sessionState) dialJumps(ctx context.Context, base config, hops []jumpH
 			user := h.user
 			c.user = &user
 		}
+		// A password or keyboard-interactive answers are the server's
+		// secrets: a jump host gets keys, the agent and GSSAPI only.
+		hopAuth := c.authOptions()
+		hopAuth.Password, hopAuth.KbdintAnswers, hopAuth.Kbdint = "", nil, nil
+		c.auth = &hopAuth
 		if c.keepaliveFromConfig { // the hop's own ssh_config decides
 			c.keepalive, c.keepaliveMax, c.keepaliveFromConfig = 0, 0, false
 		}
