@@ -79,6 +79,9 @@ func (s *Socket) Full() (bool, error) {
 	}
 	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
 	n, err := unix.Poll(fds, 0)
+	for err == unix.EINTR { // a signal (the Go runtime's, ASan's) came first
+		n, err = unix.Poll(fds, 0)
+	}
 	if err != nil {
 		return false, err
 	}
