@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,23 +147,29 @@ func cbench(b *testing.B) string {
 // runC runs cbench against srv's listening sshd for b.N iterations of mode
 // and reports its time. env holds extra "NAME=value" entries for it.
 func runC(b *testing.B, srv *sshdtest.Server, mode string, size int64, env ...string) {
+	ns := runCOnce(b, srv, mode, b.N, size, env...).Nanoseconds()
+	b.ReportMetric(float64(ns)/float64(b.N), "ns/op")
+	if size > 0 {
+		b.ReportMetric(float64(size)*float64(b.N)/float64(ns)*1e3, "MB/s")
+	}
+}
+
+// runCOnce runs cbench's mode with count n and returns the time it took.
+func runCOnce(b *testing.B, srv *sshdtest.Server, mode string, n int, size int64, env ...string) time.Duration {
 	bin := cbench(b)
 	host, port := splitHostPort(b, srv.Listen(b))
 	cmd := exec.Command(bin, host, strconv.Itoa(port), srv.User, sshdtest.Keys("id_ed25519"),
-		knownHostsOf(b, srv, addrKey(host, port)), mode, strconv.Itoa(b.N), strconv.FormatInt(size, 10))
+		knownHostsOf(b, srv, addrKey(host, port)), mode, strconv.Itoa(n), strconv.FormatInt(size, 10))
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.Output()
 	if err != nil {
 		b.Fatalf("cbench %s: %v", mode, err)
 	}
-	ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(ns/float64(b.N), "ns/op")
-	if size > 0 {
-		b.ReportMetric(float64(size)*float64(b.N)/ns*1e3, "MB/s")
-	}
+	return time.Duration(ns)
 }
 
 // goAndC runs a channel benchmark: work through this package on an
@@ -214,6 +221,50 @@ func BenchmarkChannelUpload(b *testing.B) {
 			}
 			benchFinish(b, ch, buf)
 		}
+	})
+}
+
+// BenchmarkManyChannels: manyChannels commands at once on one session, each
+// downloading manySize bytes; an iteration is the wall time of all of them.
+// impl=go runs each as a user would (a Cmd per goroutine, its output to
+// io.Discard); impl=c is cbench's many mode (channel data callbacks on one
+// ssh_event).
+func BenchmarkManyChannels(b *testing.B) {
+	const manyChannels, manySize = 50, 10 << 20
+	srv := sshdtest.New(b, sshdtest.Options{Unprivileged: true})
+	b.Run("impl=go", func(b *testing.B) {
+		s := benchSession(b, srv)
+		b.SetBytes(manyChannels * manySize)
+		b.ReportAllocs()
+		line := fmt.Sprintf("head -c %d /dev/zero", manySize)
+		for b.Loop() {
+			var wg sync.WaitGroup
+			errs := make(chan error, manyChannels)
+			for range manyChannels {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					cmd := s.CommandLine(line)
+					cmd.Stdout = io.Discard
+					errs <- cmd.Run()
+				}()
+			}
+			wg.Wait()
+			for range manyChannels {
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("impl=c", func(b *testing.B) {
+		var total time.Duration
+		for range b.N {
+			b.StopTimer()
+			total += runCOnce(b, srv, "many", manyChannels, manySize)
+		}
+		b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/op")
+		b.ReportMetric(float64(manyChannels*manySize)*float64(b.N)/float64(total.Nanoseconds())*1e3, "MB/s")
 	})
 }
 

@@ -82,6 +82,29 @@ type chanState struct {
 	broken       error     // a pending open or request was abandoned, or a callback panicked
 	closeQueued  bool      // Close was called inside a callback; unlock will close
 	win          recvWindow
+
+	// Readers wait for readGen (created by the first, nil when nobody
+	// waits), which bumpLocked closes only when the channel's activity
+	// count moved since it last looked (seenActivity), so that input for
+	// one channel does not wake the readers of all the others. events
+	// counts what the bookkeeping callbacks saw besides data, which the
+	// counting registration counts in C.
+	readGen      chan struct{}
+	seenActivity uint64
+	events       uint64
+	readWakes    atomic.Uint64 // waits of readers that readGen ended (for the tests)
+}
+
+// activityLocked is a number that changes whenever the channel received a
+// message its readers may wait for: data, EOF, close, exit status or signal.
+func (c *chanState) activityLocked() uint64 { return c.internal.DataEvents() + c.events }
+
+// wakeReadersLocked ends the waits of the channel's readers.
+func (c *chanState) wakeReadersLocked() {
+	if c.readGen != nil {
+		close(c.readGen)
+		c.readGen = nil
+	}
 }
 
 // exitState is what the server reported about the remote command's end.
@@ -126,12 +149,16 @@ func (s *Session) NewChannel() (*Channel, error) {
 func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool) (*Channel, error) {
 	c := &chanState{st: st, p: p, owned: owned, reqSem: make(chan struct{}, 1), writeSem: make(chan struct{}, 1),
 		win: newRecvWindow(st.cfg.maxWindow)}
-	reg, err := cgocallback.Install(p, &callbacks.ChannelCallbacks{
-		OnEOF:        func() { c.remoteEOF = true },
-		OnClose:      func() { c.remoteEOF, c.remoteClosed = true, true },
-		OnExitStatus: func(status int) { c.exit.hasStatus, c.exit.status = true, status },
+	reg, err := cgocallback.InstallCounting(p, &callbacks.ChannelCallbacks{
+		OnEOF:   func() { c.remoteEOF = true; c.events++ },
+		OnClose: func() { c.remoteEOF, c.remoteClosed = true, true; c.events++ },
+		OnExitStatus: func(status int) {
+			c.exit.hasStatus, c.exit.status = true, status
+			c.events++
+		},
 		OnExitSignal: func(signal string, core bool, errmsg, lang string) {
 			c.exit.signal = &ExitSignalError{Signal: signal, CoreDumped: core, Message: errmsg, Lang: lang}
+			c.events++
 		},
 	})
 	if err != nil {
@@ -179,6 +206,7 @@ func (c *chanState) forgetLocked(reason error) {
 	c.win.dropSpill(1)
 	c.dead = reason
 	delete(c.st.channels, c)
+	c.wakeReadersLocked()
 }
 
 // usableLocked returns why the channel cannot be used now, or nil.
@@ -341,6 +369,7 @@ func (c *chanState) abandon(op string, err error) error {
 	err = &Error{Op: op, Message: "cancelled while pending; the channel cannot be used any more", Err: err}
 	if c.broken == nil && !c.p.IsNil() {
 		c.broken = err
+		c.wakeReadersLocked()
 	}
 	return err
 }
@@ -699,6 +728,7 @@ func (c *chanState) guard(run func()) {
 		if r := recover(); r != nil {
 			if c.broken == nil {
 				c.broken = &callbacks.PanicError{Value: r}
+				c.wakeReadersLocked() // they return it
 			}
 			panic(r) // for package cgocallback, which answers as if refused
 		}
@@ -758,7 +788,7 @@ func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error
 	}
 	st := c.st
 	n := 0
-	err := st.drive(ctx, func() (bool, error) {
+	err := st.driveOn(ctx, c, func() (bool, error) {
 		if err := c.openLocked(); err != nil {
 			return false, err
 		}
@@ -934,6 +964,7 @@ func (c *chanState) close() bool {
 			return false
 		}
 		c.closeQueued = true
+		c.wakeReadersLocked() // they return errChannelClosed
 		st.deferred = append(st.deferred, c)
 		return true
 	}

@@ -539,3 +539,37 @@ func TestWaitWakesAfterAReadTookTheClose(t *testing.T) {
 		require.NoError(t, ch.Close())
 	}
 }
+
+// TestReaderWokenOnlyByItsChannel: input for one channel does not wake the
+// readers of another (each channel's readers wait for their own channel),
+// and a reader still wakes for its own input.
+func TestReaderWokenOnlyByItsChannel(t *testing.T) {
+	s := authedSession(t, sshdtest.Options{})
+	idle := execChannel(t, s, "cat")
+	type result struct {
+		b   []byte
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		buf := make([]byte, 16)
+		n, err := idle.Read(buf)
+		got <- result{buf[:max(n, 0)], err}
+	}()
+
+	const size = 32 << 20
+	busy := execChannel(t, s, fmt.Sprintf("head -c %d /dev/zero", size))
+	out, err := readAll(t, busy, 60*time.Second)
+	require.NoError(t, err)
+	require.Len(t, out, size)
+	// The download took hundreds of pump rounds; each used to wake the
+	// idle reader.
+	assert.Less(t, libssh.ChannelReadWakes(idle), uint64(5), "the idle channel's reader was woken by the other channel's input")
+
+	_, err = idle.Write([]byte("x\n"))
+	require.NoError(t, err)
+	res := recv(t, got, 30*time.Second)
+	require.NoError(t, res.err)
+	assert.Equal(t, "x\n", string(res.b))
+	assert.Positive(t, libssh.ChannelReadWakes(idle))
+}

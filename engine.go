@@ -33,7 +33,9 @@ package libssh
 //     whenever libssh read input during the call (the counter rule: any
 //     libssh call may read input, and the kernel does not tell the pump about
 //     input that is gone by the time it looks, so unlock compares libssh's
-//     input byte counter with the count at the last wake-up).
+//     input byte counter with the count at the last wake-up). A channel's
+//     readers wait on the channel's readGen instead, which bumpLocked closes
+//     only when the channel received something (chanState.activityLocked).
 //  5. One drive loop. Every libssh call that answers "again" runs through
 //     drive: lock, step, and while the step is not done, wait and lock again.
 //     The step checks whether the session and channel are still usable.
@@ -411,12 +413,24 @@ func (st *sessionState) inputReadLocked() bool {
 	return st.counter.IsNil() || st.counter.InBytes() != st.seenIn
 }
 
-// bumpLocked wakes everyone waiting for the session to make progress.
+// bumpLocked wakes everyone waiting for the session to make progress, and
+// the readers of every channel that received something since its readers
+// were last woken (all of them when the session is no longer usable).
 func (st *sessionState) bumpLocked() {
 	close(st.gen)
 	st.gen = make(chan struct{})
 	if !st.counter.IsNil() {
 		st.seenIn = st.counter.InBytes()
+	}
+	all := st.usableLocked() != nil
+	for c := range st.channels {
+		if c.readGen == nil {
+			continue
+		}
+		if a := c.activityLocked(); a != c.seenActivity || all {
+			c.seenActivity = a
+			c.wakeReadersLocked()
+		}
 	}
 }
 
@@ -425,6 +439,12 @@ func (st *sessionState) bumpLocked() {
 // waits for the next round of the I/O goroutines (or input read by another
 // call), ctx, or Close. It returns with the lock released.
 func (st *sessionState) waitLocked(ctx context.Context) error {
+	return st.waitOnLocked(ctx, nil)
+}
+
+// waitOnLocked is waitLocked for a reader of channel c (when c is not nil),
+// which waits only until c receives something (see chanState.readGen).
+func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState) error {
 	if err := ctx.Err(); err != nil {
 		st.unlock()
 		return err
@@ -436,6 +456,12 @@ func (st *sessionState) waitLocked(ctx context.Context) error {
 		return nil
 	}
 	gen := st.gen
+	if c != nil {
+		if c.readGen == nil {
+			c.readGen = make(chan struct{})
+		}
+		gen = c.readGen
+	}
 	st.waiters.Add(1)
 	defer st.waiters.Add(-1)
 	st.unlock()
@@ -444,6 +470,9 @@ func (st *sessionState) waitLocked(ctx context.Context) error {
 	}
 	select {
 	case <-gen:
+		if c != nil {
+			c.readWakes.Add(1)
+		}
 		select {
 		case <-st.done: // Close bumps the generation too; it wins
 			return ErrClosed
@@ -471,6 +500,12 @@ func (e errWaiting) Unwrap() error { return e.err }
 // pending that libssh cannot abandon), the error drive returns is wrapped
 // in errWaiting, for the caller's abandon.
 func (st *sessionState) drive(ctx context.Context, step func() (done bool, err error)) error {
+	return st.driveOn(ctx, nil, step)
+}
+
+// driveOn is drive for a reader of channel c, whose waits end only when c
+// receives something (waitOnLocked).
+func (st *sessionState) driveOn(ctx context.Context, c *chanState, step func() (done bool, err error)) error {
 	if err := st.lockCtx(ctx); err != nil {
 		return err
 	}
@@ -480,7 +515,7 @@ func (st *sessionState) drive(ctx context.Context, step func() (done bool, err e
 			st.unlock()
 			return err
 		}
-		if err := st.waitLocked(ctx); err != nil {
+		if err := st.waitOnLocked(ctx, c); err != nil {
 			return errWaiting{err}
 		}
 		if err := st.lockCtx(ctx); err != nil {

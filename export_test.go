@@ -37,6 +37,13 @@ func KeepaliveArmed(s *Session) (armed bool) {
 	return armed
 }
 
+// ChannelReadWakes returns how many times the channel's readers were woken
+// to look for input.
+func ChannelReadWakes(ch *Channel) (n uint64) {
+	ch.inspect(func(c *chanState) { n = c.readWakes.Load() })
+	return n
+}
+
 // ChannelWindow returns what the channel holds of the data it received
 // (libssh's buffers of both streams and the spill) and its window target.
 func ChannelWindow(ch *Channel) (held, target int) {

@@ -372,6 +372,7 @@ func (m *ServerMessage) AcceptChannel(cb *callbacks.ChannelCallbacks) (*Channel,
 		reg, err := cgocallback.InstallGuarded(p, cb, ch.c.guard)
 		if err != nil {
 			ch.c.closeQueued = true
+			ch.c.wakeReadersLocked()
 			st.deferred = append(st.deferred, ch.c)
 			return nil, err
 		}

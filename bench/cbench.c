@@ -12,9 +12,12 @@
  * channel running `true`, read to the end, exit status) or "open" (N times:
  * a session channel opened and closed) or "forward" (N times: a
  * direct-tcpip channel to 127.0.0.1:$CBENCH_FORWARD_PORT, SIZE bytes
- * written, EOF, read until the far end closes). The session set-up
+ * written, EOF, read until the far end closes) or "many" (N channels at
+ * once, each running `head -c SIZE /dev/zero`, read to the end through
+ * channel data callbacks and one ssh_event). The session set-up
  * is not measured. It prints the nanoseconds the N iterations took.
  */
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +86,71 @@ static long long finish(ssh_session s, ssh_channel ch, char *buf, size_t len)
     return total;
 }
 
+/* many: n channels downloading size bytes each at once. */
+struct many_chan {
+    long long got;
+    int eof;
+};
+
+static int many_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int is_stderr, void *u)
+{
+    (void)s; (void)ch; (void)data; (void)is_stderr;
+    ((struct many_chan *)u)->got += len;
+    return (int)len;
+}
+
+static void many_eof(ssh_session s, ssh_channel ch, void *u)
+{
+    (void)s; (void)ch;
+    ((struct many_chan *)u)->eof = 1;
+}
+
+static void many(ssh_session s, long n, long long size)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "head -c %lld /dev/zero", size);
+    ssh_channel *chs = calloc((size_t)n, sizeof *chs);
+    struct many_chan *st = calloc((size_t)n, sizeof *st);
+    struct ssh_channel_callbacks_struct *cbs = calloc((size_t)n, sizeof *cbs);
+    ssh_event ev = ssh_event_new();
+    if (chs == NULL || st == NULL || cbs == NULL || ev == NULL || ssh_event_add_session(ev, s) != SSH_OK) {
+        die(s, "many: set-up");
+    }
+    for (long i = 0; i < n; i++) {
+        chs[i] = run(s, cmd);
+        cbs[i].userdata = &st[i];
+        cbs[i].channel_data_function = many_data;
+        cbs[i].channel_eof_function = many_eof;
+        ssh_callbacks_init(&cbs[i]);
+        if (ssh_set_channel_callbacks(chs[i], &cbs[i]) != SSH_OK) {
+            die(s, "many: callbacks");
+        }
+    }
+    for (;;) {
+        long open = 0;
+        for (long i = 0; i < n; i++) {
+            open += !st[i].eof;
+        }
+        if (open == 0) {
+            break;
+        }
+        if (ssh_event_dopoll(ev, 10000) == SSH_ERROR) {
+            die(s, "many: poll");
+        }
+    }
+    for (long i = 0; i < n; i++) {
+        if (st[i].got != size) {
+            die(s, "many: short download");
+        }
+        release(chs[i]);
+    }
+    ssh_event_remove_session(ev, s);
+    ssh_event_free(ev);
+    free(cbs);
+    free(st);
+    free(chs);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 9) {
@@ -126,7 +194,10 @@ int main(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (long i = 0; i < n; i++) {
-        if (strcmp(mode, "download") == 0) {
+        if (strcmp(mode, "many") == 0) {
+            many(s, n, size);
+            break;
+        } else if (strcmp(mode, "download") == 0) {
             snprintf(cmd, sizeof cmd, "head -c %lld /dev/zero", size);
             ssh_channel ch = run(s, cmd);
             if (finish(s, ch, buf, sizeof buf) != size) {

@@ -235,3 +235,43 @@ func TestLibssh011CallbacksAreUnsupported(t *testing.T) {
 	assert.ErrorContains(t, err, "libssh in use: 0.10")
 	assert.Equal(t, live, cgocallback.Live(), "nothing registered")
 }
+
+// TestCountingRegistration: a counting registration counts the data
+// messages and takes no data, which stays for ssh_channel_read; it refuses
+// an OnData of its own.
+func TestCountingRegistration(t *testing.T) {
+	t.Parallel()
+	p := blockingSession(t)
+	unused := lib.ChannelNew(p)
+	defer lib.ChannelFree(unused)
+	_, err := cgocallback.InstallCounting(unused, &callbacks.ChannelCallbacks{OnData: func([]byte, bool) int { return 0 }})
+	require.Error(t, err)
+
+	ch := lib.ChannelNew(p)
+	require.False(t, ch.IsNil())
+	require.Equal(t, lib.SSH_OK, lib.ChannelOpenSession(ch), lib.GetError(p))
+	closed := false
+	reg, err := cgocallback.InstallCounting(ch, &callbacks.ChannelCallbacks{OnClose: func() { closed = true }})
+	require.NoError(t, err)
+	defer func() { reg.Remove(); lib.ChannelFree(ch) }()
+	assert.Zero(t, reg.DataEvents())
+	require.Equal(t, lib.SSH_OK, lib.ChannelRequestExec(ch, "printf out; printf err >&2"), lib.GetError(p))
+	ev := lib.EventNew()
+	require.Equal(t, lib.SSH_OK, lib.EventAddSession(ev, p))
+	defer func() { lib.EventRemoveSession(ev, p); lib.EventFree(ev) }()
+	for range 100 {
+		if closed {
+			break
+		}
+		require.NotEqual(t, lib.SSH_ERROR, lib.EventDopoll(ev, 1000), lib.GetError(p))
+	}
+	require.True(t, closed, "the server never closed the channel")
+	assert.Equal(t, uint64(2), reg.DataEvents(), "one data message per stream")
+	buf := make([]byte, 16)
+	n := lib.ChannelRead(ch, buf, 0)
+	assert.Equal(t, "out", string(buf[:max(n, 0)]), "the data stayed buffered")
+	n = lib.ChannelRead(ch, buf, 1)
+	assert.Equal(t, "err", string(buf[:max(n, 0)]))
+	reg.Remove()
+	assert.Zero(t, reg.DataEvents())
+}

@@ -71,6 +71,20 @@ func Install(ch lib.Channel, cb *callbacks.ChannelCallbacks) (*Registration, err
 // know when a goroutine is inside a user's callback. A panic in run passes
 // through guard before it is recovered.
 func InstallGuarded(ch lib.Channel, cb *callbacks.ChannelCallbacks, guard func(run func())) (*Registration, error) {
+	return install(ch, cb, guard, 0)
+}
+
+// InstallCounting is Install, with a data callback that takes no data and
+// counts the data messages the channel receives ([Registration.DataEvents]).
+// cb.OnData must be nil.
+func InstallCounting(ch lib.Channel, cb *callbacks.ChannelCallbacks) (*Registration, error) {
+	if cb != nil && cb.OnData != nil {
+		return nil, errors.New("callbacks: a counting registration cannot have OnData")
+	}
+	return install(ch, cb, nil, C.GOLIBSSH_CB_COUNT_DATA)
+}
+
+func install(ch lib.Channel, cb *callbacks.ChannelCallbacks, guard func(run func()), extra C.uint) (*Registration, error) {
 	if ch.IsNil() {
 		return nil, errors.New("callbacks: install on a NULL channel")
 	}
@@ -82,7 +96,7 @@ func InstallGuarded(ch lib.Channel, cb *callbacks.ChannelCallbacks, guard func(r
 	}
 	e := &entry{cb: *cb, guard: guard}
 	id := handles.register(e)
-	s := C.golibssh_channel_callbacks_new(C.uintptr_t(id), mask(cb))
+	s := C.golibssh_channel_callbacks_new(C.uintptr_t(id), mask(cb)|extra)
 	if s == nil {
 		handles.remove(id)
 		return nil, errors.New("callbacks: out of memory")
@@ -102,6 +116,17 @@ func (r *Registration) Remove() {
 	if r != nil {
 		r.release(r.ch.Raw())
 	}
+}
+
+// DataEvents is how many data messages (either stream) the channel received
+// since a counting registration ([InstallCounting]) was installed: 0 for
+// other registrations and after Remove. The caller must hold the session's
+// lock. It reads C memory and makes no cgo call.
+func (r *Registration) DataEvents() uint64 {
+	if r == nil || r.s == nil {
+		return 0
+	}
+	return uint64((*C.struct_golibssh_channel_callbacks)(r.s).data_events)
 }
 
 // Forget frees the C struct and the table entry without touching the

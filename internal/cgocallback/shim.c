@@ -36,7 +36,20 @@ void golibssh_log_thread(int level, uintptr_t id)
 /* Channel callbacks: each trampoline has libssh's exact signature and
  * forwards to the exported Go function with the integer id from userdata. */
 
-#define ID(userdata) ((uintptr_t)(userdata))
+#define ID(userdata) (((struct golibssh_channel_callbacks *)(userdata))->id)
+
+/* The data callback of a counting struct: it notes that data arrived and
+ * takes none of it, so that it stays buffered for ssh_channel_read. */
+static int count_tramp(ssh_session s, ssh_channel c, void *data, uint32_t len, int is_stderr, void *u)
+{
+    (void)s;
+    (void)c;
+    (void)data;
+    (void)len;
+    (void)is_stderr;
+    ((struct golibssh_channel_callbacks *)u)->data_events++;
+    return 0;
+}
 
 static int data_tramp(ssh_session s, ssh_channel c, void *data, uint32_t len, int is_stderr, void *u)
 {
@@ -164,12 +177,14 @@ static int write_wontblock_tramp(ssh_session s, ssh_channel c, uint32_t bytes, v
 
 void *golibssh_channel_callbacks_new(uintptr_t id, unsigned int mask)
 {
-    struct ssh_channel_callbacks_struct *cb = calloc(1, sizeof(*cb));
-    if (cb == NULL) {
+    struct golibssh_channel_callbacks *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
         return NULL;
     }
+    struct ssh_channel_callbacks_struct *cb = &w->cb;
     ssh_callbacks_init(cb);
-    cb->userdata = (void *)id;
+    w->id = id;
+    cb->userdata = w;
 #define SET(bit, field, fn)                                                                                            \
     if (mask & (bit)) {                                                                                                \
         cb->field = fn;                                                                                                \
@@ -189,8 +204,9 @@ void *golibssh_channel_callbacks_new(uintptr_t id, unsigned int mask)
     SET(GOLIBSSH_CB_ENV_REQUEST, channel_env_request_function, env_request_tramp)
     SET(GOLIBSSH_CB_SUBSYSTEM_REQUEST, channel_subsystem_request_function, subsystem_request_tramp)
     SET(GOLIBSSH_CB_WRITE_WONTBLOCK, channel_write_wontblock_function, write_wontblock_tramp)
+    SET(GOLIBSSH_CB_COUNT_DATA, channel_data_function, count_tramp)
 #undef SET
-    return cb;
+    return w;
 }
 
 int golibssh_channel_callbacks_set(void *channel, void *cb)

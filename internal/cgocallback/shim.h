@@ -3,6 +3,9 @@
 
 #include <stdint.h>
 
+#include <libssh/libssh.h>
+#include <libssh/callbacks.h>
+
 /* Clears the upper vector state (VZEROUPPER) on amd64 CPUs with AVX, and
  * does nothing elsewhere. Package lib defines it (lib/shim.c, over
  * lib/vzeroupper.h); every trampoline calls it before it enters Go. */
@@ -29,11 +32,25 @@ enum {
     GOLIBSSH_CB_ENV_REQUEST = 1 << 12,
     GOLIBSSH_CB_SUBSYSTEM_REQUEST = 1 << 13,
     GOLIBSSH_CB_WRITE_WONTBLOCK = 1 << 14,
+    /* Not a callback of its own: the data callback counts data messages
+     * (data_events) and takes no data. Exclusive with GOLIBSSH_CB_DATA. */
+    GOLIBSSH_CB_COUNT_DATA = 1 << 15,
 };
 
-/* A calloc'ed, ssh_callbacks_init'ed channel callback struct whose userdata
- * is id and whose fields are the trampolines named by mask; NULL if out of
- * memory. */
+/* What golibssh_channel_callbacks_new allocates: libssh's struct first (so a
+ * pointer to this is a valid ssh_channel_callbacks), then the Go id, and the
+ * count of data messages for GOLIBSSH_CB_COUNT_DATA. The struct is the
+ * callbacks' userdata. data_events is written under the session lock, by
+ * libssh's packet handling, and read under it. */
+struct golibssh_channel_callbacks {
+    struct ssh_channel_callbacks_struct cb;
+    uintptr_t id;
+    uint64_t data_events;
+};
+
+/* A calloc'ed struct golibssh_channel_callbacks with id, whose libssh part
+ * is ssh_callbacks_init'ed, has the struct itself as userdata and the
+ * trampolines named by mask as fields; NULL if out of memory. */
 void *golibssh_channel_callbacks_new(uintptr_t id, unsigned int mask);
 
 /* ssh_set_channel_callbacks(channel, cb). */
