@@ -160,6 +160,9 @@ type sessionState struct {
 	// agent relays libssh's agent connections (agentrelay.go), or holds
 	// nil. Atomic for lockInterrupting, which cuts it without the lock.
 	agent atomic.Pointer[agentRelay]
+	// fwd serves the agent channels the server opens once a channel asked
+	// for agent forwarding (agentforward.go).
+	fwd agentForwarding
 
 	// server is the message handler of a session made by AcceptSession,
 	// freed after the session.
@@ -920,6 +923,7 @@ func (st *sessionState) close() bool {
 		st.counter = lib.Counter{}
 	}
 	st.server.Free()
+	st.fwd.reg.Free()
 	st.bumpLocked()
 	if st.logger != nil {
 		st.logger.Close()
@@ -929,6 +933,7 @@ func (st *sessionState) close() bool {
 	dependents := st.takeDependentsLocked()
 	st.unlock()
 	stopper.run()
+	st.fwd.relays.Wait() // their channels are dead: each ends at once
 	if conn != nil {
 		conn.Close()
 	}
