@@ -254,7 +254,7 @@ func (c *Cmd) setContext(ctx context.Context, fn string) {
 }
 
 // errNilCmd is the error of the methods of a nil *Cmd.
-var errNilCmd = notMade("Cmd", "Session.Command or Session.CommandLine")
+var errNilCmd = notMade("Cmd", "Session.Command, Session.CommandLine or Session.Shell")
 
 // String returns the line sent to the server. It is for debugging: the
 // server's shell, not necessarily a POSIX one, interprets it. It is empty
