@@ -182,3 +182,17 @@ func TestForwardAgentCloseDuringRelay(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, libssh.ErrClosed), "Wait: %v", err)
 }
+
+// A server that does not forward agents accepts the request silently (it
+// has no reply); the command finds no agent.
+func TestForwardAgentRefusedByServer(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{Unprivileged: true, ConfigFirst: []string{"AllowAgentForwarding no"}})
+	s := newPipeSession(t, srv, libssh.WithAgentSocket(sshdtest.StartAgent(t, sshdtest.Keys("id_ed25519"))))
+	authenticate(t, s)
+	cmd := s.CommandLineContext(testCtx(t, 60*time.Second), "echo ${SSH_AUTH_SOCK:-none}")
+	cmd.ForwardAgent = true
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	assert.Equal(t, "none\n", string(out))
+}
