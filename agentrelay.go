@@ -142,14 +142,10 @@ func (a *agentRelay) close() {
 func (st *sessionState) useAgentLocked(ctx context.Context) (stop func() bool, err error) {
 	a := st.agent.Load()
 	if a == nil {
-		target := os.Getenv("SSH_AUTH_SOCK")
-		if st.cfg.agentSocket != nil {
-			target = *st.cfg.agentSocket
-		}
-		if fi, err := os.Stat(target); target == "" || err != nil || fi.Mode().Type() != os.ModeSocket {
+		target, err := st.agentSocketLocked()
+		if err != nil {
 			return func() bool { return true }, nil
 		}
-		var err error
 		if a, err = newAgentRelay(target); err != nil {
 			return nil, &Error{Op: "agent relay", Err: err}
 		}

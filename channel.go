@@ -604,17 +604,45 @@ func (ch *Channel) RequestX11(ctx context.Context, singleConnection bool, protoc
 }
 
 // RequestAuthAgent asks the server to forward connections to the client's
-// SSH agent (OpenSSH's auth-agent-req@openssh.com). libssh sends the
-// request without asking for a reply, so nil means sent, not accepted.
-// This package does not accept the agent channels the server then opens.
+// SSH agent (OpenSSH's auth-agent-req@openssh.com), for the shell or
+// command requested next; [Cmd.ForwardAgent] does it for a Cmd. From then
+// on the session accepts every agent channel the server opens and relays
+// each to the local agent: [WithAgentSocket]'s, else $SSH_AUTH_SOCK's,
+// which must exist when it is called (otherwise the error matches
+// [ErrNoAgent] and nothing is sent). A relay ends when its channel or the
+// session closes. The opens do not say which channel they serve, and
+// OpenSSH's sshd keeps one agent socket per connection: once one channel
+// asked, the programs of the session's later channels find the agent too.
 //
-// Uses ssh_channel_request_auth_agent.
+// Forwarding is a trust decision: while the session is open, the server's
+// administrator (and anyone who controls the server) can ask the agent to
+// sign with its keys, as they can with OpenSSH's ForwardAgent. The keys
+// themselves never leave the agent.
+//
+// libssh sends the request without asking for a reply, so nil means sent,
+// not accepted (sshd refuses it silently with AllowAgentForwarding no: the
+// program then finds no SSH_AUTH_SOCK). It needs a session made by
+// NewSession: a WrapSession session keeps its own session callbacks.
+//
+// Uses ssh_channel_request_auth_agent and the session callback
+// channel_open_request_auth_agent_function.
 func (ch *Channel) RequestAuthAgent(ctx context.Context) error {
 	c, err := ch.state()
 	if err != nil {
 		return err
 	}
 	defer runtime.KeepAlive(ch)
+	if ctx == nil {
+		return errNoContext
+	}
+	if err := ch.locked(func(c *chanState) error {
+		if err := c.openLocked(); err != nil {
+			return err
+		}
+		return c.st.forwardAgentLocked()
+	}); err != nil {
+		return err
+	}
 	return c.pending(ctx, "agent forwarding request", true, lib.ChannelRequestAuthAgent)
 }
 

@@ -162,6 +162,9 @@ type sessionState struct {
 	// agent relays libssh's agent connections (agentrelay.go), or holds
 	// nil. Atomic for lockInterrupting, which cuts it without the lock.
 	agent atomic.Pointer[agentRelay]
+	// fwd serves the agent channels the server opens once a channel asked
+	// for agent forwarding (agentforward.go).
+	fwd agentForwarding
 
 	// server is the message handler of a session made by AcceptSession,
 	// freed after the session.
@@ -955,6 +958,7 @@ func (st *sessionState) close() bool {
 		st.counter = lib.Counter{}
 	}
 	st.server.Free()
+	st.fwd.reg.Free()
 	st.bumpLocked()
 	if st.logger != nil {
 		st.logger.Close()
@@ -964,6 +968,7 @@ func (st *sessionState) close() bool {
 	dependents := st.takeDependentsLocked()
 	st.unlock()
 	stopper.run()
+	st.fwd.relays.Wait() // their channels are dead: each ends at once
 	if conn != nil {
 		conn.Close()
 	}

@@ -193,6 +193,11 @@
 // Session one command; here the connection is a Session (after libssh's
 // ssh_session) and a command is a Cmd.
 //
+// [Session.Shell] makes a Cmd that starts the login shell instead.
+// [Cmd.Pty] gives a command or shell a terminal ([Process.Resize] resizes
+// it), and [Cmd.ForwardAgent] lends it the local SSH agent (a trust
+// decision: the server can use the agent while connected).
+//
 // OpenSSH delivers signals, and so cancellation, only to logins with
 // privilege separation, which it skips for root: a root login's cancelled
 // command keeps running on the server unless it has a terminal.

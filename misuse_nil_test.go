@@ -102,6 +102,8 @@ func TestMisuseNilAndZeroCmd(t *testing.T) {
 		errLower(t, "CommandLine", s.CommandLine("true").Run())
 		errLower(t, "CommandContext", s.CommandContext(context.Background(), "true").Run())
 		errLower(t, "CommandLineContext", s.CommandLineContext(context.Background(), "true").Run())
+		errLower(t, "Shell", s.Shell().Run())
+		errLower(t, "ShellContext", s.ShellContext(context.Background()).Run())
 	})
 }
 
@@ -121,6 +123,7 @@ func TestMisuseNilAndZeroProcess(t *testing.T) {
 			})
 			noPanic(t, "SendSignal", func() { errLower(t, "SendSignal", p.SendSignal("TERM")) })
 			noPanic(t, "Kill", func() { errLower(t, "Kill", p.Kill()) })
+			noPanic(t, "Resize", func() { errLower(t, "Resize", p.Resize(80, 24)) })
 		})
 	}
 }

@@ -997,7 +997,9 @@ func init() {
 				return
 			}
 			withCtx(c, func(ctx context.Context) {
-				switch c.r.IntN(7) {
+				switch c.r.IntN(8) {
+				case 7:
+					ch.RequestAuthAgent(ctx)
 				case 0:
 					ch.RequestEnv(ctx, "MISUSE", "1")
 				case 1:
@@ -1109,6 +1111,9 @@ func init() {
 			if c.chance(30) {
 				cmd.Stdin = strings.NewReader("input\n")
 			}
+			if c.chance(10) {
+				cmd.Pty = &libssh.Pty{} // sshtest refuses it
+			}
 			if c.chance(10) && c.note("zero") {
 				cmd = &libssh.Cmd{}
 			}
@@ -1213,7 +1218,9 @@ func init() {
 				return
 			}
 			p := mc.proc
-			switch c.r.IntN(6) {
+			switch c.r.IntN(7) {
+			case 6:
+				p.Resize(100, 30)
 			case 0:
 				p.Kill()
 			case 1:

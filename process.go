@@ -13,12 +13,14 @@ import (
 )
 
 // Cmd is a command to run on the server, the way [os/exec.Cmd] runs one
-// locally. Make it with [Session.Command] or [Session.CommandLine] (or
-// their Context forms), set its fields, then call Run, Output,
-// CombinedOutput or Success, or Start and Wait. A Cmd runs once.
+// locally. Make it with [Session.Command] or [Session.CommandLine], or
+// [Session.Shell] for the login shell (or their Context forms), set its
+// fields, then call Run, Output, CombinedOutput or Success, or Start and
+// Wait. A Cmd runs once.
 //
 // Each command has its own session channel: Start opens one, sends the
-// Env entries and the command line, and Wait closes it. Many commands may
+// requests its fields ask for (ForwardAgent, Pty, Env) and the command
+// line, and Wait closes it. Many commands may
 // run at once on one session, as many as the server allows channels
 // (OpenSSH: MaxSessions, 10 by default; Start fails beyond).
 //
@@ -53,6 +55,27 @@ type Cmd struct {
 	// written by one goroutine at a time.
 	Stdout io.Writer
 	Stderr io.Writer
+
+	// Pty, when not nil, asks the server for a pseudo-terminal for the
+	// command or shell, as ssh -t does: programs that need a terminal
+	// (sudo's password prompt, top, an interactive shell, a line editor)
+	// then run as they would in one. Resize it with [Process.Resize]. On
+	// a terminal the server merges standard error into standard output,
+	// translates "\n" to "\r\n" and echoes what it reads; the exit status
+	// arrives as without one. A refusal fails Start with an error matching
+	// [ErrRequestDenied].
+	Pty *Pty
+
+	// ForwardAgent forwards the local SSH agent to the command or shell,
+	// as ssh -A does: its programs (a remote ssh, git, ssh-add) can use
+	// the agent's keys through the SSH_AUTH_SOCK the server sets. The
+	// agent is [WithAgentSocket]'s, else $SSH_AUTH_SOCK's; without one,
+	// Start fails with an error matching [ErrNoAgent]. Off by default,
+	// and a trust decision: while the session is open, whoever controls
+	// the server can have the agent sign with its keys. OpenSSH's sshd
+	// keeps the agent socket for the whole connection, so the session's
+	// later commands can use it too (see [Channel.RequestAuthAgent]).
+	ForwardAgent bool
 
 	// IgnoreStatus makes Run and Wait return nil for a command that
 	// exited with a non-zero status, was killed by a signal or ended
@@ -92,10 +115,11 @@ type Cmd struct {
 	// Process is the running command, set by Start.
 	Process *Process
 
-	s    *Session
-	ctx  context.Context // nil unless made with a Context constructor
-	line string          // what is sent to the server
-	err  error           // why the constructor could not make a usable Cmd; Start returns it
+	s     *Session
+	ctx   context.Context // nil unless made with a Context constructor
+	line  string          // what is sent to the server
+	shell bool            // Session.Shell: the login shell, not line
+	err   error           // why the constructor could not make a usable Cmd; Start returns it
 
 	stdinPipe  *stdinPipe
 	stdoutPipe *outputPipe
@@ -163,6 +187,61 @@ func (s *Session) CommandLineContext(ctx context.Context, line string) *Cmd {
 	return c
 }
 
+// Shell returns a Cmd that starts the user's login shell on the server,
+// as ssh without a command does, instead of a command: a Cmd whose Path,
+// Args and String are empty. Set [Cmd.Pty] for an interactive shell;
+// without one, the shell reads commands from Stdin, as in ssh host <
+// script. On a nil or zero Session it returns a Cmd whose Start fails.
+func (s *Session) Shell() *Cmd {
+	return &Cmd{s: s, shell: true, err: sessionArgErr(s)}
+}
+
+// ShellContext is [Session.Shell] with a context, as
+// [Session.CommandContext] (a nil ctx makes Start fail, without a panic).
+func (s *Session) ShellContext(ctx context.Context) *Cmd {
+	c := s.Shell()
+	c.setContext(ctx, "ShellContext")
+	return c
+}
+
+// Pty describes the pseudo-terminal a [Cmd] asks for.
+//
+// libssh 0.10 sends no terminal modes (ssh_channel_request_pty_size sends
+// an empty list; the modes call came with libssh 0.11), so the server's
+// defaults apply: with OpenSSH, those of a new pty (echo on, canonical
+// input, ^C interrupting). A program can change them with stty.
+type Pty struct {
+	// Term is the terminal type, the remote TERM; "xterm" when empty.
+	Term string
+	// Cols and Rows are the terminal's size in characters: 80 and 24
+	// when zero.
+	Cols, Rows int
+}
+
+// size returns the terminal's type and size, with the defaults applied.
+func (p *Pty) size() (term string, cols, rows int) {
+	term, cols, rows = p.Term, p.Cols, p.Rows
+	if term == "" {
+		term = "xterm"
+	}
+	if cols == 0 {
+		cols = 80
+	}
+	if rows == 0 {
+		rows = 24
+	}
+	return term, cols, rows
+}
+
+// check returns what the server would not take in p, or nil.
+func (p *Pty) check() error {
+	term, cols, rows := p.size()
+	if err := checkString("Cmd.Pty.Term", term); err != nil {
+		return err
+	}
+	return checkSize(cols, rows)
+}
+
 func (c *Cmd) setContext(ctx context.Context, fn string) {
 	if ctx == nil {
 		if c.err == nil {
@@ -175,11 +254,11 @@ func (c *Cmd) setContext(ctx context.Context, fn string) {
 }
 
 // errNilCmd is the error of the methods of a nil *Cmd.
-var errNilCmd = notMade("Cmd", "Session.Command or Session.CommandLine")
+var errNilCmd = notMade("Cmd", "Session.Command, Session.CommandLine or Session.Shell")
 
 // String returns the line sent to the server. It is for debugging: the
 // server's shell, not necessarily a POSIX one, interprets it. It is empty
-// for a nil Cmd.
+// for a shell ([Session.Shell]) and for a nil Cmd.
 func (c *Cmd) String() string {
 	if c == nil {
 		return ""
@@ -306,13 +385,16 @@ func (c *Cmd) outputPipe(stderr bool) (io.ReadCloser, error) {
 }
 
 // Start starts the command and returns without waiting for it to end:
-// it opens a session channel, sends the Env entries and the command line
-// (waiting for the server to accept each), and starts copying. After a
-// successful Start, call [Cmd.Wait] to release the channel. If Start
-// fails, nothing is left open, and the writers of a [Cmd.StdinPipe] get
-// an error. A Start that failed on the Cmd's fields (Env, Cancel, Stdin
-// and the pipes) may be called again once they are mended; a pipe from
-// StdinPipe then gives the command EOF at once, as its writes failed.
+// it opens a session channel, sends the requests for agent forwarding, a
+// terminal and the Env entries, then the command line or the shell
+// request (waiting for the server to accept each but the first, which
+// has no answer), and starts copying. After a successful Start, call
+// [Cmd.Wait] to release the channel. If Start fails, nothing is left
+// open, and the writers of a [Cmd.StdinPipe] get an error. A Start that
+// failed on the Cmd's fields (Env, Pty, Cancel, Stdin and the pipes, or
+// ForwardAgent without an agent) may be called again once they are
+// mended; a pipe from StdinPipe then gives the command EOF at once, as
+// its writes failed.
 func (c *Cmd) Start() error {
 	if c == nil {
 		return errNilCmd
@@ -357,6 +439,16 @@ func (c *Cmd) start() error {
 	}
 	if err := checkString("command line", c.line); err != nil {
 		return err
+	}
+	if c.Pty != nil {
+		if err := c.Pty.check(); err != nil {
+			return err
+		}
+	}
+	if c.ForwardAgent {
+		if err := c.s.agentToForward(); err != nil {
+			return err
+		}
 	}
 	c.mu.Lock()
 	c.started = true
@@ -429,11 +521,25 @@ func (c *Cmd) envPairs() ([][2]string, error) {
 	return pairs, nil
 }
 
-// request opens ch and asks the server for the environment and the
-// command.
+// request opens ch and asks the server for agent forwarding, a terminal,
+// the environment and the command or shell, in OpenSSH's order.
 func (c *Cmd) request(ctx context.Context, ch *Channel, env [][2]string) error {
 	if err := ch.OpenSession(ctx); err != nil {
 		return err
+	}
+	if c.ForwardAgent {
+		if err := ch.RequestAuthAgent(ctx); err != nil {
+			return err
+		}
+	}
+	if c.Pty != nil {
+		term, cols, rows := c.Pty.size()
+		if err := ch.RequestPty(ctx, term, cols, rows); err != nil {
+			if errors.Is(err, ErrRequestDenied) {
+				return fmt.Errorf("libssh: the server refused a terminal: %w", err)
+			}
+			return err
+		}
 	}
 	for _, kv := range env {
 		if err := ch.RequestEnv(ctx, kv[0], kv[1]); err != nil {
@@ -442,6 +548,9 @@ func (c *Cmd) request(ctx context.Context, ch *Channel, env [][2]string) error {
 			}
 			return err
 		}
+	}
+	if c.shell {
+		return ch.RequestShell(ctx)
 	}
 	return ch.RequestExec(ctx, c.line)
 }
@@ -770,6 +879,28 @@ func (p *Process) SendSignal(sig string) error {
 		return ErrProcessDone
 	}
 	err := p.ch.SendSignal(context.Background(), sig)
+	if errors.Is(err, errChannelClosed) {
+		return ErrProcessDone
+	}
+	return err
+}
+
+// Resize tells the server that the command's terminal ([Cmd.Pty]) now has
+// cols columns and rows rows, as ssh does when its window changes; the
+// program gets SIGWINCH. The server does not answer. It returns an error
+// for a command without a terminal, and [ErrProcessDone] once Wait has
+// closed the channel. It may be called while Wait runs.
+func (p *Process) Resize(cols, rows int) error {
+	if !p.made() {
+		return errNoProcess
+	}
+	if p.Cmd.Pty == nil {
+		return errors.New("libssh: Resize of a command without a terminal (Cmd.Pty was nil)")
+	}
+	if p.ended() {
+		return ErrProcessDone
+	}
+	err := p.ch.ChangePtySize(context.Background(), cols, rows)
 	if errors.Is(err, errChannelClosed) {
 		return ErrProcessDone
 	}

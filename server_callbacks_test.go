@@ -16,6 +16,7 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/sshdtest"
 	"github.com/golibssh/libssh/sshtest"
 )
 
@@ -24,7 +25,7 @@ func TestServerChannelCallbacks(t *testing.T) {
 	var ev events // see channel_callbacks_test.go
 	signalled := make(chan struct{})
 	accept := func(what string) bool { ev.add(what); return what != "subsystem nope" }
-	s := sshtestSession(t, sshtest.Options{Channel: func(*libssh.Channel) *callbacks.ChannelCallbacks {
+	srv := newSSHTest(t, sshtest.Options{Password: sshtestPassword, Channel: func(*libssh.Channel) *callbacks.ChannelCallbacks {
 		return &callbacks.ChannelCallbacks{
 			OnPtyRequest: func(term string, w, h, pw, ph int) bool {
 				return accept("pty " + term + " " + strconv.Itoa(w) + "x" + strconv.Itoa(h))
@@ -46,14 +47,19 @@ func TestServerChannelCallbacks(t *testing.T) {
 			OnExecRequest: func(cmd string) bool { return accept("exec " + cmd) },
 		}
 	}})
+	// RequestAuthAgent needs a local agent to forward.
+	s := connectSSHTest(t, srv, libssh.WithAgentSocket(sshdtest.StartAgent(t)))
 	ctx := testCtx(t, 30*time.Second)
+	status, err := s.UserauthPassword(ctx, sshtestPassword)
+	require.NoError(t, err)
+	require.Equal(t, libssh.AuthSuccess, status)
 	ch := openChannel(t, s)
 	require.NoError(t, ch.RequestEnv(ctx, "LANG", "C.UTF-8"))
 	require.NoError(t, ch.RequestPty(ctx, "xterm-256color", 120, 40))
 	require.NoError(t, ch.ChangePtySize(ctx, 100, 30))
 	require.NoError(t, ch.RequestAuthAgent(ctx))
 	require.NoError(t, ch.RequestX11(ctx, true, "MIT-MAGIC-COOKIE-1", "0123abcd", 2))
-	err := ch.RequestSubsystem(ctx, "nope")
+	err = ch.RequestSubsystem(ctx, "nope")
 	require.ErrorIs(t, err, libssh.ErrRequestDenied, "a callback that says no denies")
 	require.NoError(t, ch.RequestSubsystem(ctx, "sftp"))
 	require.NoError(t, ch.RequestShell(ctx))

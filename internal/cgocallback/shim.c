@@ -247,3 +247,31 @@ void *golibssh_server_callbacks_set(void *session, uintptr_t id)
     ssh_set_message_callback((ssh_session)session, message_trampoline, (void *)id);
     return cb;
 }
+
+/* Client side: the session callbacks package libssh serves. libssh 0.10
+ * hands a server's auth-agent@openssh.com channel open to
+ * channel_open_request_auth_agent_function, which returns a new channel to
+ * accept it or NULL to refuse it; without the callback the open is queued
+ * and never answered. */
+static ssh_channel auth_agent_open_tramp(ssh_session s, void *u)
+{
+    golibssh_vzeroupper_call();
+    (void)s;
+    return (ssh_channel)goSessionAuthAgentOpen((uintptr_t)u);
+}
+
+void *golibssh_session_callbacks_set(void *session, uintptr_t id)
+{
+    struct ssh_callbacks_struct *cb = calloc(1, sizeof(*cb));
+    if (cb == NULL) {
+        return NULL;
+    }
+    ssh_callbacks_init(cb);
+    cb->userdata = (void *)id;
+    cb->channel_open_request_auth_agent_function = auth_agent_open_tramp;
+    if (ssh_set_callbacks((ssh_session)session, cb) != SSH_OK) {
+        free(cb);
+        return NULL;
+    }
+    return cb;
+}

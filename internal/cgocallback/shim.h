@@ -66,4 +66,12 @@ void golibssh_channel_callbacks_remove(void *channel, void *cb);
  * to free with free() after the session is freed, or NULL. */
 void *golibssh_server_callbacks_set(void *session, uintptr_t id);
 
+/* Client side: sets a session callback struct (userdata id) whose only
+ * callback answers the server's auth-agent@openssh.com channel opens
+ * through goSessionAuthAgentOpen; every other field stays NULL (libssh's
+ * defaults: keepalive replies, queued messages). It replaces any struct set
+ * before. Returns the struct, to free with free() after the session is
+ * freed, or NULL. */
+void *golibssh_session_callbacks_set(void *session, uintptr_t id);
+
 #endif
