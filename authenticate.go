@@ -17,11 +17,27 @@ type AuthOptions struct {
 	// $SSH_AUTH_SOCK) and DefaultKeys (the agent, then the identity files
 	// of the ssh directory, see [Session.UserauthPublicKeyAuto]) answer
 	// the "publickey" method, tried in that order.
-	PrivateKey      *PrivateKey
-	PrivateKeyFiles []string
-	Passphrase      string
-	Agent           bool
-	DefaultKeys     bool
+	//
+	// Certificates: a PrivateKey made with [PrivateKey.WithCertificate]
+	// presents its certificate. A key of PrivateKeyFiles or DefaultKeys
+	// is offered first with each certificate that certifies it (as
+	// OpenSSH does): the file beside it named with "-cert.pub" appended
+	// ("id_ed25519-cert.pub"), and those of CertificateFiles and, with
+	// [WithProcessConfig], of ssh_config's CertificateFile lines (which
+	// libssh 0.10 ignores; DefaultKeys also covers the keys of
+	// ssh_config's IdentityFile lines); then without one. CertificateFiles
+	// also applies to PrivateKey when it carries no certificate. A
+	// certificate whose key is only in the agent is not used (libssh 0.10
+	// cannot sign with an agent's key for a certificate held outside it).
+	// When the server refuses a certificate, the result's Notes say what
+	// about it was the likely cause (expired, not yet valid, another
+	// principal, an untrusted CA).
+	PrivateKey       *PrivateKey
+	PrivateKeyFiles  []string
+	CertificateFiles []string
+	Passphrase       string
+	Agent            bool
+	DefaultKeys      bool
 	// KbdintAnswers answers the first keyboard-interactive round that asks
 	// questions; Kbdint, when set, answers every round instead. Kbdint
 	// sees the rounds without questions too (a notice, such as a
@@ -51,6 +67,9 @@ type AuthResult struct {
 	Needed AuthMethod
 	// Denied holds the methods that were tried and refused.
 	Denied AuthMethod
+	// Notes explain refusals that the client can account for, such as a
+	// certificate that had expired or names other principals.
+	Notes []string
 }
 
 // Done reports whether the session is authenticated.
@@ -109,6 +128,9 @@ func (r AuthResult) String() string {
 	} else {
 		msg += "; no method is left to try"
 	}
+	for _, n := range r.Notes {
+		msg += "; " + n
+	}
 	return msg
 }
 
@@ -120,7 +142,7 @@ type authAttempt struct {
 
 // attempts lists what opts can try, in OpenSSH's order of preference:
 // GSSAPI, public keys, keyboard-interactive, password.
-func (s *Session) attempts(opts AuthOptions) []authAttempt {
+func (s *Session) attempts(opts AuthOptions, ca *certAuth) []authAttempt {
 	var out []authAttempt
 	add := func(m AuthMethod, run func(ctx context.Context) (AuthStatus, error)) {
 		out = append(out, authAttempt{m, run})
@@ -130,18 +152,27 @@ func (s *Session) attempts(opts AuthOptions) []authAttempt {
 	}
 	if opts.PrivateKey != nil {
 		add(AuthMethodPublicKey, func(ctx context.Context) (AuthStatus, error) {
-			return s.UserauthPublicKey(ctx, opts.PrivateKey)
+			return s.userauthKey(ctx, opts.PrivateKey, "", ca, true)
 		})
 	}
 	for _, f := range opts.PrivateKeyFiles {
 		add(AuthMethodPublicKey, func(ctx context.Context) (AuthStatus, error) {
-			return s.UserauthPublicKeyFile(ctx, f, opts.Passphrase)
+			return s.userauthKeyFile(ctx, f, opts.Passphrase, ca, true)
 		})
 	}
 	if opts.Agent {
 		add(AuthMethodPublicKey, s.UserauthAgent)
 	}
 	if opts.DefaultKeys {
+		// The default keys with certificates first; then libssh's
+		// own round, which offers them bare.
+		for _, f := range ca.identities {
+			if ca.hasCerts(f) {
+				add(AuthMethodPublicKey, func(ctx context.Context) (AuthStatus, error) {
+					return s.userauthKeyFile(ctx, f, opts.Passphrase, ca, false)
+				})
+			}
+		}
 		add(AuthMethodPublicKey, func(ctx context.Context) (AuthStatus, error) {
 			return s.UserauthPublicKeyAuto(ctx, opts.Passphrase)
 		})
@@ -240,8 +271,12 @@ func (s *Session) Authenticate(ctx context.Context, opts AuthOptions) (AuthResul
 		res.Status = AuthSuccess
 		return res, nil
 	}
+	ca, err := s.newCertAuth(opts)
+	if err != nil {
+		return res, err
+	}
 	offered := maskOf(methods)
-	attempts := s.attempts(opts)
+	attempts := s.attempts(opts, ca)
 	done := make([]bool, len(attempts))
 	for {
 		next := -1
@@ -261,12 +296,13 @@ func (s *Session) Authenticate(ctx context.Context, opts AuthOptions) (AuthResul
 		}
 		done[next] = true
 		status, err := attempts[next].run(ctx)
+		res.Notes = ca.notes
 		if err != nil {
 			return res, err
 		}
 		switch status {
 		case AuthSuccess:
-			res.Status, res.Needed, res.Denied = AuthSuccess, 0, 0
+			res.Status, res.Needed, res.Denied, res.Notes = AuthSuccess, 0, 0, nil
 			return res, nil
 		case AuthPartial:
 			// One factor accepted; the server says what it wants next.

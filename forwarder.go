@@ -248,8 +248,10 @@ func (c deadlineContext) Err() error {
 }
 
 // Forwarder listens on a local port and forwards each connection to a
-// host and port reached through the session, as ssh -L does. Make one with
-// [NewForwarder]; Close it when done. A nil or zero Forwarder listens
+// host and port reached through the session, as ssh -L does, or (made by
+// [NewSOCKSForwarder]) to the target each SOCKS5 client asks for, as ssh -D
+// does. Make one with [NewForwarder] or [NewSOCKSForwarder]; Close it when
+// done. A nil or zero Forwarder listens
 // nowhere: LocalAddr is nil, Clients 0, Done closed, and Close returns an
 // error.
 type Forwarder struct {
@@ -257,6 +259,7 @@ type Forwarder struct {
 	ln         net.Listener
 	remoteHost string
 	remotePort int
+	socks      *socksConfig // a SOCKS forwarder's; nil for NewForwarder's
 	errorLog   func(error)
 
 	ctx     context.Context // done when the forwarder closes, or is to
@@ -279,6 +282,7 @@ type forwarderConfig struct {
 	host     string
 	listener net.Listener
 	errorLog func(error)
+	socks    socksConfig
 }
 
 // WithListenAddress makes the forwarder listen on host instead of
@@ -295,7 +299,8 @@ func WithListener(ln net.Listener) ForwarderOption {
 }
 
 // WithErrorLog gives the forwarder a function to report the errors of its
-// clients to, such as a channel the server refused to open. It is called
+// clients to, such as a channel the server refused to open, or a SOCKS
+// client turned away. It is called
 // from the forwarder's goroutines.
 func WithErrorLog(log func(error)) ForwarderOption {
 	return func(c *forwarderConfig) { c.errorLog = log }
@@ -313,13 +318,22 @@ func NewForwarder(ctx context.Context, s *Session, localPort int, remoteHost str
 	if ctx == nil {
 		return nil, errNilContext("NewForwarder")
 	}
+	if err := checkForwardTarget(remoteHost, remotePort); err != nil {
+		return nil, err
+	}
+	return newForwarder(ctx, s, localPort, remoteHost, remotePort, false, opts)
+}
+
+// newForwarder makes a Forwarder to remoteHost:remotePort, or a SOCKS
+// forwarder.
+func newForwarder(ctx context.Context, s *Session, localPort int, remoteHost string, remotePort int, socks bool, opts []ForwarderOption) (*Forwarder, error) {
 	cfg := forwarderConfig{host: "127.0.0.1"}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
 		}
 	}
-	if err := checkForwardTarget(remoteHost, remotePort); err != nil {
+	if err := cfg.socks.check(socks); err != nil {
 		return nil, err
 	}
 	err := s.usable()
@@ -342,6 +356,7 @@ func NewForwarder(ctx context.Context, s *Session, localPort int, remoteHost str
 		ln:         ln,
 		remoteHost: remoteHost,
 		remotePort: remotePort,
+		socks:      cfg.socks.ifSOCKS(socks),
 		errorLog:   cfg.errorLog,
 		ctx:        fctx,
 		cancel:     cancel,
@@ -507,8 +522,26 @@ func (f *Forwarder) forward(client net.Conn) {
 	if origin == nil {
 		origin = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
 	}
-	conn, err := f.s.dial(f.ctx, f.remoteHost, f.remotePort, origin)
+	host, port := f.remoteHost, f.remotePort
+	var err error
+	if f.socks != nil {
+		if host, port, err = f.socks.handshake(client); err != nil {
+			if f.ctx.Err() == nil {
+				f.report(fmt.Errorf("libssh: SOCKS forwarder: connection from %s: %w", client.RemoteAddr(), err))
+			}
+			return
+		}
+	}
+	conn, err := f.s.dial(f.ctx, host, port, origin)
+	if f.socks != nil {
+		if rerr := socksReply(client, err); err == nil {
+			err = rerr
+		}
+	}
 	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
 		if f.ctx.Err() == nil {
 			f.report(fmt.Errorf("libssh: forwarder: connection from %s: %w", client.RemoteAddr(), err))
 		}

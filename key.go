@@ -26,7 +26,12 @@ type PrivateKey struct {
 
 type keyState struct {
 	mu sync.RWMutex
-	k  lib.Key // NULL once closed
+	k  lib.Key // NULL once closed; never carries a certificate
+
+	// A key made by WithCertificate: the certificate (a public key,
+	// attached to each copy dup makes) and what it says.
+	certKey lib.Key
+	cert    *certInfo
 }
 
 // ParsePrivateKeyFile loads a private key file in any format libssh reads
@@ -145,8 +150,12 @@ func (k *PrivateKey) PublicKey() (*PublicKey, error) {
 	return publicKeyOf(k.st.k)
 }
 
-// dup returns a copy of the C key for one use; the caller frees it.
-func (k *PrivateKey) dup() (lib.Key, error) {
+// dup returns a copy of the C key, with its certificate if it has one,
+// for one use; the caller frees it.
+func (k *PrivateKey) dup() (lib.Key, error) { return k.dupKey(true) }
+
+// dupKey is dup; withCert false leaves the certificate out.
+func (k *PrivateKey) dupKey(withCert bool) (lib.Key, error) {
 	if !k.made() {
 		return lib.Key{}, errNoKey
 	}
@@ -158,6 +167,10 @@ func (k *PrivateKey) dup() (lib.Key, error) {
 	d := lib.KeyDup(k.st.k)
 	if d.IsNil() {
 		return lib.Key{}, errors.New("libssh: copy private key: out of memory")
+	}
+	if withCert && !k.st.certKey.IsNil() && lib.PkiCopyCertToPrivkey(k.st.certKey, d) != lib.SSH_OK {
+		lib.KeyFree(d)
+		return lib.Key{}, errors.New("libssh: cannot attach the certificate to the key")
 	}
 	return d, nil
 }
@@ -182,5 +195,10 @@ func (st *keyState) close() bool {
 	lib.KeyFree(st.k)
 	st.k = lib.Key{}
 	liveKeys.Add(-1)
+	if !st.certKey.IsNil() {
+		lib.KeyFree(st.certKey)
+		st.certKey = lib.Key{}
+		liveKeys.Add(-1)
+	}
 	return true
 }

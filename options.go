@@ -39,6 +39,9 @@ type config struct {
 	keepaliveMax int
 	// keepaliveFromConfig: ssh_config set keepalive, not an option.
 	keepaliveFromConfig bool
+	// ssh_config's CertificateFile and IdentityFile lines, expanded
+	// (sshconfig.go), which Authenticate pairs.
+	configCerts, configIdentities []string
 	// Internal, for ProxyJump hops: jumpDepth counts the jump chains this
 	// session is a hop of (a loop in ssh_config ends there), and viaJump
 	// says that dial reaches it through the previous hop, so that its own
@@ -274,17 +277,23 @@ func WithLogVerbosity(level int) Option {
 //   - ServerAliveInterval and ServerAliveCountMax (which libssh 0.10
 //     ignores) are read by the package itself for the host (see below)
 //     and turn the keepalive on.
+//   - CertificateFile (which libssh 0.10 ignores) is read by the package
+//     too, every line, with ~ and the tokens %d %u %h %r %l %% expanded:
+//     [Session.Authenticate] and [Dial] offer each certificate with the
+//     key it certifies (see [AuthOptions]).
 //
 // With [WithConn] the connection is given, so ProxyJump and ProxyCommand
 // do not apply. The session never connects directly when ssh_config says
 // to go through a proxy.
 //
-// The package reads ServerAliveInterval and ServerAliveCountMax from the
-// same two files with OpenSSH's rules (the first value wins; Host
+// The package reads ServerAliveInterval, ServerAliveCountMax,
+// CertificateFile and IdentityFile from the
+// same two files with OpenSSH's rules (the first value wins, but every
+// CertificateFile and IdentityFile line counts; Host
 // patterns with * ? and !; Include), matching Host against the name given
 // to NewSession; of Match blocks it understands "Match all" and "Match
 // host"/"originalhost" patterns, and the lines of other Match blocks do not
-// set these two keywords.
+// set these keywords.
 func WithProcessConfig(process bool) Option {
 	return func(c *config) error { c.processConfig = process; return nil }
 }
@@ -330,6 +339,7 @@ func WithConnectTimeout(d time.Duration) Option {
 func WithAuth(opts AuthOptions) Option {
 	return func(c *config) error {
 		opts.PrivateKeyFiles = append([]string(nil), opts.PrivateKeyFiles...)
+		opts.CertificateFiles = append([]string(nil), opts.CertificateFiles...)
 		opts.KbdintAnswers = append([]string(nil), opts.KbdintAnswers...)
 		c.auth = &opts
 		return nil

@@ -244,6 +244,11 @@ func (st *sessionState) configure(host string) error {
 			return st.errorLocked("set user", "cannot find the local user name")
 		}
 	}
+	if cfg.processConfig {
+		if err := st.certConfigLocked(host); err != nil {
+			return err
+		}
+	}
 	// Never let libssh read ssh_config at connect (it was read above if
 	// asked for): a config read then could make host key checking lenient.
 	if lib.OptionsSetBool(p, lib.SSH_OPTIONS_PROCESS_CONFIG, 0) != lib.SSH_OK {

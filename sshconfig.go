@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -14,10 +15,11 @@ import (
 	"github.com/golibssh/libssh/lib"
 )
 
-// libssh 0.10 reads ssh_config but ignores ServerAliveInterval and
-// ServerAliveCountMax (config.c lists them as unsupported). This file reads
-// those two keywords itself, with OpenSSH's rules, from the files libssh
-// reads: the ssh directory's "config", then /etc/ssh/ssh_config.
+// libssh 0.10 reads ssh_config but ignores ServerAliveInterval,
+// ServerAliveCountMax and CertificateFile (config.c lists them as
+// unsupported). This file reads those keywords itself (and IdentityFile,
+// to pair certificates with keys), with OpenSSH's rules, from the files
+// libssh reads: the ssh directory's "config", then /etc/ssh/ssh_config.
 
 // globalSSHConfig is the system-wide ssh_config.
 const globalSSHConfig = "/etc/ssh/ssh_config"
@@ -43,13 +45,8 @@ func (st *sessionState) serverAliveLocked(host string) error {
 		want:     map[string]string{"serveraliveinterval": "", "serveralivecountmax": ""},
 		found:    map[string]string{},
 	}
-	for _, f := range []struct{ path, dir string }{
-		{filepath.Join(dir, "config"), dir},
-		{globalSSHConfig, filepath.Dir(globalSSHConfig)},
-	} {
-		if err := r.readFile(f.path, f.dir, 0, true); err != nil {
-			return &Error{Op: "read ssh_config", Err: err}
-		}
+	if err := r.readAll(dir); err != nil {
+		return err
 	}
 	interval, count := time.Duration(0), 3 // OpenSSH's defaults
 	if v, ok := r.found["serveraliveinterval"]; ok {
@@ -68,6 +65,88 @@ func (st *sessionState) serverAliveLocked(host string) error {
 		cfg.keepalive, cfg.keepaliveMax, cfg.keepaliveFromConfig = interval, count, true
 	}
 	return nil
+}
+
+// readAll reads the user's file in the ssh directory dir, then the
+// system's.
+func (r *sshConfigReader) readAll(dir string) error {
+	for _, f := range []struct{ path, dir string }{
+		{filepath.Join(dir, "config"), dir},
+		{globalSSHConfig, filepath.Dir(globalSSHConfig)},
+	} {
+		if err := r.readFile(f.path, f.dir, 0, true); err != nil {
+			return &Error{Op: "read ssh_config", Err: err}
+		}
+	}
+	return nil
+}
+
+// certConfigLocked reads every CertificateFile and IdentityFile line of
+// ssh_config for host, which [Session.Authenticate] pairs: libssh 0.10
+// applies IdentityFile itself but ignores CertificateFile. It runs once
+// the user is known (%r).
+func (st *sessionState) certConfigLocked(host string) error {
+	dir, err := sshDirPath(st.cfg.sshDir)
+	if err != nil {
+		return nil // no home: libssh read no user file either
+	}
+	r := &sshConfigReader{
+		host:     host,
+		hostName: lib.OptionsGet(st.p, lib.SSH_OPTIONS_HOST),
+		want:     map[string]string{},
+		found:    map[string]string{},
+		all:      map[string][]string{"certificatefile": nil, "identityfile": nil},
+	}
+	if err := r.readAll(dir); err != nil {
+		return err
+	}
+	tokens := map[byte]string{'%': "%", 'd': "", 'u': "", 'h': r.hostName, 'r': lib.OptionsGet(st.p, lib.SSH_OPTIONS_USER), 'l': ""}
+	tokens['d'], _ = os.UserHomeDir()
+	if u, err := user.Current(); err == nil {
+		tokens['u'] = u.Username
+	}
+	tokens['l'], _ = os.Hostname()
+	expand := func(paths []string) ([]string, error) {
+		var out []string
+		for _, p := range paths {
+			e, err := expandConfigPath(p, tokens)
+			if err != nil {
+				return nil, &Error{Op: "read ssh_config", Message: strconv.Quote(p), Err: err}
+			}
+			out = append(out, e)
+		}
+		return out, nil
+	}
+	if st.cfg.configCerts, err = expand(r.all["certificatefile"]); err != nil {
+		return err
+	}
+	st.cfg.configIdentities, err = expand(r.all["identityfile"])
+	return err
+}
+
+// expandConfigPath expands a leading ~ and the % tokens of OpenSSH's
+// CertificateFile and IdentityFile.
+func expandConfigPath(p string, tokens map[byte]string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		p = tokens['d'] + p[1:]
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] != '%' {
+			b.WriteByte(p[i])
+			continue
+		}
+		if i+1 == len(p) {
+			return "", errors.New("ends in %")
+		}
+		i++
+		v, ok := tokens[p[i]]
+		if !ok {
+			return "", fmt.Errorf("unknown token %%%c", p[i])
+		}
+		b.WriteString(v)
+	}
+	return b.String(), nil
 }
 
 // sshDirPath returns the ssh directory as libssh uses it: dir (with a
@@ -92,6 +171,7 @@ type sshConfigReader struct {
 	hostName string            // after HostName: Match host matches it
 	want     map[string]string // lower-case keywords
 	found    map[string]string
+	all      map[string][]string // keywords of which every value counts, in order
 }
 
 // readFile reads one file; a missing file is no error. dir resolves
@@ -147,6 +227,9 @@ func (r *sshConfigReader) readFile(path, dir string, depth int, active bool) err
 				}
 			}
 		default:
+			if _, ok := r.all[key]; ok && active && len(args) > 0 {
+				r.all[key] = append(r.all[key], args[0])
+			}
 			if _, ok := r.want[key]; ok && active && len(args) > 0 {
 				if _, seen := r.found[key]; !seen {
 					r.found[key] = args[0]

@@ -185,3 +185,24 @@ func inspected[T any](t *testing.T, s *Session, f func(st *sessionState) T) T {
 	}
 	return v
 }
+
+func TestExpandConfigPath(t *testing.T) {
+	tokens := map[byte]string{'%': "%", 'd': "/home/u", 'u': "u", 'h': "example.com", 'r': "root", 'l': "box"}
+	for in, want := range map[string]string{
+		"~/.ssh/id-cert.pub":     "/home/u/.ssh/id-cert.pub",
+		"%d/.ssh/%r@%h-cert.pub": "/home/u/.ssh/root@example.com-cert.pub",
+		"/etc/ssh/%u-%l%%":       "/etc/ssh/u-box%",
+		"/no/tokens":             "/no/tokens",
+		"relative/~not-expanded": "relative/~not-expanded",
+	} {
+		got, err := expandConfigPath(in, tokens)
+		if err != nil || got != want {
+			t.Errorf("expandConfigPath(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"/a/%", "/a/%z"} {
+		if got, err := expandConfigPath(in, tokens); err == nil {
+			t.Errorf("expandConfigPath(%q) = %q, want an error", in, got)
+		}
+	}
+}

@@ -358,6 +358,24 @@ static inline int golibssh_z_ssh_key_cmp(const ssh_key k1, const ssh_key k2, enu
     golibssh_vzeroupper();
     return r;
 }
+static inline enum ssh_keytypes_e golibssh_z_ssh_key_type_from_name(const char * name)
+{
+    enum ssh_keytypes_e r = ssh_key_type_from_name(name);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_pki_import_cert_base64(const char * b64_cert, enum ssh_keytypes_e type, ssh_key * pkey)
+{
+    int r = ssh_pki_import_cert_base64(b64_cert, type, pkey);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_pki_copy_cert_to_privkey(const ssh_key cert_key, ssh_key privkey)
+{
+    int r = ssh_pki_copy_cert_to_privkey(cert_key, privkey);
+    golibssh_vzeroupper();
+    return r;
+}
 static inline int golibssh_z_ssh_service_request(ssh_session session, const char * service)
 {
     int r = ssh_service_request(session, service);
@@ -1330,6 +1348,34 @@ func KeyTypeToChar(type_ int) (r string) {
 //	int ssh_key_cmp(const ssh_key k1, const ssh_key k2, enum ssh_keycmp_e what)
 func KeyCmp(k1 Key, k2 Key, what int) (r int) {
 	r = int(C.golibssh_z_ssh_key_cmp(k1.p, k2.p, C.enum_ssh_keycmp_e(what)))
+	return
+}
+
+// KeyTypeFromName calls ssh_key_type_from_name:
+//
+//	enum ssh_keytypes_e ssh_key_type_from_name(const char * name)
+func KeyTypeFromName(name string) (r int) {
+	c_name := C.CString(name)
+	defer C.free(unsafe.Pointer(c_name))
+	r = int(C.golibssh_z_ssh_key_type_from_name(c_name))
+	return
+}
+
+// PkiImportCertBase64 calls ssh_pki_import_cert_base64:
+//
+//	int ssh_pki_import_cert_base64(const char * b64_cert, enum ssh_keytypes_e type, ssh_key * pkey)
+func PkiImportCertBase64(b64_cert string, type_ int) (r int, pkey Key) {
+	c_b64_cert := C.CString(b64_cert)
+	defer C.free(unsafe.Pointer(c_b64_cert))
+	r = int(C.golibssh_z_ssh_pki_import_cert_base64(c_b64_cert, C.enum_ssh_keytypes_e(type_), &pkey.p))
+	return
+}
+
+// PkiCopyCertToPrivkey calls ssh_pki_copy_cert_to_privkey:
+//
+//	int ssh_pki_copy_cert_to_privkey(const ssh_key cert_key, ssh_key privkey)
+func PkiCopyCertToPrivkey(cert_key Key, privkey Key) (r int) {
+	r = int(C.golibssh_z_ssh_pki_copy_cert_to_privkey(cert_key.p, privkey.p))
 	return
 }
 
