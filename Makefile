@@ -121,7 +121,8 @@ bench: deps $(CBENCH)
 benchcmp:
 	$(GO) run $(BENCHSTAT) bench.old.txt bench.txt
 
-# bench-link compares downloads and uploads of this package, OpenSSH's ssh
+# bench-link compares downloads, uploads and 50 downloads at once (with the
+# clients' peak memory) of this package, OpenSSH's ssh
 # and bench/cbench.c over loopback and links of 10 and 50 ms round-trip
 # time (bench/link, bench/internal/delayrelay) in one interleaved run, into
 # bench-link.txt; LINKFLAGS passes flags (go run ./bench/link -h).

@@ -28,6 +28,13 @@
 //   - tcp: plain TCP through a relay like the clients' (SIZE bytes, 256 KiB
 //     writes): what the link carries.
 //
+// The many row (-many 50x10M) runs 50 downloads of 10 MiB at once on one
+// connection: go as 50 goroutines each with a Cmd, c as cbench's many mode
+// (channel callbacks on one ssh_event), ssh as 50 `ssh -S` through the
+// master; MB/s counts all of them. The "many RSS" row is the peak resident
+// memory of the go and c client processes in it, which shows that what
+// each channel buffers stays under its window.
+//
 // With -relay ADDR it only relays: it listens on 127.0.0.1, prints its
 // address, and forwards to ADDR with half of -rtt each way until killed.
 package main
@@ -48,6 +55,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/golibssh/libssh"
@@ -64,6 +72,7 @@ var (
 	window = flag.Int("window", 4<<20, "the link's window: bytes in flight per direction")
 	impls  = flag.String("impl", "go,ssh,c", "clients to compare (go, ssh, c)")
 	relay  = flag.String("relay", "", "only relay to this address (with -rtt's first value)")
+	many   = flag.String("many", "50x10M", "CHANNELSxSIZE: the many row, that many downloads of SIZE at once on one connection (empty: no row)")
 )
 
 func main() {
@@ -96,8 +105,8 @@ func main() {
 	cleanup = b.close
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("%s, load average %s\n", time.Now().Format(time.RFC1123), strings.Join(strings.Fields(string(load))[:3], " "))
-	fmt.Printf("reproduce: go run ./bench/link -rtt %s -size %s -rounds %s -window %d -impl %s (make bench-link)\n",
-		*rtts, *sizes, *rounds, *window, *impls)
+	fmt.Printf("reproduce: go run ./bench/link -rtt %s -size %s -rounds %s -window %d -impl %s -many %q (make bench-link)\n",
+		*rtts, *sizes, *rounds, *window, *impls, *many)
 	fmt.Printf("%s; link window %d KiB; MB/s = 10^6 B/s\n", cipher, *window>>10)
 	for i, rtt := range rttList {
 		b.atRTT(rtt, sizeList[i], roundList[i])
@@ -230,16 +239,34 @@ func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
 		fmt.Printf(" %8s", b.impls[0]+"/"+impl)
 	}
 	fmt.Println()
-	for _, dir := range []string{"download", "upload"} {
+	dirs := []string{"download", "upload"}
+	channels, each := manyFlag()
+	if channels > 0 {
+		dirs = append(dirs, "many")
+	}
+	rss := map[string][]float64{}
+	for _, dir := range dirs {
 		rates := map[string][]float64{}
 		for round := range rounds {
-			rates["tcp"] = append(rates["tcp"], mbps(size, b.tcp(tcpAddr, dir, size)))
+			if dir != "many" {
+				rates["tcp"] = append(rates["tcp"], mbps(size, b.tcp(tcpAddr, dir, size)))
+			}
 			for i := range b.impls {
 				impl := b.impls[(i+round)%len(b.impls)]
+				if dir == "many" {
+					d, maxRSS := l.runMany(impl, channels, each)
+					rates[impl] = append(rates[impl], mbps(int64(channels)*each, d))
+					rss[impl] = append(rss[impl], maxRSS)
+					continue
+				}
 				rates[impl] = append(rates[impl], mbps(size, l.run(impl, dir, size)))
 			}
 		}
-		fmt.Printf("%-9s %8.0f", dir, median(rates["tcp"]))
+		if dir == "many" {
+			fmt.Printf("%-9s %8s", "many", "-")
+		} else {
+			fmt.Printf("%-9s %8.0f", dir, median(rates["tcp"]))
+		}
 		for _, impl := range b.impls {
 			fmt.Printf(" %8.0f", median(rates[impl]))
 		}
@@ -252,6 +279,67 @@ func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
 		}
 		fmt.Println()
 	}
+	if channels > 0 {
+		fmt.Printf("%-9s %8s", "many RSS", "-")
+		for _, impl := range b.impls {
+			if impl == "ssh" {
+				fmt.Printf(" %8s", "-")
+			} else {
+				fmt.Printf(" %7.0fM", median(rss[impl]))
+			}
+		}
+		fmt.Printf("   (peak resident MiB of the client process; many: %d downloads of %d MiB at once, MB/s in all)\n", channels, each>>20)
+	}
+}
+
+// manyFlag parses -many.
+func manyFlag() (channels int, each int64) {
+	if *many == "" {
+		return 0, 0
+	}
+	n, size, ok := strings.Cut(*many, "x")
+	channels, err := strconv.Atoi(n)
+	if err == nil {
+		each, err = parseSize(size)
+	}
+	if !ok || err != nil || channels <= 0 || each <= 0 {
+		die("-many: want CHANNELSxSIZE, as 50x10M")
+	}
+	return channels, each
+}
+
+// runMany runs channels downloads of each bytes at once on one connection
+// with impl, and returns the time they took and the client's peak resident
+// memory in MiB (0 for ssh, whose connection lives in its master).
+func (l *link) runMany(impl string, channels int, each int64) (time.Duration, float64) {
+	n, size := strconv.Itoa(channels), strconv.FormatInt(each, 10)
+	var cmd *exec.Cmd
+	switch impl {
+	case "go":
+		self, err := os.Executable()
+		if err != nil {
+			die("%v", err)
+		}
+		cmd = exec.Command(self, "go-client", l.addr, l.srv.User, l.key, l.knownHosts, "many", size, n)
+	case "c":
+		cmd = exec.Command(l.cbench, "127.0.0.1", l.port, l.srv.User, l.key, l.knownHosts, "many", n, size)
+	default:
+		errs := make(chan error, channels)
+		start := time.Now()
+		for range channels {
+			go func() {
+				errs <- transfer(l.sshCmd("head -c "+size+" /dev/zero", "-o", "ControlMaster=no"), "download", each)
+			}()
+		}
+		for range channels {
+			if err := <-errs; err != nil {
+				die("ssh many: %v", err)
+			}
+		}
+		return time.Since(start), 0
+	}
+	d := timeOutput(cmd)
+	return d, float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
 }
 
 // run does one transfer with impl and returns its time.
@@ -349,7 +437,8 @@ func transfer(cmd command, dir string, size int64) error {
 }
 
 // goClient is the go implementation, in a process of its own:
-// go-client ADDR USER KEY KNOWNHOSTS DIRECTION SIZE. It prints the
+// go-client ADDR USER KEY KNOWNHOSTS DIRECTION SIZE [CHANNELS] (DIRECTION
+// "many": CHANNELS downloads of SIZE at once). It prints the
 // nanoseconds the transfer took.
 func goClient(args []string) {
 	ctx := context.Background()
@@ -363,6 +452,25 @@ func goClient(args []string) {
 		die("%v", err)
 	}
 	defer s.Close()
+	if args[4] == "many" {
+		channels, err := strconv.Atoi(args[6])
+		if err != nil {
+			die("%v", err)
+		}
+		line := fmt.Sprintf("head -c %d /dev/zero", size)
+		errs := make(chan error, channels)
+		start := time.Now()
+		for range channels {
+			go func() { errs <- transfer(s.CommandLine(line), "download", size) }()
+		}
+		for range channels {
+			if err := <-errs; err != nil {
+				die("go many: %v", err)
+			}
+		}
+		fmt.Println(time.Since(start).Nanoseconds())
+		return
+	}
 	line := "cat >/dev/null"
 	if args[4] == "download" {
 		line = fmt.Sprintf("head -c %d /dev/zero", size)
