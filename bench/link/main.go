@@ -28,6 +28,17 @@
 //   - tcp: plain TCP through a relay like the clients' (SIZE bytes, 256 KiB
 //     writes): what the link carries.
 //
+// With -sftp (the default) a second table at each round-trip time compares
+// SFTP "get" and "put" of a SIZE file (sparse, zeros; written to a file and
+// removed after each transfer) against sshd's internal-sftp:
+//
+//   - gosftp: package sftp as a user writes it: Dial, sftp.NewClient, then
+//     sftp.Download or sftp.Upload (temporary name, rename), timed after
+//     the client is set up; a child process of its own.
+//   - sftp: OpenSSH's sftp with its defaults (-B 32768 -R 64), one process
+//     per transfer through the ssh master connection, reading "get FROM TO"
+//     or "put FROM TO" from stdin; the time includes starting it.
+//
 // With -relay ADDR it only relays: it listens on 127.0.0.1, prints its
 // address, and forwards to ADDR with half of -rtt each way until killed.
 package main
