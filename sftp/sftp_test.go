@@ -340,3 +340,34 @@ func (e *endless) Read(b []byte) (int, error) {
 	clear(b)
 	return len(b), nil
 }
+
+// TestMisuse: nil and zero values, and use after Close, return errors.
+func TestMisuse(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	_, err := sftp.NewClient(ctx, nil)
+	require.Error(t, err)
+	var nilClient *sftp.Client
+	_, err = nilClient.Stat("x")
+	require.Error(t, err)
+	require.Error(t, (&sftp.Client{}).Close())
+	_, err = nilClient.DirFS(".").Open("x")
+	require.Error(t, err)
+	var nilFile *sftp.File
+	_, err = nilFile.Read(make([]byte, 1))
+	require.Error(t, err)
+	require.Error(t, (&sftp.File{}).Close())
+	require.Error(t, sftp.Upload(ctx, nil, "a", "b"))
+
+	root := t.TempDir()
+	c := sshtestClient(t, sshtest.SFTP{Root: root})
+	f, err := c.Create("/f")
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(), "Close is idempotent")
+	_, err = c.Stat("/")
+	require.ErrorIs(t, err, sftp.ErrClosed)
+	_, err = f.Write([]byte("x"))
+	require.ErrorIs(t, err, sftp.ErrClosed)
+	_, err = c.DirFS("/").Open("f")
+	require.ErrorIs(t, err, sftp.ErrClosed)
+}
