@@ -17,17 +17,15 @@ import (
 
 // Defaults of the options.
 const (
-	// MinConcurrency and MaxConcurrency bound how many requests a
-	// transfer keeps in flight per file when [WithConcurrency] does not
-	// say: NewClient times two requests (SSH_FXP_REALPATH) and picks
-	// enough to carry about 40 MB/s over that round-trip time, plus
-	// MinConcurrency. With
-	// 32 KiB requests that is 512 KiB on loopback, 28 requests at 10 ms and
-	// 64 (2 MiB, OpenSSH's window) from about 40 ms up. More in flight
-	// than the link needs costs speed: against OpenSSH's sftp-server, 128
-	// requests on loopback ran at a quarter of 16's speed.
-	MinConcurrency = 16
-	MaxConcurrency = 64
+	// DefaultMaxConcurrency is the most read requests a transfer keeps in
+	// flight per file when [WithConcurrency] does not say (writes: 64).
+	// NewClient times two requests (SSH_FXP_REALPATH) and keeps enough in
+	// flight to carry 200 MB/s over that round-trip time, at least 16
+	// reads and 8 writes. Writes stay at 48 (1.5 MiB of 32 KiB writes)
+	// under 20 ms: against OpenSSH's sftp-server, whose channel window is 2
+	// MiB, more writes in flight than that slowed uploads down (see
+	// docs/design.md, "SFTP").
+	DefaultMaxConcurrency = 128
 	// DefaultPacketSize is the size of each read and write request: 32 KiB,
 	// which every server takes (the protocol's minimum maximum).
 	DefaultPacketSize = 32 << 10
@@ -44,8 +42,8 @@ type config struct {
 }
 
 // WithConcurrency sets how many read or write requests a transfer keeps in
-// flight per file (at least 1); by default the client picks it (see
-// [MinConcurrency]).
+// flight per file (at least 1); by default the client picks them (see
+// [DefaultMaxConcurrency]).
 func WithConcurrency(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -100,6 +98,7 @@ func WithClientOptions(opts ...pkgsftp.ClientOption) Option {
 type Client struct {
 	ch        *libssh.Channel
 	c         *pkgsftp.Client
+	writes    int // write requests in flight per file
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -189,17 +188,23 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 			return nil, fmt.Errorf("sftp: handshake: %w", mapErr(err))
 		}
 		// Set before the client is shared, so nothing reads it yet.
-		pkgsftp.MaxConcurrentRequestsPerFile(concurrencyFor(rtt, cfg.packet))(c)
+		reads, writes := concurrencyFor(rtt, cfg.packet)
+		pkgsftp.MaxConcurrentRequestsPerFile(reads)(c)
+		cfg.concurrency = writes
 	}
-	return &Client{ch: ch, c: c}, nil
+	return &Client{ch: ch, c: c, writes: cfg.concurrency}, nil
 }
 
-// concurrencyFor returns the requests of packet bytes to keep in flight
-// over a link with this round-trip time.
-func concurrencyFor(rtt time.Duration, packet int) int {
-	const rate = 40e6 // bytes per second
-	n := MinConcurrency + int(rtt.Seconds()*rate/float64(packet))
-	return min(max(n, MinConcurrency), MaxConcurrency)
+// concurrencyFor returns the read and write requests of packet bytes to
+// keep in flight over a link with this round-trip time.
+func concurrencyFor(rtt time.Duration, packet int) (reads, writes int) {
+	const rate = 200e6 // bytes per second
+	n := int(rtt.Seconds() * rate / float64(packet))
+	maxWrites := 64
+	if rtt < 20*time.Millisecond {
+		maxWrites = 48
+	}
+	return min(16+n, DefaultMaxConcurrency), min(8+n, maxWrites)
 }
 
 func (c *Client) made() error {

@@ -44,7 +44,7 @@
 // Writes to the channel are gathered and sent by a goroutine of the
 // client, so that the requests in flight leave in large writes. How many
 // requests a transfer keeps in flight follows the round-trip time the
-// client measures when it starts (see [MinConcurrency]); [WithConcurrency]
+// client measures when it starts (see [DefaultMaxConcurrency]); [WithConcurrency]
 // and [WithPacketSize] set them instead. The channel's receive window is the
 // session's ([libssh.WithMaxWindow]), or [WithMaxWindow]'s.
 //

@@ -85,13 +85,13 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 }
 
 // ReadFrom writes what r gives at the file's offset until r's EOF, with
-// many write requests in flight. After an error, parts of the file after
+// many write requests in flight (whatever r is). After an error, parts of the file after
 // the data written may have been written too (the requests run at once).
 func (f *File) ReadFrom(r io.Reader) (int64, error) {
 	if err := f.made(); err != nil {
 		return 0, err
 	}
-	n, err := f.f.ReadFrom(r)
+	n, err := f.f.ReadFromWithConcurrency(r, f.c.writes)
 	return n, f.err("write", err)
 }
 

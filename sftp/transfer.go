@@ -25,8 +25,10 @@ type transfer struct {
 
 // WithProgress has fn called as each file's transfer goes on, from the
 // transfer's goroutine: name is the file's path on the side it is read
-// from, done the bytes transferred so far, total its size (done == total
-// at the end of each file, even an empty one).
+// from, done the bytes taken from it so far (the requests in flight run a
+// little ahead of what the other side has), total its size. Each file ends
+// with a call where done == total, once it is in place under its final
+// name, even an empty one.
 func WithProgress(fn func(name string, done, total int64)) TransferOption {
 	return func(t *transfer) { t.progress = fn }
 }
@@ -200,12 +202,12 @@ func watch(ctx context.Context, c *Client) func() {
 	}
 }
 
-// tempName is a name for the temporary copy of the file name, in its
-// directory.
-func tempName(dir, base string) string {
+// tempBase is a name for the temporary copy of the file base, in the
+// same directory.
+func tempBase(base string) string {
 	var b [6]byte
 	rand.Read(b[:])
-	return dir + "." + base + ".part-" + hex.EncodeToString(b[:])
+	return "." + base + ".part-" + hex.EncodeToString(b[:])
 }
 
 func (t *transfer) uploadFile(ctx context.Context, c *Client, local, remote string, fi fs.FileInfo) error {
@@ -215,7 +217,7 @@ func (t *transfer) uploadFile(ctx context.Context, c *Client, local, remote stri
 	}
 	defer src.Close()
 	dir, base := path.Split(remote)
-	tmp := tempName(dir, base)
+	tmp := dir + tempBase(base)
 	perm := fs.FileMode(0o666)
 	if t.preserve {
 		perm = fi.Mode().Perm()
@@ -258,25 +260,19 @@ func (t *transfer) downloadFile(ctx context.Context, c *Client, remote, local st
 	}
 	defer src.Close()
 	dir, base := filepath.Split(local)
-	if dir == "" {
-		dir = "."
-	}
-	dst, err := os.CreateTemp(dir, "."+base+".part-*")
+	tmp := filepath.Join(dir, tempBase(base))
+	// 0666 less the umask, as os.Create; WithPreserve sets the mode after.
+	dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		return err
 	}
-	tmp := dst.Name()
 	w := &progressWriter{ctx: ctx, w: dst, t: t, name: remote, total: fi.Size()}
 	_, err = src.WriteTo(w)
 	if err == nil {
 		err = ctx.Err()
 	}
-	perm := fs.FileMode(0o666) &^ umask()
-	if t.preserve {
-		perm = fi.Mode().Perm()
-	}
-	if err == nil {
-		err = dst.Chmod(perm)
+	if err == nil && t.preserve {
+		err = dst.Chmod(fi.Mode().Perm())
 	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr

@@ -20,8 +20,9 @@ import (
 // a directory.
 type SFTP struct {
 	// Root is the directory clients see as "/", their starting directory.
-	// Paths cannot leave it (os.Root), though symbolic links may point
-	// out of it. It must exist.
+	// Paths cannot leave it (it is an os.Root): a symbolic link may be
+	// made to point anywhere, but one that leads out is not followed. It
+	// must exist.
 	Root string
 	// ReadOnly refuses every change with SSH_FX_PERMISSION_DENIED.
 	ReadOnly bool
