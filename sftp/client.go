@@ -104,8 +104,10 @@ type Client struct {
 }
 
 // NewClient opens a channel on s, starts the "sftp" subsystem on it and
-// returns a client once the server has answered the SFTP handshake; ctx
-// bounds these steps. The session must be authenticated. A server that
+// returns a client once the server has answered the SFTP handshake (and,
+// unless [WithConcurrency] says, two requests it times to choose how many
+// to keep in flight); ctx bounds these steps. The session must be
+// authenticated. A server that
 // refuses the subsystem gives an error matching [libssh.ErrRequestDenied].
 // Close the client when done; closing the session ends it too.
 func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client, error) {
