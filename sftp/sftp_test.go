@@ -155,16 +155,25 @@ func TestPermissionDenied(t *testing.T) {
 		require.NoFileExists(t, filepath.Join(root, "new"))
 	})
 	t.Run("sshd", func(t *testing.T) {
-		if os.Getuid() != 0 {
-			t.Skip("needs root to make a file the logged-in user cannot read")
+		// As root, sshd logs in nobody, who cannot read root's 0600 file
+		// nor write in its 0755 directory; as another user, the modes
+		// (0000, 0555) deny the user itself.
+		root := os.Getuid() == 0
+		fileMode, dirMode := fs.FileMode(0o000), fs.FileMode(0o555)
+		if root {
+			fileMode, dirMode = 0o600, 0o755
 		}
 		dir, err := os.MkdirTemp("", "sftp-perm-")
 		require.NoError(t, err)
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		require.NoError(t, os.Chmod(dir, 0o755))
+		t.Cleanup(func() {
+			os.Chmod(dir, 0o700)
+			os.RemoveAll(dir)
+		})
 		secret := filepath.Join(dir, "secret")
 		require.NoError(t, os.WriteFile(secret, []byte("x"), 0o600))
-		c := newClient(t, sshdSession(t, sshdtest.Options{Unprivileged: true}))
+		require.NoError(t, os.Chmod(secret, fileMode))
+		require.NoError(t, os.Chmod(dir, dirMode))
+		c := newClient(t, sshdSession(t, sshdtest.Options{Unprivileged: root}))
 		_, err = c.Open(secret)
 		require.ErrorIs(t, err, fs.ErrPermission)
 		_, err = c.Create(filepath.Join(dir, "new"))
