@@ -41,7 +41,7 @@ deps demo-deps:
 	  $(SUDO) apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	@command -v $(GO) >/dev/null || { echo "Go 1.24 or newer is needed (https://go.dev/dl)"; exit 1; }
+	@command -v $(GO) >/dev/null || { echo "Go 1.25 or newer is needed (https://go.dev/dl)"; exit 1; }
 
 demo: demo-deps
 	$(GO) run ./examples/demo
@@ -122,8 +122,9 @@ benchcmp:
 	$(GO) run $(BENCHSTAT) bench.old.txt bench.txt
 
 # bench-link compares downloads, uploads and 50 downloads at once (with the
-# clients' peak memory) of this package, OpenSSH's ssh
-# and bench/cbench.c over loopback and links of 10 and 50 ms round-trip
+# clients' peak memory) of this package, OpenSSH's ssh and bench/cbench.c,
+# and SFTP gets and puts of package sftp and OpenSSH's sftp, over loopback
+# and links of 10 and 50 ms round-trip
 # time (bench/link, bench/internal/delayrelay) in one interleaved run, into
 # bench-link.txt; LINKFLAGS passes flags (go run ./bench/link -h).
 bench-link: deps $(CBENCH)

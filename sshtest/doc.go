@@ -17,11 +17,13 @@
 //   - faults OpenSSH's sshd cannot be made to produce: the exit status
 //     before EOF, an exit signal, a close without any status, a connection
 //     dropped after some output, channels whose window runs down to zero;
+//   - the "sftp" subsystem ([Options.SFTP]), served in Go over the files of
+//     a directory the test chooses, read-only or with a disk that fills up;
 //   - [Options.Channel]: a test's own server-side channel callbacks, which
 //     take over the requests they handle.
 //
-// A shell, a pty and subsystems are refused unless Options.Channel handles
-// them. libssh 0.10 has no server callback for keyboard-interactive or
+// A shell, a pty and subsystems other than SFTP are refused unless
+// Options.Channel handles them. libssh 0.10 has no server callback for keyboard-interactive or
 // direct-tcpip: both go through the message handler of
 // [libssh.AcceptSession], as every authentication request does here.
 package sshtest

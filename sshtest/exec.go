@@ -103,6 +103,9 @@ func (s *session) callbacks() *callbacks.ChannelCallbacks {
 	if cb.OnSignal == nil {
 		cb.OnSignal = s.onSignal
 	}
+	if cb.OnSubsystemRequest == nil && s.conn.srv.opts.SFTP != nil {
+		cb.OnSubsystemRequest = s.onSubsystem
+	}
 	s.faultCallbacks(cb)
 	userClose := cb.OnClose
 	cb.OnClose = func() {

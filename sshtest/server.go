@@ -39,6 +39,10 @@ type Options struct {
 	// forwarding): the server dials the target over TCP and relays.
 	Forwarding bool
 
+	// SFTP, when not nil, serves the "sftp" subsystem over the files of a
+	// directory (see [SFTP]); nil refuses the subsystem.
+	SFTP *SFTP
+
 	// Faults change how commands end and how channels behave.
 	Faults Faults
 
@@ -140,6 +144,7 @@ type Server struct {
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*conn]struct{}
+	sftp     *sftpRoot // Options.SFTP's disk, or nil
 
 	accepted     atomic.Int64
 	authRequests atomic.Int64
@@ -156,6 +161,11 @@ func NewServerOn(addr string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, methods: opts.methods(), sessions: map[*conn]struct{}{}}
+	if opts.SFTP != nil {
+		o := *opts.SFTP
+		s.opts.SFTP = &o
+		s.sftp = &sftpRoot{opts: s.opts.SFTP}
+	}
 	if s.opts.Logger == nil {
 		s.opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -186,6 +196,9 @@ func (o *Options) check() error {
 		if k == nil {
 			return fmt.Errorf("sshtest: authorized key %d is nil", i+1)
 		}
+	}
+	if err := o.SFTP.check(); err != nil {
+		return err
 	}
 	return o.Faults.check()
 }

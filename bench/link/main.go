@@ -35,6 +35,17 @@
 // memory of the go and c client processes in it, which shows that what
 // each channel buffers stays under its window.
 //
+// With -sftp (the default) a second table at each round-trip time compares
+// SFTP "get" and "put" of a SIZE file (sparse, zeros; written to a file and
+// removed after each transfer) against sshd's internal-sftp:
+//
+//   - gosftp: package sftp as a user writes it: Dial, sftp.NewClient, then
+//     sftp.Download or sftp.Upload (temporary name, rename), timed after
+//     the client is set up; a child process of its own.
+//   - sftp: OpenSSH's sftp with its defaults (-B 32768 -R 64), one process
+//     per transfer through the ssh master connection, reading "get FROM TO"
+//     or "put FROM TO" from stdin; the time includes starting it.
+//
 // With -relay ADDR it only relays: it listens on 127.0.0.1, prints its
 // address, and forwards to ADDR with half of -rtt each way until killed.
 package main
@@ -61,6 +72,7 @@ import (
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/bench/internal/delayrelay"
 	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/sftp"
 )
 
 const cipher = "chacha20-poly1305@openssh.com"
@@ -71,6 +83,7 @@ var (
 	rounds = flag.String("rounds", "5,3,3", "rounds at each -rtt")
 	window = flag.Int("window", 4<<20, "the link's window: bytes in flight per direction")
 	impls  = flag.String("impl", "go,ssh,c", "clients to compare (go, ssh, c)")
+	sftpOn = flag.Bool("sftp", true, "also compare SFTP get and put: package sftp (gosftp) and OpenSSH's sftp")
 	relay  = flag.String("relay", "", "only relay to this address (with -rtt's first value)")
 	many   = flag.String("many", "50x10M", "CHANNELSxSIZE: the many row, that many downloads of SIZE at once on one connection (empty: no row)")
 )
@@ -80,6 +93,10 @@ func main() {
 	log.SetPrefix("bench-link: ")
 	if len(os.Args) > 1 && os.Args[1] == "go-client" {
 		goClient(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "sftp-client" {
+		sftpClient(os.Args[2:])
 		return
 	}
 	flag.Parse()
@@ -105,8 +122,8 @@ func main() {
 	cleanup = b.close
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("%s, load average %s\n", time.Now().Format(time.RFC1123), strings.Join(strings.Fields(string(load))[:3], " "))
-	fmt.Printf("reproduce: go run ./bench/link -rtt %s -size %s -rounds %s -window %d -impl %s -many %q (make bench-link)\n",
-		*rtts, *sizes, *rounds, *window, *impls, *many)
+	fmt.Printf("reproduce: go run ./bench/link -rtt %s -size %s -rounds %s -window %d -impl %s -many %q -sftp=%v (make bench-link)\n",
+		*rtts, *sizes, *rounds, *window, *impls, *many, *sftpOn)
 	fmt.Printf("%s; link window %d KiB; MB/s = 10^6 B/s\n", cipher, *window>>10)
 	for i, rtt := range rttList {
 		b.atRTT(rtt, sizeList[i], roundList[i])
@@ -231,28 +248,45 @@ func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
 		name = "loopback (no relay)"
 	}
 	fmt.Printf("\n%s, %d MiB per transfer, %d rounds\n", name, size>>20, rounds)
-	fmt.Printf("%-9s %8s", "", "tcp")
-	for _, impl := range b.impls {
-		fmt.Printf(" %8s", impl)
-	}
-	for _, impl := range b.impls[min(1, len(b.impls)):] {
-		fmt.Printf(" %8s", b.impls[0]+"/"+impl)
-	}
-	fmt.Println()
 	dirs := []string{"download", "upload"}
-	channels, each := manyFlag()
-	if channels > 0 {
+	if channels, _ := manyFlag(); channels > 0 {
 		dirs = append(dirs, "many")
 	}
+	l.table(tcpAddr, dirs, b.impls, size, rounds)
+	if *sftpOn {
+		impls := []string{"gosftp"}
+		if b.ssh != "" {
+			impls = append(impls, "sftp")
+		}
+		if err := sparseFile(l.sftpSource(), size); err != nil {
+			die("%v", err)
+		}
+		l.table(tcpAddr, []string{"get", "put"}, impls, size, rounds)
+	}
+}
+
+// table runs rounds of each direction with each client, rotating their
+// order by round, and prints a row per direction: the median rates and the
+// median of the per-round ratios of the first client to each other.
+func (l *link) table(tcpAddr string, dirs, impls []string, size int64, rounds int) {
+	fmt.Printf("%-9s %8s", "", "tcp")
+	for _, impl := range impls {
+		fmt.Printf(" %8s", impl)
+	}
+	for _, impl := range impls[min(1, len(impls)):] {
+		fmt.Printf(" %11s", impls[0]+"/"+impl)
+	}
+	fmt.Println()
+	channels, each := manyFlag()
 	rss := map[string][]float64{}
 	for _, dir := range dirs {
 		rates := map[string][]float64{}
 		for round := range rounds {
 			if dir != "many" {
-				rates["tcp"] = append(rates["tcp"], mbps(size, b.tcp(tcpAddr, dir, size)))
+				rates["tcp"] = append(rates["tcp"], mbps(size, l.tcp(tcpAddr, tcpDir(dir), size)))
 			}
-			for i := range b.impls {
-				impl := b.impls[(i+round)%len(b.impls)]
+			for i := range impls {
+				impl := impls[(i+round)%len(impls)]
 				if dir == "many" {
 					d, maxRSS := l.runMany(impl, channels, each)
 					rates[impl] = append(rates[impl], mbps(int64(channels)*each, d))
@@ -263,25 +297,25 @@ func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
 			}
 		}
 		if dir == "many" {
-			fmt.Printf("%-9s %8s", "many", "-")
+			fmt.Printf("%-9s %8s", dir, "-")
 		} else {
 			fmt.Printf("%-9s %8.0f", dir, median(rates["tcp"]))
 		}
-		for _, impl := range b.impls {
+		for _, impl := range impls {
 			fmt.Printf(" %8.0f", median(rates[impl]))
 		}
-		for _, impl := range b.impls[min(1, len(b.impls)):] {
+		for _, impl := range impls[min(1, len(impls)):] {
 			ratios := make([]float64, rounds)
 			for i := range ratios {
-				ratios[i] = rates[b.impls[0]][i] / rates[impl][i]
+				ratios[i] = rates[impls[0]][i] / rates[impl][i]
 			}
-			fmt.Printf(" %8.2f", median(ratios))
+			fmt.Printf(" %11.2f", median(ratios))
 		}
 		fmt.Println()
 	}
-	if channels > 0 {
+	if len(rss) > 0 {
 		fmt.Printf("%-9s %8s", "many RSS", "-")
-		for _, impl := range b.impls {
+		for _, impl := range impls {
 			if impl == "ssh" {
 				fmt.Printf(" %8s", "-")
 			} else {
@@ -342,6 +376,31 @@ func (l *link) runMany(impl string, channels int, each int64) (time.Duration, fl
 	return d, float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
 }
 
+// sparseFile makes name a sparse file of size zeros.
+func sparseFile(name string, size int64) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Truncate(size), f.Close())
+}
+
+// tcpDir is the plain TCP direction of a client's direction.
+func tcpDir(dir string) string {
+	if dir == "get" {
+		return "download"
+	}
+	if dir == "put" {
+		return "upload"
+	}
+	return dir
+}
+
+// The SFTP transfers read the sparse file sftpSource (on both sides: they
+// share the machine) and write sftpTarget, removed after each.
+func (l *link) sftpSource() string { return filepath.Join(l.dir, "sftp-source") }
+func (l *link) sftpTarget() string { return filepath.Join(l.dir, "sftp-target") }
+
 // run does one transfer with impl and returns its time.
 func (l *link) run(impl, dir string, size int64) time.Duration {
 	n := strconv.FormatInt(size, 10)
@@ -354,6 +413,30 @@ func (l *link) run(impl, dir string, size int64) time.Duration {
 		return timeOutput(exec.Command(self, "go-client", l.addr, l.srv.User, l.key, l.knownHosts, dir, n))
 	case "c":
 		return timeOutput(exec.Command(l.cbench, "127.0.0.1", l.port, l.srv.User, l.key, l.knownHosts, dir, "1", n))
+	case "gosftp", "sftp":
+		defer os.Remove(l.sftpTarget())
+		from, to := l.sftpSource(), l.sftpTarget()
+		if impl == "gosftp" {
+			self, err := os.Executable()
+			if err != nil {
+				die("%v", err)
+			}
+			return timeOutput(exec.Command(self, "sftp-client", l.addr, l.srv.User, l.key, l.knownHosts, dir, from, to))
+		}
+		// OpenSSH's sftp with its defaults (-B 32768 -R 64), through the
+		// master connection.
+		cmd := l.sftpCmd()
+		cmd.Stdin = strings.NewReader(dir + " " + from + " " + to + "\n")
+		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			die("sftp %s: %v", dir, err)
+		}
+		d := time.Since(start)
+		if fi, err := os.Stat(to); err != nil || fi.Size() != size {
+			die("sftp %s: %v", dir, cmp.Or(err, fmt.Errorf("%d bytes, not %d", fi.Size(), size)))
+		}
+		return d
 	}
 	line := "cat >/dev/null"
 	if dir == "download" {
@@ -379,6 +462,45 @@ func (l *link) sshCmd(line string, opts ...string) *exec.Cmd {
 		args = append(args, line)
 	}
 	return exec.Command(l.ssh, args...)
+}
+
+// sftpCmd is OpenSSH's sftp through l's master connection, reading its
+// commands from stdin.
+func (l *link) sftpCmd() *exec.Cmd {
+	sftp := filepath.Join(filepath.Dir(l.ssh), "sftp")
+	return exec.Command(sftp, "-F", "/dev/null", "-c", cipher, "-P", l.port, "-i", l.key,
+		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile="+l.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "ControlPath="+l.control, "-o", "ControlMaster=no", "-b", "-", l.srv.User+"@127.0.0.1")
+}
+
+// sftpClient is the gosftp implementation, in a process of its own:
+// sftp-client ADDR USER KEY KNOWNHOSTS get|put FROM TO. It prints the
+// nanoseconds the transfer took (sftp.Download or sftp.Upload, after the
+// subsystem started).
+func sftpClient(args []string) {
+	ctx := context.Background()
+	s, err := libssh.Dial(ctx, args[0], libssh.WithUser(args[1]), libssh.WithKnownHosts(args[3]),
+		libssh.WithAuth(libssh.AuthOptions{PrivateKeyFiles: []string{args[2]}}), libssh.WithCiphers(cipher))
+	if err != nil {
+		die("%v", err)
+	}
+	defer s.Close()
+	c, err := sftp.NewClient(ctx, s)
+	if err != nil {
+		die("%v", err)
+	}
+	defer c.Close()
+	start := time.Now()
+	if args[4] == "get" {
+		err = sftp.Download(ctx, c, args[5], args[6])
+	} else {
+		err = sftp.Upload(ctx, c, args[5], args[6])
+	}
+	if err != nil {
+		die("gosftp %s: %v", args[4], err)
+	}
+	fmt.Println(time.Since(start).Nanoseconds())
 }
 
 // timeOutput runs cmd, which prints the nanoseconds its work took.

@@ -1,0 +1,348 @@
+package sftp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+)
+
+// TransferOption configures [Upload] and [Download].
+type TransferOption func(*transfer)
+
+// transfer is what the options set.
+type transfer struct {
+	progress func(name string, done, total int64)
+	preserve bool
+}
+
+// WithProgress has fn called as each file's transfer goes on, from the
+// transfer's goroutine: name is the file's path on the side it is read
+// from, done the bytes taken from it so far (the requests in flight run a
+// little ahead of what the other side has), total its size. Each file ends
+// with a call where done == total, once it is in place under its final
+// name, even an empty one.
+func WithProgress(fn func(name string, done, total int64)) TransferOption {
+	return func(t *transfer) { t.progress = fn }
+}
+
+// WithPreserve copies each file's permission bits and modification time
+// (SFTP keeps whole seconds) to the copy.
+func WithPreserve() TransferOption {
+	return func(t *transfer) { t.preserve = true }
+}
+
+// CancelGrace is how long an Upload or Download whose context ended waits
+// for the requests it has in flight; a server that has not answered by
+// then gets its client closed, so that the call returns.
+const CancelGrace = 5 * time.Second
+
+// Upload copies the local file or directory tree local to remote on the
+// server. A file is written under a temporary name next to remote
+// (".NAME.part-RANDOM") and renamed to remote at the end, replacing it
+// (see [Client.Rename]): when ctx ends or the transfer fails, the
+// temporary file is removed and remote is untouched. A tree is copied file
+// by file this way, making the directories it needs; only regular files
+// and directories are copied (symbolic links and other files are left
+// out).
+//
+// When ctx ends, Upload stops sending, waits for the requests in flight
+// (at most [CancelGrace], then it closes c) and returns ctx's error.
+func Upload(ctx context.Context, c *Client, local, remote string, opts ...TransferOption) error {
+	t, err := newTransfer(ctx, c, opts)
+	if err != nil {
+		return err
+	}
+	defer watch(ctx, c)()
+	fi, err := os.Stat(local)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return t.uploadFile(ctx, c, local, remote, fi)
+	}
+	return filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		relp, err := filepath.Rel(local, p)
+		if err != nil {
+			return err
+		}
+		dst := path.Join(remote, filepath.ToSlash(relp))
+		switch {
+		case d.IsDir():
+			if err := c.MkdirAll(dst); err != nil {
+				return err
+			}
+			if t.preserve {
+				fi, err := d.Info()
+				if err != nil {
+					return err
+				}
+				return c.Chmod(dst, fi.Mode().Perm())
+			}
+			return nil
+		case d.Type().IsRegular():
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return t.uploadFile(ctx, c, p, dst, fi)
+		}
+		return nil
+	})
+}
+
+// Download copies the file or directory tree remote on the server to
+// local, as [Upload] does the other way: a file is written under a
+// temporary name next to local and renamed at the end; when ctx ends or
+// the transfer fails, it is removed and local is untouched.
+func Download(ctx context.Context, c *Client, remote, local string, opts ...TransferOption) error {
+	t, err := newTransfer(ctx, c, opts)
+	if err != nil {
+		return err
+	}
+	defer watch(ctx, c)()
+	fi, err := c.Stat(remote)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return t.downloadFile(ctx, c, remote, local, fi)
+	}
+	return fs.WalkDir(c.DirFS(remote), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		src, dst := path.Join(remote, p), filepath.Join(local, filepath.FromSlash(p))
+		switch {
+		case d.IsDir():
+			perm := fs.FileMode(0o777)
+			if t.preserve {
+				fi, err := d.Info()
+				if err != nil {
+					return err
+				}
+				perm = fi.Mode().Perm()
+			}
+			if err := os.MkdirAll(dst, 0o777); err != nil {
+				return err
+			}
+			if t.preserve {
+				return os.Chmod(dst, perm)
+			}
+			return nil
+		case d.Type().IsRegular():
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return t.downloadFile(ctx, c, src, dst, fi)
+		}
+		return nil
+	})
+}
+
+func newTransfer(ctx context.Context, c *Client, opts []TransferOption) (*transfer, error) {
+	if ctx == nil {
+		return nil, errors.New("sftp: nil context")
+	}
+	if err := c.made(); err != nil {
+		return nil, err
+	}
+	t := &transfer{}
+	for _, o := range opts {
+		if o != nil {
+			o(t)
+		}
+	}
+	return t, nil
+}
+
+// watch closes c when ctx ended CancelGrace ago and the transfer still
+// runs; the function it returns ends the watch.
+func watch(ctx context.Context, c *Client) func() {
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		t := time.NewTimer(CancelGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			c.Close()
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
+}
+
+// tempBase is a name for the temporary copy of the file base, in the
+// same directory.
+func tempBase(base string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "." + base + ".part-" + hex.EncodeToString(b[:])
+}
+
+func (t *transfer) uploadFile(ctx context.Context, c *Client, local, remote string, fi fs.FileInfo) error {
+	src, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dir, base := path.Split(remote)
+	tmp := dir + tempBase(base)
+	perm := fs.FileMode(0o666)
+	if t.preserve {
+		perm = fi.Mode().Perm()
+	}
+	dst, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	r := &progressReader{ctx: ctx, r: src, t: t, name: local, total: fi.Size()}
+	_, err = dst.ReadFrom(r)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil && t.preserve {
+		err = c.Chtimes(tmp, fi.ModTime(), fi.ModTime())
+	}
+	if err == nil {
+		err = c.Rename(tmp, remote)
+	}
+	if err == nil {
+		t.report(local, fi.Size(), fi.Size())
+		return nil
+	}
+	// The transfer failed: remove the temporary file, with the client
+	// still open even though ctx ended (c.Close by watch ends this too).
+	c.Remove(tmp)
+	if ctx.Err() != nil {
+		return fmt.Errorf("sftp: upload %s: %w", local, ctx.Err())
+	}
+	return err
+}
+
+func (t *transfer) downloadFile(ctx context.Context, c *Client, remote, local string, fi fs.FileInfo) error {
+	src, err := c.Open(remote)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dir, base := filepath.Split(local)
+	tmp := filepath.Join(dir, tempBase(base))
+	// 0666 less the umask, as os.Create; WithPreserve sets the mode after.
+	dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return err
+	}
+	w := &progressWriter{ctx: ctx, w: dst, t: t, name: remote, total: fi.Size()}
+	_, err = src.WriteTo(w)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil && t.preserve {
+		err = dst.Chmod(fi.Mode().Perm())
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && t.preserve {
+		err = os.Chtimes(tmp, fi.ModTime(), fi.ModTime())
+	}
+	if err == nil {
+		err = os.Rename(tmp, local)
+	}
+	if err == nil {
+		t.report(remote, fi.Size(), fi.Size())
+		return nil
+	}
+	os.Remove(tmp)
+	if ctx.Err() != nil {
+		return fmt.Errorf("sftp: download %s: %w", remote, ctx.Err())
+	}
+	return err
+}
+
+func (t *transfer) report(name string, done, total int64) {
+	if t.progress != nil {
+		t.progress(name, done, total)
+	}
+}
+
+// progressReader stops at ctx's end and reports progress. Its Size lets
+// File.ReadFrom send with many requests in flight.
+type progressReader struct {
+	ctx   context.Context
+	r     io.Reader
+	t     *transfer
+	name  string
+	done  int64
+	total int64
+}
+
+func (r *progressReader) Size() int64 { return r.total }
+
+func (r *progressReader) Read(b []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := r.r.Read(b)
+	r.done += int64(n)
+	if n > 0 && r.done < r.total {
+		r.t.report(r.name, r.done, r.total)
+	}
+	return n, err
+}
+
+// progressWriter is progressReader for downloads.
+type progressWriter struct {
+	ctx   context.Context
+	w     io.Writer
+	t     *transfer
+	name  string
+	done  int64
+	total int64
+}
+
+func (w *progressWriter) Write(b []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := w.w.Write(b)
+	w.done += int64(n)
+	if n > 0 && w.done < w.total {
+		w.t.report(w.name, w.done, w.total)
+	}
+	return n, err
+}
