@@ -156,6 +156,9 @@ type sessionState struct {
 	// ka runs WithKeepalive's rounds once the session is authenticated;
 	// nil when keepalives are off.
 	ka *keepalive
+	// fwd is the remote forwarding state (listen.go), which shares
+	// libssh's global-request slot with ka.
+	fwd remoteForwards
 
 	// agent relays libssh's agent connections (agentrelay.go), or holds
 	// nil. Atomic for lockInterrupting, which cuts it without the lock.
@@ -196,8 +199,10 @@ type properties struct {
 func newState(p lib.Session, owned bool, cfg config) *sessionState {
 	liveSessions.Add(1)
 	counter := lib.CounterNew() // NULL when out of memory: unlock then always wakes
+	packets := lib.Counter{}
 	if !counter.IsNil() {
-		lib.SetCounters(p, counter, lib.Counter{})
+		packets = lib.CounterNew() // NULL when out of memory: Listen then checks ports
+		lib.SetCounters(p, counter, packets)
 	}
 	st := &sessionState{
 		sem:      make(chan struct{}, 1),
@@ -212,6 +217,7 @@ func newState(p lib.Session, owned bool, cfg config) *sessionState {
 		ended:    make(chan struct{}),
 		callSem:  make(chan struct{}, 1),
 		channels: map[*chanState]struct{}{},
+		fwd:      remoteForwards{sem: make(chan struct{}, 1), packets: packets},
 	}
 	wrapped.Store(p, st)
 	return st
@@ -784,6 +790,7 @@ func (st *sessionState) lockInterrupting() {
 // unlocking.
 func (st *sessionState) teardownLocked(reason error) ioStopper {
 	st.stopKeepaliveLocked()
+	st.endListenersLocked()
 	st.killChannelsLocked(reason)
 	goodbye := st.owned && st.connected && st.broken == nil && lib.IsConnected(st.p) == 1
 	if goodbye {
@@ -919,7 +926,12 @@ func (st *sessionState) close() bool {
 		lib.CounterFree(st.counter)
 		st.counter = lib.Counter{}
 	}
+	if !st.fwd.packets.IsNil() {
+		lib.CounterFree(st.fwd.packets)
+		st.fwd.packets = lib.Counter{}
+	}
 	st.server.Free()
+	st.fwd.handler.Free()
 	st.bumpLocked()
 	if st.logger != nil {
 		st.logger.Close()

@@ -36,7 +36,10 @@ type Options struct {
 	// process plus what the client's env requests set.
 	Exec ExecHandler
 	// Forwarding accepts direct-tcpip channels (the client's port
-	// forwarding): the server dials the target over TCP and relays.
+	// forwarding, ssh -L): the server dials the target over TCP and
+	// relays. It also serves tcpip-forward (ssh -R, [libssh.Session.Listen]):
+	// the server listens on 127.0.0.1, whatever address the client names,
+	// and forwards each connection to the client.
 	Forwarding bool
 
 	// Faults change how commands end and how channels behave.

@@ -49,4 +49,8 @@ void golibssh_channel_callbacks_remove(void *channel, void *cb);
  * to free with free() after the session is freed, or NULL. */
 void *golibssh_server_callbacks_set(void *session, uintptr_t id);
 
+/* Client side: sets golibssh's message callback (userdata id) on session,
+ * which then gets the channel opens libssh would otherwise queue. */
+void golibssh_message_callback_set(void *session, uintptr_t id);
+
 #endif
