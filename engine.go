@@ -42,7 +42,8 @@ package libssh
 //     or failed connection sets st.broken, which every waiter then returns.
 //     The one inference: with WithKeepalive, silence past its count breaks
 //     the session with ErrPeerUnresponsive (keepalive.go).
-//  7. Callbacks. Channel callbacks and a server's message handler run on the
+//  7. Callbacks. Channel callbacks and a message handler (a server's, or
+//     the client's that takes forwarded-tcpip channels) run on the
 //     goroutine that is inside libssh, with the lock held. They are run
 //     through a guard that records their OS thread (callbackThreads), so a
 //     call back into this package is recognised before it takes the lock or
