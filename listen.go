@@ -120,7 +120,7 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 	if err != nil {
 		return nil, err
 	}
-	l := &RemoteListener{st: st, s: weak.Make(s), host: host, port: port,
+	l := &RemoteListener{st: st, host: host, port: port,
 		queue: make(chan *forwardConn, listenBacklog), done: make(chan struct{})}
 	op := "listen on " + net.JoinHostPort(host, portStr) + " (remote)"
 	for try := 0; ; try++ {
@@ -376,7 +376,6 @@ func tcpAddr(host string, port int) net.Addr {
 // methods return an error.
 type RemoteListener struct {
 	st   *sessionState
-	s    weak.Pointer[Session]
 	host string // the address asked for, as sent
 	port int    // the port the server listens on (-1 while unknown)
 

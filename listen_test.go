@@ -316,3 +316,34 @@ func TestListenAcceptContextNil(t *testing.T) {
 	assert.Error(t, err)
 	assert.False(t, errors.Is(err, net.ErrClosed))
 }
+
+// TestListenAbandoned: a Listen whose context ends before the server
+// answered leaves its answer for the next request to collect; the session
+// stays usable and later Listens get their own answers.
+func TestListenAbandoned(t *testing.T) {
+	t.Parallel()
+	onBothServers(t, func(t *testing.T, s *libssh.Session) {
+		abandoned := 0
+		for i := range 30 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%6)*100*time.Microsecond)
+			ln, err := s.Listen(ctx, "tcp", "127.0.0.1:0")
+			cancel()
+			if err == nil {
+				require.NoError(t, ln.Close())
+				continue
+			}
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			if e := (*libssh.Error)(nil); errors.As(err, &e) {
+				// Sent, not answered yet (else the bare context error:
+				// nothing was sent).
+				errLower(t, "abandoned Listen", err)
+				abandoned++
+			}
+		}
+		t.Logf("%d of 30 abandoned", abandoned)
+		ln := listen(t, s, "127.0.0.1:0")
+		serveListener(t, ln, func(c net.Conn) { echo(c) })
+		assert.Equal(t, "after", roundTrip(t, listenPort(t, ln), "after"))
+		require.NoError(t, s.Err())
+	})
+}
