@@ -128,6 +128,16 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 		var sent bool
 		err = st.globalRequest(ctx, op, func() int {
 			if !sent {
+				if port == 0 && lib.GetError(st.p) == deniedListen {
+					// A refusal of an earlier Listen is still libssh's
+					// last error, and would pass for this one's: have
+					// the server refuse a cancel of nothing first, whose
+					// error then is the last.
+					if lib.ChannelCancelForward(st.p, "", 0) == lib.SSH_AGAIN {
+						st.fwd.dirty = true
+						return lib.SSH_AGAIN
+					}
+				}
 				// Registered before the request goes out: a connection
 				// to a fixed port may come right behind the answer.
 				st.fwd.listeners[l] = struct{}{}
@@ -135,6 +145,13 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 				sent = true
 			}
 			rc, bound := lib.ChannelListenForward(st.p, host, port)
+			if rc == lib.SSH_ERROR && port == 0 && lib.GetError(st.p) != deniedListen && st.usableLocked() == nil && st.checkStatusLocked() {
+				// The server said yes, but libssh failed to read the
+				// port from the last packet it received, which was
+				// another (see trustBoundPortLocked): the server listens
+				// on a port nobody knows, until the session ends.
+				rc, bound = lib.SSH_OK, 0
+			}
 			if rc == lib.SSH_OK && port == 0 {
 				l.port = bound
 				if !st.trustBoundPortLocked(p0, b0) && !st.verifyPortLocked(ctx, l) {
@@ -163,6 +180,9 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 	}
 	return l, nil
 }
+
+// deniedListen is libssh's error message for a refused tcpip-forward.
+const deniedListen = "Global request tcpip-forward failed"
 
 // deniedForward says what a refused forward request usually means.
 func deniedForward(err error) error {
@@ -408,13 +428,20 @@ func (l *RemoteListener) Accept() (net.Conn, error) {
 }
 
 // AcceptContext is Accept that also gives up when ctx ends, returning the
-// context's error. A nil ctx is an error.
+// context's error. A nil ctx is an error; in a callback it returns
+// [ErrInCallback] (the connection would come through the lock the callback
+// holds).
 func (l *RemoteListener) AcceptContext(ctx context.Context) (net.Conn, error) {
 	if !l.made() {
 		return nil, errNoListener
 	}
 	if ctx == nil {
 		return nil, errNilContext("AcceptContext")
+	}
+	if err := refuseInCallback(); err != nil {
+		// The connection it waits for comes through the lock the
+		// callback holds.
+		return nil, err
 	}
 	select {
 	case <-l.done:

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/internal/sshdtest"
 	"github.com/golibssh/libssh/sshtest"
 )
@@ -346,4 +347,35 @@ func TestListenAbandoned(t *testing.T) {
 		assert.Equal(t, "after", roundTrip(t, listenPort(t, ln), "after"))
 		require.NoError(t, s.Err())
 	})
+}
+
+// TestListenInCallback: Accept inside a callback returns ErrInCallback
+// instead of waiting for a connection that would need the callback's lock;
+// Close there works.
+func TestListenInCallback(t *testing.T) {
+	t.Parallel()
+	s := sshtestSession(t, sshtest.Options{Forwarding: true})
+	ln := listen(t, s, "127.0.0.1:0")
+	ch, err := s.NewChannel()
+	require.NoError(t, err)
+	t.Cleanup(func() { ch.Close() })
+	require.NoError(t, ch.OpenSession(testCtx(t, 30*time.Second)))
+	inside := make(chan error, 2)
+	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{
+		OnData: func(data []byte, isStderr bool) int {
+			_, err := ln.Accept()
+			inside <- err
+			inside <- ln.Close()
+			return len(data)
+		},
+	}))
+	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "echo data"))
+	assert.ErrorIs(t, recv(t, inside, 30*time.Second), libssh.ErrInCallback)
+	assert.NoError(t, recv(t, inside, 30*time.Second))
+	_, err = ln.Accept()
+	assert.ErrorIs(t, err, net.ErrClosed)
+	// The forward is cancelled by another goroutine; the session goes on.
+	ln2 := listen(t, s, "127.0.0.1:0")
+	serveListener(t, ln2, func(c net.Conn) { echo(c) })
+	assert.Equal(t, "after", roundTrip(t, listenPort(t, ln2), "after"))
 }

@@ -56,15 +56,14 @@ func (c *conn) forwardRequest(m *libssh.ServerMessage) bool {
 		c.listeners = map[int]net.Listener{}
 	}
 	c.listeners[port] = ln
-	sess := c.sess
 	c.mu.Unlock()
-	srv.goTracked(func() { c.serveForward(ln, sess, address, port) })
+	srv.goTracked(func() { c.serveForward(ln, address, port) })
 	return true
 }
 
 // serveForward accepts connections on ln until it is closed, and relays
-// each through a forwarded-tcpip channel of sess.
-func (c *conn) serveForward(ln net.Listener, sess *libssh.Session, address string, port int) {
+// each through a forwarded-tcpip channel of the connection's session.
+func (c *conn) serveForward(ln net.Listener, address string, port int) {
 	srv := c.srv
 	for {
 		nc, err := ln.Accept()
@@ -75,6 +74,9 @@ func (c *conn) serveForward(ln net.Listener, sess *libssh.Session, address strin
 			tcp := nc.(*net.TCPConn)
 			origin := tcp.RemoteAddr().(*net.TCPAddr)
 			ctx, cancel := context.WithCancel(srv.ctx)
+			c.mu.Lock()
+			sess := c.sess // set once the key exchange is done, which the request came after
+			c.mu.Unlock()
 			ch, err := sess.NewChannel()
 			if err == nil {
 				err = ch.OpenReverseForward(ctx, address, port, origin.IP.String(), origin.Port)

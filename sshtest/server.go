@@ -366,7 +366,7 @@ func (s *Server) handshake(nc net.Conn) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		sess.Close()
+		c.close() // the session, and the ports it may have had forwarded already
 		return
 	}
 	s.sessions[c] = struct{}{}
