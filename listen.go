@@ -74,8 +74,10 @@ type remoteForwards struct {
 //
 // A server that refuses (OpenSSH: AllowTcpForwarding no or local, a port
 // under 1024 for a user other than root, a port in use) gives an error
-// matching [ErrRequestDenied]. When ctx ends while the server has not
-// answered, Listen returns the context's error; the session stays usable,
+// matching [ErrRequestDenied]; a session not authenticated yet, one
+// matching [ErrNotAuthenticated]. When ctx ends while the server has not
+// answered, Listen returns an error matching the context's; the session
+// stays usable,
 // but the server may then listen until the session ends, its connections
 // refused. A nil ctx is an error; on error the net.Listener is nil.
 //
@@ -113,6 +115,12 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 	defer runtime.KeepAlive(s)
 	st.lock()
 	err = st.usableLocked()
+	if err == nil && !st.authenticated {
+		// A server answers a global request before authentication
+		// with SSH_MSG_UNIMPLEMENTED, which libssh does not take for
+		// the answer: the slot would stay taken (see keepalive.go).
+		err = fmt.Errorf("%w: log in before asking the server to listen", ErrNotAuthenticated)
+	}
 	if err == nil {
 		err = st.installForwardHandlerLocked(s)
 	}

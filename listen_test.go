@@ -250,6 +250,18 @@ func TestListenRefused(t *testing.T) {
 		_, err := s.Listen(testCtx(t, 30*time.Second), "tcp", "127.0.0.1:0")
 		require.ErrorIs(t, err, libssh.ErrRequestDenied)
 	})
+	t.Run("not authenticated", func(t *testing.T) {
+		t.Parallel()
+		s := connectSSHTest(t, newSSHTest(t, sshtest.Options{Password: sshtestPassword, Forwarding: true}))
+		_, err := s.Listen(testCtx(t, 30*time.Second), "tcp", "127.0.0.1:0")
+		require.ErrorIs(t, err, libssh.ErrNotAuthenticated)
+		status, err := s.UserauthPassword(testCtx(t, 30*time.Second), sshtestPassword)
+		require.NoError(t, err)
+		require.Equal(t, libssh.AuthSuccess, status)
+		ln := listen(t, s, "127.0.0.1:0")
+		serveListener(t, ln, func(c net.Conn) { echo(c) })
+		assert.Equal(t, "then", roundTrip(t, listenPort(t, ln), "then"))
+	})
 	t.Run("bad arguments", func(t *testing.T) {
 		t.Parallel()
 		s := sshtestSession(t, sshtest.Options{Forwarding: true})
