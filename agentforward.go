@@ -76,14 +76,14 @@ func (st *sessionState) forwardAgentLocked() error {
 	if err != nil {
 		return err
 	}
-	if st.fwd.reg == nil {
+	if st.agentFwd.reg == nil {
 		reg, err := cgocallback.InstallSession(st.p, st.openAgentChannelLocked)
 		if err != nil {
 			return fmt.Errorf("libssh: agent forwarding: %w", err)
 		}
-		st.fwd.reg = reg
+		st.agentFwd.reg = reg
 	}
-	st.fwd.target = target
+	st.agentFwd.target = target
 	return nil
 }
 
@@ -92,7 +92,7 @@ func (st *sessionState) forwardAgentLocked() error {
 // makes the channel and starts its relay. It refuses (a NULL channel) when
 // no channel asked for forwarding, as OpenSSH's ssh does.
 func (st *sessionState) openAgentChannelLocked() lib.Channel {
-	if st.fwd.target == "" || st.closed || st.closing.Load() {
+	if st.agentFwd.target == "" || st.closed || st.closing.Load() {
 		return lib.Channel{}
 	}
 	p := lib.ChannelNew(st.p)
@@ -105,15 +105,15 @@ func (st *sessionState) openAgentChannelLocked() lib.Channel {
 		return lib.Channel{}
 	}
 	ch.c.opened = true // libssh confirms the open when this returns
-	st.fwd.relays.Add(1)
-	go st.relayAgent(ch, st.fwd.target)
+	st.agentFwd.relays.Add(1)
+	go st.relayAgent(ch, st.agentFwd.target)
 	return p
 }
 
 // relayAgent copies between an agent channel and a new connection to the
 // local agent until either side ends, or the session does.
 func (st *sessionState) relayAgent(ch *Channel, target string) {
-	defer st.fwd.relays.Done()
+	defer st.agentFwd.relays.Done()
 	defer ch.Close()
 	d := net.Dialer{Timeout: agentDialTimeout}
 	up, err := d.Dial("unix", target)

@@ -1,6 +1,7 @@
 package libssh_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -404,6 +405,89 @@ func BenchmarkForward(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkRemoteForward: forwardSize bytes from a TCP client on the
+// server's side to the Go client, read and SHA-256 checked: via=listen
+// through a port the server listens on for the client (Session.Listen, ssh
+// -R; the client connects to sshd's port), via=dial through DialContext
+// (ssh -L; the client connects to a local server that writes). The same
+// bytes cross the same kind of channel in the same direction, so the two
+// should be as fast.
+func BenchmarkRemoteForward(b *testing.B) {
+	srv := sshdtest.New(b, sshdtest.Options{Unprivileged: true, ConfigFirst: []string{"AllowTcpForwarding yes"}})
+	chunk := make([]byte, 64<<10)
+	for i := range chunk {
+		chunk[i] = byte(i*7 + i>>8)
+	}
+	want := sha256.New()
+	for left := forwardSize; left > 0; left -= len(chunk) {
+		want.Write(chunk)
+	}
+	wantSum := want.Sum(nil)
+	// send writes forwardSize bytes to c, half-closes it and waits for the
+	// other end to close.
+	send := func(c net.Conn) {
+		defer c.Close()
+		for left := forwardSize; left > 0; left -= len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+		c.(interface{ CloseWrite() error }).CloseWrite()
+		io.Copy(io.Discard, struct{ io.Reader }{c})
+	}
+	// check reads c to its end and compares the bytes' SHA-256.
+	check := func(b *testing.B, c net.Conn) {
+		h := sha256.New()
+		n, err := io.CopyBuffer(h, struct{ io.Reader }{c}, make([]byte, 256<<10))
+		c.Close()
+		if err != nil || n != forwardSize {
+			b.Fatalf("read %d of %d bytes: %v", n, forwardSize, err)
+		}
+		if !bytes.Equal(h.Sum(nil), wantSum) {
+			b.Fatal("SHA-256 differs")
+		}
+	}
+	b.Run("via=listen", func(b *testing.B) {
+		s := benchSession(b, srv)
+		ln, err := s.Listen(b.Context(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		b.SetBytes(forwardSize)
+		for b.Loop() {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				send(c)
+			}()
+			c, err := ln.(*libssh.RemoteListener).AcceptContext(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			check(b, c)
+			<-done
+		}
+	})
+	b.Run("via=dial", func(b *testing.B) {
+		s := benchSession(b, srv)
+		port := serveTCP(b, send)
+		b.SetBytes(forwardSize)
+		for b.Loop() {
+			c, err := s.DialContext(b.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				b.Fatal(err)
+			}
+			check(b, c)
+		}
+	})
 }
 
 // BenchmarkSSHTest: the client against the in-process sshtest server, whose

@@ -44,7 +44,8 @@ package libssh
 //     or failed connection sets st.broken, which every waiter then returns.
 //     The one inference: with WithKeepalive, silence past its count breaks
 //     the session with ErrPeerUnresponsive (keepalive.go).
-//  7. Callbacks. Channel callbacks and a server's message handler run on the
+//  7. Callbacks. Channel callbacks and a message handler (a server's, or
+//     the client's that takes forwarded-tcpip channels) run on the
 //     goroutine that is inside libssh, with the lock held. They are run
 //     through a guard that records their OS thread (callbackThreads), so a
 //     call back into this package is recognised before it takes the lock or
@@ -158,13 +159,16 @@ type sessionState struct {
 	// ka runs WithKeepalive's rounds once the session is authenticated;
 	// nil when keepalives are off.
 	ka *keepalive
+	// fwd is the remote forwarding state (listen.go), which shares
+	// libssh's global-request slot with ka.
+	fwd remoteForwards
 
 	// agent relays libssh's agent connections (agentrelay.go), or holds
 	// nil. Atomic for lockInterrupting, which cuts it without the lock.
 	agent atomic.Pointer[agentRelay]
-	// fwd serves the agent channels the server opens once a channel asked
-	// for agent forwarding (agentforward.go).
-	fwd agentForwarding
+	// agentFwd serves the agent channels the server opens once a channel
+	// asked for agent forwarding (agentforward.go).
+	agentFwd agentForwarding
 
 	// server is the message handler of a session made by AcceptSession,
 	// freed after the session.
@@ -201,8 +205,10 @@ type properties struct {
 func newState(p lib.Session, owned bool, cfg config) *sessionState {
 	liveSessions.Add(1)
 	counter := lib.CounterNew() // NULL when out of memory: unlock then always wakes
+	packets := lib.Counter{}
 	if !counter.IsNil() {
-		lib.SetCounters(p, counter, lib.Counter{})
+		packets = lib.CounterNew() // NULL when out of memory: Listen then checks ports
+		lib.SetCounters(p, counter, packets)
 	}
 	st := &sessionState{
 		sem:      make(chan struct{}, 1),
@@ -217,6 +223,7 @@ func newState(p lib.Session, owned bool, cfg config) *sessionState {
 		ended:    make(chan struct{}),
 		callSem:  make(chan struct{}, 1),
 		channels: map[*chanState]struct{}{},
+		fwd:      remoteForwards{sem: make(chan struct{}, 1), packets: packets},
 	}
 	wrapped.Store(p, st)
 	return st
@@ -822,6 +829,7 @@ func (st *sessionState) lockInterrupting() {
 // unlocking.
 func (st *sessionState) teardownLocked(reason error) ioStopper {
 	st.stopKeepaliveLocked()
+	st.endListenersLocked()
 	st.killChannelsLocked(reason)
 	goodbye := st.owned && st.connected && st.broken == nil && lib.IsConnected(st.p) == 1
 	if goodbye {
@@ -957,8 +965,13 @@ func (st *sessionState) close() bool {
 		lib.CounterFree(st.counter)
 		st.counter = lib.Counter{}
 	}
+	if !st.fwd.packets.IsNil() {
+		lib.CounterFree(st.fwd.packets)
+		st.fwd.packets = lib.Counter{}
+	}
 	st.server.Free()
-	st.fwd.reg.Free()
+	st.agentFwd.reg.Free()
+	st.fwd.handler.Free()
 	st.bumpLocked()
 	if st.logger != nil {
 		st.logger.Close()
@@ -968,7 +981,7 @@ func (st *sessionState) close() bool {
 	dependents := st.takeDependentsLocked()
 	st.unlock()
 	stopper.run()
-	st.fwd.relays.Wait() // their channels are dead: each ends at once
+	st.agentFwd.relays.Wait() // their channels are dead: each ends at once
 	if conn != nil {
 		conn.Close()
 	}

@@ -53,6 +53,57 @@ func ExampleSession_DialContext() {
 	// Output: hello through the tunnel
 }
 
+// Serve a port on the server from the client, as ssh -R does: the server
+// listens, and each connection to its port is accepted here. (With sshtest
+// the server is this machine, so its port is reachable from here.)
+func ExampleSession_Listen() {
+	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret", Forwarding: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	ctx := context.Background()
+	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithUser("alice"), libssh.WithKnownHosts(srv.KnownHostsFile()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
+		log.Fatal(err)
+	}
+	// Port 0: the server chooses, and Addr says which.
+	ln, err := s.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // the listener was closed
+			}
+			fmt.Fprintf(c, "hello from the client\n")
+			c.Close()
+		}
+	}()
+
+	// Someone on the server's side connects to its port.
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	reply, err := io.ReadAll(c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(reply))
+	// Output: hello from the client
+}
+
 // Forward a local port to a service the server reaches, as ssh -L does.
 func ExampleNewForwarder() {
 	srv, err := sshtest.NewServer(sshtest.Options{Password: "secret", Forwarding: true})

@@ -121,8 +121,18 @@ func (st *sessionState) keepaliveRoundLocked(ka *keepalive) (next time.Duration,
 	// collects it and sends nothing, so a second call sends. When the
 	// earlier one is still unanswered, both calls only look for the
 	// answer, and that request stays the one outstanding.
+	//
+	// A forward request (listen.go) that awaits its answer holds that
+	// slot: a keepalive call would take the answer and drop it. Its answer
+	// proves life as well, so the round sends nothing and only counts. An
+	// answer a round leaves outstanding is for the next forward request
+	// to collect (dirty).
+	if st.fwd.busy {
+		return ka.interval, true
+	}
 	lib.SendKeepalive(st.p)
 	lib.SendKeepalive(st.p)
+	st.fwd.dirty = true
 	st.flushLocked()
 	return ka.interval, st.checkStatusLocked()
 }

@@ -209,7 +209,9 @@
 // CloseWrite: give it to [net/http.Transport], or to [WithConn] to reach a
 // second server through the first. [NewForwarder] listens on a local port
 // (127.0.0.1 unless told otherwise) and forwards each connection to it
-// through the session, each on its own channel.
+// through the session, each on its own channel. [Session.Listen] is the
+// other way round (ssh -R): the server listens on one of its ports and
+// hands each connection to the client, through a [net.Listener].
 //
 // # Server side
 //

@@ -1,8 +1,8 @@
 package libssh_test
 
 // Misuse of the exported types of process.go, forwarder.go, errors.go,
-// key.go, hostkey.go (PublicKey), server.go (ServerMessage) and
-// sshtest.Server: zero values, nil receivers and nil arguments give an
+// listen.go (RemoteListener), key.go, hostkey.go (PublicKey), server.go
+// (ServerMessage) and sshtest.Server: zero values, nil receivers and nil arguments give an
 // error or a zero result, never a panic.
 
 import (
@@ -63,7 +63,7 @@ var identifiers = map[string]bool{
 	"NewForwarder": true, "WithForwarder": true, "Stdout": true,
 	"AcceptSession": true, "AcceptChannel": true, "SetAuthMethods": true,
 	"ReplyAuthSuccess": true, "ReplyPublicKeyOK": true, "ReplyKbdint": true,
-	"MAC": true,
+	"MAC": true, "ReplyForwardSuccess": true, "AcceptContext": true,
 }
 
 func TestMisuseNilAndZeroCmd(t *testing.T) {
@@ -201,6 +201,26 @@ func TestMisuseNilAndZeroForwarder(t *testing.T) {
 	}
 }
 
+func TestMisuseNilAndZeroRemoteListener(t *testing.T) {
+	t.Parallel()
+	for name, l := range map[string]*libssh.RemoteListener{"nil": nil, "zero": {}} {
+		t.Run(name, func(t *testing.T) {
+			noPanic(t, "Addr", func() { assert.Nil(t, l.Addr()) })
+			noPanic(t, "Accept", func() {
+				c, err := l.Accept()
+				assert.Nil(t, c)
+				errLower(t, "Accept", err)
+			})
+			noPanic(t, "AcceptContext", func() {
+				c, err := l.AcceptContext(context.Background())
+				assert.Nil(t, c)
+				errLower(t, "AcceptContext", err)
+			})
+			noPanic(t, "Close", func() { errLower(t, "Close", l.Close()) })
+		})
+	}
+}
+
 func TestMisuseNilAndZeroKeys(t *testing.T) {
 	t.Parallel()
 	for name, k := range map[string]*libssh.PrivateKey{"nil": nil, "zero": {}} {
@@ -257,6 +277,9 @@ func assertNoMessage(t *testing.T, m *libssh.ServerMessage) {
 	host, port = m.Originator()
 	assert.True(t, host == "" && port == 0)
 	assert.Empty(t, m.RequestType())
+	kind, addr, port := m.ForwardRequest()
+	assert.True(t, kind == "" && addr == "" && port == 0)
+	errLower(t, "ReplyForwardSuccess", m.ReplyForwardSuccess(0))
 	errLower(t, "SetAuthMethods", m.SetAuthMethods(libssh.AuthMethodPassword))
 	errLower(t, "ReplyAuthSuccess", m.ReplyAuthSuccess())
 	errLower(t, "ReplyPublicKeyOK", m.ReplyPublicKeyOK())

@@ -53,6 +53,10 @@ func (c Counter) IsNil() bool { return c.p == nil }
 // call into C.
 func (c Counter) InBytes() uint64 { return uint64(c.p.in_bytes) }
 
+// InPackets returns the counter's in_packets: how many packets libssh has
+// received, when c is set as SetCounters' raw counter. c must not be NULL.
+func (c Counter) InPackets() uint64 { return uint64(c.p.in_packets) }
+
 // IsNil reports whether s is NULL.
 func (s Session) IsNil() bool { return s.p == nil }
 

@@ -633,6 +633,24 @@ static inline int golibssh_z_ssh_channel_write_stderr(ssh_channel channel, const
     golibssh_vzeroupper();
     return r;
 }
+static inline int golibssh_z_ssh_channel_listen_forward(ssh_session session, const char * address, int port, int * bound_port)
+{
+    int r = ssh_channel_listen_forward(session, address, port, bound_port);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_cancel_forward(ssh_session session, const char * address, int port)
+{
+    int r = ssh_channel_cancel_forward(session, address, port);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_channel_open_reverse_forward(ssh_channel channel, const char * remotehost, int remoteport, const char * sourcehost, int localport)
+{
+    int r = ssh_channel_open_reverse_forward(channel, remotehost, remoteport, sourcehost, localport);
+    golibssh_vzeroupper();
+    return r;
+}
 static inline ssh_bind golibssh_z_ssh_bind_new(void)
 {
     ssh_bind r = ssh_bind_new();
@@ -778,6 +796,24 @@ static inline int golibssh_z_ssh_message_channel_request_open_destination_port(s
 static inline ssh_channel golibssh_z_ssh_message_channel_request_open_reply_accept(ssh_message msg)
 {
     ssh_channel r = ssh_message_channel_request_open_reply_accept(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline const char * golibssh_z_ssh_message_global_request_address(ssh_message msg)
+{
+    const char * r = ssh_message_global_request_address(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_global_request_port(ssh_message msg)
+{
+    int r = ssh_message_global_request_port(msg);
+    golibssh_vzeroupper();
+    return r;
+}
+static inline int golibssh_z_ssh_message_global_request_reply_success(ssh_message msg, uint16_t bound_port)
+{
+    int r = ssh_message_global_request_reply_success(msg, bound_port);
     golibssh_vzeroupper();
     return r;
 }
@@ -1835,6 +1871,43 @@ func ChannelWriteStderr(channel Channel, data []byte) (r int) {
 	return
 }
 
+// ChannelListenForward calls ssh_channel_listen_forward:
+//
+//	int ssh_channel_listen_forward(ssh_session session, const char * address, int port, int * bound_port)
+func ChannelListenForward(session Session, address string, port int) (r int, bound_port int) {
+	assertSession(unsafe.Pointer(session.p))
+	c_address := C.CString(address)
+	defer C.free(unsafe.Pointer(c_address))
+	var c_bound_port C.int
+	r = int(C.golibssh_z_ssh_channel_listen_forward(session.p, c_address, C.int(port), &c_bound_port))
+	bound_port = int(c_bound_port)
+	return
+}
+
+// ChannelCancelForward calls ssh_channel_cancel_forward:
+//
+//	int ssh_channel_cancel_forward(ssh_session session, const char * address, int port)
+func ChannelCancelForward(session Session, address string, port int) (r int) {
+	assertSession(unsafe.Pointer(session.p))
+	c_address := C.CString(address)
+	defer C.free(unsafe.Pointer(c_address))
+	r = int(C.golibssh_z_ssh_channel_cancel_forward(session.p, c_address, C.int(port)))
+	return
+}
+
+// ChannelOpenReverseForward calls ssh_channel_open_reverse_forward:
+//
+//	int ssh_channel_open_reverse_forward(ssh_channel channel, const char * remotehost, int remoteport, const char * sourcehost, int localport)
+func ChannelOpenReverseForward(channel Channel, remotehost string, remoteport int, sourcehost string, localport int) (r int) {
+	assertChannel(channel.p)
+	c_remotehost := C.CString(remotehost)
+	defer C.free(unsafe.Pointer(c_remotehost))
+	c_sourcehost := C.CString(sourcehost)
+	defer C.free(unsafe.Pointer(c_sourcehost))
+	r = int(C.golibssh_z_ssh_channel_open_reverse_forward(channel.p, c_remotehost, C.int(remoteport), c_sourcehost, C.int(localport)))
+	return
+}
+
 // BindNew calls ssh_bind_new:
 //
 //	ssh_bind ssh_bind_new()
@@ -2045,5 +2118,31 @@ func MessageChannelRequestOpenDestinationPort(msg Message) (r int) {
 //	ssh_channel ssh_message_channel_request_open_reply_accept(ssh_message msg)
 func MessageChannelRequestOpenReplyAccept(msg Message) (r Channel) {
 	r = Channel{p: C.golibssh_z_ssh_message_channel_request_open_reply_accept(msg.p)}
+	return
+}
+
+// MessageGlobalRequestAddress calls ssh_message_global_request_address:
+//
+//	const char * ssh_message_global_request_address(ssh_message msg)
+func MessageGlobalRequestAddress(msg Message) (r string) {
+	if c := C.golibssh_z_ssh_message_global_request_address(msg.p); c != nil {
+		r = C.GoString(c)
+	}
+	return
+}
+
+// MessageGlobalRequestPort calls ssh_message_global_request_port:
+//
+//	int ssh_message_global_request_port(ssh_message msg)
+func MessageGlobalRequestPort(msg Message) (r int) {
+	r = int(C.golibssh_z_ssh_message_global_request_port(msg.p))
+	return
+}
+
+// MessageGlobalRequestReplySuccess calls ssh_message_global_request_reply_success:
+//
+//	int ssh_message_global_request_reply_success(ssh_message msg, uint16_t bound_port)
+func MessageGlobalRequestReplySuccess(msg Message, bound_port uint16) (r int) {
+	r = int(C.golibssh_z_ssh_message_global_request_reply_success(msg.p, C.uint16_t(bound_port)))
 	return
 }

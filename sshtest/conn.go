@@ -21,8 +21,9 @@ type conn struct {
 	counts   [3]int     // client messages so far, by event, for the faults' Points
 	channels []*session // the open session channels
 
-	mu   sync.Mutex
-	sess *libssh.Session // nil until the key exchange is done
+	mu        sync.Mutex
+	sess      *libssh.Session      // nil until the key exchange is done
+	listeners map[int]net.Listener // the ports tcpip-forward listens on, by port
 }
 
 // handle answers the client's messages that no channel callback took.
@@ -43,6 +44,8 @@ func (c *conn) handle(m *libssh.ServerMessage) bool {
 		case "direct-tcpip":
 			return c.openForward(m)
 		}
+	case "global-request":
+		return c.forwardRequest(m)
 	case "channel-request": // a request no channel callback takes
 		c.arrived(evRequest)
 		return c.closeInstead(m)
@@ -158,6 +161,7 @@ func (c *conn) close() {
 	c.mu.Lock()
 	sess := c.sess
 	c.mu.Unlock()
+	c.closeListeners()
 	if sess != nil {
 		sess.Close()
 	}

@@ -13,7 +13,8 @@
 //     (any user name is accepted);
 //   - exec requests: the command runs with /bin/sh -c as the user running
 //     the test, or a Go [ExecHandler] answers it;
-//   - direct-tcpip forwarding, on or off;
+//   - port forwarding both ways (direct-tcpip, and tcpip-forward on
+//     127.0.0.1), on or off;
 //   - faults OpenSSH's sshd cannot be made to produce: the exit status
 //     before EOF, an exit signal, a close without any status, a connection
 //     dropped after some output, channels whose window runs down to zero;

@@ -36,7 +36,10 @@ type Options struct {
 	// process plus what the client's env requests set.
 	Exec ExecHandler
 	// Forwarding accepts direct-tcpip channels (the client's port
-	// forwarding): the server dials the target over TCP and relays.
+	// forwarding, ssh -L): the server dials the target over TCP and
+	// relays. It also serves tcpip-forward (ssh -R, [libssh.Session.Listen]):
+	// the server listens on 127.0.0.1, whatever address the client names,
+	// and forwards each connection to the client.
 	Forwarding bool
 
 	// SFTP, when not nil, serves the "sftp" subsystem over the files of a
@@ -376,7 +379,7 @@ func (s *Server) handshake(nc net.Conn) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		sess.Close()
+		c.close() // the session, and the ports it may have had forwarded already
 		return
 	}
 	s.sessions[c] = struct{}{}

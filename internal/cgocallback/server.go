@@ -58,16 +58,37 @@ func InstallServer(p lib.Session, handle MessageHandler, guard func(run func()))
 	return &ServerRegistration{id: id, s: s}, nil
 }
 
-// Free frees the C struct and the table entry. Call it only after the
-// session was freed (libssh keeps pointing at the struct until then). It is
-// idempotent.
+// InstallClient installs handle as client session p's message handler,
+// with guard as in InstallServer: it gets the messages libssh would
+// otherwise queue for ssh_message_get, such as the server's
+// "forwarded-tcpip" channel opens. Global requests and the channel opens
+// that libssh's client callbacks take never reach it. The caller must hold
+// the session's lock, and must Free the registration after the session is
+// freed.
+func InstallClient(p lib.Session, handle MessageHandler, guard func(run func())) (*ServerRegistration, error) {
+	if p.IsNil() {
+		return nil, errors.New("callbacks: install on a NULL session")
+	}
+	if handle == nil {
+		return nil, errors.New("callbacks: nil message handler")
+	}
+	id := handles.register(&serverEntry{handle: handle, guard: guard})
+	C.golibssh_message_callback_set(p.Raw(), C.uintptr_t(id))
+	return &ServerRegistration{id: id}, nil
+}
+
+// Free frees the C struct (of InstallServer) and the table entry. Call it
+// only after the session was freed (libssh keeps pointing at both until
+// then). It is idempotent.
 func (r *ServerRegistration) Free() {
-	if r == nil || r.s == nil {
+	if r == nil || r.id == 0 {
 		return
 	}
-	C.free(r.s)
+	if r.s != nil {
+		C.free(r.s)
+	}
 	handles.remove(r.id)
-	r.s = nil
+	r.id, r.s = 0, nil
 }
 
 //export goServerMessage

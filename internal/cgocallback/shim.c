@@ -275,3 +275,8 @@ void *golibssh_session_callbacks_set(void *session, uintptr_t id)
     }
     return cb;
 }
+
+void golibssh_message_callback_set(void *session, uintptr_t id)
+{
+    ssh_set_message_callback((ssh_session)session, message_trampoline, (void *)id);
+}

@@ -74,4 +74,8 @@ void *golibssh_server_callbacks_set(void *session, uintptr_t id);
  * freed, or NULL. */
 void *golibssh_session_callbacks_set(void *session, uintptr_t id);
 
+/* Client side: sets golibssh's message callback (userdata id) on session,
+ * which then gets the channel opens libssh would otherwise queue. */
+void golibssh_message_callback_set(void *session, uintptr_t id);
+
 #endif

@@ -235,6 +235,7 @@ var scalars = map[string][2]string{ // C type -> Go type, C conversion
 	"short":        {"int", "C.short"},
 	"unsigned int": {"uint", "C.uint"},
 	"long":         {"int64", "C.long"},
+	"uint16_t":     {"uint16", "C.uint16_t"},
 	"uint32_t":     {"uint32", "C.uint32_t"},
 	"uint64_t":     {"uint64", "C.uint64_t"},
 	"size_t":       {"int", "C.size_t"},

@@ -1,0 +1,131 @@
+package sshtest
+
+import (
+	"context"
+	"io"
+	"net"
+	"strconv"
+
+	"github.com/golibssh/libssh"
+)
+
+// forwardRequest answers a client's "tcpip-forward" and
+// "cancel-tcpip-forward" when Options.Forwarding is on: the server listens
+// on 127.0.0.1 (whatever address the client named), at the port asked for
+// or a free one for port 0, and opens a "forwarded-tcpip" channel to the
+// client for each connection. A port it cannot listen on is refused, and so
+// is a cancel of a port it does not listen on for this client.
+func (c *conn) forwardRequest(m *libssh.ServerMessage) bool {
+	srv := c.srv
+	kind, address, port := m.ForwardRequest()
+	if !srv.opts.Forwarding || !c.authed || kind == "" {
+		return false
+	}
+	if kind == "cancel-tcpip-forward" {
+		c.mu.Lock()
+		ln := c.listeners[port]
+		delete(c.listeners, port)
+		c.mu.Unlock()
+		if ln == nil {
+			return false
+		}
+		ln.Close()
+		return m.ReplyForwardSuccess(0) == nil
+	}
+	c.mu.Lock()
+	_, taken := c.listeners[port]
+	c.mu.Unlock()
+	if port != 0 && taken {
+		return false
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		srv.opts.Logger.Info("sshtest: tcpip-forward", "port", port, "err", err)
+		return false
+	}
+	bound := ln.Addr().(*net.TCPAddr).Port
+	if err := m.ReplyForwardSuccess(bound); err != nil {
+		ln.Close()
+		return false
+	}
+	if port == 0 {
+		port = bound
+	}
+	c.mu.Lock()
+	if c.listeners == nil {
+		c.listeners = map[int]net.Listener{}
+	}
+	c.listeners[port] = ln
+	c.mu.Unlock()
+	srv.goTracked(func() { c.serveForward(ln, address, port) })
+	return true
+}
+
+// serveForward accepts connections on ln until it is closed, and relays
+// each through a forwarded-tcpip channel of the connection's session.
+func (c *conn) serveForward(ln net.Listener, address string, port int) {
+	srv := c.srv
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		srv.goTracked(func() {
+			tcp := nc.(*net.TCPConn)
+			origin := tcp.RemoteAddr().(*net.TCPAddr)
+			ctx, cancel := context.WithCancel(srv.ctx)
+			c.mu.Lock()
+			sess := c.sess // set once the key exchange is done, which the request came after
+			c.mu.Unlock()
+			ch, err := sess.NewChannel()
+			if err == nil {
+				err = ch.OpenReverseForward(ctx, address, port, origin.IP.String(), origin.Port)
+			}
+			if err != nil {
+				cancel()
+				if ch != nil {
+					ch.Close()
+				}
+				tcp.Close()
+				if srv.ctx.Err() == nil {
+					srv.opts.Logger.Info("sshtest: forwarded-tcpip channel", "port", port, "err", err)
+				}
+				return
+			}
+			relayReverse(ctx, cancel, ch, tcp)
+		})
+	}
+}
+
+// relayReverse copies both ways between a forwarded-tcpip channel and the
+// connection it carries, as relay does, except that the client closing the
+// channel ends the connection only after what the client sent before has
+// been written to it, as sshd does.
+func relayReverse(ctx context.Context, cancel context.CancelFunc, ch *libssh.Channel, target *net.TCPConn) {
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { target.Close() })
+	defer stop()
+	up := make(chan struct{})
+	go func() { // target -> client
+		io.Copy(ch, reader{target})
+		ch.CloseWrite()
+		close(up)
+	}()
+	io.Copy(writer{target}, ch) // client -> target, up to the client's EOF
+	target.CloseWrite()
+	ch.Wait(ctx) // until the client closes the channel
+	ch.Close()
+	target.Close()
+	<-up
+}
+
+// closeListeners stops the connection's forwarded ports.
+func (c *conn) closeListeners() {
+	c.mu.Lock()
+	lns := c.listeners
+	c.listeners = nil
+	c.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
