@@ -48,8 +48,7 @@ func splitHostPort(t testing.TB, addr string) (string, int) {
 	return host, port
 }
 
-// spawn runs f in a goroutine that wg waits for (sync.WaitGroup.Go needs
-// Go 1.25; the module supports 1.24).
+// spawn runs f in a goroutine that wg waits for, as sync.WaitGroup.Go does.
 func spawn(wg *sync.WaitGroup, f func()) {
 	wg.Add(1)
 	go func() {
