@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,15 +149,17 @@ func cbench(b *testing.B) string {
 // runC runs cbench against srv's listening sshd for b.N iterations of mode
 // and reports its time. env holds extra "NAME=value" entries for it.
 func runC(b *testing.B, srv *sshdtest.Server, mode string, size int64, env ...string) {
-	ns := runCOnce(b, srv, mode, b.N, size, env...).Nanoseconds()
+	d, _ := runCOnce(b, srv, mode, b.N, size, env...)
+	ns := d.Nanoseconds()
 	b.ReportMetric(float64(ns)/float64(b.N), "ns/op")
 	if size > 0 {
 		b.ReportMetric(float64(size)*float64(b.N)/float64(ns)*1e3, "MB/s")
 	}
 }
 
-// runCOnce runs cbench's mode with count n and returns the time it took.
-func runCOnce(b *testing.B, srv *sshdtest.Server, mode string, n int, size int64, env ...string) time.Duration {
+// runCOnce runs cbench's mode with count n and returns the time it took
+// and the CPU time the program used (set-up included).
+func runCOnce(b *testing.B, srv *sshdtest.Server, mode string, n int, size int64, env ...string) (took, cpu time.Duration) {
 	bin := cbench(b)
 	host, port := splitHostPort(b, srv.Listen(b))
 	cmd := exec.Command(bin, host, strconv.Itoa(port), srv.User, sshdtest.Keys("id_ed25519"),
@@ -170,7 +173,16 @@ func runCOnce(b *testing.B, srv *sshdtest.Server, mode string, n int, size int64
 	if err != nil {
 		b.Fatal(err)
 	}
-	return time.Duration(ns)
+	return time.Duration(ns), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// cpuTime is the CPU time this process used so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // goAndC runs a channel benchmark: work through this package on an
@@ -238,6 +250,7 @@ func BenchmarkManyChannels(b *testing.B) {
 		b.SetBytes(manyChannels * manySize)
 		b.ReportAllocs()
 		line := fmt.Sprintf("head -c %d /dev/zero", manySize)
+		cpu0 := cpuTime(b)
 		for b.Loop() {
 			var wg sync.WaitGroup
 			errs := make(chan error, manyChannels)
@@ -257,14 +270,17 @@ func BenchmarkManyChannels(b *testing.B) {
 				}
 			}
 		}
+		b.ReportMetric(float64((cpuTime(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 	})
 	b.Run("impl=c", func(b *testing.B) {
-		var total time.Duration
+		var total, cpu time.Duration
 		for range b.N {
 			b.StopTimer()
-			total += runCOnce(b, srv, "many", manyChannels, manySize)
+			took, used := runCOnce(b, srv, "many", manyChannels, manySize)
+			total, cpu = total+took, cpu+used
 		}
 		b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/op")
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 		b.ReportMetric(float64(manyChannels*manySize)*float64(b.N)/float64(total.Nanoseconds())*1e3, "MB/s")
 	})
 }
