@@ -952,12 +952,14 @@ func (st *sessionState) close() bool {
 	st.closed = true
 	stopper := st.teardownLocked(errSessionClosed)
 	if !st.p.IsNil() {
+		// Forget the pointer before freeing it: once freed, ssh_new in
+		// another goroutine may return the same address.
+		wrapped.Delete(st.p)
 		if st.owned {
 			lib.Free(st.p) // closes libssh's descriptor if still open
 		} else if !st.counter.IsNil() {
 			lib.SetCounters(st.p, lib.Counter{}, lib.Counter{}) // the caller's session outlives the counter
 		}
-		wrapped.Delete(st.p)
 		st.p = lib.Session{}
 		liveSessions.Add(-1)
 	}
