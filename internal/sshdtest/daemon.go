@@ -292,12 +292,15 @@ func (d *daemons) close() error {
 }
 
 // killHolders kills every other process that has the log pipe open. A
-// pidfd pins each one while it is checked again and killed.
+// pidfd pins each one while it is checked again and killed. It spares this
+// process's own children: the daemons were killed already, and any other
+// child holds the pipe only between its fork and its exec (another test's
+// ssh-keygen or daemon starting), which must not be killed.
 func (d *daemons) killHolders() {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || !d.holds(pid) {
+		if err != nil || pid == os.Getpid() || parentPid(pid) == os.Getpid() || !d.holds(pid) {
 			continue
 		}
 		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
@@ -307,6 +310,22 @@ func (d *daemons) killHolders() {
 			unix.Close(fd)
 		}
 	}
+}
+
+// parentPid returns the parent of process pid, or 0 if it cannot tell.
+func parentPid(pid int) int {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	rest := stat[bytes.LastIndexByte(stat, ')')+1:]
+	f := strings.Fields(string(rest))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // holds reports whether the process pid has the log pipe open.
