@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"weak"
 
 	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/lib"
@@ -122,13 +121,13 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 		err = fmt.Errorf("%w: log in before asking the server to listen", ErrNotAuthenticated)
 	}
 	if err == nil {
-		err = st.installForwardHandlerLocked(s)
+		err = st.installForwardHandlerLocked()
 	}
 	st.unlock()
 	if err != nil {
 		return nil, err
 	}
-	l := &RemoteListener{st: st, host: host, port: port,
+	l := &RemoteListener{s: s, st: st, host: host, port: port,
 		queue: make(chan *forwardConn, listenBacklog), done: make(chan struct{})}
 	op := "listen on " + net.JoinHostPort(host, portStr) + " (remote)"
 	for try := 0; ; try++ {
@@ -316,14 +315,11 @@ func (st *sessionState) globalRequest(ctx context.Context, op string, call func(
 
 // installForwardHandlerLocked installs the message handler that takes the
 // server's "forwarded-tcpip" channel opens, once per session.
-func (st *sessionState) installForwardHandlerLocked(s *Session) error {
+func (st *sessionState) installForwardHandlerLocked() error {
 	if st.fwd.handler != nil {
 		return nil
 	}
-	ws := weak.Make(s)
-	reg, err := cgocallback.InstallClient(st.p, func(m lib.Message) bool {
-		return st.forwardedLocked(ws, m)
-	}, st.serverGuard)
+	reg, err := cgocallback.InstallClient(st.p, st.forwardedLocked, st.serverGuard)
 	if err != nil {
 		return err
 	}
@@ -338,7 +334,7 @@ func (st *sessionState) installForwardHandlerLocked(s *Session) error {
 // "forwarded-tcpip" channel open for a listener with room in its backlog
 // and queues the connection; everything else gets libssh's default answer
 // (a refusal).
-func (st *sessionState) forwardedLocked(ws weak.Pointer[Session], m lib.Message) bool {
+func (st *sessionState) forwardedLocked(m lib.Message) bool {
 	if lib.MessageType(m) != lib.SSH_REQUEST_CHANNEL_OPEN || lib.MessageSubtype(m) != lib.SSH_CHANNEL_FORWARDED_TCPIP {
 		return false
 	}
@@ -352,15 +348,14 @@ func (st *sessionState) forwardedLocked(ws weak.Pointer[Session], m lib.Message)
 			l = c
 		}
 	}
-	s := ws.Value()
-	if l == nil || s == nil || len(l.queue) == cap(l.queue) {
+	if l == nil || len(l.queue) == cap(l.queue) {
 		return false // only this handler sends on queue, under the lock: a send now never blocks
 	}
 	p := lib.MessageChannelRequestOpenReplyAccept(m)
 	if p.IsNil() {
 		return true // libssh answered (or failed to, and the session says why)
 	}
-	ch, err := st.adoptChannelLocked(s, p, true)
+	ch, err := st.adoptChannelLocked(l.s, p, true)
 	if err != nil {
 		lib.ChannelFree(p)
 		return true
@@ -399,10 +394,14 @@ func tcpAddr(host string, port int) net.Addr {
 }
 
 // RemoteListener is a port the server listens on for the client (see
-// [Session.Listen]). It is a [net.Listener], and adds AcceptContext. A nil
-// or zero RemoteListener listens nowhere: Addr is nil, and the other
-// methods return an error.
+// [Session.Listen]). It is a [net.Listener], and adds AcceptContext. An
+// open listener keeps its Session reachable, as an accepted connection
+// does. A nil or zero RemoteListener listens nowhere: Addr is nil, and the
+// other methods return an error.
 type RemoteListener struct {
+	// s keeps the Session reachable while the listener is open, as a
+	// connection keeps its channel's: a caller may hold only the listener.
+	s    *Session
 	st   *sessionState
 	host string // the address asked for, as sent
 	port int    // the port the server listens on (-1 while unknown)
