@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,10 +29,24 @@ const sshtestPassword = "sshtest password"
 // newSSHTest starts an sshtest server, closed when the test ends.
 func newSSHTest(t testing.TB, opts sshtest.Options) *sshtest.Server {
 	t.Helper()
+	if opts.Logger == nil {
+		// The server's own messages (a refused forwarded channel, a
+		// failed accept) go to the test's log, shown when it fails.
+		opts.Logger = slog.New(slog.NewTextHandler(tbWriter{t}, nil))
+	}
 	srv, err := sshtest.NewServer(opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Close() })
 	return srv
+}
+
+// tbWriter writes to a test's log; it drops what comes after the test.
+type tbWriter struct{ t testing.TB }
+
+func (w tbWriter) Write(b []byte) (int, error) {
+	defer func() { recover() }() // a log line after the test ended
+	w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	return len(b), nil
 }
 
 // connectSSHTest connects to srv and verifies its host key with the
