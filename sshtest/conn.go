@@ -21,6 +21,10 @@ type conn struct {
 	counts   [3]int     // client messages so far, by event, for the faults' Points
 	channels []*session // the open session channels
 
+	// ready is closed once sess is set, or the handshake failed: the
+	// message handler runs inside AcceptSession, before sess is known.
+	ready chan struct{}
+
 	mu        sync.Mutex
 	sess      *libssh.Session      // nil until the key exchange is done
 	listeners map[int]net.Listener // the ports tcpip-forward listens on, by port

@@ -73,9 +73,17 @@ func (c *conn) serveForward(ln net.Listener, address string, port int) {
 		srv.goTracked(func() {
 			tcp := nc.(*net.TCPConn)
 			origin := tcp.RemoteAddr().(*net.TCPAddr)
+			// The request may have come before handshake knew the
+			// session: AcceptSession runs the handler while it returns.
+			select {
+			case <-c.ready:
+			case <-srv.ctx.Done():
+				tcp.Close()
+				return
+			}
 			ctx, cancel := context.WithCancel(srv.ctx)
 			c.mu.Lock()
-			sess := c.sess // set once the key exchange is done, which the request came after
+			sess := c.sess
 			c.mu.Unlock()
 			ch, err := sess.NewChannel()
 			if err == nil {

@@ -360,7 +360,7 @@ func (s *Server) serve() {
 
 // handshake runs the key exchange on nc and registers the connection.
 func (s *Server) handshake(nc net.Conn) {
-	c := &conn{srv: s, raw: nc, round: -1}
+	c := &conn{srv: s, raw: nc, round: -1, ready: make(chan struct{})}
 	served := nc
 	if tcp, ok := nc.(*net.TCPConn); ok && s.opts.Faults.onConn() {
 		c.fc = newFaultConn(tcp)
@@ -368,6 +368,7 @@ func (s *Server) handshake(nc net.Conn) {
 	}
 	sess, err := libssh.AcceptSession(s.ctx, served, []*libssh.PrivateKey{s.key}, c.handle)
 	if err != nil {
+		close(c.ready)
 		if s.ctx.Err() == nil {
 			s.opts.Logger.Info("sshtest: handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
 		}
@@ -376,6 +377,7 @@ func (s *Server) handshake(nc net.Conn) {
 	c.mu.Lock()
 	c.sess = sess
 	c.mu.Unlock()
+	close(c.ready)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
