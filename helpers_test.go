@@ -73,10 +73,18 @@ func serveTCP(t testing.TB, handle func(net.Conn)) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	serveListener(t, ln, handle)
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// serveListener runs handle, in a goroutine of its own, for every
+// connection ln accepts, until the test ends: then it closes ln and waits
+// for the handlers, at most 30 seconds.
+func serveListener(t testing.TB, ln net.Listener, handle func(net.Conn)) {
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		ln.Close()
-		wg.Wait()
+		waitGroup(t, &wg, 30*time.Second)
 	})
 	spawn(&wg, func() {
 		for {
@@ -90,7 +98,6 @@ func serveTCP(t testing.TB, handle func(net.Conn)) int {
 			})
 		}
 	})
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // The bounded waits of package internal/testbound, under the names the

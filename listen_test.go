@@ -33,28 +33,6 @@ func listen(t *testing.T, s *libssh.Session, addr string) *libssh.RemoteListener
 	return rl
 }
 
-// serveListener runs handle for every connection ln accepts until it
-// ends; the test waits for them.
-func serveListener(t *testing.T, ln net.Listener, handle func(net.Conn)) {
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		waitGroup(t, &wg, 30*time.Second)
-	})
-	spawn(&wg, func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			spawn(&wg, func() {
-				defer c.Close()
-				handle(c)
-			})
-		}
-	})
-}
-
 // listenPort returns the port of a listener's Addr.
 func listenPort(t *testing.T, ln net.Listener) int {
 	t.Helper()

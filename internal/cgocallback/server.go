@@ -43,19 +43,7 @@ type serverEntry struct {
 // one. The caller must hold the session's lock, and must Free the
 // registration after the session is freed.
 func InstallServer(p lib.Session, handle MessageHandler, guard func(run func())) (*ServerRegistration, error) {
-	if p.IsNil() {
-		return nil, errors.New("callbacks: install on a NULL session")
-	}
-	if handle == nil {
-		return nil, errors.New("callbacks: nil message handler")
-	}
-	id := handles.register(&serverEntry{handle: handle, guard: guard})
-	s := C.golibssh_server_callbacks_set(p.Raw(), C.uintptr_t(id))
-	if s == nil {
-		handles.remove(id)
-		return nil, errors.New("callbacks: ssh_set_server_callbacks failed (out of memory?)")
-	}
-	return &ServerRegistration{id: id, s: s}, nil
+	return installHandler(p, handle, guard, true)
 }
 
 // InstallClient installs handle as client session p's message handler,
@@ -66,6 +54,12 @@ func InstallServer(p lib.Session, handle MessageHandler, guard func(run func()))
 // the session's lock, and must Free the registration after the session is
 // freed.
 func InstallClient(p lib.Session, handle MessageHandler, guard func(run func())) (*ServerRegistration, error) {
+	return installHandler(p, handle, guard, false)
+}
+
+// installHandler is InstallServer (server: with the empty server callback
+// struct) and InstallClient.
+func installHandler(p lib.Session, handle MessageHandler, guard func(run func()), server bool) (*ServerRegistration, error) {
 	if p.IsNil() {
 		return nil, errors.New("callbacks: install on a NULL session")
 	}
@@ -73,8 +67,16 @@ func InstallClient(p lib.Session, handle MessageHandler, guard func(run func()))
 		return nil, errors.New("callbacks: nil message handler")
 	}
 	id := handles.register(&serverEntry{handle: handle, guard: guard})
-	C.golibssh_message_callback_set(p.Raw(), C.uintptr_t(id))
-	return &ServerRegistration{id: id}, nil
+	r := &ServerRegistration{id: id}
+	if !server {
+		C.golibssh_message_callback_set(p.Raw(), C.uintptr_t(id))
+		return r, nil
+	}
+	if r.s = C.golibssh_server_callbacks_set(p.Raw(), C.uintptr_t(id)); r.s == nil {
+		handles.remove(id)
+		return nil, errors.New("callbacks: ssh_set_server_callbacks failed (out of memory?)")
+	}
+	return r, nil
 }
 
 // Free frees the C struct (of InstallServer) and the table entry. Call it

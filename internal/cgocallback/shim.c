@@ -244,7 +244,7 @@ void *golibssh_server_callbacks_set(void *session, uintptr_t id)
         free(cb);
         return NULL;
     }
-    ssh_set_message_callback((ssh_session)session, message_trampoline, (void *)id);
+    golibssh_message_callback_set(session, id);
     return cb;
 }
 
