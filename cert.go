@@ -310,24 +310,32 @@ func (s *Session) userauthKey(ctx context.Context, key *PrivateKey, keyFile stri
 		certs = append([]string{keyFile + "-cert.pub"}, certs...)
 	}
 	seen := map[string]bool{}
-	for _, c := range certs {
+	for i, c := range certs {
 		if seen[c] {
 			continue
 		}
 		seen[c] = true
+		// The key file's neighbour is only a guess, as for ssh: one it
+		// cannot use is passed over with a note. A file the caller
+		// named is an error.
+		guessed := keyFile != "" && i == 0
 		b, err := os.ReadFile(c)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			return AuthError, fmt.Errorf("libssh: load certificate: %w", err)
+		var ck *PrivateKey
+		if err == nil {
+			ck, err = key.WithCertificate(b)
 		}
-		ck, err := key.WithCertificate(b)
 		if errors.Is(err, errCertOtherKey) {
 			continue
 		}
+		if err != nil && guessed {
+			ca.notes = append(ca.notes, fmt.Sprintf("%s was not used: %v", c, err))
+			continue
+		}
 		if err != nil {
-			return AuthError, fmt.Errorf("%w (%s)", err, c)
+			return AuthError, fmt.Errorf("libssh: load certificate %s: %w", c, err)
 		}
 		status, err := s.userauthCert(ctx, ck, ca)
 		ck.Close()

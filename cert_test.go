@@ -134,6 +134,23 @@ func TestCertificateBesideKeyFile(t *testing.T) {
 	runTrue(t, d)
 }
 
+// A certificate beside a key file that cannot be used (here: not a
+// certificate at all) is passed over with a note, as ssh does, instead of
+// ending the login with an error.
+func TestUnusableCertificateBesideKeyFile(t *testing.T) {
+	t.Parallel()
+	ca := newUserCA(t)
+	keyFile := ca.newKey(t, "id_ed25519")
+	require.NoError(t, os.WriteFile(keyFile+"-cert.pub", []byte("not a certificate\n"), 0o600))
+
+	s := newPipeSession(t, ca.srv)
+	res, err := s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{PrivateKeyFiles: []string{keyFile}})
+	var nae *libssh.NotAuthenticatedError
+	require.ErrorAs(t, err, &nae, "the key alone is not authorized: denied, not failed")
+	assert.False(t, res.Done())
+	assert.Contains(t, strings.Join(res.Notes, "\n"), keyFile+"-cert.pub was not used")
+}
+
 // ssh_config's CertificateFile, which libssh 0.10 ignores, is honoured,
 // with the key of an IdentityFile line.
 func TestCertificateFileFromSSHConfig(t *testing.T) {

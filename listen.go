@@ -114,6 +114,11 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 	defer runtime.KeepAlive(s)
 	st.lock()
 	err = st.usableLocked()
+	if err == nil && !st.owned {
+		// ssh_set_message_callback would replace the owner's handler,
+		// and stay on its session after Close.
+		err = errors.New("libssh: Listen needs a session made by NewSession, not WrapSession")
+	}
 	if err == nil && !st.authenticated {
 		// A server answers a global request before authentication
 		// with SSH_MSG_UNIMPLEMENTED, which libssh does not take for
@@ -171,6 +176,9 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 			return rc
 		})
 		if err == nil && l.port <= 0 {
+			if err = ctx.Err(); err != nil {
+				break // a check of the port ended with ctx: ask no more
+			}
 			if try+1 < listenRetries {
 				l.port = 0
 				continue

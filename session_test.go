@@ -589,6 +589,10 @@ func TestWrapSession(t *testing.T) {
 		require.ErrorIs(t, err, libssh.ErrHostKeyNotVerified, "an adopted session's host key is not accepted yet")
 		require.NoError(t, s.VerifyHost())
 		authenticate(t, s)
+		// Listen would put its message handler on the caller's session.
+		ln, err := s.Listen(testCtx(t, 30*time.Second), "tcp", "127.0.0.1:0")
+		require.Error(t, err)
+		assert.Nil(t, ln)
 		require.NoError(t, s.Close())
 		// The wrapper did not free p: it is still usable, and ours to free.
 		assert.Equal(t, 1, lib.IsConnected(p))

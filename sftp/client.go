@@ -103,6 +103,24 @@ type Client struct {
 	closeErr  error
 }
 
+// afterDone runs f once ctx is done, as context.AfterFunc does; the stop
+// it returns reports false when f was started, after f has returned, so
+// that no goroutine outlives the call that gave up.
+func afterDone(ctx context.Context, f func()) (stop func() bool) {
+	done := make(chan struct{})
+	stopFunc := context.AfterFunc(ctx, func() {
+		defer close(done)
+		f()
+	})
+	return func() bool {
+		if stopFunc() {
+			return true
+		}
+		<-done // f closes the channel or the client: it returns promptly
+		return false
+	}
+}
+
 // NewClient opens a channel on s, starts the "sftp" subsystem on it and
 // returns a client once the server has answered the SFTP handshake (and,
 // unless [WithConcurrency] says, two requests it times to choose how many
@@ -155,7 +173,7 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 	copts = append(copts, cfg.raw...)
 	// The handshake has no context: ctx ending closes the channel, which
 	// ends it.
-	stop := context.AfterFunc(ctx, func() { ch.Close() })
+	stop := afterDone(ctx, func() { ch.Close() })
 	w := newWriter(ch)
 	c, err := pkgsftp.NewClientPipe(newReader(ch), w, copts...)
 	if !stop() {
@@ -172,7 +190,7 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 	if cfg.concurrency == 0 {
 		// The best of two round trips of a request the server answers
 		// at once (SSH_FXP_REALPATH of ".").
-		stop := context.AfterFunc(ctx, func() { c.Close() })
+		stop := afterDone(ctx, func() { c.Close() })
 		rtt := time.Duration(math.MaxInt64)
 		for range 2 {
 			start := time.Now()

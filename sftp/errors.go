@@ -23,7 +23,7 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	if e.Status == nil {
+	if e == nil || e.Status == nil {
 		return "sftp: status error"
 	}
 	return e.Status.Error()
@@ -31,6 +31,9 @@ func (e *StatusError) Error() string {
 
 // Unwrap returns the status and the standard error.
 func (e *StatusError) Unwrap() []error {
+	if e == nil {
+		return nil
+	}
 	var errs []error
 	if e.Status != nil {
 		errs = append(errs, e.Status)

@@ -112,7 +112,11 @@ func rel(p string) string {
 var errReadOnly = pkgsftp.ErrSSHFxPermissionDenied
 
 func (h *sftpHandler) Fileread(r *pkgsftp.Request) (io.ReaderAt, error) {
-	return h.root.Open(rel(r.Filepath))
+	f, err := h.root.Open(rel(r.Filepath))
+	if err != nil {
+		return nil, err // not a nil *os.File in the interface
+	}
+	return f, nil
 }
 
 func (h *sftpHandler) Filewrite(r *pkgsftp.Request) (io.WriterAt, error) {
