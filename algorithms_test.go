@@ -199,7 +199,7 @@ func connectTCP(t *testing.T, host string, port int, opts ...libssh.Option) *lib
 	opts = append([]libssh.Option{libssh.WithPort(port), libssh.WithUser("tester")}, opts...)
 	s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, opts...)
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	closeAtEnd(t, s)
 	return s
 }
 

@@ -193,7 +193,7 @@ func Test200SessionsOnBoundedThreads(t *testing.T) {
 				defer func() { <-sem }()
 				s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithUser(srv.User), trustSSHD(srv))
 				if err == nil {
-					t.Cleanup(func() { s.Close() })
+					closeAtEnd(t, s)
 					_, err = s.UserauthPublicKeyFile(testCtx(t, 30*time.Second), sshdtest.Keys("id_ed25519"), "")
 				}
 				sessions[i], errs[i] = s, err

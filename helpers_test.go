@@ -116,6 +116,12 @@ func waitGroup(t testing.TB, wg *sync.WaitGroup, d time.Duration) {
 
 func allStacks() []byte { return testbound.AllStacks() }
 
+// closeAtEnd closes c when the test ends, failing the test if Close has not
+// returned within 30 s.
+func closeAtEnd(t testing.TB, c interface{ Close() error }) {
+	t.Cleanup(func() { testbound.Do(t, 30*time.Second, func() { c.Close() }) })
+}
+
 // readAll reads r to its end in a goroutine and returns what it read, or
 // fails the test if that takes longer than d (a channel whose EOF never
 // comes, say).

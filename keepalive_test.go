@@ -67,7 +67,7 @@ func TestKeepaliveEndsSessionToSilentServer(t *testing.T) {
 		s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithUser(srv.User),
 			trustSSHD(srv), libssh.WithKeepalive(time.Second, 3))
 		require.NoError(t, err)
-		t.Cleanup(func() { s.Close() })
+		closeAtEnd(t, s)
 		authenticate(t, s)
 		ch := openChannel(t, s)
 		require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "cat"))

@@ -36,7 +36,7 @@ func newSSHTest(t testing.TB, opts sshtest.Options) *sshtest.Server {
 	}
 	srv, err := sshtest.NewServer(opts)
 	require.NoError(t, err)
-	t.Cleanup(func() { srv.Close() })
+	closeAtEnd(t, srv)
 	return srv
 }
 
@@ -60,7 +60,7 @@ func connectSSHTest(t testing.TB, srv *sshtest.Server, opts ...libssh.Option) *l
 	}, opts...)
 	s, err := libssh.NewSession(testCtx(t, 30*time.Second), srv.Host(), opts...)
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	closeAtEnd(t, s)
 	require.NoError(t, s.VerifyHost())
 	return s
 }

@@ -61,7 +61,7 @@ func connectPipeSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Optio
 	}, opts...)
 	s, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, opts...)
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	closeAtEnd(t, s)
 	return s
 }
 
@@ -88,7 +88,7 @@ func connectListenSession(t *testing.T, srv *sshdtest.Server, opts ...libssh.Opt
 	}, opts...)
 	s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, opts...)
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	closeAtEnd(t, s)
 	return s
 }
 
@@ -266,7 +266,7 @@ func pendingConnect(t *testing.T, ctx context.Context) (s *libssh.Session, resul
 	host, port := splitHostPort(t, addr)
 	s, err := libssh.NewSession(testCtx(t, 30*time.Second), host, libssh.WithPort(port), libssh.WithAutoConnect(false))
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	closeAtEnd(t, s)
 	done := make(chan error, 1)
 	go func() { done <- s.Connect(ctx) }()
 	server = recv(t, accepted, 30*time.Second)

@@ -28,6 +28,7 @@ type conn struct {
 	mu        sync.Mutex
 	sess      *libssh.Session      // nil until the key exchange is done
 	listeners map[int]net.Listener // the ports tcpip-forward listens on, by port
+	closed    bool                 // closeListeners ran: forward no more ports
 }
 
 // handle answers the client's messages that no channel callback took.

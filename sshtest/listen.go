@@ -44,19 +44,31 @@ func (c *conn) forwardRequest(m *libssh.ServerMessage) bool {
 		return false
 	}
 	bound := ln.Addr().(*net.TCPAddr).Port
-	if err := m.ReplyForwardSuccess(bound); err != nil {
-		ln.Close()
-		return false
-	}
 	if port == 0 {
 		port = bound
 	}
+	// Registered before the answer, so that a connection closing meanwhile
+	// (closeListeners) closes this port too, or refuses it here.
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		ln.Close()
+		return false
+	}
 	if c.listeners == nil {
 		c.listeners = map[int]net.Listener{}
 	}
 	c.listeners[port] = ln
 	c.mu.Unlock()
+	if err := m.ReplyForwardSuccess(bound); err != nil {
+		c.mu.Lock()
+		if c.listeners[port] == ln {
+			delete(c.listeners, port)
+		}
+		c.mu.Unlock()
+		ln.Close()
+		return false
+	}
 	srv.goTracked(func() { c.serveForward(ln, address, port) })
 	return true
 }
@@ -127,11 +139,13 @@ func relayReverse(ctx context.Context, cancel context.CancelFunc, ch *libssh.Cha
 	<-up
 }
 
-// closeListeners stops the connection's forwarded ports.
+// closeListeners stops the connection's forwarded ports, and forwards no
+// more.
 func (c *conn) closeListeners() {
 	c.mu.Lock()
 	lns := c.listeners
 	c.listeners = nil
+	c.closed = true
 	c.mu.Unlock()
 	for _, ln := range lns {
 		ln.Close()

@@ -369,6 +369,10 @@ func (s *Server) handshake(nc net.Conn) {
 	sess, err := libssh.AcceptSession(s.ctx, served, []*libssh.PrivateKey{s.key}, c.handle)
 	if err != nil {
 		close(c.ready)
+		// The handler may have forwarded a port before the handshake
+		// failed (a client gone, or Close): stop it, or its accept loop
+		// would hold Close for ever.
+		c.close()
 		if s.ctx.Err() == nil {
 			s.opts.Logger.Info("sshtest: handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
 		}

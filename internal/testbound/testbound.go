@@ -48,6 +48,19 @@ func WaitGroup(t testing.TB, wg *sync.WaitGroup, d time.Duration) {
 	Recv(t, done, d)
 }
 
+// Do runs f, or fails the test as Recv does if f has not returned within
+// d (a Close that waits for ever, in a cleanup, say). Call it from the
+// test's goroutine only.
+func Do(t testing.TB, d time.Duration, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	Recv(t, done, d)
+}
+
 // AllStacks returns the stacks of all goroutines.
 func AllStacks() []byte {
 	buf := make([]byte, 1<<20)
