@@ -251,7 +251,7 @@ func (s *Session) Authenticate(ctx context.Context, opts AuthOptions) (AuthResul
 		return AuthResult{Status: AuthDenied, HostStatus: KnownHostsError}, errNilContext("Authenticate")
 	}
 	res := AuthResult{Status: AuthDenied, HostStatus: KnownHostsOK}
-	if err := s.VerifyHost(); err != nil {
+	if err := s.verifyHost(ctx); err != nil {
 		res.HostStatus = KnownHostsError
 		var hv *HostVerificationError
 		if errors.As(err, &hv) {

@@ -38,7 +38,7 @@ func (s *Session) AuthenticateCLI(ctx context.Context, in io.Reader, out io.Writ
 		return errors.New("libssh: AuthenticateCLI with a nil writer: the prompts go to out")
 	}
 	p := &prompter{in: in, out: out}
-	if err := s.confirmHost(p); err != nil {
+	if err := s.confirmHost(ctx, p); err != nil {
 		return err
 	}
 	opts := AuthOptions{GSSAPI: true, Agent: true, DefaultKeys: true, Kbdint: p.kbdint}
@@ -72,8 +72,8 @@ func (s *Session) AuthenticateCLI(ctx context.Context, in io.Reader, out io.Writ
 }
 
 // confirmHost checks the host key and, for an unknown host, asks the user.
-func (s *Session) confirmHost(p *prompter) error {
-	err := s.VerifyHost()
+func (s *Session) confirmHost(ctx context.Context, p *prompter) error {
+	err := s.verifyHost(ctx)
 	var hv *HostVerificationError
 	if !errors.As(err, &hv) {
 		return err

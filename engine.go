@@ -137,6 +137,11 @@ type sessionState struct {
 	// connection (hostkey.go), or nil: the Userauth calls send nothing
 	// while it is nil.
 	hostKey *PublicKey
+	// hostKeyRun is the WithHostKeyCallback callback's run in progress, or
+	// nil (hostkey.go): the callers that need its verdict share it.
+	hostKeyRun *hostKeyRun
+	// hostKeyRuns counts the goroutines running the host key callback.
+	hostKeyRuns sync.WaitGroup
 	// serviceAccepted: the server accepted the ssh-userauth service.
 	serviceAccepted bool
 	broken          error // the connection died, or a pending call was abandoned

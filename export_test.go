@@ -58,3 +58,22 @@ func ChannelWindow(ch *Channel) (held, target int) {
 	})
 	return held, target
 }
+
+// HostKeyWaiters returns how many calls wait for the verdict of the
+// session's host key callback run in progress.
+func HostKeyWaiters(s *Session) (n int) {
+	s.inspect(func(st *sessionState) {
+		if st.hostKeyRun != nil {
+			n = st.hostKeyRun.waiting
+		}
+	})
+	return n
+}
+
+// WaitHostKeyCallbacks waits until no goroutine runs the session's host
+// key callback.
+func WaitHostKeyCallbacks(s *Session) {
+	if st, err := s.state(); err == nil {
+		st.hostKeyRuns.Wait()
+	}
+}

@@ -1,6 +1,7 @@
 package libssh
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 
+	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/lib"
 )
 
@@ -239,7 +241,9 @@ func (st *sessionState) knownHostsFilesLocked() []string {
 // key) and carries the offered key's fingerprint. It fails closed: it never
 // accepts an unknown key, and a failure withdraws an acceptance it gave
 // before. With [WithHostKeyCallback], it returns nil for the key the
-// callback accepted when connecting, and runs the callback for any other.
+// callback accepted when connecting, and runs the callback for any other
+// (or waits for the run in progress), until the callback answers or Close
+// is called.
 // With [InsecureIgnoreHostKey], it returns nil.
 //
 // The known_hosts files are read with the session locked, libssh's part
@@ -248,6 +252,11 @@ func (st *sessionState) knownHostsFilesLocked() []string {
 //
 // Uses ssh_session_is_known_server.
 func (s *Session) VerifyHost() error {
+	return s.verifyHost(context.Background())
+}
+
+// verifyHost is VerifyHost; ctx bounds the wait for a host key callback.
+func (s *Session) verifyHost(ctx context.Context) error {
 	st, err := s.state()
 	if err != nil {
 		return err
@@ -262,7 +271,7 @@ func (s *Session) VerifyHost() error {
 		defer st.unlock()
 		return st.acceptAnyLocked()
 	case st.cfg.hostKeyCallback != nil:
-		return st.checkByCallback()
+		return st.checkByCallback(ctx)
 	}
 	state, key, err := st.knownHostsCheck(true)
 	if err != nil || state == KnownHostsOK {
@@ -287,50 +296,118 @@ func (st *sessionState) acceptAnyLocked() error {
 // while one runs: it is no session's state, so a method of any session
 // called from the callback is refused with ErrInCallback (the cached facts
 // excepted), as from a callback of another session. The callback holds no
-// lock, but its Connect holds the session's connect-or-auth slot, and a
-// VerifyHost there would call the callback again.
+// lock, but the Connect that waits for it holds the session's
+// connect-or-auth slot, and a VerifyHost there would wait for the callback
+// itself.
 var hostKeyCallbackMarker = &sessionState{}
 
-// checkByCallback is WithHostKeyCallback's policy: the callback decides,
-// once per key and connection.
-func (st *sessionState) checkByCallback() error {
-	st.lock()
-	key, err := st.serverKeyLocked()
-	if err == nil && key.Equal(st.hostKey) {
-		st.unlock()
-		return nil
-	}
-	props := st.properties()
-	st.unlock()
-	if err != nil {
-		return err
-	}
-	addr := net.JoinHostPort(props.host, strconv.Itoa(props.port))
-	cbErr := runHostKeyCallback(st.cfg.hostKeyCallback, addr, key)
-	st.lock()
-	defer st.unlock()
-	st.hostKey = nil
-	if cbErr != nil {
-		return fmt.Errorf("libssh: the host key callback refused the key of %s (%s): %w", addr, key.Fingerprint(), cbErr)
-	}
-	now, err := st.serverKeyLocked() // Close may have come, or a key re-exchange
-	switch {
-	case err != nil:
-		return err
-	case !now.Equal(key):
-		return errors.New("libssh: the server's key changed while the host key callback ran")
-	}
-	st.hostKey = key
-	return nil
+// hostKeyRun is one run of the host key callback, for one key of the
+// session's server. Every caller that needs the callback's verdict on that
+// key while it runs waits for this run, each with its own context, rather
+// than calling the callback again.
+type hostKeyRun struct {
+	cb   func(host string, key *PublicKey) error
+	addr string     // "host:port", as the callback gets it
+	key  *PublicKey // the server's key the callback judges
+	// waiting counts the callers waiting for the verdict, under the lock:
+	// when none is left, the callback's answer is ignored.
+	waiting int
+	done    chan struct{} // closed when err holds the verdict
+	err     error         // nil: the key was accepted for the connection
 }
 
-// runHostKeyCallback calls the callback on this goroutine, marked as in a
-// callback (see hostKeyCallbackMarker).
-func runHostKeyCallback(cb func(host string, key *PublicKey) error, addr string, key *PublicKey) error {
+// checkByCallback is WithHostKeyCallback's policy: the callback decides,
+// once per key and connection. The callback runs on a goroutine of its own,
+// with no lock held, so that ctx and Close end the wait for it; a caller
+// that gives up leaves the key unaccepted, and the callback's answer then
+// counts only for those still waiting.
+func (st *sessionState) checkByCallback(ctx context.Context) error {
+	if err := st.lockCtx(ctx); err != nil {
+		return err
+	}
+	key, err := st.serverKeyLocked()
+	if err != nil || key.Equal(st.hostKey) {
+		st.unlock()
+		return err
+	}
+	run := st.hostKeyRun
+	if run == nil || !run.key.Equal(key) {
+		// An acceptance given before was for another key: it goes (fail
+		// closed) until the callback accepts this one.
+		st.hostKey = nil
+		props := st.properties()
+		run = &hostKeyRun{
+			cb:   st.cfg.hostKeyCallback,
+			addr: net.JoinHostPort(props.host, strconv.Itoa(props.port)),
+			key:  key,
+			done: make(chan struct{}),
+		}
+		st.hostKeyRun = run
+		st.hostKeyRuns.Add(1)
+		go st.runHostKeyCallback(run)
+	}
+	run.waiting++
+	st.unlock()
+
+	select {
+	case <-run.done:
+		return run.err
+	case <-ctx.Done():
+		err = fmt.Errorf("libssh: gave up waiting for the host key callback on the key of %s (%s): %w", run.addr, key.Fingerprint(), ctx.Err())
+	case <-st.done:
+		err = ErrClosed
+	}
+	st.lock()
+	run.waiting--
+	st.unlock()
+	return err
+}
+
+// runHostKeyCallback runs run's callback and records its verdict: the key
+// is accepted when the callback accepted it, somebody still waits for the
+// answer, and the server still shows that key.
+func (st *sessionState) runHostKeyCallback(run *hostKeyRun) {
+	defer st.hostKeyRuns.Done()
+	cbErr := callHostKeyCallback(run.cb, run.addr, run.key)
+	st.lock()
+	defer st.unlock()
+	current := st.hostKeyRun == run
+	if current {
+		st.hostKeyRun = nil
+	}
+	switch {
+	case cbErr != nil:
+		run.err = fmt.Errorf("libssh: the host key callback refused the key of %s (%s): %w", run.addr, run.key.Fingerprint(), cbErr)
+	case run.waiting == 0:
+		// Everybody gave up: the answer came too late to count.
+		run.err = errors.New("libssh: the host key callback answered after every caller gave up")
+	default:
+		now, err := st.serverKeyLocked() // Close may have come, or a key re-exchange
+		switch {
+		case err != nil:
+			run.err = err
+		case !current || !now.Equal(run.key):
+			run.err = errors.New("libssh: the server's key changed while the host key callback ran")
+		default:
+			st.hostKey = run.key
+		}
+	}
+	close(run.done)
+}
+
+// callHostKeyCallback calls the callback on this goroutine, marked as in a
+// callback (see hostKeyCallbackMarker). A panic refuses the key: the error
+// is a *callbacks.PanicError.
+func callHostKeyCallback(cb func(host string, key *PublicKey) error, addr string, key *PublicKey) (err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	exit := hostKeyCallbackMarker.enterCallback()
-	defer exit()
+	defer func() {
+		exit()
+		if r := recover(); r != nil {
+			err = &callbacks.PanicError{Value: r}
+		}
+	}()
 	// A copy, so that the callback cannot change the key recorded.
 	k := *key
 	return cb(addr, &k)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,7 +22,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/internal/testbound"
 	"github.com/golibssh/libssh/sshtest"
 )
 
@@ -303,6 +306,18 @@ func TestHostKeyCallback(t *testing.T) {
 		assert.NotContains(t, srv.Log(), "userauth-request")
 	})
 
+	t.Run("panics", func(t *testing.T) {
+		t.Parallel()
+		srv := sshdtest.New(t, sshdtest.Options{})
+		_, err := libssh.NewSession(testCtx(t, 30*time.Second), pipeHost, libssh.WithConn(srv.Pipe(t)), libssh.WithUser(srv.User),
+			libssh.WithHostKeyCallback(func(string, *libssh.PublicKey) error { panic("no idea") }))
+		var pe *callbacks.PanicError
+		require.ErrorAs(t, err, &pe, "a panic refuses the key")
+		assert.Equal(t, "no idea", pe.Value)
+		require.NoError(t, srv.WaitLog(testCtx(t, 30*time.Second), "Received disconnect"))
+		assert.NotContains(t, srv.Log(), "userauth-request")
+	})
+
 	t.Run("refuses at Connect", func(t *testing.T) {
 		t.Parallel()
 		srv := sshdtest.New(t, sshdtest.Options{})
@@ -373,4 +388,177 @@ func TestOneHostKeyPolicy(t *testing.T) {
 		_, err := libssh.NewSession(ctx, "127.0.0.1", append(c.opts, libssh.WithAutoConnect(false))...)
 		assert.ErrorContains(t, err, c.msg, name)
 	}
+}
+
+// blockingHostKeyCallback is a host key callback that counts its calls,
+// says on entered that one began, and accepts the key once accept is
+// called. The test's end accepts and waits (bounded) for the goroutines
+// that run the callback of s.
+type blockingHostKeyCallback struct {
+	calls   atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+	s       *libssh.Session // set by the test once it has the session
+}
+
+func newBlockingHostKeyCallback(t *testing.T) *blockingHostKeyCallback {
+	b := &blockingHostKeyCallback{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	t.Cleanup(func() {
+		b.accept()
+		if b.s != nil {
+			testbound.Do(t, 10*time.Second, func() { libssh.WaitHostKeyCallbacks(b.s) })
+		}
+	})
+	return b
+}
+
+func (b *blockingHostKeyCallback) callback(string, *libssh.PublicKey) error {
+	b.calls.Add(1)
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.release
+	return nil
+}
+
+// accept lets the callback's calls return nil.
+func (b *blockingHostKeyCallback) accept() { b.once.Do(func() { close(b.release) }) }
+
+// armedTimeout is a context that ends with context.DeadlineExceeded d
+// after arm(d): a timeout that starts when the test says. It has its
+// parent's values, and no deadline to read.
+type armedTimeout struct {
+	context.Context
+	done chan struct{}
+	err  atomic.Pointer[error]
+}
+
+func newArmedTimeout(parent context.Context) *armedTimeout {
+	return &armedTimeout{Context: parent, done: make(chan struct{})}
+}
+
+func (c *armedTimeout) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *armedTimeout) Done() <-chan struct{}       { return c.done }
+
+func (c *armedTimeout) Err() error {
+	if err := c.err.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+func (c *armedTimeout) arm(d time.Duration) {
+	time.AfterFunc(d, func() {
+		err := context.DeadlineExceeded
+		c.err.Store(&err)
+		close(c.done)
+	})
+}
+
+// TestHostKeyCallbackEndsWithContext: a callback that blocks does not hold
+// Connect past its context. Connect returns the context's error, the key
+// is not accepted, the connection is closed, and sshd received no
+// authentication request (its log shows the goodbye, and nothing before
+// it).
+func TestHostKeyCallbackEndsWithContext(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{})
+	cb := newBlockingHostKeyCallback(t)
+	s := connectPipeSession(t, srv, libssh.WithAutoConnect(false), libssh.WithHostKeyCallback(cb.callback))
+	cb.s = s
+
+	// The timeout starts once the callback runs: the key exchange before
+	// it may take longer than the timeout on a loaded machine.
+	ctx := newArmedTimeout(testCtx(t, 30*time.Second))
+	errc := make(chan error, 1)
+	go func() { errc <- s.Connect(ctx) }()
+	recv(t, cb.entered, 10*time.Second)
+	ctx.arm(200 * time.Millisecond)
+	err := recv(t, errc, 10*time.Second)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorContains(t, err, "libssh: gave up waiting for the host key callback on the key of sshd.test:22 (SHA256:")
+	assert.False(t, s.IsConnected(), "the connection is closed")
+	_, err = s.UserauthNone(testCtx(t, 30*time.Second))
+	require.Error(t, err)
+
+	require.NoError(t, srv.WaitLog(testCtx(t, 30*time.Second), "Received disconnect"))
+	assert.NotContains(t, srv.Log(), "userauth-request")
+
+	// The late answer changes nothing.
+	cb.accept()
+	testbound.Do(t, 10*time.Second, func() { libssh.WaitHostKeyCallbacks(s) })
+	assert.ErrorIs(t, s.VerifyHost(), context.DeadlineExceeded, "the session stays refused")
+	assert.EqualValues(t, 1, cb.calls.Load())
+}
+
+// connectingToSSHTest makes a session to srv whose host key callback
+// blocks, and returns once Connect, started in a goroutine, is waiting for
+// it; connected gets Connect's error.
+func connectingToSSHTest(t *testing.T, srv *sshtest.Server) (s *libssh.Session, cb *blockingHostKeyCallback, connected chan error) {
+	cb = newBlockingHostKeyCallback(t)
+	s, err := libssh.NewSession(testCtx(t, 30*time.Second), srv.Host(), libssh.WithPort(srv.Port()), libssh.WithUser("tester"),
+		libssh.WithAutoConnect(false), libssh.WithHostKeyCallback(cb.callback))
+	require.NoError(t, err)
+	closeAtEnd(t, s)
+	cb.s = s
+	connected = make(chan error, 1)
+	go func() { connected <- s.Connect(testCtx(t, 30*time.Second)) }()
+	recv(t, cb.entered, 10*time.Second)
+	return s, cb, connected
+}
+
+// TestHostKeyCallbackRunsOnce: while the callback runs for Connect, an
+// Authenticate whose context ends returns the context's error having sent
+// nothing, and VerifyHost from several goroutines waits for the callback's
+// run instead of calling it again: it runs once, and its verdict is
+// everybody's. Close ends the wait of every caller.
+func TestHostKeyCallbackRunsOnce(t *testing.T) {
+	t.Parallel()
+	t.Run("shared", func(t *testing.T) {
+		t.Parallel()
+		srv := newSSHTest(t, sshtest.Options{Password: "pw"})
+		s, cb, connected := connectingToSSHTest(t, srv)
+
+		ctx, cancel := context.WithTimeout(testCtx(t, 30*time.Second), 200*time.Millisecond)
+		defer cancel()
+		res, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "pw"})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, libssh.KnownHostsError, res.HostStatus)
+		assert.Equal(t, 0, srv.AuthRequests(), "nothing sent")
+
+		const n = 4
+		verified := make(chan error, n)
+		for range n {
+			go func() { verified <- s.VerifyHost() }()
+		}
+		require.Eventually(t, func() bool { return libssh.HostKeyWaiters(s) == n+1 }, 10*time.Second, time.Millisecond,
+			"Connect and the VerifyHost calls wait for the callback")
+		cb.accept()
+		require.NoError(t, recv(t, connected, 10*time.Second))
+		for range n {
+			assert.NoError(t, recv(t, verified, 10*time.Second))
+		}
+		assert.EqualValues(t, 1, cb.calls.Load(), "the callback ran once")
+		require.NoError(t, s.VerifyHost())
+		assert.EqualValues(t, 1, cb.calls.Load(), "the accepted key is not asked about again")
+		st, err := s.UserauthPassword(testCtx(t, 30*time.Second), "pw")
+		require.NoError(t, err)
+		assert.Equal(t, libssh.AuthSuccess, st)
+		assert.Equal(t, 1, srv.AuthRequests(), "the password was the first request")
+	})
+
+	t.Run("Close", func(t *testing.T) {
+		t.Parallel()
+		srv := newSSHTest(t, sshtest.Options{})
+		s, cb, connected := connectingToSSHTest(t, srv)
+		verified := make(chan error, 1)
+		go func() { verified <- s.VerifyHost() }()
+		require.Eventually(t, func() bool { return libssh.HostKeyWaiters(s) == 2 }, 10*time.Second, time.Millisecond)
+		require.NoError(t, s.Close())
+		assert.ErrorIs(t, recv(t, connected, 10*time.Second), libssh.ErrClosed)
+		assert.ErrorIs(t, recv(t, verified, 10*time.Second), libssh.ErrClosed)
+		assert.EqualValues(t, 1, cb.calls.Load())
+	})
 }

@@ -87,10 +87,11 @@
 // A callback that panics makes its channel unusable (its calls return the
 // [*callbacks.PanicError]); the panic never unwinds through libssh.
 //
-// The host key callback of [WithHostKeyCallback] is a plain Go call on the
-// goroutine that connects, with no lock held; but it runs in the middle of
-// Connect, so the methods of every session return [ErrInCallback] there
-// too, the cached facts excepted.
+// The host key callback of [WithHostKeyCallback] is a plain Go call on a
+// goroutine of its own, with no lock held, which Connect waits for, no
+// longer than its context; it runs in the middle of Connect, so the methods
+// of every session return [ErrInCallback] there too, the cached facts
+// excepted.
 //
 // # Host keys
 //

@@ -172,11 +172,24 @@ func (c *config) setHostKeyPolicy(name string) error {
 // methods may send credentials. [Session.VerifyHost] then returns nil
 // for that key without calling callback again.
 //
-// callback runs on the goroutine that called Connect, with no lock held;
-// it may block (to ask a person, or a database). It must not use the
-// Session: its methods other than the cached facts (Host, User, Port,
-// KnownHostsPath, String, IsOpen, IsConnected) return [ErrInCallback]
-// there. It cannot be given with [InsecureIgnoreHostKey].
+// callback runs on a goroutine of its own, with no lock held; it may block
+// (to ask a person, or a database). The call waiting for its verdict
+// (Connect, [Session.Authenticate], [Session.VerifyHost]) waits no longer
+// than its context, and VerifyHost, which has none, until Close: when the
+// context ends first, the call returns an error that wraps the context's
+// (errors.Is(err, context.DeadlineExceeded), say), the key is not accepted
+// and nothing is sent; Connect then closes the connection, as for a
+// refusal. The callback itself is not interrupted, and its answer, when it
+// comes, counts only if a call still waits for it. Calls that need a
+// verdict on the key while the callback runs wait for that run: the
+// callback runs once per key and connection, however many goroutines ask.
+// A panic in callback refuses the key, with an error that wraps a
+// [*callbacks.PanicError].
+//
+// callback must not use the Session: its methods other than the cached
+// facts (Host, User, Port, KnownHostsPath, String, IsOpen, IsConnected)
+// return [ErrInCallback] there. It cannot be given with
+// [InsecureIgnoreHostKey].
 func WithHostKeyCallback(callback func(host string, key *PublicKey) error) Option {
 	return func(c *config) error {
 		if callback == nil {

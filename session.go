@@ -528,7 +528,7 @@ func (s *Session) Connect(ctx context.Context) (err error) {
 		}
 	}
 	if err == nil && st.cfg.hostKeyCallback != nil {
-		if err = st.checkByCallback(); err != nil {
+		if err = st.checkByCallback(ctx); err != nil {
 			st.lock()
 			if st.closed {
 				st.unlock()
