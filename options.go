@@ -220,7 +220,9 @@ func InsecureIgnoreHostKey() Option {
 }
 
 // WithSSHDir sets the directory that stands for %d in libssh's paths, where
-// the default identity files and known_hosts live (default ~/.ssh).
+// the default identity files and known_hosts live (default ~/.ssh). A
+// leading "~user" stands for that user's home directory, as in OpenSSH;
+// NewSession fails when there is no such user.
 func WithSSHDir(dir string) Option {
 	return func(c *config) error { return stringOption("ssh directory", &c.sshDir, dir)(c) }
 }

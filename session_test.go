@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/internal/sshdtest"
 	"github.com/golibssh/libssh/lib"
+	"github.com/golibssh/libssh/sshtest"
 )
 
 // pipeHost is the name sessions over sshd -i give the server.
@@ -539,6 +541,30 @@ func TestProcessConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(kh, []byte(srv.KnownHostsLine(addrKey(host, port), "ed25519")+"\n"), 0o600))
 	require.NoError(t, s.VerifyHost())
 	authenticate(t, s)
+}
+
+// TestSSHConfigDirTildeUser: WithSSHDir("~root") is root's home directory,
+// as OpenSSH reads ~user (libssh alone would append "root" to the current
+// user's home); known_hosts' default is in it once connected. An unknown
+// user fails NewSession with a message that says so.
+func TestSSHConfigDirTildeUser(t *testing.T) {
+	t.Parallel()
+	root, err := user.Lookup("root")
+	require.NoError(t, err)
+	srv := newSSHTest(t, sshtest.Options{AuthNone: true})
+	for _, dir := range []string{"~root", "~root/"} {
+		s, err := libssh.NewSession(testCtx(t, 30*time.Second), srv.Host(), libssh.WithPort(srv.Port()),
+			libssh.WithSSHDir(dir), libssh.InsecureIgnoreHostKey())
+		require.NoError(t, err, dir)
+		closeAtEnd(t, s)
+		assert.Equal(t, filepath.Join(root.HomeDir, "known_hosts"), filepath.Clean(s.KnownHostsPath()), dir)
+	}
+
+	_, err = libssh.NewSession(testCtx(t, 30*time.Second), srv.Host(), libssh.WithPort(srv.Port()),
+		libssh.WithSSHDir("~no-such-user-here/.ssh"), libssh.InsecureIgnoreHostKey())
+	var uerr user.UnknownUserError
+	require.ErrorAs(t, err, &uerr)
+	assert.ErrorContains(t, err, "libssh: set ssh directory: cannot expand ~no-such-user-here: ")
 }
 
 func TestWrapSession(t *testing.T) {

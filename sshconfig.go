@@ -124,11 +124,12 @@ func (st *sessionState) certConfigLocked(host string) error {
 	return err
 }
 
-// expandConfigPath expands a leading ~ and the % tokens of OpenSSH's
-// CertificateFile and IdentityFile.
+// expandConfigPath expands a leading ~ (see expandTilde) and the % tokens
+// of OpenSSH's CertificateFile and IdentityFile.
 func expandConfigPath(p string, tokens map[byte]string) (string, error) {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		p = tokens['d'] + p[1:]
+	p, err := expandTilde(p, func() (string, error) { return tokens['d'], nil })
+	if err != nil {
+		return "", err
 	}
 	var b strings.Builder
 	for i := 0; i < len(p); i++ {
@@ -150,19 +151,58 @@ func expandConfigPath(p string, tokens map[byte]string) (string, error) {
 }
 
 // sshDirPath returns the ssh directory as libssh uses it: dir (with a
-// leading ~ expanded) or ~/.ssh.
+// leading ~ expanded, see expandTilde) or ~/.ssh.
 func sshDirPath(dir *string) (string, error) {
-	if dir != nil && !strings.HasPrefix(*dir, "~") {
+	if dir == nil {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(home, ".ssh"), nil
+	}
+	if _, ok := tildeUser(*dir); !ok {
 		return *dir, nil
 	}
-	home, err := os.UserHomeDir()
+	p, err := expandTilde(*dir, os.UserHomeDir)
 	if err != nil {
 		return "", err
 	}
-	if dir == nil {
-		return filepath.Join(home, ".ssh"), nil
+	return filepath.Clean(p), nil
+}
+
+// expandTilde expands a leading ~ of a path as OpenSSH does: "~" and "~/"
+// stand for home's answer, "~user" and "~user/" for that user's home
+// directory (an error names a user the system does not know). A path
+// without a leading ~ is returned as it is.
+func expandTilde(p string, home func() (string, error)) (string, error) {
+	name, ok := tildeUser(p)
+	if !ok {
+		return p, nil
 	}
-	return filepath.Join(home, strings.TrimPrefix(*dir, "~")), nil
+	var dir string
+	if name == "" {
+		var err error
+		if dir, err = home(); err != nil {
+			return "", err
+		}
+	} else {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return "", fmt.Errorf("cannot expand ~%s: %w", name, err)
+		}
+		dir = u.HomeDir
+	}
+	return dir + p[1+len(name):], nil
+}
+
+// tildeUser returns the user name of a path that starts with ~ ("" for
+// "~" and "~/"), and whether it does.
+func tildeUser(p string) (name string, ok bool) {
+	if !strings.HasPrefix(p, "~") {
+		return "", false
+	}
+	name, _, _ = strings.Cut(p[1:], "/")
+	return name, true
 }
 
 // sshConfigReader finds the first value of each wanted keyword for host.

@@ -2,8 +2,11 @@ package libssh
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -200,9 +203,58 @@ func TestExpandConfigPath(t *testing.T) {
 			t.Errorf("expandConfigPath(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"/a/%", "/a/%z"} {
+	root, err := user.Lookup("root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"~root/.ssh/id_ed25519": root.HomeDir + "/.ssh/id_ed25519",
+		"~root":                 root.HomeDir,
+	} {
+		got, err := expandConfigPath(in, tokens)
+		if err != nil || got != want {
+			t.Errorf("expandConfigPath(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"/a/%", "/a/%z", "~no-such-user-here/id"} {
 		if got, err := expandConfigPath(in, tokens); err == nil {
 			t.Errorf("expandConfigPath(%q) = %q, want an error", in, got)
 		}
+	}
+}
+
+// TestSSHConfigDirPath: the ssh directory read by the Go side expands ~
+// to the home directory and ~user to that user's (not to a directory
+// "user" in one's own home, as it did).
+func TestSSHConfigDirPath(t *testing.T) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := user.Lookup("root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(s string) *string { return &s }
+	for _, c := range []struct {
+		dir  *string
+		want string
+	}{
+		{nil, filepath.Join(home, ".ssh")},
+		{str("~"), home},
+		{str("~/.ssh2"), filepath.Join(home, ".ssh2")},
+		{str("~root"), root.HomeDir},
+		{str("~root/.ssh"), filepath.Join(root.HomeDir, ".ssh")},
+		{str("/etc/ssh/"), "/etc/ssh/"},
+	} {
+		got, err := sshDirPath(c.dir)
+		if err != nil || got != c.want {
+			t.Errorf("sshDirPath(%v) = %q, %v; want %q", c.dir, got, err, c.want)
+		}
+	}
+	_, err = sshDirPath(str("~no-such-user-here/.ssh"))
+	var uerr user.UnknownUserError
+	if !errors.As(err, &uerr) || !strings.Contains(err.Error(), "cannot expand ~no-such-user-here: ") {
+		t.Errorf("sshDirPath(~no-such-user-here/.ssh): %v, want a user.UnknownUserError", err)
 	}
 }
