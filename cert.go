@@ -74,12 +74,16 @@ func parseCertificate(text []byte) (*certInfo, string, error) {
 	r.u64() // serial
 	certType := r.u32()
 	c.keyID = string(r.str())
-	for p := (certReader{b: r.str()}); len(p.b) > 0 && p.err == nil; {
-		c.principals = append(c.principals, string(p.str()))
+	principals := certReader{b: r.str()}
+	for len(principals.b) > 0 && principals.err == nil {
+		c.principals = append(c.principals, string(principals.str()))
 	}
 	c.validAfter, c.validBefore = r.u64(), r.u64()
 	if r.err != nil {
 		return nil, "", fmt.Errorf("certificate: %w", r.err)
+	}
+	if principals.err != nil {
+		return nil, "", fmt.Errorf("certificate: principals: %w", principals.err)
 	}
 	if certType != userCert {
 		return nil, "", errors.New("certificate: a host certificate, not a user certificate")
@@ -183,13 +187,8 @@ func (k *PrivateKey) WithCertificate(cert []byte) (*PrivateKey, error) {
 		lib.KeyFree(ck)
 		return nil, err
 	}
-	nk, err := newPrivateKey(d, false, false, "")
-	if err != nil {
-		lib.KeyFree(ck)
-		lib.KeyFree(d)
-		return nil, err
-	}
-	liveKeys.Add(1)
+	nk := adoptPrivateKey(d)
+	liveKeys.Add(1) // ck, which nk frees with d
 	nk.st.cert, nk.st.certKey = info, ck
 	// Attach it once now, so that a certificate libssh cannot use fails
 	// here rather than at login.
@@ -222,9 +221,8 @@ func (c *certInfo) certifies(pub *PublicKey) bool {
 	if err != nil {
 		return false
 	}
-	r := certReader{b: blob}
-	typ := string(r.str())
-	return r.err == nil && c.keyType == typ+"-cert-v01@openssh.com" && bytes.Equal(r.b, c.key)
+	typ := blobType(blob)
+	return typ != "" && c.keyType == typ+"-cert-v01@openssh.com" && bytes.Equal(blob[4+len(typ):], c.key)
 }
 
 // certificate returns the certificate k carries, or nil.

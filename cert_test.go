@@ -1,6 +1,8 @@
 package libssh_test
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -236,6 +238,16 @@ func TestWithCertificateErrors(t *testing.T) {
 	_, err = key.WithCertificateFile(filepath.Join(dir, "missing"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 
+	// A certificate of the key whose principals field holds a string
+	// longer than the field: every other field reads well.
+	good, err := os.ReadFile(ca.sign(t, keyFile, "alice,bob", "-5m:+1h"))
+	require.NoError(t, err)
+	ok, err := key.WithCertificate(good)
+	require.NoError(t, err, "the control")
+	require.NoError(t, ok.Close())
+	_, err = key.WithCertificate(badPrincipals(t, good))
+	assert.ErrorContains(t, err, "libssh: certificate: principals: truncated")
+
 	var zero libssh.PrivateKey
 	_, err = zero.WithCertificateFile(certFile)
 	assert.Error(t, err)
@@ -246,4 +258,30 @@ func TestWithCertificateErrors(t *testing.T) {
 	s := newPipeSession(t, sshdtest.New(t, sshdtest.Options{}))
 	_, err = s.Authenticate(testCtx(t, 30*time.Second), libssh.AuthOptions{PrivateKey: key, CertificateFiles: []string{filepath.Join(dir, "missing")}})
 	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// badPrincipals returns the ed25519 certificate file text cert with the
+// length of its first principal made larger than the principals field.
+func badPrincipals(t *testing.T, cert []byte) []byte {
+	t.Helper()
+	fields := strings.Fields(string(cert))
+	require.GreaterOrEqual(t, len(fields), 2)
+	blob, err := base64.StdEncoding.DecodeString(fields[1])
+	require.NoError(t, err)
+	off := 0
+	skipString := func() {
+		require.LessOrEqual(t, off+4, len(blob))
+		off += 4 + int(binary.BigEndian.Uint32(blob[off:]))
+	}
+	skipString() // type
+	skipString() // nonce
+	skipString() // the ed25519 public key
+	off += 8 + 4 // serial, certificate type
+	skipString() // key id
+	// The principals field: its length, then the first principal's.
+	require.LessOrEqual(t, off+8, len(blob))
+	require.NotZero(t, binary.BigEndian.Uint32(blob[off:]), "the certificate has principals")
+	binary.BigEndian.PutUint32(blob[off+4:], 1000)
+	fields[1] = base64.StdEncoding.EncodeToString(blob)
+	return []byte(strings.Join(fields, " "))
 }

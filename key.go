@@ -109,6 +109,8 @@ func GenerateKey(keyType string) (*PrivateKey, error) {
 	return newPrivateKey(key, false, false, "")
 }
 
+// newPrivateKey makes a PrivateKey of the key libssh loaded from what, or
+// says why libssh gave none (a nil key).
 func newPrivateKey(key lib.Key, encrypted, gavePassphrase bool, what string) (*PrivateKey, error) {
 	if key.IsNil() {
 		switch {
@@ -119,6 +121,11 @@ func newPrivateKey(key lib.Key, encrypted, gavePassphrase bool, what string) (*P
 		}
 		return nil, errors.New("libssh: load private key " + what + ": not a private key libssh can read")
 	}
+	return adoptPrivateKey(key), nil
+}
+
+// adoptPrivateKey makes a PrivateKey of key, not nil, which it frees.
+func adoptPrivateKey(key lib.Key) *PrivateKey {
 	liveKeys.Add(1)
 	st := &keyState{k: key}
 	k := &PrivateKey{st: st}
@@ -128,7 +135,7 @@ func newPrivateKey(key lib.Key, encrypted, gavePassphrase bool, what string) (*P
 			reportLeak("PrivateKey", stack)
 		}
 	}, st)
-	return k, nil
+	return k
 }
 
 // errNoKey is the error of a nil or zero PrivateKey.
