@@ -227,7 +227,8 @@ func (s *Session) kbdint(ctx context.Context, opts AuthOptions) (AuthStatus, err
 }
 
 // Authenticate logs in with whatever opts supplies. It verifies the server's
-// host key first, with [Session.VerifyHost]: unless the session's policy
+// host key first, as [Session.VerifyHost] does (a [WithHostKeyCallback]
+// callback is waited for no longer than ctx): unless the session's policy
 // accepts it, it returns VerifyHost's error (with the default policy a
 // [*HostVerificationError]; the result's HostStatus says which state) and
 // sends nothing. It then asks the server which methods it accepts and
