@@ -243,7 +243,7 @@ func (st *sessionState) knownHostsFilesLocked() []string {
 // before. With [WithHostKeyCallback], it returns nil for the key the
 // callback accepted when connecting, and runs the callback for any other
 // (or waits for the run in progress), until the callback answers or Close
-// is called.
+// is called ([Session.VerifyHostContext] bounds that wait).
 // With [InsecureIgnoreHostKey], it returns nil.
 //
 // The known_hosts files are read with the session locked, libssh's part
@@ -253,6 +253,17 @@ func (st *sessionState) knownHostsFilesLocked() []string {
 // Uses ssh_session_is_known_server.
 func (s *Session) VerifyHost() error {
 	return s.verifyHost(context.Background())
+}
+
+// VerifyHostContext is [Session.VerifyHost] with a context that bounds the
+// wait for a [WithHostKeyCallback] callback: when ctx ends first, it
+// returns an error wrapping ctx's, and the key stays unaccepted (a later
+// answer of the callback still counts for the calls that wait then).
+func (s *Session) VerifyHostContext(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext("VerifyHostContext")
+	}
+	return s.verifyHost(ctx)
 }
 
 // verifyHost is VerifyHost; ctx bounds the wait for a host key callback.

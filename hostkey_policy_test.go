@@ -528,6 +528,12 @@ func TestHostKeyCallbackRunsOnce(t *testing.T) {
 		assert.Equal(t, libssh.KnownHostsError, res.HostStatus)
 		assert.Equal(t, 0, srv.AuthRequests(), "nothing sent")
 
+		ctx, cancel = context.WithTimeout(testCtx(t, 30*time.Second), 100*time.Millisecond)
+		defer cancel()
+		require.ErrorIs(t, s.VerifyHostContext(ctx), context.DeadlineExceeded)
+		var nilCtx context.Context
+		assert.Error(t, s.VerifyHostContext(nilCtx))
+
 		const n = 4
 		verified := make(chan error, n)
 		for range n {
