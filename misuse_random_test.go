@@ -1,8 +1,8 @@
 package libssh_test
 
 // TestMisuseRandom: many goroutines do random things, sensible or not, to
-// shared sessions, channels, commands, forwarders and forwarded
-// connections, with channel callbacks that call back into the package,
+// shared sessions, channels, commands, forwarders (SOCKS ones too),
+// remote listeners and forwarded connections, with channel callbacks that call back into the package,
 // Close racing everything, contexts cancelled at random, and nil and zero
 // values mixed in. Whatever they do, no call may panic or hang, and once
 // everything is closed nothing may be left over.
@@ -62,6 +62,7 @@ const (
 	misuseCmds     = 6
 	misuseFwds     = 3
 	misuseConns    = 6
+	misuseLns      = 3
 	// misuseStall is how long no operation may complete before the run
 	// counts as deadlocked.
 	misuseStall = 10 * time.Second
@@ -260,6 +261,7 @@ type misuse struct {
 	cmds     [misuseCmds]atomic.Pointer[misuseCmd]
 	fwds     [misuseFwds]atomic.Pointer[libssh.Forwarder]
 	conns    [misuseConns]atomic.Pointer[net.Conn]
+	lns      [misuseLns]atomic.Pointer[libssh.RemoteListener]
 
 	mu          sync.Mutex
 	all         []io.Closer // everything made, closed at the end
@@ -363,6 +365,7 @@ func (m *misuse) steadyLost(s *libssh.Session) {
 var misuseWorkKinds = []string{
 	"session logged in", "command ran", "piped command echoed",
 	"forwarded connection", "dialed connection echoed", "forwarder echoed",
+	"remote listener echoed", "SOCKS forwarder echoed",
 }
 
 // worked counts an operation that did real work (a login, a command that
@@ -579,6 +582,34 @@ func (c *misuseCall) liveForwarder() (*libssh.Forwarder, bool) {
 	}
 	f := c.m.fwds[first].Load()
 	return f, f != nil
+}
+
+// listener returns a shared remote listener, or now and then a nil or zero
+// one; false when the slot it picked is empty.
+func (c *misuseCall) listener() (*libssh.RemoteListener, bool) {
+	if v, ok := nilOrZero[libssh.RemoteListener](c, 3); ok {
+		return v, true
+	}
+	ln := c.m.lns[c.r.IntN(misuseLns)].Load()
+	return ln, ln != nil
+}
+
+// socksConnect asks the SOCKS5 server on conn, without authentication, to
+// connect to addr (an IPv4 address and port), and says whether it did.
+func socksConnect(conn net.Conn, addr *net.TCPAddr, d time.Duration) bool {
+	conn.SetDeadline(time.Now().Add(d))
+	defer conn.SetDeadline(time.Time{})
+	req := []byte{5, 1, 0, 5, 1, 0, 1}
+	req = append(req, addr.IP.To4()...)
+	req = append(req, byte(addr.Port>>8), byte(addr.Port))
+	if _, err := conn.Write(req); err != nil {
+		return false
+	}
+	b := make([]byte, 2+10) // method choice, then the reply with an IPv4 address
+	if _, err := io.ReadFull(conn, b); err != nil {
+		return false
+	}
+	return b[0] == 5 && b[1] == 0 && b[2] == 5 && b[3] == 0
 }
 
 // echoes sends "ping" on conn and reads it back within d: a round trip
@@ -1299,6 +1330,128 @@ func init() {
 		{"Forwarder.Close", 1, func(c *misuseCall) {
 			if f, ok := c.forwarder(); ok {
 				f.Close()
+			}
+		}},
+
+		{"NewSOCKSForwarder", 1, func(c *misuseCall) {
+			s := c.session()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(200+c.r.IntN(2800))*time.Millisecond)
+			if c.chance(10) && c.note("nilctx") {
+				ctx = misuseNilCtx
+			}
+			var opts []libssh.ForwarderOption
+			if c.chance(10) && c.note("auth") {
+				opts = append(opts, libssh.WithSOCKSAuth("u", "p")) // SOCKS.Use then fails its handshake
+			}
+			f, err := libssh.NewSOCKSForwarder(ctx, s, 0, opts...)
+			if err != nil {
+				cancel()
+				return
+			}
+			c.m.keep(f)
+			c.m.later(cancel)
+			if old := c.m.fwds[c.r.IntN(misuseFwds)].Swap(f); old != nil {
+				old.Close()
+			}
+		}},
+		{"SOCKS.Use", 2, func(c *misuseCall) {
+			f, ok := c.liveForwarder()
+			if !ok {
+				return
+			}
+			la := f.LocalAddr()
+			if la == nil {
+				return
+			}
+			conn, err := net.DialTimeout("tcp", la.String(), time.Second)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			// Against a plain forwarder this is data for the echo server,
+			// and the reply is not a SOCKS one.
+			d := time.Duration(1+c.r.IntN(500)) * time.Millisecond
+			if socksConnect(conn, c.m.target.Addr().(*net.TCPAddr), d) && echoes(conn, d) {
+				c.m.worked("SOCKS forwarder echoed")
+			}
+		}},
+
+		{"Session.Listen", 2, func(c *misuseCall) {
+			s := c.session()
+			ctx, cancel := c.workCtx()
+			defer cancel()
+			ln, err := s.Listen(ctx, "tcp", "127.0.0.1:0")
+			if err != nil {
+				if ln != nil {
+					c.m.recordPanic(c.label, "Listen returned an error and a listener")
+				}
+				return
+			}
+			rl := ln.(*libssh.RemoteListener)
+			c.m.keep(rl)
+			if old := c.m.lns[c.r.IntN(misuseLns)].Swap(rl); old != nil {
+				old.Close()
+			}
+		}},
+		{"RemoteListener.Use", 3, func(c *misuseCall) {
+			ln, ok := c.listener()
+			if !ok {
+				return
+			}
+			a, _ := ln.Addr().(*net.TCPAddr)
+			if a == nil || a.Port == 0 {
+				return // a nil or zero listener listens nowhere
+			}
+			conn, err := net.DialTimeout("tcp", a.String(), time.Second)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+c.r.IntN(500))*time.Millisecond)
+			defer cancel()
+			served := make(chan struct{})
+			go func() {
+				defer close(served)
+				// Another operation's Accept may take this connection,
+				// and this one another's.
+				in, err := ln.AcceptContext(ctx)
+				if err != nil {
+					return
+				}
+				defer in.Close()
+				in.SetDeadline(time.Now().Add(500 * time.Millisecond))
+				b := make([]byte, 4)
+				if _, err := io.ReadFull(in, b); err == nil {
+					in.Write(b)
+				}
+			}()
+			if echoes(conn, 500*time.Millisecond) {
+				c.m.worked("remote listener echoed")
+			}
+			conn.Close()
+			<-served // ends with ctx at the latest
+		}},
+		{"RemoteListener.Accept", 1, func(c *misuseCall) {
+			ln, ok := c.listener()
+			if !ok {
+				return
+			}
+			var in net.Conn
+			if c.chance(30) && c.note("noctx") {
+				defer c.guard(ln.Close)()
+				in, _ = ln.Accept()
+			} else {
+				ctx, cancel := c.ctxMix(10, 30, 10)
+				defer cancel()
+				in, _ = ln.AcceptContext(ctx)
+			}
+			if in != nil {
+				in.Close()
+			}
+		}},
+		{"RemoteListener.Close", 1, func(c *misuseCall) {
+			if ln, ok := c.listener(); ok {
+				ln.Close()
 			}
 		}},
 
