@@ -247,9 +247,31 @@ func TestBothForwarding(t *testing.T) {
 			conn.Write(data)
 			conn.(interface{ CloseWrite() error }).CloseWrite()
 		}()
-		back, err := io.ReadAll(conn)
+		back, err := readAll(t, conn, 60*time.Second)
 		require.NoError(t, err)
 		assert.True(t, bytes.Equal(data, back), "echo differs")
+	})
+}
+
+// TestBothForwardingCloseDeliversWhatWasSent: a forwarded connection closed
+// right after a write still delivers the write to the target, as sshd
+// does (sshtest used to close the target at the channel's close).
+func TestBothForwardingCloseDeliversWhatWasSent(t *testing.T) {
+	t.Parallel()
+	onBothServers(t, func(t *testing.T, s *libssh.Session) {
+		got := make(chan int64, 1)
+		port := serveTCP(t, func(c net.Conn) {
+			c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			n, _ := io.Copy(io.Discard, c)
+			got <- n
+		})
+		conn, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		require.NoError(t, err)
+		data := randomData(2 << 20)
+		_, err = conn.Write(data)
+		require.NoError(t, err)
+		require.NoError(t, conn.Close())
+		assert.EqualValues(t, len(data), recv(t, got, 60*time.Second), "bytes the target received")
 	})
 }
 

@@ -31,7 +31,12 @@ func (c *conn) openForward(m *libssh.ServerMessage) bool {
 		return false
 	}
 	ctx, cancel := context.WithCancel(srv.ctx)
-	ch, err := m.AcceptChannel(&callbacks.ChannelCallbacks{OnClose: cancel})
+	var cbs *callbacks.ChannelCallbacks
+	if srv.opts.Faults.ZeroWindow {
+		// Nothing reads the channel: its close ends the relay.
+		cbs = &callbacks.ChannelCallbacks{OnClose: cancel}
+	}
+	ch, err := m.AcceptChannel(cbs)
 	if err != nil {
 		cancel()
 		target.Close()
@@ -42,10 +47,15 @@ func (c *conn) openForward(m *libssh.ServerMessage) bool {
 	return true
 }
 
-// relay copies both ways. Each direction passes on its EOF; the relay ends
-// when both directions are done, or at once when the client closes the
-// channel or the server closes.
+// relay copies both ways, as relayReverse does: the client closing the
+// channel ends the connection once what the client sent before has been
+// written to it. With the ZeroWindow fault it never reads the channel, and
+// the relay ends when the client closes it or the server closes.
 func relay(ctx context.Context, cancel context.CancelFunc, ch *libssh.Channel, target *net.TCPConn, zeroWindow bool) {
+	if !zeroWindow {
+		relayReverse(ctx, cancel, ch, target)
+		return
+	}
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { target.Close() })
 	defer stop()
@@ -55,12 +65,8 @@ func relay(ctx context.Context, cancel context.CancelFunc, ch *libssh.Channel, t
 		ch.CloseWrite()
 		done <- struct{}{}
 	}()
-	go func() { // client -> target
-		if zeroWindow {
-			<-ctx.Done() // never read: the client's window runs down
-		} else {
-			io.Copy(writer{target}, ch)
-		}
+	go func() { // client -> target: never read, the client's window runs down
+		<-ctx.Done()
 		target.CloseWrite()
 		done <- struct{}{}
 	}()
