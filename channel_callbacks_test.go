@@ -2,7 +2,6 @@ package libssh_test
 
 import (
 	"errors"
-	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,7 +82,7 @@ func TestClientSideCallbacks(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 42, status)
 	// OnData consumed everything: nothing is left for Read.
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Empty(t, out)
 }
@@ -268,7 +267,7 @@ func TestExitStatusBeforeEOF(t *testing.T) {
 	assert.False(t, ch.EOF(), "the background process still holds the output")
 
 	assert.Empty(t, runOutput(t, s, "echo more >"+dir+"/go"))
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "more\nlate\n", string(out), "data after the exit status")
 	waitExit(t, ch, 4)

@@ -234,7 +234,7 @@ func TestWrapChannel(t *testing.T) {
 
 	require.NoError(t, ch.OpenSession(testCtx(t, 30*time.Second)))
 	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "echo wrapped"))
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "wrapped\n", string(out))
 

@@ -269,7 +269,7 @@ func TestEnvironmentRequests(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, libssh.ErrorCodeRequestDenied, e.Code)
 	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), `printf %s "$GOLIBSSH_GREETING/$NOT_ACCEPTED"`))
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "hello there/", string(out))
 }
@@ -282,7 +282,7 @@ func TestSubsystem(t *testing.T) {
 	_, err := ch.WriteString("ping")
 	require.NoError(t, err)
 	require.NoError(t, ch.CloseWrite())
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "ping", string(out))
 
@@ -321,7 +321,7 @@ func TestCancelledBeforeSendingChangesNothing(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, ch.RequestExec(ctx, "true"), context.Canceled)
 	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "echo fine"), "nothing was sent: the channel is as it was")
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "fine\n", string(out))
 }
@@ -454,7 +454,7 @@ func TestOpenForward(t *testing.T) {
 	_, err = ch.WriteString("through the tunnel")
 	require.NoError(t, err)
 	require.NoError(t, ch.CloseWrite())
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "THROUGH THE TUNNEL", string(out))
 
@@ -515,7 +515,7 @@ func TestWriteWaitsForWindow(t *testing.T) {
 	}()
 	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "head -n 1"))
 	require.NoError(t, recv(t, written, 30*time.Second))
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "written before the command started\n", string(out))
 }

@@ -74,7 +74,7 @@ func TestDialContextConn(t *testing.T) {
 	_, err = conn.Write(bytes.Repeat([]byte("x"), 100000))
 	require.NoError(t, err)
 	require.NoError(t, conn.(interface{ CloseWrite() error }).CloseWrite(), "half-close")
-	answer, err := io.ReadAll(conn)
+	answer, err := readAll(t, conn, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "got 100000 bytes", string(answer), "EOF reached the far end, and its answer came back")
 	require.NoError(t, conn.Close())

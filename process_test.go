@@ -202,10 +202,10 @@ func TestCommandPipes(t *testing.T) {
 		assert.Equal(t, line, string(buf[:n]))
 	}
 	require.NoError(t, stdin.Close())
-	rest, err := io.ReadAll(stdout)
+	rest, err := readAll(t, stdout, 60*time.Second)
 	require.NoError(t, err)
 	assert.Empty(t, rest)
-	errOut, err := io.ReadAll(stderr)
+	errOut, err := readAll(t, stderr, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "done\n", string(errOut))
 	require.NoError(t, cmd.Wait())

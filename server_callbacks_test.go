@@ -5,7 +5,6 @@ package libssh_test
 
 import (
 	"errors"
-	"io"
 	"strconv"
 	"sync"
 	"testing"
@@ -135,7 +134,7 @@ func TestServerSendsExitStatusAndSignal(t *testing.T) {
 	got := make(chan int, 1)
 	require.NoError(t, ch.SetCallbacks(&callbacks.ChannelCallbacks{OnExitStatus: func(status int) { got <- status }}))
 	require.NoError(t, ch.RequestExec(testCtx(t, 30*time.Second), "sixsix"))
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "out:sixsix", string(out))
 	assert.Equal(t, 6, recv(t, got, 30*time.Second))

@@ -148,7 +148,7 @@ func TestBothChannelStdinAndEOF(t *testing.T) {
 		_, err := ch.Write(data)
 		require.NoError(t, err)
 		require.NoError(t, ch.CloseWrite())
-		out, err := io.ReadAll(ch)
+		out, err := readAll(t, ch, 60*time.Second)
 		require.NoError(t, err)
 		assert.Equal(t, fmt.Sprint(len(data)), strings.TrimSpace(string(out)))
 		waitExit(t, ch, 0)

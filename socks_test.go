@@ -181,7 +181,7 @@ func TestSOCKSForwarderAddressTypes(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "ping "+tc.name, string(sc.read(len("ping "+tc.name))))
 		require.NoError(t, sc.c.(*net.TCPConn).CloseWrite())
-		rest, err := io.ReadAll(sc.c)
+		rest, err := readAll(t, sc.c, 60*time.Second)
 		assert.NoError(t, err, "the relay ends with EOF after CloseWrite (%s)", tc.name)
 		assert.Empty(t, rest)
 	}

@@ -26,7 +26,7 @@ func TestFaultExitStatusBeforeEOF(t *testing.T) {
 
 	// Through a channel: the status is there before the output ends.
 	ch := execChannel(t, s, "printf data; exit 5")
-	out, err := io.ReadAll(ch)
+	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "data", string(out))
 	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
@@ -66,7 +66,7 @@ func TestFaultExitSignal(t *testing.T) {
 
 	// A channel reports it from ExitStatus.
 	ch := execChannel(t, s, "true")
-	_, err = io.ReadAll(ch)
+	_, err = readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	require.NoError(t, ch.Wait(testCtx(t, 30*time.Second)))
 	_, err = ch.ExitStatus()
