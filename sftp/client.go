@@ -17,18 +17,28 @@ import (
 
 // Defaults of the options.
 const (
-	// DefaultMaxConcurrency is the most read requests a transfer keeps in
-	// flight per file when [WithConcurrency] does not say (writes: 64).
-	// NewClient times two requests (SSH_FXP_REALPATH) and keeps enough in
-	// flight to carry 200 MB/s over that round-trip time, at least 16
-	// reads and 8 writes. Writes stay at 48 (1.5 MiB of 32 KiB writes)
-	// under 20 ms: against OpenSSH's sftp-server, whose channel window is 2
-	// MiB, more writes in flight than that slowed uploads down (see
-	// docs/design.md, "SFTP").
+	// DefaultMaxConcurrency is the most read requests of DefaultPacketSize
+	// a transfer keeps in flight per file when [WithConcurrency] does not
+	// say (writes: 64). NewClient times two requests (SSH_FXP_REALPATH)
+	// and keeps enough in flight to carry 200 MB/s over that round-trip
+	// time, at least 16 reads and 8 writes. Writes stay at 48 (1.5 MiB)
+	// under 20 ms: against OpenSSH's sftp-server, whose channel window is
+	// 2 MiB, more writes in flight than that slowed uploads down (see
+	// docs/design.md, "SFTP"). With OpenSSH's larger requests
+	// ([OpenSSHPacketSize]) it keeps at least 8 reads (2 MiB) and 2 writes,
+	// at most 64 reads and 16 writes.
 	DefaultMaxConcurrency = 128
 	// DefaultPacketSize is the size of each read and write request: 32 KiB,
-	// which every server takes (the protocol's minimum maximum).
+	// which every server takes (the protocol's minimum maximum), unless
+	// the server is OpenSSH's (see [OpenSSHPacketSize]).
 	DefaultPacketSize = 32 << 10
+	// OpenSSHPacketSize is the size of each read and write request when
+	// [WithPacketSize] does not say and the server announces the
+	// "limits@openssh.com" extension, as OpenSSH's sftp-server (8.7 and
+	// later) does: its largest read and write, 256 KiB less 1 KiB, which
+	// OpenSSH's sftp uses too. Fewer, larger requests cost the client,
+	// sshd and sftp-server less per byte.
+	OpenSSHPacketSize = 255 << 10
 )
 
 // Option configures a Client.
@@ -36,7 +46,7 @@ type Option func(*config) error
 
 type config struct {
 	concurrency int // 0: from the round-trip time
-	packet      int
+	packet      int // 0: from the server's extensions
 	window      int
 	raw         []pkgsftp.ClientOption
 }
@@ -55,8 +65,12 @@ func WithConcurrency(n int) Option {
 }
 
 // WithPacketSize sets the size of each read and write request (default
-// [DefaultPacketSize]). Sizes over 32 KiB are not checked with the
-// server: OpenSSH's sftp-server takes up to 255 KiB, others may not.
+// [DefaultPacketSize], or [OpenSSHPacketSize] with OpenSSH's server).
+// Sizes over 32 KiB are not checked with the server: OpenSSH's
+// sftp-server takes up to 255 KiB, others may not, and one that answers
+// reads with less than asked (pkg/sftp's and sshtest's send at most 32
+// KiB) leaves holes in what File.WriteTo and [Download] copy, as pkg/sftp
+// reads ahead assuming whole answers.
 func WithPacketSize(bytes int) Option {
 	return func(c *config) error {
 		if bytes < 512 || bytes > 1<<20 {
@@ -132,7 +146,7 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 	if ctx == nil {
 		return nil, errors.New("sftp: nil context given to NewClient")
 	}
-	cfg := config{packet: DefaultPacketSize}
+	var cfg config
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -167,7 +181,7 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 	}
 	if cfg.packet > DefaultPacketSize {
 		copts = append(copts, pkgsftp.MaxPacketUnchecked(cfg.packet))
-	} else {
+	} else if cfg.packet != 0 {
 		copts = append(copts, pkgsftp.MaxPacketChecked(cfg.packet))
 	}
 	copts = append(copts, cfg.raw...)
@@ -186,6 +200,15 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sftp: handshake: %w", mapErr(err))
+	}
+	// Options set on c below are set before c is shared, so nothing reads
+	// them yet.
+	if cfg.packet == 0 {
+		cfg.packet = DefaultPacketSize
+		if _, ok := c.HasExtension("limits@openssh.com"); ok {
+			cfg.packet = OpenSSHPacketSize
+			pkgsftp.MaxPacketUnchecked(cfg.packet)(c)
+		}
 	}
 	if cfg.concurrency == 0 {
 		// The best of two round trips of a request the server answers
@@ -207,7 +230,6 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 			w.Close()
 			return nil, fmt.Errorf("sftp: handshake: %w", mapErr(err))
 		}
-		// Set before the client is shared, so nothing reads it yet.
 		reads, writes := concurrencyFor(rtt, cfg.packet)
 		pkgsftp.MaxConcurrentRequestsPerFile(reads)(c)
 		cfg.concurrency = writes
@@ -216,10 +238,16 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 }
 
 // concurrencyFor returns the read and write requests of packet bytes to
-// keep in flight over a link with this round-trip time.
+// keep in flight over a link with this round-trip time: what carries 200
+// MB/s over it, and a base for the server's own delays.
 func concurrencyFor(rtt time.Duration, packet int) (reads, writes int) {
 	const rate = 200e6 // bytes per second
 	n := int(rtt.Seconds() * rate / float64(packet))
+	if packet >= OpenSSHPacketSize {
+		// 2 MiB of reads; writes stay few on a short link, where more
+		// only wait in sshd (docs/design.md, "SFTP").
+		return min(8+n, 64), min(2+n, 16)
+	}
 	maxWrites := 64
 	if rtt < 20*time.Millisecond {
 		maxWrites = 48

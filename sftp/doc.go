@@ -42,11 +42,18 @@
 // # Speed
 //
 // Writes to the channel are gathered and sent by a goroutine of the
-// client, so that the requests in flight leave in large writes. How many
-// requests a transfer keeps in flight follows the round-trip time the
-// client measures when it starts (see [DefaultMaxConcurrency]); [WithConcurrency]
-// and [WithPacketSize] set them instead. The channel's receive window is the
-// session's ([libssh.WithMaxWindow]), or [WithMaxWindow]'s.
+// client, so that the requests in flight leave in large writes. Requests
+// are 32 KiB, or 255 KiB with OpenSSH's sftp-server (which announces
+// "limits@openssh.com"; OpenSSH's sftp uses that size too), see
+// [OpenSSHPacketSize]. How many a transfer keeps in flight follows the
+// round-trip time the client measures when it starts (see
+// [DefaultMaxConcurrency]): enough for 200 MB/s, but few writes on a short
+// link, where more only make sshd slower. [WithConcurrency] and
+// [WithPacketSize] set them instead. The channel's receive window is the
+// session's ([libssh.WithMaxWindow]), or [WithMaxWindow]'s. Against
+// OpenSSH's sshd, gets outrun OpenSSH's sftp over links with latency;
+// puts match it at 50 ms and trail it on shorter links (make bench-link,
+// docs/design.md).
 //
 // Package sshtest serves the subsystem in Go ([sshtest.SFTP]), rooted in
 // a directory a test chooses, with a read-only mode and a disk that fills

@@ -3,11 +3,14 @@ package sftp_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -278,6 +281,60 @@ func TestTransfer(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, "small", string(small))
 		})
+	}
+}
+
+// TestLargeRequests: with OpenSSH's server the client uses its large
+// requests (it announces limits@openssh.com; sshtest's does not), and data
+// that is no pattern keeps its place across them: a transfer of a size that
+// is no multiple of a request, and ReadAt and WriteAt at an odd offset
+// spanning several requests, with the default request size and a smaller
+// one.
+func TestLargeRequests(t *testing.T) {
+	data := make([]byte, 3*sftp.OpenSSHPacketSize+12345)
+	_, err := rand.Read(data)
+	require.NoError(t, err)
+	for _, srv := range servers {
+		for _, opts := range [][]sftp.Option{nil, {sftp.WithPacketSize(20 << 10), sftp.WithConcurrency(3)}} {
+			t.Run(fmt.Sprintf("%s/%d", srv.name, len(opts)), func(t *testing.T) {
+				root := t.TempDir()
+				c, dir := srv.client(t, root, opts...)
+				_, limits := c.HasExtension("limits@openssh.com")
+				require.Equal(t, srv.name == "sshd", limits)
+
+				local := filepath.Join(t.TempDir(), "data")
+				require.NoError(t, os.WriteFile(local, data, 0o600))
+				ctx := testCtx(t, 60*time.Second)
+				require.NoError(t, sftp.Upload(ctx, c, local, path.Join(dir, "data")))
+				got, err := os.ReadFile(filepath.Join(root, "data"))
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(data, got), "uploaded data differ")
+				back := filepath.Join(t.TempDir(), "back")
+				require.NoError(t, sftp.Download(ctx, c, path.Join(dir, "data"), back))
+				got, err = os.ReadFile(back)
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(data, got), "downloaded data differ")
+
+				f, err := c.OpenFile(path.Join(dir, "data"), os.O_RDWR, 0)
+				require.NoError(t, err)
+				defer f.Close()
+				const off = 100001
+				part := data[len(data)-2*sftp.OpenSSHPacketSize-7:]
+				n, err := f.WriteAt(part, off)
+				require.NoError(t, err)
+				require.Equal(t, len(part), n)
+				read := make([]byte, len(part))
+				n, err = f.ReadAt(read, off)
+				require.NoError(t, err)
+				require.Equal(t, len(part), n)
+				require.True(t, bytes.Equal(part, read), "ReadAt gave other data than WriteAt wrote")
+				want := slices.Concat(data[:off], part, data[off+len(part):])
+				require.NoError(t, f.Close())
+				got, err = os.ReadFile(filepath.Join(root, "data"))
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(want, got), "WriteAt wrote elsewhere")
+			})
+		}
 	}
 }
 
