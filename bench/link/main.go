@@ -42,9 +42,21 @@
 //   - gosftp: package sftp as a user writes it: Dial, sftp.NewClient, then
 //     sftp.Download or sftp.Upload (temporary name, rename), timed after
 //     the client is set up; a child process of its own.
-//   - sftp: OpenSSH's sftp with its defaults (-B 32768 -R 64), one process
-//     per transfer through the ssh master connection, reading "get FROM TO"
-//     or "put FROM TO" from stdin; the time includes starting it.
+//   - sftp: OpenSSH's sftp with its defaults, one process per transfer
+//     through the ssh master connection, reading "get FROM TO" or "put
+//     FROM TO" from stdin; the time includes starting it. Its defaults are
+//     64 requests in flight of 32 KiB (-B 32768 -R 64), but OpenSSH 8.7 and
+//     later ask a server that has the "limits@openssh.com" extension, as
+//     sshd's internal-sftp has, for its largest read and write and use
+//     those: 261120 bytes here (as gosftp does). So the defaults are
+//     OpenSSH's large requests already; `sftp -B 262144`, the issue's other
+//     choice, is not clamped to the server's limit and fails puts with
+//     "Outbound message too long".
+//
+// -sftp-impl changes the SFTP clients compared, for tuning:
+// "gosftp:packet=N,conc=N" is gosftp with sftp.WithPacketSize and
+// sftp.WithConcurrency, "sftp:-R,16" is OpenSSH's sftp with those options;
+// -stream=false leaves the first table out.
 //
 // With -relay ADDR it only relays: it listens on 127.0.0.1, prints its
 // address, and forwards to ADDR with half of -rtt each way until killed.
@@ -78,14 +90,16 @@ import (
 const cipher = "chacha20-poly1305@openssh.com"
 
 var (
-	rtts   = flag.String("rtt", "0,10ms,50ms", "round-trip times to add, comma-separated (0: no relay)")
-	sizes  = flag.String("size", "256M,256M,64M", "bytes per transfer at each -rtt (K, M, G suffixes)")
-	rounds = flag.String("rounds", "5,3,3", "rounds at each -rtt")
-	window = flag.Int("window", 4<<20, "the link's window: bytes in flight per direction")
-	impls  = flag.String("impl", "go,ssh,c", "clients to compare (go, ssh, c)")
-	sftpOn = flag.Bool("sftp", true, "also compare SFTP get and put: package sftp (gosftp) and OpenSSH's sftp")
-	relay  = flag.String("relay", "", "only relay to this address (with -rtt's first value)")
-	many   = flag.String("many", "50x10M", "CHANNELSxSIZE: the many row, that many downloads of SIZE at once on one connection (empty: no row)")
+	rtts      = flag.String("rtt", "0,10ms,50ms", "round-trip times to add, comma-separated (0: no relay)")
+	sizes     = flag.String("size", "256M,256M,64M", "bytes per transfer at each -rtt (K, M, G suffixes)")
+	rounds    = flag.String("rounds", "5,3,3", "rounds at each -rtt")
+	window    = flag.Int("window", 4<<20, "the link's window: bytes in flight per direction")
+	impls     = flag.String("impl", "go,ssh,c", "clients to compare (go, ssh, c)")
+	sftpOn    = flag.Bool("sftp", true, "also compare SFTP get and put: package sftp (gosftp) and OpenSSH's sftp")
+	sftpImpls = flag.String("sftp-impl", "gosftp sftp", "SFTP clients to compare, space-separated: gosftp[:packet=N,conc=N] and sftp[:OPTIONS,...]")
+	streams   = flag.Bool("stream", true, "compare the downloads and uploads of -impl (false: only the SFTP table)")
+	relay     = flag.String("relay", "", "only relay to this address (with -rtt's first value)")
+	many      = flag.String("many", "50x10M", "CHANNELSxSIZE: the many row, that many downloads of SIZE at once on one connection (empty: no row)")
 )
 
 func main() {
@@ -122,9 +136,13 @@ func main() {
 	cleanup = b.close
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("%s, load average %s\n", time.Now().Format(time.RFC1123), strings.Join(strings.Fields(string(load))[:3], " "))
-	fmt.Printf("reproduce: go run ./bench/link -rtt %s -size %s -rounds %s -window %d -impl %s -many %q -sftp=%v (make bench-link)\n",
-		*rtts, *sizes, *rounds, *window, *impls, *many, *sftpOn)
+	fmt.Printf("reproduce: go run ./bench/link -rtt %s -size %s -rounds %s -window %d -impl %s -many %q -sftp=%v -stream=%v (make bench-link)\n",
+		*rtts, *sizes, *rounds, *window, *impls, *many, *sftpOn, *streams)
 	fmt.Printf("%s; link window %d KiB; MB/s = 10^6 B/s\n", cipher, *window>>10)
+	if *sftpOn {
+		fmt.Println("SFTP: gosftp is package sftp; sftp is OpenSSH's sftp with its defaults, which against sshd's")
+		fmt.Println("internal-sftp (limits@openssh.com) are 64 requests of 261120 B in flight, as -B 261120 -R 64")
+	}
 	for i, rtt := range rttList {
 		b.atRTT(rtt, sizeList[i], roundList[i])
 	}
@@ -171,6 +189,10 @@ func setup(impls []string) *bench {
 			die("unknown -impl %q", impl)
 		}
 		b.impls = append(b.impls, impl)
+	}
+	if *sftpOn && b.ssh == "" {
+		// OpenSSH's sftp goes through an ssh master connection.
+		b.ssh, _ = exec.LookPath("ssh")
 	}
 	if b.sink, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		die("%v", err)
@@ -252,11 +274,18 @@ func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
 	if channels, _ := manyFlag(); channels > 0 {
 		dirs = append(dirs, "many")
 	}
-	l.table(tcpAddr, dirs, b.impls, size, rounds)
+	if *streams {
+		l.table(tcpAddr, dirs, b.impls, size, rounds)
+	}
 	if *sftpOn {
-		impls := []string{"gosftp"}
-		if b.ssh != "" {
-			impls = append(impls, "sftp")
+		var impls []string
+		for _, impl := range strings.Fields(*sftpImpls) {
+			switch name, _, _ := strings.Cut(impl, ":"); {
+			case name == "gosftp", name == "sftp" && b.ssh != "":
+				impls = append(impls, impl)
+			case name != "sftp":
+				die("unknown -sftp-impl %q", impl)
+			}
 		}
 		if err := sparseFile(l.sftpSource(), size); err != nil {
 			die("%v", err)
@@ -269,12 +298,14 @@ func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
 // order by round, and prints a row per direction: the median rates and the
 // median of the per-round ratios of the first client to each other.
 func (l *link) table(tcpAddr string, dirs, impls []string, size int64, rounds int) {
+	// Columns as wide as their names.
+	width := func(name string, least int) int { return max(least, len(name)) }
 	fmt.Printf("%-9s %8s", "", "tcp")
 	for _, impl := range impls {
-		fmt.Printf(" %8s", impl)
+		fmt.Printf(" %*s", width(impl, 8), impl)
 	}
 	for _, impl := range impls[min(1, len(impls)):] {
-		fmt.Printf(" %11s", impls[0]+"/"+impl)
+		fmt.Printf(" %*s", width(impls[0]+"/"+impl, 11), impls[0]+"/"+impl)
 	}
 	fmt.Println()
 	channels, each := manyFlag()
@@ -302,14 +333,14 @@ func (l *link) table(tcpAddr string, dirs, impls []string, size int64, rounds in
 			fmt.Printf("%-9s %8.0f", dir, median(rates["tcp"]))
 		}
 		for _, impl := range impls {
-			fmt.Printf(" %8.0f", median(rates[impl]))
+			fmt.Printf(" %*.0f", width(impl, 8), median(rates[impl]))
 		}
 		for _, impl := range impls[min(1, len(impls)):] {
 			ratios := make([]float64, rounds)
 			for i := range ratios {
 				ratios[i] = rates[impls[0]][i] / rates[impl][i]
 			}
-			fmt.Printf(" %11.2f", median(ratios))
+			fmt.Printf(" %*.2f", width(impls[0]+"/"+impl, 11), median(ratios))
 		}
 		fmt.Println()
 	}
@@ -413,19 +444,20 @@ func (l *link) run(impl, dir string, size int64) time.Duration {
 		return timeOutput(exec.Command(self, "go-client", l.addr, l.srv.User, l.key, l.knownHosts, dir, n))
 	case "c":
 		return timeOutput(exec.Command(l.cbench, "127.0.0.1", l.port, l.srv.User, l.key, l.knownHosts, dir, "1", n))
-	case "gosftp", "sftp":
+	}
+	if name, extra, _ := strings.Cut(impl, ":"); name == "gosftp" || name == "sftp" {
 		defer os.Remove(l.sftpTarget())
 		from, to := l.sftpSource(), l.sftpTarget()
-		if impl == "gosftp" {
+		if name == "gosftp" {
 			self, err := os.Executable()
 			if err != nil {
 				die("%v", err)
 			}
-			return timeOutput(exec.Command(self, "sftp-client", l.addr, l.srv.User, l.key, l.knownHosts, dir, from, to))
+			return timeOutput(exec.Command(self, "sftp-client", l.addr, l.srv.User, l.key, l.knownHosts, dir, from, to, extra))
 		}
-		// OpenSSH's sftp with its defaults (-B 32768 -R 64), through the
-		// master connection.
-		cmd := l.sftpCmd()
+		// OpenSSH's sftp (with its defaults unless extra says) through
+		// the master connection.
+		cmd := l.sftpCmd(strings.Fields(strings.ReplaceAll(extra, ",", " "))...)
 		cmd.Stdin = strings.NewReader(dir + " " + from + " " + to + "\n")
 		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 		start := time.Now()
@@ -466,18 +498,19 @@ func (l *link) sshCmd(line string, opts ...string) *exec.Cmd {
 
 // sftpCmd is OpenSSH's sftp through l's master connection, reading its
 // commands from stdin.
-func (l *link) sftpCmd() *exec.Cmd {
+func (l *link) sftpCmd(opts ...string) *exec.Cmd {
 	sftp := filepath.Join(filepath.Dir(l.ssh), "sftp")
-	return exec.Command(sftp, "-F", "/dev/null", "-c", cipher, "-P", l.port, "-i", l.key,
+	args := slices.Concat([]string{"-F", "/dev/null", "-c", cipher, "-P", l.port, "-i", l.key,
 		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-		"-o", "UserKnownHostsFile="+l.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
-		"-o", "ControlPath="+l.control, "-o", "ControlMaster=no", "-b", "-", l.srv.User+"@127.0.0.1")
+		"-o", "UserKnownHostsFile=" + l.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "ControlPath=" + l.control, "-o", "ControlMaster=no", "-b", "-"}, opts, []string{l.srv.User + "@127.0.0.1"})
+	return exec.Command(sftp, args...)
 }
 
 // sftpClient is the gosftp implementation, in a process of its own:
-// sftp-client ADDR USER KEY KNOWNHOSTS get|put FROM TO. It prints the
-// nanoseconds the transfer took (sftp.Download or sftp.Upload, after the
-// subsystem started).
+// sftp-client ADDR USER KEY KNOWNHOSTS get|put FROM TO [packet=N,conc=N].
+// It prints the nanoseconds the transfer took (sftp.Download or
+// sftp.Upload, after the subsystem started).
 func sftpClient(args []string) {
 	ctx := context.Background()
 	s, err := libssh.Dial(ctx, args[0], libssh.WithUser(args[1]), libssh.WithKnownHosts(args[3]),
@@ -486,7 +519,25 @@ func sftpClient(args []string) {
 		die("%v", err)
 	}
 	defer s.Close()
-	c, err := sftp.NewClient(ctx, s)
+	var opts []sftp.Option
+	if len(args) > 7 && args[7] != "" {
+		for _, kv := range strings.Split(args[7], ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				die("sftp-client option %q", kv)
+			}
+			switch k {
+			case "packet":
+				opts = append(opts, sftp.WithPacketSize(n))
+			case "conc":
+				opts = append(opts, sftp.WithConcurrency(n))
+			default:
+				die("sftp-client option %q", kv)
+			}
+		}
+	}
+	c, err := sftp.NewClient(ctx, s, opts...)
 	if err != nil {
 		die("%v", err)
 	}
