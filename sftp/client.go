@@ -32,12 +32,13 @@ const (
 	// which every server takes (the protocol's minimum maximum), unless
 	// the server is OpenSSH's (see [OpenSSHPacketSize]).
 	DefaultPacketSize = 32 << 10
-	// OpenSSHPacketSize is the size of each read and write request when
-	// [WithPacketSize] does not say and the server announces the
-	// "limits@openssh.com" extension, as OpenSSH's sftp-server (8.7 and
-	// later) does: its largest read and write, 256 KiB less 1 KiB, which
-	// OpenSSH's sftp uses too. Fewer, larger requests cost the client,
-	// sshd and sftp-server less per byte.
+	// OpenSSHPacketSize is the largest request the client makes unless
+	// [WithPacketSize] says otherwise: the size of each read and write
+	// when the server announces the "limits@openssh.com" extension with
+	// at least that much, as OpenSSH's sftp-server (8.7 and later) does
+	// (256 KiB less 1 KiB, which OpenSSH's sftp uses too; a server with
+	// lower limits gets requests of its limits). Fewer, larger requests
+	// cost the client, sshd and sftp-server less per byte.
 	OpenSSHPacketSize = 255 << 10
 )
 
@@ -64,13 +65,16 @@ func WithConcurrency(n int) Option {
 	}
 }
 
-// WithPacketSize sets the size of each read and write request (default
-// [DefaultPacketSize], or [OpenSSHPacketSize] with OpenSSH's server).
-// Sizes over 32 KiB are not checked with the server: OpenSSH's
-// sftp-server takes up to 255 KiB, others may not, and one that answers
-// reads with less than asked (pkg/sftp's and sshtest's send at most 32
-// KiB) leaves holes in what File.WriteTo and [Download] copy, as pkg/sftp
-// reads ahead assuming whole answers.
+// WithPacketSize sets the size of each read and write request. The
+// default is the largest read and write the server announces with the
+// "limits@openssh.com" extension, at most [OpenSSHPacketSize] (OpenSSH's
+// sftp-server announces 255 KiB), and [DefaultPacketSize] with a server
+// that announces none. A size over the announced limits is lowered to
+// them. With a server that announces none, a size over 32 KiB is not
+// checked: one that answers reads with less than asked (pkg/sftp's server
+// and sshtest's send at most 32 KiB) makes File.WriteTo stop early, as
+// pkg/sftp takes a short read for the end of the file; [Download] then
+// fails, as the size it copied is not the file's.
 func WithPacketSize(bytes int) Option {
 	return func(c *config) error {
 		if bytes < 512 || bytes > 1<<20 {
@@ -173,23 +177,37 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 		ch.Close()
 		return nil, fmt.Errorf("sftp: the server has no sftp subsystem: %w", err)
 	}
-	copts := []pkgsftp.ClientOption{
-		pkgsftp.MaxConcurrentRequestsPerFile(max(cfg.concurrency, 1)),
-		pkgsftp.UseConcurrentReads(true),
-		pkgsftp.UseConcurrentWrites(true),
-		pkgsftp.UseFstat(true),
-	}
-	if cfg.packet > DefaultPacketSize {
-		copts = append(copts, pkgsftp.MaxPacketUnchecked(cfg.packet))
-	} else if cfg.packet != 0 {
-		copts = append(copts, pkgsftp.MaxPacketChecked(cfg.packet))
-	}
-	copts = append(copts, cfg.raw...)
 	// The handshake has no context: ctx ending closes the channel, which
-	// ends it.
+	// ends it. The version exchange (and the limits request) is done here,
+	// then pkg/sftp is handed the server's VERSION.
 	stop := afterDone(ctx, func() { ch.Close() })
 	w := newWriter(ch)
-	c, err := pkgsftp.NewClientPipe(newReader(ch), w, copts...)
+	r := newReader(ch)
+	h, err := sayHello(r, w)
+	var c *pkgsftp.Client
+	if err == nil {
+		switch {
+		case h.limits && (cfg.packet == 0 || cfg.packet > h.packetFor()):
+			// Never more than the server serves: a short answer to a
+			// read would end a download early, silently.
+			cfg.packet = h.packetFor()
+		case cfg.packet == 0:
+			cfg.packet = DefaultPacketSize
+		}
+		copts := []pkgsftp.ClientOption{
+			pkgsftp.MaxConcurrentRequestsPerFile(max(cfg.concurrency, 1)),
+			pkgsftp.UseConcurrentReads(true),
+			pkgsftp.UseConcurrentWrites(true),
+			pkgsftp.UseFstat(true),
+		}
+		if cfg.packet > DefaultPacketSize {
+			copts = append(copts, pkgsftp.MaxPacketUnchecked(cfg.packet))
+		} else {
+			copts = append(copts, pkgsftp.MaxPacketChecked(cfg.packet))
+		}
+		copts = append(copts, cfg.raw...)
+		c, err = pkgsftp.NewClientPipe(replayReader(h.version, r), &initSwallower{w: w}, copts...)
+	}
 	if !stop() {
 		if c != nil {
 			c.Close()
@@ -201,21 +219,15 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 		w.Close()
 		return nil, fmt.Errorf("sftp: handshake: %w", mapErr(err))
 	}
-	// Options set on c below are set before c is shared, so nothing reads
-	// them yet.
-	if cfg.packet == 0 {
-		cfg.packet = DefaultPacketSize
-		if _, ok := c.HasExtension("limits@openssh.com"); ok {
-			cfg.packet = OpenSSHPacketSize
-			pkgsftp.MaxPacketUnchecked(cfg.packet)(c)
-		}
-	}
 	if cfg.concurrency == 0 {
 		// The best of two round trips of a request the server answers
 		// at once (SSH_FXP_REALPATH of ".").
 		stop := afterDone(ctx, func() { c.Close() })
-		rtt := time.Duration(math.MaxInt64)
-		for range 2 {
+		rtt, rounds := time.Duration(math.MaxInt64), 2
+		if h.rtt > 0 {
+			rtt, rounds = h.rtt, 1 // the limits request was one
+		}
+		for range rounds {
 			start := time.Now()
 			if _, err = c.Getwd(); err != nil {
 				break
@@ -243,7 +255,7 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 func concurrencyFor(rtt time.Duration, packet int) (reads, writes int) {
 	const rate = 200e6 // bytes per second
 	n := int(rtt.Seconds() * rate / float64(packet))
-	if packet >= OpenSSHPacketSize {
+	if packet > DefaultPacketSize {
 		// 2 MiB of reads; writes stay few on a short link, where more
 		// only wait in sshd (docs/design.md, "SFTP").
 		return min(8+n, 64), min(2+n, 16)

@@ -437,3 +437,34 @@ func TestMisuse(t *testing.T) {
 	_, err = c.DirFS("/").Open("f")
 	require.ErrorIs(t, err, sftp.ErrClosed)
 }
+
+// TestPacketSizeOverServerLimits: a request size over what the server
+// serves. OpenSSH's server announces its limits, and the size is lowered
+// to them: the download is whole. sshtest's announces none and answers
+// reads with at most 32 KiB, which pkg/sftp takes for the end of the file:
+// Download fails, and leaves nothing under the final name.
+func TestPacketSizeOverServerLimits(t *testing.T) {
+	data := make([]byte, 5<<20+77)
+	_, err := rand.Read(data)
+	require.NoError(t, err)
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			root := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(root, "data"), data, 0o600))
+			c, dir := srv.client(t, root, sftp.WithPacketSize(1<<20))
+			back := filepath.Join(t.TempDir(), "back")
+			err := sftp.Download(testCtx(t, 60*time.Second), c, path.Join(dir, "data"), back)
+			if srv.name == "sshd" {
+				require.NoError(t, err)
+				got, err := os.ReadFile(back)
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(data, got), "downloaded data differ")
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "bytes of")
+			_, err = os.Stat(back)
+			assert.ErrorIs(t, err, fs.ErrNotExist, "a partial file under the final name")
+		})
+	}
+}

@@ -267,9 +267,13 @@ func (t *transfer) downloadFile(ctx context.Context, c *Client, remote, local st
 		return err
 	}
 	w := &progressWriter{ctx: ctx, w: dst, t: t, name: remote, total: fi.Size()}
-	_, err = src.WriteTo(w)
+	n, err := src.WriteTo(w)
 	if err == nil {
 		err = ctx.Err()
+	}
+	if err == nil && n < fi.Size() {
+		// A server that answers reads short, or a file that shrank.
+		err = fmt.Errorf("sftp: download %s: copied %d bytes of %d", remote, n, fi.Size())
 	}
 	if err == nil && t.preserve {
 		err = dst.Chmod(fi.Mode().Perm())
