@@ -58,12 +58,12 @@ type output struct {
 }
 
 // readBoth reads the channel's stdout and stderr concurrently to EOF.
-func readBoth(ch *libssh.Channel) output {
+func readBoth(t *testing.T, ch *libssh.Channel) output {
 	var o output
 	var wg sync.WaitGroup
 	spawn(&wg, func() { o.stderr, o.errErr = io.ReadAll(ch.Stderr()) })
-	o.stdout, o.outErr = io.ReadAll(ch)
-	wg.Wait()
+	o.stdout, o.outErr = readAll(t, ch, 60*time.Second)
+	waitGroup(t, &wg, 60*time.Second)
 	return o
 }
 

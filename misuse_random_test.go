@@ -2,7 +2,7 @@ package libssh_test
 
 // TestMisuseRandom: many goroutines do random things, sensible or not, to
 // shared sessions, channels, commands, forwarders (SOCKS ones too),
-// remote listeners and forwarded connections, with channel callbacks that call back into the package,
+// remote listeners, SFTP clients and forwarded connections, with channel callbacks that call back into the package,
 // Close racing everything, contexts cancelled at random, and nil and zero
 // values mixed in. Whatever they do, no call may panic or hang, and once
 // everything is closed nothing may be left over.
@@ -24,6 +24,7 @@ package libssh_test
 //	                      crash; the default skips nothing.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +48,7 @@ import (
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/internal/leakcheck"
+	"github.com/golibssh/libssh/sftp"
 	"github.com/golibssh/libssh/sshtest"
 )
 
@@ -63,6 +65,7 @@ const (
 	misuseFwds     = 3
 	misuseConns    = 6
 	misuseLns      = 3
+	misuseSFTPs    = 3
 	// misuseStall is how long no operation may complete before the run
 	// counts as deadlocked.
 	misuseStall = 10 * time.Second
@@ -102,7 +105,8 @@ func TestMisuseRandom(t *testing.T) {
 
 	m := &misuse{t: t, seed: seed, skip: skip, panics: map[string]*misusePanic{}}
 	var err error
-	m.srv, err = sshtest.NewServer(sshtest.Options{AuthNone: true, Forwarding: true, Exec: misuseExec})
+	m.srv, err = sshtest.NewServer(sshtest.Options{AuthNone: true, Forwarding: true, Exec: misuseExec,
+		SFTP: &sshtest.SFTP{Root: t.TempDir(), DiskSize: 64 << 20}})
 	require.NoError(t, err)
 	m.target, err = net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -262,6 +266,7 @@ type misuse struct {
 	fwds     [misuseFwds]atomic.Pointer[libssh.Forwarder]
 	conns    [misuseConns]atomic.Pointer[net.Conn]
 	lns      [misuseLns]atomic.Pointer[libssh.RemoteListener]
+	sftps    [misuseSFTPs]atomic.Pointer[sftp.Client]
 
 	mu          sync.Mutex
 	all         []io.Closer // everything made, closed at the end
@@ -365,7 +370,7 @@ func (m *misuse) steadyLost(s *libssh.Session) {
 var misuseWorkKinds = []string{
 	"session logged in", "command ran", "piped command echoed",
 	"forwarded connection", "dialed connection echoed", "forwarder echoed",
-	"remote listener echoed", "SOCKS forwarder echoed",
+	"remote listener echoed", "SOCKS forwarder echoed", "sftp file read back",
 }
 
 // worked counts an operation that did real work (a login, a command that
@@ -1452,6 +1457,76 @@ func init() {
 		{"RemoteListener.Close", 1, func(c *misuseCall) {
 			if ln, ok := c.listener(); ok {
 				ln.Close()
+			}
+		}},
+
+		{"sftp.NewClient", 1, func(c *misuseCall) {
+			s := c.session()
+			ctx, cancel := c.workCtx()
+			defer cancel()
+			var opts []sftp.Option
+			if c.chance(20) && c.note("small") {
+				opts = append(opts, sftp.WithPacketSize(512+c.r.IntN(32<<10)), sftp.WithConcurrency(1+c.r.IntN(8)))
+			}
+			sc, err := sftp.NewClient(ctx, s, opts...)
+			if err != nil {
+				if sc != nil {
+					c.m.recordPanic(c.label, "NewClient returned an error and a client")
+				}
+				return
+			}
+			c.m.keep(sc)
+			if old := c.m.sftps[c.r.IntN(misuseSFTPs)].Swap(sc); old != nil {
+				old.Close()
+			}
+		}},
+		{"sftp.Use", 3, func(c *misuseCall) {
+			if c.chance(3) && c.note("nil") {
+				var nilClient *sftp.Client
+				if _, err := nilClient.Stat("/"); err == nil {
+					c.m.recordPanic(c.label, "Stat on a nil client worked")
+				}
+				return
+			}
+			sc := c.m.sftps[c.r.IntN(misuseSFTPs)].Load()
+			if sc == nil {
+				return
+			}
+			name := fmt.Sprintf("/f%d", c.r.IntN(4))
+			switch c.r.IntN(6) {
+			case 0:
+				sc.Stat(name)
+			case 1:
+				sc.ReadDir("/")
+			case 2:
+				sc.Remove(name)
+			case 3:
+				sc.Rename(name, fmt.Sprintf("/f%d", c.r.IntN(4)))
+			default:
+				data := make([]byte, c.r.IntN(300<<10))
+				for i := range data {
+					data[i] = byte(i * 7)
+				}
+				f, err := sc.Create(name)
+				if err != nil {
+					return
+				}
+				defer f.Close()
+				if _, err := f.Write(data); err != nil {
+					return
+				}
+				if _, err := f.Seek(0, io.SeekStart); err != nil {
+					return
+				}
+				got, err := io.ReadAll(f) // the client's Close or the session's ends it
+				if err == nil && bytes.Equal(got, data) {
+					c.m.worked("sftp file read back")
+				}
+			}
+		}},
+		{"sftp.Close", 1, func(c *misuseCall) {
+			if sc := c.m.sftps[c.r.IntN(misuseSFTPs)].Load(); sc != nil {
+				sc.Close()
 			}
 		}},
 

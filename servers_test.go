@@ -126,7 +126,7 @@ func TestExecKeepsStdoutAndStderrApart(t *testing.T) {
 	t.Parallel()
 	onBothServers(t, func(t *testing.T, s *libssh.Session) {
 		ch := execChannel(t, s, "printf 'to stdout'; printf 'to stderr' >&2; printf ' again'; exit 42")
-		o := readBoth(ch)
+		o := readBoth(t, ch)
 		require.NoError(t, o.outErr)
 		require.NoError(t, o.errErr)
 		assert.Equal(t, "to stdout again", string(o.stdout))
