@@ -43,17 +43,18 @@
 //
 // Writes to the channel are gathered and sent by a goroutine of the
 // client, so that the requests in flight leave in large writes. Requests
-// are 32 KiB, or 255 KiB with OpenSSH's sftp-server (which announces
-// "limits@openssh.com"; OpenSSH's sftp uses that size too), see
-// [OpenSSHPacketSize]. How many a transfer keeps in flight follows the
+// are 32 KiB, or, when the server announces "limits@openssh.com" (as
+// OpenSSH's sftp-server does), the largest read and write it gives in its
+// answer to NewClient, at most 255 KiB ([OpenSSHPacketSize]; OpenSSH's
+// sftp uses that size too). How many a transfer keeps in flight follows the
 // round-trip time the client measures when it starts (see
 // [DefaultMaxConcurrency]): enough for 200 MB/s, but few writes on a short
 // link, where more only make sshd slower. [WithConcurrency] and
 // [WithPacketSize] set them instead. The channel's receive window is the
 // session's ([libssh.WithMaxWindow]), or [WithMaxWindow]'s. Against
-// OpenSSH's sshd, gets outrun OpenSSH's sftp over links with latency;
-// puts match it at 50 ms and trail it on shorter links (make bench-link,
-// docs/design.md).
+// OpenSSH's sshd, gets outrun OpenSSH's sftp over links with latency and
+// puts match it at 10 and 50 ms; on loopback both trail it (make
+// bench-link, docs/design.md).
 //
 // Package sshtest serves the subsystem in Go ([sshtest.SFTP]), rooted in
 // a directory a test chooses, with a read-only mode and a disk that fills
