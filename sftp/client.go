@@ -25,7 +25,7 @@ const (
 	// under 20 ms: against OpenSSH's sftp-server, whose channel window is
 	// 2 MiB, more writes in flight than that slowed uploads down (see
 	// docs/design.md, "SFTP"). With OpenSSH's larger requests
-	// ([OpenSSHPacketSize]) it keeps at least 8 reads (2 MiB) and 1 write,
+	// ([OpenSSHPacketSize]) it keeps at least 2 reads and 1 write,
 	// at most 64 reads and 16 writes.
 	DefaultMaxConcurrency = 128
 	// DefaultPacketSize is the size of each read and write request: 32 KiB,
@@ -256,9 +256,9 @@ func concurrencyFor(rtt time.Duration, packet int) (reads, writes int) {
 	const rate = 200e6 // bytes per second
 	n := int(rtt.Seconds() * rate / float64(packet))
 	if packet > DefaultPacketSize {
-		// 2 MiB of reads; writes stay few on a short link, where more
-		// only wait in sshd (docs/design.md, "SFTP").
-		return min(8+n, 64), min(1+n, 16)
+		// Reads for twice the rate; on a short link few requests of
+		// either kind, as more only wait in sshd (docs/design.md, "SFTP").
+		return min(2+2*n, 64), min(1+n, 16)
 	}
 	maxWrites := 64
 	if rtt < 20*time.Millisecond {
