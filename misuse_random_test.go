@@ -617,6 +617,36 @@ func socksConnect(conn net.Conn, addr *net.TCPAddr, d time.Duration) bool {
 	return b[0] == 5 && b[1] == 0 && b[2] == 5 && b[3] == 0
 }
 
+// adopt keeps x for closeAll and puts it in a random one of slots,
+// closing what was there.
+func adopt[T any, P interface {
+	*T
+	Close() error
+}](c *misuseCall, slots []atomic.Pointer[T], x P) {
+	c.m.keep(x)
+	if old := P(slots[c.r.IntN(len(slots))].Swap((*T)(x))); old != nil {
+		old.Close()
+	}
+}
+
+// dialForwarder connects to a live forwarder's port (see liveForwarder);
+// nil when there is none or it does not answer.
+func (c *misuseCall) dialForwarder() net.Conn {
+	f, ok := c.liveForwarder()
+	if !ok {
+		return nil
+	}
+	la := f.LocalAddr()
+	if la == nil {
+		return nil // a nil or zero Forwarder listens nowhere
+	}
+	conn, err := net.DialTimeout("tcp", la.String(), time.Second)
+	if err != nil {
+		return nil
+	}
+	return conn
+}
+
 // echoes sends "ping" on conn and reads it back within d: a round trip
 // through a forward to the echo server.
 func echoes(conn net.Conn, d time.Duration) bool {
@@ -1287,11 +1317,8 @@ func init() {
 				cancel()
 				return
 			}
-			c.m.keep(f)
 			c.m.later(cancel)
-			if old := c.m.fwds[c.r.IntN(misuseFwds)].Swap(f); old != nil {
-				old.Close()
-			}
+			adopt(c, c.m.fwds[:], f)
 		}},
 		{"Forwarder.Getters", 4, func(c *misuseCall) {
 			f, ok := c.forwarder()
@@ -1311,16 +1338,8 @@ func init() {
 			}
 		}},
 		{"Forwarder.Use", 3, func(c *misuseCall) {
-			f, ok := c.liveForwarder()
-			if !ok {
-				return
-			}
-			la := f.LocalAddr()
-			if la == nil {
-				return // a nil or zero Forwarder listens nowhere
-			}
-			conn, err := net.DialTimeout("tcp", la.String(), time.Second)
-			if err != nil {
+			conn := c.dialForwarder()
+			if conn == nil {
 				return
 			}
 			defer conn.Close()
@@ -1353,23 +1372,12 @@ func init() {
 				cancel()
 				return
 			}
-			c.m.keep(f)
 			c.m.later(cancel)
-			if old := c.m.fwds[c.r.IntN(misuseFwds)].Swap(f); old != nil {
-				old.Close()
-			}
+			adopt(c, c.m.fwds[:], f)
 		}},
 		{"SOCKS.Use", 2, func(c *misuseCall) {
-			f, ok := c.liveForwarder()
-			if !ok {
-				return
-			}
-			la := f.LocalAddr()
-			if la == nil {
-				return
-			}
-			conn, err := net.DialTimeout("tcp", la.String(), time.Second)
-			if err != nil {
+			conn := c.dialForwarder()
+			if conn == nil {
 				return
 			}
 			defer conn.Close()
@@ -1392,11 +1400,7 @@ func init() {
 				}
 				return
 			}
-			rl := ln.(*libssh.RemoteListener)
-			c.m.keep(rl)
-			if old := c.m.lns[c.r.IntN(misuseLns)].Swap(rl); old != nil {
-				old.Close()
-			}
+			adopt(c, c.m.lns[:], ln.(*libssh.RemoteListener))
 		}},
 		{"RemoteListener.Use", 3, func(c *misuseCall) {
 			ln, ok := c.listener()
@@ -1475,10 +1479,7 @@ func init() {
 				}
 				return
 			}
-			c.m.keep(sc)
-			if old := c.m.sftps[c.r.IntN(misuseSFTPs)].Swap(sc); old != nil {
-				old.Close()
-			}
+			adopt(c, c.m.sftps[:], sc)
 		}},
 		{"sftp.Use", 3, func(c *misuseCall) {
 			if c.chance(3) && c.note("nil") {
