@@ -317,15 +317,8 @@ func (s *Session) userauthKey(ctx context.Context, key *PrivateKey, keyFile stri
 		// cannot use is passed over with a note. A file the caller
 		// named is an error.
 		guessed := keyFile != "" && i == 0
-		b, err := os.ReadFile(c)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		var ck *PrivateKey
-		if err == nil {
-			ck, err = key.WithCertificate(b)
-		}
-		if errors.Is(err, errCertOtherKey) {
+		ck, err := key.WithCertificateFile(c)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errCertOtherKey) {
 			continue
 		}
 		if err != nil && guessed {
@@ -333,7 +326,7 @@ func (s *Session) userauthKey(ctx context.Context, key *PrivateKey, keyFile stri
 			continue
 		}
 		if err != nil {
-			return AuthError, fmt.Errorf("libssh: load certificate %s: %w", c, err)
+			return AuthError, err // it names the file
 		}
 		status, err := s.userauthCert(ctx, ck, ca)
 		ck.Close()

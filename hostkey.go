@@ -242,8 +242,8 @@ func (st *sessionState) knownHostsFilesLocked() []string {
 // accepts an unknown key, and a failure withdraws an acceptance it gave
 // before. With [WithHostKeyCallback], it returns nil for the key the
 // callback accepted when connecting, and runs the callback for any other
-// (or waits for the run in progress), until the callback answers or Close
-// is called ([Session.VerifyHostContext] bounds that wait).
+// (or waits for the run in progress), until the callback answers or the
+// session ends ([Session.VerifyHostContext] bounds that wait).
 // With [InsecureIgnoreHostKey], it returns nil.
 //
 // The known_hosts files are read with the session locked, libssh's part
@@ -317,7 +317,6 @@ var hostKeyCallbackMarker = &sessionState{}
 // key while it runs waits for this run, each with its own context, rather
 // than calling the callback again.
 type hostKeyRun struct {
-	cb   func(host string, key *PublicKey) error
 	addr string     // "host:port", as the callback gets it
 	key  *PublicKey // the server's key the callback judges
 	// waiting counts the callers waiting for the verdict, under the lock:
@@ -348,7 +347,6 @@ func (st *sessionState) checkByCallback(ctx context.Context) error {
 		st.hostKey = nil
 		props := st.properties()
 		run = &hostKeyRun{
-			cb:   st.cfg.hostKeyCallback,
 			addr: net.JoinHostPort(props.host, strconv.Itoa(props.port)),
 			key:  key,
 			done: make(chan struct{}),
@@ -365,13 +363,18 @@ func (st *sessionState) checkByCallback(ctx context.Context) error {
 		return run.err
 	case <-ctx.Done():
 		err = fmt.Errorf("libssh: gave up waiting for the host key callback on the key of %s (%s): %w", run.addr, key.Fingerprint(), ctx.Err())
-	case <-st.done:
-		err = ErrClosed
+	case <-st.ended: // Close, Disconnect, a connection lost
+		err = st.endReason()
 	}
 	st.lock()
-	run.waiting--
-	st.unlock()
-	return err
+	defer st.unlock()
+	select {
+	case <-run.done: // the verdict came meanwhile: it stands
+		return run.err
+	default:
+		run.waiting--
+		return err
+	}
 }
 
 // runHostKeyCallback runs run's callback and records its verdict: the key
@@ -379,7 +382,15 @@ func (st *sessionState) checkByCallback(ctx context.Context) error {
 // answer, and the server still shows that key.
 func (st *sessionState) runHostKeyCallback(run *hostKeyRun) {
 	defer st.hostKeyRuns.Done()
-	cbErr := callHostKeyCallback(run.cb, run.addr, run.key)
+	// Recorded in a defer: a callback that ends its goroutine
+	// (runtime.Goexit, t.FailNow in a test) refuses the key.
+	cbErr := errors.New("the callback did not return")
+	defer func() { st.recordHostKeyVerdict(run, cbErr) }()
+	cbErr = callHostKeyCallback(st.cfg.hostKeyCallback, run.addr, run.key)
+}
+
+// recordHostKeyVerdict records a run's verdict and wakes its waiters.
+func (st *sessionState) recordHostKeyVerdict(run *hostKeyRun, cbErr error) {
 	st.lock()
 	defer st.unlock()
 	current := st.hostKeyRun == run

@@ -555,6 +555,19 @@ func TestHostKeyCallbackRunsOnce(t *testing.T) {
 		assert.Equal(t, 1, srv.AuthRequests(), "the password was the first request")
 	})
 
+	t.Run("Disconnect", func(t *testing.T) {
+		t.Parallel()
+		srv := newSSHTest(t, sshtest.Options{})
+		s, cb, connected := connectingToSSHTest(t, srv)
+		verified := make(chan error, 1)
+		go func() { verified <- s.VerifyHost() }()
+		require.Eventually(t, func() bool { return libssh.HostKeyWaiters(s) == 2 }, 10*time.Second, time.Millisecond)
+		require.NoError(t, s.Disconnect())
+		assert.Error(t, recv(t, connected, 10*time.Second), "Connect after Disconnect")
+		assert.ErrorContains(t, recv(t, verified, 10*time.Second), "disconnected", "VerifyHost after Disconnect")
+		assert.EqualValues(t, 1, cb.calls.Load())
+	})
+
 	t.Run("Close", func(t *testing.T) {
 		t.Parallel()
 		srv := newSSHTest(t, sshtest.Options{})

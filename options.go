@@ -174,8 +174,10 @@ func (c *config) setHostKeyPolicy(name string) error {
 //
 // callback runs on a goroutine of its own, with no lock held; it may block
 // (to ask a person, or a database). The call waiting for its verdict
-// (Connect, [Session.Authenticate], [Session.VerifyHost]) waits no longer
-// than its context, and VerifyHost, which has none, until Close: when the
+// (Connect, [Session.Authenticate], [Session.VerifyHostContext]) waits no
+// longer than its context or the session (Close, Disconnect, a lost
+// connection), and VerifyHost, which has no context, as long as the
+// session lasts: when the
 // context ends first, the call returns an error that wraps the context's
 // (errors.Is(err, context.DeadlineExceeded), say), the key is not accepted
 // and nothing is sent; Connect then closes the connection, as for a

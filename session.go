@@ -215,16 +215,12 @@ func (st *sessionState) configure(host string) error {
 	}
 	// The ssh directory first: ssh_config is read from it.
 	if cfg.sshDir != nil {
-		dir := *cfg.sshDir
-		if name, ok := tildeUser(dir); ok && name != "" {
-			// ~user, expanded here as OpenSSH does, and as the Go side
-			// reads it (sshDirPath): libssh would take "~user" without a
-			// slash for a directory "user" appended to the user's own
-			// home.
-			var err error
-			if dir, err = expandTilde(dir, nil); err != nil {
-				return &Error{Op: "set ssh directory", Err: err}
-			}
+		// Expanded here, so that libssh reads the directory the Go side
+		// reads (sshDirPath): libssh would take "~user" without a slash
+		// for a directory "user" in the user's own home.
+		dir, err := sshDirPath(cfg.sshDir)
+		if err != nil {
+			return &Error{Op: "set ssh directory", Err: err}
 		}
 		if err := setStr(lib.SSH_OPTIONS_SSH_DIR, "ssh directory", dir); err != nil {
 			return err
