@@ -267,6 +267,7 @@ func TestBothForwardingCloseDeliversWhatWasSent(t *testing.T) {
 		})
 		conn, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		require.NoError(t, err)
+		require.NoError(t, conn.SetDeadline(time.Now().Add(60*time.Second)))
 		data := randomData(2 << 20)
 		_, err = conn.Write(data)
 		require.NoError(t, err)

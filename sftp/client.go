@@ -19,8 +19,8 @@ import (
 const (
 	// DefaultMaxConcurrency is the most read requests of DefaultPacketSize
 	// a transfer keeps in flight per file when [WithConcurrency] does not
-	// say (writes: 64). NewClient times two requests (SSH_FXP_REALPATH)
-	// and keeps enough in flight to carry 200 MB/s over that round-trip
+	// say (writes: 64). NewClient times two requests (the limits request
+	// when the server has it, SSH_FXP_REALPATH) and keeps enough in flight to carry 200 MB/s over that round-trip
 	// time, at least 16 reads and 8 writes. Writes stay at 48 (1.5 MiB)
 	// under 20 ms: against OpenSSH's sftp-server, whose channel window is
 	// 2 MiB, more writes in flight than that slowed uploads down (see
@@ -140,9 +140,10 @@ func afterDone(ctx context.Context, f func()) (stop func() bool) {
 }
 
 // NewClient opens a channel on s, starts the "sftp" subsystem on it and
-// returns a client once the server has answered the SFTP handshake (and,
-// unless [WithConcurrency] says, two requests it times to choose how many
-// to keep in flight); ctx bounds these steps. The session must be
+// returns a client once the server has answered the SFTP handshake and,
+// when it announces them, the request for its limits (and, unless
+// [WithConcurrency] says, a second request it times to choose how many to
+// keep in flight); ctx bounds these steps. The session must be
 // authenticated. A server that
 // refuses the subsystem gives an error matching [libssh.ErrRequestDenied].
 // Close the client when done; closing the session ends it too.
@@ -220,8 +221,8 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 		return nil, fmt.Errorf("sftp: handshake: %w", mapErr(err))
 	}
 	if cfg.concurrency == 0 {
-		// The best of two round trips of a request the server answers
-		// at once (SSH_FXP_REALPATH of ".").
+		// The best of two round trips of requests the server answers at
+		// once: the limits request, if made, and SSH_FXP_REALPATH of ".".
 		stop := afterDone(ctx, func() { c.Close() })
 		rtt, rounds := time.Duration(math.MaxInt64), 2
 		if h.rtt > 0 {
@@ -255,7 +256,7 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 func concurrencyFor(rtt time.Duration, packet int) (reads, writes int) {
 	const rate = 200e6 // bytes per second
 	n := int(rtt.Seconds() * rate / float64(packet))
-	if packet > DefaultPacketSize {
+	if packet >= OpenSSHPacketSize {
 		// Reads for twice the rate; on a short link few requests of
 		// either kind, as more only wait in sshd (docs/design.md, "SFTP").
 		return min(2+2*n, 64), min(1+n, 16)

@@ -84,6 +84,9 @@ func sayHello(r io.Reader, w io.Writer) (*hello, error) {
 func readHelloPacket(r io.Reader) ([]byte, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
+		if err == io.EOF { // not a clean end: the server owes an answer
+			err = fmt.Errorf("the server closed the channel during the version exchange: %w", io.ErrUnexpectedEOF)
+		}
 		return nil, err
 	}
 	size := binary.BigEndian.Uint32(n[:])
@@ -105,7 +108,7 @@ func hasExtension(body []byte, name string) bool {
 		return false
 	}
 	body = body[4:]
-	for i := 0; len(body) > 0; i++ {
+	for len(body) > 0 {
 		var s [2][]byte
 		for j := range s {
 			if len(body) < 4 {

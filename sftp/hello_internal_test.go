@@ -3,7 +3,9 @@ package sftp
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,4 +57,72 @@ func TestHelloParts(t *testing.T) {
 	s := &initSwallower{w: &nopCloser{}}
 	_, err := s.Write([]byte{0, 0, 0, 9, 3, 0, 0, 0, 1, 0, 0, 0, 0})
 	assert.ErrorIs(t, err, errNotInit)
+}
+
+// TestSayHello: the version exchange against a server in the test: the
+// limits it answers set the request size; a STATUS answer leaves no
+// limits; another packet, or the channel closing, is an error.
+func TestSayHello(t *testing.T) {
+	pkt := func(typ byte, body ...[]byte) []byte {
+		b := bytes.Join(append([][]byte{{typ}}, body...), nil)
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
+	}
+	str := func(s string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(s))), s...) }
+	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	u64 := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+	version := pkt(fxpVersion, u32(3), str(limitsExtension), str("1"))
+	cases := []struct {
+		name    string
+		answers [][]byte // after INIT, and after the limits request
+		limits  bool
+		packet  int
+		err     string
+	}{
+		{"limits", [][]byte{version, pkt(fxpExtendedReply, u32(1), u64(1<<18), u64(65536), u64(1<<20), u64(64))}, true, 65536, ""},
+		{"refused", [][]byte{version, pkt(fxpStatus, u32(1), u32(8))}, false, 0, ""},
+		{"no extension", [][]byte{pkt(fxpVersion, u32(3))}, false, 0, ""},
+		{"other answer", [][]byte{version, pkt(fxpVersion, u32(3))}, false, 0, "limits request"},
+		{"not VERSION", [][]byte{pkt(fxpStatus, u32(0), u32(8))}, false, 0, "not VERSION"},
+		{"closed", nil, false, 0, "closed the channel"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := net.Pipe()
+			defer client.Close()
+			served := make(chan struct{})
+			go func() {
+				defer close(served)
+				defer server.Close()
+				buf := make([]byte, 1<<10)
+				for _, a := range tc.answers {
+					if _, err := server.Read(buf); err != nil {
+						return
+					}
+					if _, err := server.Write(a); err != nil {
+						return
+					}
+				}
+				server.Read(buf) // INIT, when there is no answer
+			}()
+			require.NoError(t, client.SetDeadline(time.Now().Add(10*time.Second)))
+			h, err := sayHello(client, client)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tc.answers[0], h.version)
+				assert.Equal(t, tc.limits, h.limits)
+				if tc.limits {
+					assert.Equal(t, tc.packet, h.packetFor())
+					assert.Positive(t, h.rtt)
+				}
+			}
+			client.Close()
+			select {
+			case <-served:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the test's server did not end")
+			}
+		})
+	}
 }

@@ -19,6 +19,12 @@ import (
 
 func testCtx(t testing.TB, d time.Duration) context.Context { return testbound.Ctx(t, d) }
 
+// closeAtEnd closes c when the test ends, failing the test if Close has not
+// returned within 30 s.
+func closeAtEnd(t testing.TB, c interface{ Close() error }) {
+	t.Cleanup(func() { testbound.Do(t, 30*time.Second, func() { c.Close() }) })
+}
+
 func recv[T any](t testing.TB, c <-chan T, d time.Duration) T {
 	t.Helper()
 	return testbound.Recv(t, c, d)
@@ -30,12 +36,12 @@ func sshtestSession(t *testing.T, opts sshtest.Options) *libssh.Session {
 	opts.AuthNone = true
 	srv, err := sshtest.NewServer(opts)
 	require.NoError(t, err)
-	t.Cleanup(func() { srv.Close() })
+	closeAtEnd(t, srv)
 	ctx := testCtx(t, 30*time.Second)
 	s, err := libssh.NewSession(ctx, srv.Host(), libssh.WithPort(srv.Port()),
 		libssh.WithUser("tester"), libssh.WithKnownHosts(srv.KnownHostsFile()))
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	closeAtEnd(t, s)
 	require.NoError(t, s.VerifyHost())
 	st, err := s.UserauthNone(ctx)
 	require.NoError(t, err)
@@ -54,7 +60,7 @@ func newClient(t *testing.T, s *libssh.Session, opts ...sftp.Option) *sftp.Clien
 	t.Helper()
 	c, err := sftp.NewClient(testCtx(t, 30*time.Second), s, opts...)
 	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
+	closeAtEnd(t, c)
 	return c
 }
 
@@ -75,7 +81,7 @@ func sshdSession(t *testing.T, opts sshdtest.Options) *libssh.Session {
 			return fmt.Errorf("%s offered %s, not a host key of the test's sshd", host, key.Fingerprint())
 		}))
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	closeAtEnd(t, s)
 	key, err := libssh.ParsePrivateKeyFile(sshdtest.Keys("id_ed25519"), "")
 	require.NoError(t, err)
 	defer key.Close()

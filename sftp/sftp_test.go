@@ -299,6 +299,9 @@ func TestLargeRequests(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", srv.name, len(opts)), func(t *testing.T) {
 				root := t.TempDir()
 				c, dir := srv.client(t, root, opts...)
+				// Closing the client ends the calls below that take no
+				// context, so a hang fails the test in a minute.
+				context.AfterFunc(testCtx(t, 60*time.Second), func() { c.Close() })
 				_, limits := c.HasExtension("limits@openssh.com")
 				require.Equal(t, srv.name == "sshd", limits)
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/golibssh/libssh"
-	"github.com/golibssh/libssh/callbacks"
 )
 
 // dialTimeout bounds the dial of a forwarding target, which runs while the
@@ -31,12 +30,7 @@ func (c *conn) openForward(m *libssh.ServerMessage) bool {
 		return false
 	}
 	ctx, cancel := context.WithCancel(srv.ctx)
-	var cbs *callbacks.ChannelCallbacks
-	if srv.opts.Faults.ZeroWindow {
-		// Nothing reads the channel: its close ends the relay.
-		cbs = &callbacks.ChannelCallbacks{OnClose: cancel}
-	}
-	ch, err := m.AcceptChannel(cbs)
+	ch, err := m.AcceptChannel(nil)
 	if err != nil {
 		cancel()
 		target.Close()
@@ -47,33 +41,31 @@ func (c *conn) openForward(m *libssh.ServerMessage) bool {
 	return true
 }
 
-// relay copies both ways, as relayReverse does: the client closing the
-// channel ends the connection once what the client sent before has been
-// written to it. With the ZeroWindow fault it never reads the channel, and
-// the relay ends when the client closes it or the server closes.
+// relay copies both ways between a channel and the connection it carries
+// (direct-tcpip and forwarded-tcpip alike), passing each side's EOF on. The
+// client closing the channel ends the connection once what the client sent
+// before has been written to it, as sshd does; the server closing ends it
+// at once. With the ZeroWindow fault it never reads the channel, so the
+// client's window runs down.
 func relay(ctx context.Context, cancel context.CancelFunc, ch *libssh.Channel, target *net.TCPConn, zeroWindow bool) {
-	if !zeroWindow {
-		relayReverse(ctx, cancel, ch, target)
-		return
-	}
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { target.Close() })
 	defer stop()
-	done := make(chan struct{}, 2)
+	up := make(chan struct{})
 	go func() { // target -> client
 		io.Copy(ch, reader{target})
 		ch.CloseWrite()
-		done <- struct{}{}
+		close(up)
 	}()
-	go func() { // client -> target: never read, the client's window runs down
-		<-ctx.Done()
+	if !zeroWindow {
+		io.Copy(writer{target}, ch) // client -> target, up to the client's EOF
 		target.CloseWrite()
-		done <- struct{}{}
-	}()
-	<-done
-	<-done
+	}
+	ch.Wait(ctx) // until the client closes the channel
+	target.CloseWrite()
 	ch.Close()
 	target.Close()
+	<-up
 }
 
 // reader and writer hide the socket's ReadFrom and WriteTo, so that io.Copy

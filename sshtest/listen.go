@@ -2,7 +2,6 @@ package sshtest
 
 import (
 	"context"
-	"io"
 	"net"
 	"strconv"
 
@@ -93,10 +92,14 @@ func (c *conn) serveForward(ln net.Listener, address string, port int) {
 				tcp.Close()
 				return
 			}
-			ctx, cancel := context.WithCancel(srv.ctx)
 			c.mu.Lock()
 			sess := c.sess
 			c.mu.Unlock()
+			if sess == nil { // the handshake failed
+				tcp.Close()
+				return
+			}
+			ctx, cancel := context.WithCancel(srv.ctx)
 			ch, err := sess.NewChannel()
 			if err == nil {
 				err = ch.OpenReverseForward(ctx, address, port, origin.IP.String(), origin.Port)
@@ -112,31 +115,9 @@ func (c *conn) serveForward(ln net.Listener, address string, port int) {
 				}
 				return
 			}
-			relayReverse(ctx, cancel, ch, tcp)
+			relay(ctx, cancel, ch, tcp, false)
 		})
 	}
-}
-
-// relayReverse copies both ways between a forwarded-tcpip channel and the
-// connection it carries, as relay does, except that the client closing the
-// channel ends the connection only after what the client sent before has
-// been written to it, as sshd does.
-func relayReverse(ctx context.Context, cancel context.CancelFunc, ch *libssh.Channel, target *net.TCPConn) {
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { target.Close() })
-	defer stop()
-	up := make(chan struct{})
-	go func() { // target -> client
-		io.Copy(ch, reader{target})
-		ch.CloseWrite()
-		close(up)
-	}()
-	io.Copy(writer{target}, ch) // client -> target, up to the client's EOF
-	target.CloseWrite()
-	ch.Wait(ctx) // until the client closes the channel
-	ch.Close()
-	target.Close()
-	<-up
 }
 
 // closeListeners stops the connection's forwarded ports, and forwards no

@@ -40,12 +40,7 @@ func Recv[T any](t testing.TB, c <-chan T, d time.Duration) T {
 // longer than d. Call it from the test's goroutine only.
 func WaitGroup(t testing.TB, wg *sync.WaitGroup, d time.Duration) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	Recv(t, done, d)
+	Do(t, d, wg.Wait)
 }
 
 // Do runs f, or fails the test as Recv does if f has not returned within
