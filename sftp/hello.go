@@ -32,7 +32,8 @@ const (
 type hello struct {
 	version []byte // the server's VERSION packet, length included, for pkg/sftp
 	limits  bool   // the server answered the limits request
-	read    uint64 // its largest read and write (0: no limit)
+	packet  uint64 // its largest packet, read and write (0: no limit)
+	read    uint64
 	write   uint64
 	rtt     time.Duration // the limits request's round trip (0: none)
 }
@@ -70,6 +71,7 @@ func sayHello(r io.Reader, w io.Writer) (*hello, error) {
 	switch body := ans[5:]; {
 	case ans[4] == fxpExtendedReply && len(body) >= 4+4*8 && binary.BigEndian.Uint32(body) == 1:
 		h.limits = true
+		h.packet = binary.BigEndian.Uint64(body[4:])
 		h.read = binary.BigEndian.Uint64(body[4+8:])
 		h.write = binary.BigEndian.Uint64(body[4+16:])
 	case ans[4] == fxpStatus && len(body) >= 4 && binary.BigEndian.Uint32(body) == 1:
@@ -128,10 +130,17 @@ func hasExtension(body []byte, name string) bool {
 }
 
 // packetFor returns the request size to use with these limits: the
-// largest read and write the server serves, at most OpenSSHPacketSize.
+// largest read and write the server serves, and a write that fits its
+// largest packet, at most OpenSSHPacketSize.
 func (h *hello) packetFor() int {
 	size := uint64(OpenSSHPacketSize)
-	for _, l := range []uint64{h.read, h.write} {
+	// A write request carries its data and about 1 KiB more at most (its
+	// handle is at most 256 bytes).
+	packetData := uint64(0)
+	if h.packet > 1024 {
+		packetData = h.packet - 1024
+	}
+	for _, l := range []uint64{h.read, h.write, packetData} {
 		if l != 0 && l < size {
 			size = l
 		}

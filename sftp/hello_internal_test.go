@@ -41,6 +41,8 @@ func TestHelloParts(t *testing.T) {
 	assert.Equal(t, OpenSSHPacketSize, (&hello{read: 261120, write: 261120}).packetFor())
 	assert.Equal(t, 65536, (&hello{read: 65536, write: 1 << 20}).packetFor())
 	assert.Equal(t, 4096, (&hello{read: 1 << 20, write: 4096}).packetFor())
+	assert.Equal(t, 64<<10-1024, (&hello{packet: 64 << 10, read: 1 << 20, write: 1 << 20}).packetFor(), "a write fits a packet")
+	assert.Equal(t, OpenSSHPacketSize, (&hello{packet: 256 << 10, read: 261120, write: 261120}).packetFor(), "OpenSSH's")
 
 	initPkt := []byte{0, 0, 0, 5, fxpInit, 0, 0, 0, 3}
 	for split := 0; split <= len(initPkt); split++ {
