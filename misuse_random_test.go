@@ -66,6 +66,12 @@ const (
 	misuseConns    = 6
 	misuseLns      = 3
 	misuseSFTPs    = 3
+	// misuseSteadySFTP is the slot of the steady SFTP client: one on the
+	// steady session, which no random operation closes or replaces (a
+	// NewClient on the steady session fills it when it is empty or its
+	// session was replaced), so that files get written and read back while
+	// the other slots churn.
+	misuseSteadySFTP = 0
 	// misuseStall is how long no operation may complete before the run
 	// counts as deadlocked.
 	misuseStall = 10 * time.Second
@@ -267,6 +273,8 @@ type misuse struct {
 	conns    [misuseConns]atomic.Pointer[net.Conn]
 	lns      [misuseLns]atomic.Pointer[libssh.RemoteListener]
 	sftps    [misuseSFTPs]atomic.Pointer[sftp.Client]
+	// steadySFTPOn is the session of the client in the steady SFTP slot.
+	steadySFTPOn atomic.Pointer[libssh.Session]
 
 	mu          sync.Mutex
 	all         []io.Closer // everything made, closed at the end
@@ -1479,7 +1487,15 @@ func init() {
 				}
 				return
 			}
-			adopt(c, c.m.sftps[:], sc)
+			if steady := c.m.sessions[misuseSteady].Load(); s == steady && c.m.steadySFTPOn.Load() != steady {
+				c.m.keep(sc)
+				c.m.steadySFTPOn.Store(steady)
+				if old := c.m.sftps[misuseSteadySFTP].Swap(sc); old != nil {
+					old.Close()
+				}
+				return
+			}
+			adopt(c, c.m.sftps[misuseSteadySFTP+1:], sc)
 		}},
 		{"sftp.Use", 3, func(c *misuseCall) {
 			if c.chance(3) && c.note("nil") {
@@ -1526,7 +1542,7 @@ func init() {
 			}
 		}},
 		{"sftp.Close", 1, func(c *misuseCall) {
-			if sc := c.m.sftps[c.r.IntN(misuseSFTPs)].Load(); sc != nil {
+			if sc := c.m.sftps[misuseSteadySFTP+1+c.r.IntN(misuseSFTPs-1)].Load(); sc != nil {
 				sc.Close()
 			}
 		}},
