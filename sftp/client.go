@@ -119,6 +119,10 @@ type Client struct {
 	writes    int // write requests in flight per file
 	closeOnce sync.Once
 	closeErr  error
+
+	s   *libssh.Session
+	cfg config        // as NewClient settled it (for siblings)
+	rtt time.Duration // a request's round trip at NewClient (0: not timed)
 }
 
 // afterDone runs f once ctx is done, as context.AfterFunc does; the stop
@@ -220,11 +224,13 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 		w.Close()
 		return nil, fmt.Errorf("sftp: handshake: %w", mapErr(err))
 	}
+	rtt := h.rtt
 	if cfg.concurrency == 0 {
 		// The best of two round trips of requests the server answers at
 		// once: the limits request, if made, and SSH_FXP_REALPATH of ".".
 		stop := afterDone(ctx, func() { c.Close() })
-		rtt, rounds := time.Duration(math.MaxInt64), 2
+		rounds := 2
+		rtt = time.Duration(math.MaxInt64)
 		if h.rtt > 0 {
 			rtt, rounds = h.rtt, 1 // the limits request was one
 		}
@@ -247,7 +253,18 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 		pkgsftp.MaxConcurrentRequestsPerFile(reads)(c)
 		cfg.concurrency = writes
 	}
-	return &Client{ch: ch, c: c, writes: cfg.concurrency}, nil
+	return &Client{ch: ch, c: c, writes: cfg.concurrency, s: s, cfg: cfg, rtt: rtt}, nil
+}
+
+// sibling opens another client on c's session with c's settings (its
+// packet size and writes in flight, no round-trip timing): a channel of
+// its own, with its own windows, for a part of a parallel upload.
+func (c *Client) sibling(ctx context.Context) (*Client, error) {
+	opts := []Option{WithPacketSize(c.cfg.packet), WithConcurrency(c.writes), WithClientOptions(c.cfg.raw...)}
+	if c.cfg.window != 0 {
+		opts = append(opts, WithMaxWindow(c.cfg.window))
+	}
+	return NewClient(ctx, c.s, opts...)
 }
 
 // concurrencyFor returns the read and write requests of packet bytes to

@@ -342,28 +342,33 @@ func TestLargeRequests(t *testing.T) {
 }
 
 // TestCancelledTransfer: a transfer whose context ends leaves no file
-// under the final name, and no temporary file.
+// under the final name, and no temporary file; an upload in parts too.
 func TestCancelledTransfer(t *testing.T) {
 	root := t.TempDir()
 	c := sshtestClient(t, sshtest.SFTP{Root: root})
 	local := filepath.Join(t.TempDir(), "big")
 	require.NoError(t, os.WriteFile(local, bytes.Repeat([]byte("x"), 8<<20), 0o644))
 
-	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
-	stop := sftp.WithProgress(func(string, int64, int64) { cancel() })
-	err := sftp.Upload(ctx, c, local, "/big", stop)
-	require.ErrorIs(t, err, context.Canceled)
-	entries, err := os.ReadDir(root)
-	require.NoError(t, err)
-	require.Empty(t, entries)
+	for _, streams := range []int{1, 3} {
+		t.Run(fmt.Sprint("streams=", streams), func(t *testing.T) {
+			sftp.ForceUploadStreams(t, streams)
+			ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
+			stop := sftp.WithProgress(func(string, int64, int64) { cancel() })
+			err := sftp.Upload(ctx, c, local, "/big", stop)
+			require.ErrorIs(t, err, context.Canceled)
+			entries, err := os.ReadDir(root)
+			require.NoError(t, err)
+			require.Empty(t, entries)
+		})
+	}
 
 	require.NoError(t, os.WriteFile(filepath.Join(root, "big"), bytes.Repeat([]byte("y"), 8<<20), 0o644))
 	dir := t.TempDir()
-	ctx, cancel2 := context.WithCancel(testCtx(t, 30*time.Second))
-	stop = sftp.WithProgress(func(string, int64, int64) { cancel2() })
-	err = sftp.Download(ctx, c, "/big", filepath.Join(dir, "big"), stop)
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
+	stop := sftp.WithProgress(func(string, int64, int64) { cancel() })
+	err := sftp.Download(ctx, c, "/big", filepath.Join(dir, "big"), stop)
 	require.ErrorIs(t, err, context.Canceled)
-	entries, err = os.ReadDir(dir)
+	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Empty(t, entries)
 }
@@ -470,4 +475,58 @@ func TestPacketSizeOverServerLimits(t *testing.T) {
 			assert.ErrorIs(t, err, fs.ErrNotExist, "a partial file under the final name")
 		})
 	}
+}
+
+// TestParallelUpload: a file sent in parts on channels of their own (as
+// Upload does on a path with latency) arrives whole, with progress that
+// goes forward to the file's size, and nothing else left; a server that
+// allows one channel only (sshd's MaxSessions 1) gets every part on the
+// client's own channel.
+func TestParallelUpload(t *testing.T) {
+	sftp.ForceUploadStreams(t, 3)
+	data := make([]byte, 5*sftp.OpenSSHPacketSize+777)
+	_, err := rand.Read(data)
+	require.NoError(t, err)
+	local := filepath.Join(t.TempDir(), "data")
+	require.NoError(t, os.WriteFile(local, data, 0o600))
+	oneChannel := server{"sshd-MaxSessions-1", func(t *testing.T, root string, opts ...sftp.Option) (*sftp.Client, string) {
+		return newClient(t, sshdSession(t, sshdtest.Options{ConfigFirst: []string{"MaxSessions 1"}}), opts...), root
+	}, nil}
+	for _, srv := range append(slices.Clone(servers), oneChannel) {
+		t.Run(srv.name, func(t *testing.T) {
+			root := t.TempDir()
+			c, dir := srv.client(t, root)
+			context.AfterFunc(testCtx(t, 60*time.Second), func() { c.Close() })
+			var last int64
+			calls := 0
+			progress := sftp.WithProgress(func(name string, done, total int64) {
+				calls++
+				assert.Equal(t, local, name)
+				assert.EqualValues(t, len(data), total)
+				assert.LessOrEqual(t, last, done, "progress goes forward")
+				last = done
+			})
+			require.NoError(t, sftp.Upload(testCtx(t, 60*time.Second), c, local, path.Join(dir, "data"), progress))
+			require.EqualValues(t, len(data), last)
+			require.Greater(t, calls, 3)
+			got, err := os.ReadFile(filepath.Join(root, "data"))
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(data, got), "uploaded data differ")
+			entries, err := os.ReadDir(root)
+			require.NoError(t, err)
+			require.Len(t, entries, 1, "no temporary file is left")
+		})
+	}
+}
+
+// TestUploadStreams: one channel on a fast path or for a small file; on a
+// slow path enough of sshd's 2 MiB windows, at most 4.
+func TestUploadStreams(t *testing.T) {
+	const big = 1 << 30
+	assert.Equal(t, 1, sftp.UploadStreams(0, big))
+	assert.Equal(t, 1, sftp.UploadStreams(time.Millisecond, big))
+	assert.Equal(t, 2, sftp.UploadStreams(10*time.Millisecond, big))
+	assert.Equal(t, 4, sftp.UploadStreams(50*time.Millisecond, big))
+	assert.Equal(t, 1, sftp.UploadStreams(50*time.Millisecond, 20<<20))
+	assert.Equal(t, 2, sftp.UploadStreams(50*time.Millisecond, 40<<20))
 }
