@@ -148,3 +148,26 @@ func TestFaultZeroWindow(t *testing.T) {
 	require.ErrorIs(t, cmd.Wait(), context.Canceled)
 	require.Error(t, recv(t, written, 30*time.Second), "the write ends with the command, not after 8 MiB")
 }
+
+// TestForwardTargetGone: when the target of a direct-tcpip channel closes
+// without reading, the server ends the channel (as sshd does), so the
+// client's writes fail instead of filling the window for ever.
+func TestForwardTargetGone(t *testing.T) {
+	t.Parallel()
+	s := sshtestSession(t, sshtest.Options{Forwarding: true})
+	port := serveTCP(t, func(c net.Conn) { c.Close() })
+	conn, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	require.NoError(t, err)
+	defer conn.Close()
+	// The deadline only turns a hang into a failure.
+	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i++ { // 64 MiB at most: past any window
+		_, werr = conn.Write(make([]byte, 64<<10))
+	}
+	require.Error(t, werr)
+	require.NotErrorIs(t, werr, os.ErrDeadlineExceeded, "the server ended the channel")
+	_, err = conn.Read(make([]byte, 1))
+	require.Error(t, err)
+	require.NotErrorIs(t, err, os.ErrDeadlineExceeded)
+}

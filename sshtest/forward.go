@@ -58,7 +58,16 @@ func relay(ctx context.Context, cancel context.CancelFunc, ch *libssh.Channel, t
 		close(up)
 	}()
 	if !zeroWindow {
-		io.Copy(writer{target}, ch) // client -> target, up to the client's EOF
+		// client -> target, up to the client's EOF
+		if _, err := io.Copy(writer{target}, ch); err != nil {
+			// The target takes no more (it closed or reset) or the
+			// channel failed: end both, as sshd does, rather than leave
+			// the client writing into a window nobody reads.
+			target.Close()
+			<-up
+			ch.Close()
+			return
+		}
 		target.CloseWrite()
 	}
 	ch.Wait(ctx) // until the client closes the channel
