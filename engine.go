@@ -118,6 +118,7 @@ type sessionState struct {
 	gen     chan struct{} // closed and replaced after every round (invariant 4)
 	counter lib.Counter   // libssh's count of the bytes it read
 	seenIn  uint64        // counter at the last wake-up
+	ackOut  uint64        // the output counter when quickAck was last due
 	waiters atomic.Int32  // goroutines in waitLocked
 	done    chan struct{} // closed when Close begins
 
@@ -429,6 +430,22 @@ func (st *sessionState) runDeferredLocked() {
 
 // inputReadLocked reports whether libssh has read input since the waiters
 // were last woken (always, when there is no counter).
+// ackDueLocked reports whether libssh sent something since it last said
+// so: Linux delays ACKs again ("pingpong" mode) only once we send, so
+// quickAck is needed before a wait only then (a setsockopt per wait cost
+// 1 % of the client's CPU with 50 busy channels).
+func (st *sessionState) ackDueLocked() bool {
+	if st.counter.IsNil() {
+		return true
+	}
+	out := st.counter.OutBytes()
+	if out == st.ackOut {
+		return false
+	}
+	st.ackOut = out
+	return true
+}
+
 func (st *sessionState) inputReadLocked() bool {
 	return st.counter.IsNil() || st.counter.InBytes() != st.seenIn
 }
@@ -484,8 +501,9 @@ func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState) error {
 	}
 	st.waiters.Add(1)
 	defer st.waiters.Add(-1)
+	ack := st.ackDueLocked()
 	st.unlock()
-	if pl := st.currentPoller(); pl != nil {
+	if pl := st.currentPoller(); pl != nil && ack {
 		pl.quickAck() // the reply this waits for is ACKed at once
 	}
 	select {
@@ -721,7 +739,12 @@ func (st *sessionState) startIOLocked() error {
 func (st *sessionState) pump(pl poller, done chan struct{}) {
 	defer close(done)
 	pl.waitRead(func(fd uintptr) bool {
-		defer pl.quickAck() // before waiting for more
+		ack := false
+		defer func() {
+			if ack {
+				pl.quickAck() // before waiting for more
+			}
+		}()
 		for {
 			st.lock()
 			if st.ev.IsNil() {
@@ -745,6 +768,7 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 				lib.Flush(st.ev, st.p, int(fd), pumpRounds)
 			}
 			st.bumpLocked()
+			ack = st.ackDueLocked() || ack
 			st.unlock()
 			switch {
 			case !alive:

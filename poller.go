@@ -36,7 +36,9 @@ type poller interface {
 	// pty, so its second small message in a row (a channel close, then an
 	// open confirmation) waits for our ACK, which Linux delays by up to
 	// 40 ms once we have sent something ("pingpong" mode). Linux clears
-	// the flag again by itself, so it is set before each wait for input.
+	// the flag again by itself when we send, so it is set before a wait
+	// for input whenever libssh sent something since it was last set
+	// (sessionState.ackDueLocked).
 	quickAck()
 	// close stops waitRead and waitWrite; release frees the descriptors
 	// once nothing waits any more.

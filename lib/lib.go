@@ -53,6 +53,11 @@ func (c Counter) IsNil() bool { return c.p == nil }
 // call into C.
 func (c Counter) InBytes() uint64 { return uint64(c.p.in_bytes) }
 
+// OutBytes returns how many bytes libssh has written to the socket: the
+// counter's out_bytes. c must not be NULL. It reads the C struct without a
+// call into C.
+func (c Counter) OutBytes() uint64 { return uint64(c.p.out_bytes) }
+
 // InPackets returns the counter's in_packets: how many packets libssh has
 // received, when c is set as SetCounters' raw counter. c must not be NULL.
 func (c Counter) InPackets() uint64 { return uint64(c.p.in_packets) }
