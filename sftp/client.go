@@ -116,6 +116,7 @@ func WithClientOptions(opts ...pkgsftp.ClientOption) Option {
 type Client struct {
 	ch        *libssh.Channel
 	c         *pkgsftp.Client
+	reads     int // read requests in flight per file
 	writes    int // write requests in flight per file
 	closeOnce sync.Once
 	closeErr  error
@@ -164,23 +165,9 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 			return nil, err
 		}
 	}
-	ch, err := s.NewChannel()
+	ch, err := openSubsystem(ctx, s, cfg.window)
 	if err != nil {
-		return nil, fmt.Errorf("sftp: %w", err)
-	}
-	if cfg.window != 0 {
-		if err := ch.SetMaxWindow(cfg.window); err != nil {
-			ch.Close()
-			return nil, fmt.Errorf("sftp: %w", err)
-		}
-	}
-	if err := ch.OpenSession(ctx); err != nil {
-		ch.Close()
-		return nil, fmt.Errorf("sftp: open channel: %w", err)
-	}
-	if err := ch.RequestSubsystem(ctx, "sftp"); err != nil {
-		ch.Close()
-		return nil, fmt.Errorf("sftp: the server has no sftp subsystem: %w", err)
+		return nil, err
 	}
 	// The handshake has no context: ctx ending closes the channel, which
 	// ends it. The version exchange (and the limits request) is done here,
@@ -224,7 +211,7 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 		w.Close()
 		return nil, fmt.Errorf("sftp: handshake: %w", mapErr(err))
 	}
-	rtt := h.rtt
+	rtt, reads := h.rtt, max(cfg.concurrency, 1)
 	if cfg.concurrency == 0 {
 		// The best of two round trips of requests the server answers at
 		// once: the limits request, if made, and SSH_FXP_REALPATH of ".".
@@ -249,11 +236,36 @@ func NewClient(ctx context.Context, s *libssh.Session, opts ...Option) (*Client,
 			w.Close()
 			return nil, fmt.Errorf("sftp: handshake: %w", mapErr(err))
 		}
-		reads, writes := concurrencyFor(rtt, cfg.packet)
+		var writes int
+		reads, writes = concurrencyFor(rtt, cfg.packet)
 		pkgsftp.MaxConcurrentRequestsPerFile(reads)(c)
 		cfg.concurrency = writes
 	}
-	return &Client{ch: ch, c: c, writes: cfg.concurrency, s: s, cfg: cfg, rtt: rtt}, nil
+	return &Client{ch: ch, c: c, reads: reads, writes: cfg.concurrency, s: s, cfg: cfg, rtt: rtt}, nil
+}
+
+// openSubsystem opens a channel on s running the "sftp" subsystem, with
+// its window capped at window bytes (0: the session's cap).
+func openSubsystem(ctx context.Context, s *libssh.Session, window int) (*libssh.Channel, error) {
+	ch, err := s.NewChannel()
+	if err != nil {
+		return nil, fmt.Errorf("sftp: %w", err)
+	}
+	if window != 0 {
+		if err := ch.SetMaxWindow(window); err != nil {
+			ch.Close()
+			return nil, fmt.Errorf("sftp: %w", err)
+		}
+	}
+	if err := ch.OpenSession(ctx); err != nil {
+		ch.Close()
+		return nil, fmt.Errorf("sftp: open channel: %w", err)
+	}
+	if err := ch.RequestSubsystem(ctx, "sftp"); err != nil {
+		ch.Close()
+		return nil, fmt.Errorf("sftp: the server has no sftp subsystem: %w", err)
+	}
+	return ch, nil
 }
 
 // sibling opens another client on c's session with c's settings (its

@@ -16,3 +16,11 @@ func ForceUploadStreams(t testing.TB, n int) {
 // UploadStreams is how many channels an upload of size bytes uses over a
 // path with round trip rtt.
 func UploadStreams(rtt time.Duration, size int64) int { return uploadStreams(rtt, size) }
+
+// SetGetFileMin sets the smallest file Download reads on a channel of its
+// own, until t ends.
+func SetGetFileMin(t testing.TB, n int64) {
+	old := getFileMin
+	getFileMin = n
+	t.Cleanup(func() { getFileMin = old })
+}

@@ -56,7 +56,7 @@ func sshtestClient(t *testing.T, sftpOpts sshtest.SFTP, opts ...sftp.Option) *sf
 	return newClient(t, s, opts...)
 }
 
-func newClient(t *testing.T, s *libssh.Session, opts ...sftp.Option) *sftp.Client {
+func newClient(t testing.TB, s *libssh.Session, opts ...sftp.Option) *sftp.Client {
 	t.Helper()
 	c, err := sftp.NewClient(testCtx(t, 30*time.Second), s, opts...)
 	require.NoError(t, err)
@@ -66,7 +66,7 @@ func newClient(t *testing.T, s *libssh.Session, opts ...sftp.Option) *sftp.Clien
 
 // sshdSession is a logged-in session to a new sshd -i, whose internal-sftp
 // is OpenSSH's sftp-server.
-func sshdSession(t *testing.T, opts sshdtest.Options) *libssh.Session {
+func sshdSession(t testing.TB, opts sshdtest.Options) *libssh.Session {
 	t.Helper()
 	srv := sshdtest.New(t, opts)
 	ctx := testCtx(t, 30*time.Second)

@@ -449,31 +449,35 @@ func TestMisuse(t *testing.T) {
 // TestPacketSizeOverServerLimits: a request size over what the server
 // serves. OpenSSH's server announces its limits, and the size is lowered
 // to them: the download is whole. sshtest's announces none and answers
-// reads with at most 32 KiB, which pkg/sftp takes for the end of the file:
-// Download fails, and leaves nothing under the final name.
+// reads with at most 32 KiB. Download's own read path (files of 4 MiB or
+// more) asks again for the rest of a short answer: whole too. Through
+// pkg/sftp (smaller files), which takes a short answer for the end of the
+// file, Download fails, and leaves nothing under the final name.
 func TestPacketSizeOverServerLimits(t *testing.T) {
-	data := make([]byte, 5<<20+77)
-	_, err := rand.Read(data)
-	require.NoError(t, err)
-	for _, srv := range servers {
-		t.Run(srv.name, func(t *testing.T) {
-			root := t.TempDir()
-			require.NoError(t, os.WriteFile(filepath.Join(root, "data"), data, 0o600))
-			c, dir := srv.client(t, root, sftp.WithPacketSize(1<<20))
-			back := filepath.Join(t.TempDir(), "back")
-			err := sftp.Download(testCtx(t, 60*time.Second), c, path.Join(dir, "data"), back)
-			if srv.name == "sshd" {
-				require.NoError(t, err)
-				got, err := os.ReadFile(back)
-				require.NoError(t, err)
-				require.True(t, bytes.Equal(data, got), "downloaded data differ")
-				return
-			}
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), "bytes of")
-			_, err = os.Stat(back)
-			assert.ErrorIs(t, err, fs.ErrNotExist, "a partial file under the final name")
-		})
+	for _, size := range []int{5<<20 + 77, 3<<20 + 77} {
+		data := make([]byte, size)
+		_, err := rand.Read(data)
+		require.NoError(t, err)
+		for _, srv := range servers {
+			t.Run(fmt.Sprintf("%s/%d", srv.name, size), func(t *testing.T) {
+				root := t.TempDir()
+				require.NoError(t, os.WriteFile(filepath.Join(root, "data"), data, 0o600))
+				c, dir := srv.client(t, root, sftp.WithPacketSize(1<<20))
+				back := filepath.Join(t.TempDir(), "back")
+				err := sftp.Download(testCtx(t, 60*time.Second), c, path.Join(dir, "data"), back)
+				if srv.name == "sshd" || size >= 4<<20 {
+					require.NoError(t, err)
+					got, err := os.ReadFile(back)
+					require.NoError(t, err)
+					require.True(t, bytes.Equal(data, got), "downloaded data differ")
+					return
+				}
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "bytes of")
+				_, err = os.Stat(back)
+				assert.ErrorIs(t, err, fs.ErrNotExist, "a partial file under the final name")
+			})
+		}
 	}
 }
 
@@ -481,10 +485,12 @@ func TestPacketSizeOverServerLimits(t *testing.T) {
 // Upload does on a path with latency) arrives whole, with progress that
 // goes forward to the file's size, and nothing else left; a server that
 // allows one channel only (sshd's MaxSessions 1) gets every part on the
-// client's own channel.
+// client's own channel. Downloaded back (over 4 MiB: on a channel of its
+// own, or through the client's where the server allows one), it is whole
+// too.
 func TestParallelUpload(t *testing.T) {
 	sftp.ForceUploadStreams(t, 3)
-	data := make([]byte, 5*sftp.OpenSSHPacketSize+777)
+	data := make([]byte, 4<<20+5*sftp.OpenSSHPacketSize+777)
 	_, err := rand.Read(data)
 	require.NoError(t, err)
 	local := filepath.Join(t.TempDir(), "data")
@@ -515,6 +521,21 @@ func TestParallelUpload(t *testing.T) {
 			entries, err := os.ReadDir(root)
 			require.NoError(t, err)
 			require.Len(t, entries, 1, "no temporary file is left")
+
+			back := filepath.Join(t.TempDir(), "back")
+			last, calls = 0, 0
+			require.NoError(t, sftp.Download(testCtx(t, 60*time.Second), c, path.Join(dir, "data"), back,
+				sftp.WithProgress(func(name string, done, total int64) {
+					calls++
+					assert.EqualValues(t, len(data), total)
+					assert.LessOrEqual(t, last, done, "progress goes forward")
+					last = done
+				})))
+			require.EqualValues(t, len(data), last)
+			require.Greater(t, calls, 3)
+			got, err = os.ReadFile(back)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(data, got), "downloaded data differ")
 		})
 	}
 }
