@@ -426,8 +426,6 @@ func (st *sessionState) runDeferredLocked() {
 
 // --- waits (invariants 4 and 5) ---
 
-// inputReadLocked reports whether libssh has read input since the waiters
-// were last woken (always, when there is no counter).
 // ackDueLocked reports whether libssh sent something since it last said
 // so: Linux delays ACKs again ("pingpong" mode) only once we send, so
 // quickAck is needed before a wait only then (a setsockopt per wait cost
@@ -444,6 +442,8 @@ func (st *sessionState) ackDueLocked() bool {
 	return true
 }
 
+// inputReadLocked reports whether libssh has read input since the waiters
+// were last woken (always, when there is no counter).
 func (st *sessionState) inputReadLocked() bool {
 	return st.counter.IsNil() || st.counter.InBytes() != st.seenIn
 }

@@ -555,29 +555,29 @@ func TestHostKeyCallbackRunsOnce(t *testing.T) {
 		assert.Equal(t, 1, srv.AuthRequests(), "the password was the first request")
 	})
 
+	// Connect and VerifyHost, both waiting for the callback, end with the
+	// session.
+	endWhileWaiting := func(t *testing.T, end func(*libssh.Session) error) (connectErr, verifyErr error) {
+		srv := newSSHTest(t, sshtest.Options{})
+		s, cb, connected := connectingToSSHTest(t, srv)
+		verified := make(chan error, 1)
+		go func() { verified <- s.VerifyHost() }()
+		require.Eventually(t, func() bool { return libssh.HostKeyWaiters(s) == 2 }, 10*time.Second, time.Millisecond)
+		require.NoError(t, end(s))
+		connectErr, verifyErr = recv(t, connected, 10*time.Second), recv(t, verified, 10*time.Second)
+		assert.EqualValues(t, 1, cb.calls.Load())
+		return connectErr, verifyErr
+	}
 	t.Run("Disconnect", func(t *testing.T) {
 		t.Parallel()
-		srv := newSSHTest(t, sshtest.Options{})
-		s, cb, connected := connectingToSSHTest(t, srv)
-		verified := make(chan error, 1)
-		go func() { verified <- s.VerifyHost() }()
-		require.Eventually(t, func() bool { return libssh.HostKeyWaiters(s) == 2 }, 10*time.Second, time.Millisecond)
-		require.NoError(t, s.Disconnect())
-		assert.Error(t, recv(t, connected, 10*time.Second), "Connect after Disconnect")
-		assert.ErrorContains(t, recv(t, verified, 10*time.Second), "disconnected", "VerifyHost after Disconnect")
-		assert.EqualValues(t, 1, cb.calls.Load())
+		connectErr, verifyErr := endWhileWaiting(t, (*libssh.Session).Disconnect)
+		assert.Error(t, connectErr, "Connect after Disconnect")
+		assert.ErrorContains(t, verifyErr, "disconnected", "VerifyHost after Disconnect")
 	})
-
 	t.Run("Close", func(t *testing.T) {
 		t.Parallel()
-		srv := newSSHTest(t, sshtest.Options{})
-		s, cb, connected := connectingToSSHTest(t, srv)
-		verified := make(chan error, 1)
-		go func() { verified <- s.VerifyHost() }()
-		require.Eventually(t, func() bool { return libssh.HostKeyWaiters(s) == 2 }, 10*time.Second, time.Millisecond)
-		require.NoError(t, s.Close())
-		assert.ErrorIs(t, recv(t, connected, 10*time.Second), libssh.ErrClosed)
-		assert.ErrorIs(t, recv(t, verified, 10*time.Second), libssh.ErrClosed)
-		assert.EqualValues(t, 1, cb.calls.Load())
+		connectErr, verifyErr := endWhileWaiting(t, (*libssh.Session).Close)
+		assert.ErrorIs(t, connectErr, libssh.ErrClosed)
+		assert.ErrorIs(t, verifyErr, libssh.ErrClosed)
 	})
 }

@@ -102,15 +102,12 @@ func (t *transfer) getFile(ctx context.Context, c *Client, remote string, dst io
 			if _, err := dst.WriteAt(buf[:got], want.off); err != nil {
 				return done, err
 			}
-			done += got
+			t.advance(remote, &done, int(got), size)
 			if got < want.n {
 				// A short answer is not the end: ask for the rest.
 				if err := g.read(handle, span{want.off + got, want.n - got}, inFlight); err != nil {
 					return done, err
 				}
-			}
-			if done < size {
-				t.report(remote, done, size)
 			}
 		case typ == fxpStatus:
 			code, msg, err := g.status(length)

@@ -503,18 +503,9 @@ func TestParallelUpload(t *testing.T) {
 			root := t.TempDir()
 			c, dir := srv.client(t, root)
 			context.AfterFunc(testCtx(t, 60*time.Second), func() { c.Close() })
-			var last int64
-			calls := 0
-			progress := sftp.WithProgress(func(name string, done, total int64) {
-				calls++
-				assert.Equal(t, local, name)
-				assert.EqualValues(t, len(data), total)
-				assert.LessOrEqual(t, last, done, "progress goes forward")
-				last = done
-			})
+			progress, checkProgress := progressOf(t, local, int64(len(data)))
 			require.NoError(t, sftp.Upload(testCtx(t, 60*time.Second), c, local, path.Join(dir, "data"), progress))
-			require.EqualValues(t, len(data), last)
-			require.Greater(t, calls, 3)
+			checkProgress()
 			got, err := os.ReadFile(filepath.Join(root, "data"))
 			require.NoError(t, err)
 			require.True(t, bytes.Equal(data, got), "uploaded data differ")
@@ -523,20 +514,33 @@ func TestParallelUpload(t *testing.T) {
 			require.Len(t, entries, 1, "no temporary file is left")
 
 			back := filepath.Join(t.TempDir(), "back")
-			last, calls = 0, 0
-			require.NoError(t, sftp.Download(testCtx(t, 60*time.Second), c, path.Join(dir, "data"), back,
-				sftp.WithProgress(func(name string, done, total int64) {
-					calls++
-					assert.EqualValues(t, len(data), total)
-					assert.LessOrEqual(t, last, done, "progress goes forward")
-					last = done
-				})))
-			require.EqualValues(t, len(data), last)
-			require.Greater(t, calls, 3)
+			progress, checkProgress = progressOf(t, path.Join(dir, "data"), int64(len(data)))
+			require.NoError(t, sftp.Download(testCtx(t, 60*time.Second), c, path.Join(dir, "data"), back, progress))
+			checkProgress()
 			got, err = os.ReadFile(back)
 			require.NoError(t, err)
 			require.True(t, bytes.Equal(data, got), "downloaded data differ")
 		})
+	}
+}
+
+// progressOf is a WithProgress for a transfer of name's size bytes that
+// checks each call, and a check that the calls went forward, several
+// times, to the size.
+func progressOf(t *testing.T, name string, size int64) (sftp.TransferOption, func()) {
+	var last int64
+	calls := 0
+	opt := sftp.WithProgress(func(got string, done, total int64) {
+		calls++
+		assert.Equal(t, name, got)
+		assert.Equal(t, size, total)
+		assert.LessOrEqual(t, last, done, "progress goes forward")
+		last = done
+	})
+	return opt, func() {
+		t.Helper()
+		require.Equal(t, size, last)
+		require.Greater(t, calls, 3)
 	}
 }
 

@@ -245,8 +245,8 @@ func (t *transfer) uploadFile(ctx context.Context, c *Client, local, remote stri
 	if n := uploadStreams(c.rtt, fi.Size()); n > 1 {
 		err = t.uploadParts(ctx, c, src, dst, tmp, local, fi.Size(), n)
 	} else {
-		r := &progressReader{ctx: ctx, r: src, t: t, name: local, total: fi.Size()}
-		_, err = dst.ReadFrom(r)
+		var sent int64
+		_, err = dst.ReadFrom(t.reader(ctx, src, local, &sent, fi.Size(), fi.Size()))
 	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
@@ -287,10 +287,11 @@ func (t *transfer) downloadFile(ctx context.Context, c *Client, remote, local st
 		return err
 	}
 	var n int64
-	if fi.Size() >= getFileMin {
+	own := fi.Size() >= getFileMin
+	if own {
 		n, err = t.getFile(ctx, c, remote, dst, fi.Size())
 	}
-	if fi.Size() < getFileMin || errors.As(err, new(errNoGet)) {
+	if !own || errors.As(err, new(errNoGet)) {
 		// A small file, or no channel of its own: through pkg/sftp.
 		w := &progressWriter{ctx: ctx, w: dst, t: t, name: remote, total: fi.Size()}
 		n, err = src.WriteTo(w)
@@ -333,6 +334,20 @@ func (t *transfer) report(name string, done, total int64) {
 	}
 }
 
+// advance adds n bytes to *done, name's progress, and reports it unless the
+// file is complete (its last call comes once it is in place). *done is
+// guarded by t.mu: the parts of an upload share it.
+func (t *transfer) advance(name string, done *int64, n int, total int64) {
+	if n <= 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if *done += int64(n); *done < total && t.progress != nil {
+		t.progress(name, *done, total)
+	}
+}
+
 // getFileMin is the smallest file Download reads on a channel of its own
 // (getFile): below it the channel's set-up costs more than it saves.
 var getFileMin int64 = 4 << 20 // a variable for tests
@@ -359,108 +374,80 @@ var uploadStreams = func(rtt time.Duration, size int64) int {
 func (t *transfer) uploadParts(ctx context.Context, c *Client, src *os.File, dst *File, tmp, name string, size int64, n int) error {
 	step := int64(c.cfg.packet)
 	part := (size/int64(n) + step - 1) / step * step
-	var (
-		sent int64
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs error
-	)
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if errs == nil {
-			errs = err
-		}
-	}
-	for off := int64(0); off < size; off += part {
+	var sent int64 // of the whole file, guarded by t.mu
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, off := 0, int64(0); off < size; i, off = i+1, off+part {
 		length := min(part, size-off)
-		f := dst
+		r := t.reader(ctx, io.NewSectionReader(src, off, length), name, &sent, size, length)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if off > 0 {
-				pc := c
-				sc, err := c.sibling(ctx)
-				if err == nil {
-					defer sc.Close()
-					defer watch(ctx, sc)()
-					pc = sc
-				}
-				if f, err = pc.OpenFile(tmp, os.O_WRONLY, 0); err != nil {
-					fail(err)
-					return
-				}
-				defer func() {
-					if err := f.Close(); err != nil {
-						fail(err)
-					}
-				}()
-				if _, err := f.Seek(off, io.SeekStart); err != nil {
-					fail(err)
-					return
-				}
+			if off == 0 {
+				_, errs[i] = dst.ReadFrom(r)
+				return
 			}
-			r := &partReader{ctx: ctx, r: io.NewSectionReader(src, off, length), t: t, name: name, sent: &sent, total: size, size: length}
-			if _, err := f.ReadFrom(r); err != nil {
-				fail(err)
-			}
+			errs[i] = t.uploadPart(ctx, c, tmp, off, r)
 		}()
 	}
 	wg.Wait()
-	return errs
-}
-
-// partReader is progressReader for a part of a file, counting into the
-// whole file's progress.
-type partReader struct {
-	ctx   context.Context
-	r     io.Reader
-	t     *transfer
-	name  string
-	sent  *int64 // of the whole file (guarded by t.mu)
-	total int64
-	size  int64
-}
-
-func (r *partReader) Size() int64 { return r.size }
-
-func (r *partReader) Read(b []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := r.r.Read(b)
-	if n > 0 && r.t.progress != nil {
-		r.t.mu.Lock()
-		defer r.t.mu.Unlock()
-		if *r.sent += int64(n); *r.sent < r.total {
-			r.t.progress(r.name, *r.sent, r.total)
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
-	return n, err
+	return nil
 }
 
-// progressReader stops at ctx's end and reports progress. Its Size lets
-// File.ReadFrom send with many requests in flight.
+// uploadPart writes r at off in tmp, on a sibling client of c, or on c.
+func (t *transfer) uploadPart(ctx context.Context, c *Client, tmp string, off int64, r io.Reader) (err error) {
+	if sc, err := c.sibling(ctx); err == nil {
+		defer sc.Close()
+		defer watch(ctx, sc)()
+		c = sc
+	}
+	f, err := c.OpenFile(tmp, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	_, err = f.ReadFrom(r)
+	return err
+}
+
+// progressReader stops at ctx's end and counts what it reads into *done,
+// the file's progress (see transfer.advance). Its Size, what it will read,
+// lets File.ReadFrom send with many requests in flight.
 type progressReader struct {
 	ctx   context.Context
 	r     io.Reader
 	t     *transfer
 	name  string
-	done  int64
-	total int64
+	done  *int64
+	total int64 // the whole file's size
+	size  int64
 }
 
-func (r *progressReader) Size() int64 { return r.total }
+// reader is a progressReader of size bytes of r, part of name's total.
+func (t *transfer) reader(ctx context.Context, r io.Reader, name string, done *int64, total, size int64) *progressReader {
+	return &progressReader{ctx: ctx, r: r, t: t, name: name, done: done, total: total, size: size}
+}
+
+func (r *progressReader) Size() int64 { return r.size }
 
 func (r *progressReader) Read(b []byte) (int, error) {
 	if err := r.ctx.Err(); err != nil {
 		return 0, err
 	}
 	n, err := r.r.Read(b)
-	r.done += int64(n)
-	if n > 0 && r.done < r.total {
-		r.t.report(r.name, r.done, r.total)
-	}
+	r.t.advance(r.name, r.done, n, r.total)
 	return n, err
 }
 
@@ -479,9 +466,6 @@ func (w *progressWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := w.w.Write(b)
-	w.done += int64(n)
-	if n > 0 && w.done < w.total {
-		w.t.report(w.name, w.done, w.total)
-	}
+	w.t.advance(w.name, &w.done, n, w.total)
 	return n, err
 }

@@ -63,9 +63,11 @@ func relay(ctx context.Context, cancel context.CancelFunc, ch *libssh.Channel, t
 			// The target takes no more (it closed or reset) or the
 			// channel failed: end both, as sshd does, rather than leave
 			// the client writing into a window nobody reads.
+			// (The channel first: a client that stopped reading would
+			// keep the copy to it waiting.)
 			target.Close()
-			<-up
 			ch.Close()
+			<-up
 			return
 		}
 		target.CloseWrite()
