@@ -93,6 +93,7 @@ type chanState struct {
 	seenActivity uint64
 	events       uint64
 	readWakes    atomic.Uint64 // waits of readers that readGen ended (for the tests)
+	sent         int64         // bytes libssh took from writes (for the tests' engine dump)
 }
 
 // activityLocked is a number that changes whenever the channel received a
@@ -920,6 +921,7 @@ func (c *chanState) write(ctx context.Context, b []byte, stderr bool) (int, erro
 				return false, c.errorLocked("channel write", "failed")
 			}
 			written += max(n, 0)
+			c.sent += int64(max(n, 0))
 			if n > 0 {
 				st.flushLocked()
 			}

@@ -214,10 +214,8 @@ type properties struct {
 func newState(p lib.Session, owned bool, cfg config) *sessionState {
 	liveSessions.Add(1)
 	counter := lib.CounterNew() // NULL when out of memory: unlock then always wakes
-	packets := lib.Counter{}
 	if !counter.IsNil() {
-		packets = lib.CounterNew() // NULL when out of memory: Listen then checks ports
-		lib.SetCounters(p, counter, packets)
+		lib.SetCounters(p, counter, lib.Counter{})
 	}
 	st := &sessionState{
 		sem:      make(chan struct{}, 1),
@@ -232,7 +230,7 @@ func newState(p lib.Session, owned bool, cfg config) *sessionState {
 		ended:    make(chan struct{}),
 		callSem:  make(chan struct{}, 1),
 		channels: map[*chanState]struct{}{},
-		fwd:      remoteForwards{sem: make(chan struct{}, 1), packets: packets},
+		fwd:      remoteForwards{sem: make(chan struct{}, 1)},
 	}
 	wrapped.Store(p, st)
 	return st
@@ -998,10 +996,6 @@ func (st *sessionState) close() bool {
 	if !st.counter.IsNil() {
 		lib.CounterFree(st.counter)
 		st.counter = lib.Counter{}
-	}
-	if !st.fwd.packets.IsNil() {
-		lib.CounterFree(st.fwd.packets)
-		st.fwd.packets = lib.Counter{}
 	}
 	st.server.Free()
 	st.agentFwd.reg.Free()

@@ -800,3 +800,19 @@ func TestRegressCloseSaysGoodbye(t *testing.T) {
 	t.Logf("%d of %d Close calls said goodbye", goodbyes, sessions)
 	assert.GreaterOrEqual(t, goodbyes, sessions*3/4, "Close says goodbye though the lock is busy")
 }
+
+// TestEngineDump: the misuse test's stall report says where a session's
+// bytes are, each channel's bytes sent and read included.
+func TestEngineDump(t *testing.T) {
+	s := authedSession(t, sshdtest.Options{Unprivileged: true})
+	ch := execChannel(t, s, "cat")
+	_, err := ch.Write([]byte("hello\n"))
+	require.NoError(t, err)
+	buf := make([]byte, 6)
+	_, err = io.ReadFull(ch, buf)
+	require.NoError(t, err)
+	dump := libssh.EngineDump()
+	assert.Contains(t, dump, "connected=true")
+	assert.Regexp(t, `kernelIn=0 kernelOut=\d+`, dump)
+	assert.Contains(t, dump, "sent=6 read=6")
+}

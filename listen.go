@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"strconv"
@@ -24,9 +25,19 @@ const listenBacklog = 64
 // server to confirm that it stopped listening.
 const cancelForwardWait = 10 * time.Second
 
-// listenRetries bounds how often Listen asks again for a server-chosen
-// port when libssh may have read the wrong one (see verifyPortLocked).
-const listenRetries = 3
+// For port 0 Listen picks the port itself: a random one of the dynamic
+// range (RFC 6335), at most chosenPortTries of them while the server
+// refuses. It never lets the server choose: libssh (0.10 and 0.11 alike)
+// reads the port the server chose from "the last packet we received" (its
+// own FIXME), which can be the first part of a packet still arriving, and
+// the read takes four bytes of it; that packet is then parsed shifted and
+// dropped as garbage, so whatever it carried (channel data, a reply) is
+// lost for good (TestListenPortZeroDuringTransfer).
+const (
+	chosenPortTries = 8
+	dynamicPortMin  = 49152
+	dynamicPortMax  = 65535
+)
 
 // remoteForwards is a session's remote forwarding state (ssh -R): its
 // listeners and its share of libssh's one global-request slot, which the
@@ -44,10 +55,6 @@ type remoteForwards struct {
 	// outstanding (a keepalive's, or an abandoned forward request's); the
 	// next forward request collects it first.
 	dirty bool
-	// packets counts the packets libssh received (ssh_set_counters' raw
-	// counter), to tell whether the server-chosen port libssh read can
-	// be trusted; NULL when out of memory.
-	packets lib.Counter
 	// listeners are the open listeners; handler is the client message
 	// handler that hands them the server's "forwarded-tcpip" channels,
 	// installed by the first Listen and freed after the session.
@@ -61,8 +68,12 @@ type remoteForwards struct {
 // Accept returns those connections. network must be "tcp", "tcp4" or
 // "tcp6"; addr is "host:port" as the server resolves it: "" or "0.0.0.0"
 // for every address (OpenSSH allows other than loopback only with
-// GatewayPorts), "localhost" for loopback. Port 0 lets the server choose
-// one, which [RemoteListener.Addr] then reports.
+// GatewayPorts), "localhost" for loopback. For port 0 Listen picks the port,
+// which [RemoteListener.Addr] then reports: a random one of 49152-65535,
+// and another while the server refuses, at most 8. (It does not let the
+// server choose: libssh reads the chosen port from whatever packet it
+// handled last, and when that is part of a packet still arriving, the
+// packet is lost, with the channel data it carried.)
 //
 // The listener is a [*RemoteListener], which adds AcceptContext. Its
 // connections are the type [Session.DialContext] returns: deadlines work,
@@ -135,57 +146,37 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 	l := &RemoteListener{s: s, st: st, host: host, port: port,
 		queue: make(chan *forwardConn, listenBacklog), done: make(chan struct{})}
 	op := "listen on " + net.JoinHostPort(host, portStr) + " (remote)"
-	for try := 0; ; try++ {
-		var p0, b0 uint64
-		var sent bool
+	tries := 1
+	if port == 0 {
+		tries = chosenPortTries
+	}
+	for try := 0; try < tries; try++ {
+		if port == 0 {
+			l.port = dynamicPortMin + rand.IntN(dynamicPortMax-dynamicPortMin+1)
+		}
+		registered := false
 		err = st.globalRequest(ctx, op, func() int {
-			if !sent {
-				if port == 0 && lib.GetError(st.p) == deniedListen {
-					// A refusal of an earlier Listen is still libssh's
-					// last error, and would pass for this one's: have
-					// the server refuse a cancel of nothing first, whose
-					// error then is the last.
-					if lib.ChannelCancelForward(st.p, "", 0) == lib.SSH_AGAIN {
-						st.fwd.dirty = true
-						return lib.SSH_AGAIN
-					}
-				}
+			if !registered {
 				// Registered before the request goes out: a connection
-				// to a fixed port may come right behind the answer.
+				// may come right behind the answer.
 				st.fwd.listeners[l] = struct{}{}
-				p0, b0 = st.packetCountLocked(), st.counter.InBytes()
-				sent = true
+				registered = true
 			}
-			rc, bound := lib.ChannelListenForward(st.p, host, port)
-			if rc == lib.SSH_ERROR && port == 0 && lib.GetError(st.p) != deniedListen && st.usableLocked() == nil && st.checkStatusLocked() {
-				// The server said yes, but libssh failed to read the
-				// port from the last packet it received, which was
-				// another (see trustBoundPortLocked): the server listens
-				// on a port nobody knows, until the session ends.
-				rc, bound = lib.SSH_OK, 0
-			}
-			if rc == lib.SSH_OK && port == 0 {
-				l.port = bound
-				if !st.trustBoundPortLocked(p0, b0) && !st.verifyPortLocked(ctx, l) {
-					l.port = -1 // unknown: ask again
-				}
-			}
-			if rc == lib.SSH_ERROR || l.port < 0 {
+			// l.port is never 0 here, so libssh reads no port from its
+			// input buffer (see chosenPortTries).
+			rc, _ := lib.ChannelListenForward(st.p, host, l.port)
+			if rc == lib.SSH_ERROR {
 				delete(st.fwd.listeners, l)
 			}
 			return rc
 		})
-		if err == nil && l.port <= 0 {
-			if err = ctx.Err(); err != nil {
-				break // a check of the port ended with ctx: ask no more
-			}
-			if try+1 < listenRetries {
-				l.port = 0
-				continue
-			}
-			err = &Error{Op: op, Message: "libssh could not tell which port the server chose"}
+		var e *Error
+		if err == nil || !errors.As(err, &e) || e.Code != ErrorCodeRequestDenied {
+			break // listening, or a failure another port would not fix
 		}
-		break
+	}
+	if err != nil && port == 0 {
+		err = fmt.Errorf("%w (asked for %d random ports of %d-%d)", deniedForward(err), tries, dynamicPortMin, dynamicPortMax)
 	}
 	if err != nil {
 		st.lock()
@@ -196,9 +187,6 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 	return l, nil
 }
 
-// deniedListen is libssh's error message for a refused tcpip-forward.
-const deniedListen = "Global request tcpip-forward failed"
-
 // deniedForward says what a refused forward request usually means.
 func deniedForward(err error) error {
 	var e *Error
@@ -206,72 +194,6 @@ func deniedForward(err error) error {
 		e.Message = "the server refused to forward the port (forwarding not allowed, a privileged port, or a port in use)"
 	}
 	return err
-}
-
-// packetCountLocked returns how many packets libssh has received, or 0
-// without the counter.
-func (st *sessionState) packetCountLocked() uint64 {
-	if st.fwd.packets.IsNil() {
-		return 0
-	}
-	return st.fwd.packets.InPackets()
-}
-
-// trustBoundPortLocked tells whether the port ssh_channel_listen_forward
-// just read is the server's answer. libssh 0.10 reads it from the last
-// packet it received, which is the answer only if nothing came after it
-// (its own comment: "no guarantee the last packet we received contains
-// that info"). p0 and b0 are the packet and byte counts from before the
-// request: exactly one small packet since then was the answer.
-func (st *sessionState) trustBoundPortLocked(p0, b0 uint64) bool {
-	if st.fwd.packets.IsNil() || st.counter.IsNil() {
-		return false
-	}
-	// The answer with its port is under 100 bytes on the wire with every
-	// cipher and MAC libssh has; a packet begun after it adds at least a
-	// cipher block to the count.
-	return st.fwd.packets.InPackets()-p0 == 1 && st.counter.InBytes()-b0 < 100
-}
-
-// verifyPortLocked checks a server-chosen port libssh may have misread:
-// cancelling it succeeds only if the server listens there, and then the
-// port is asked for by number. It reports whether l.port is now the
-// server's. Called inside a globalRequest step, which it continues.
-func (st *sessionState) verifyPortLocked(ctx context.Context, l *RemoteListener) bool {
-	if l.port <= 0 || l.port > 65535 {
-		return false
-	}
-	ok := st.globalRequestLocked(ctx, func() int { return lib.ChannelCancelForward(st.p, l.host, l.port) })
-	if !ok {
-		return false
-	}
-	return st.globalRequestLocked(ctx, func() int {
-		rc, _ := lib.ChannelListenForward(st.p, l.host, l.port)
-		return rc
-	})
-}
-
-// globalRequestLocked runs a further global request inside a globalRequest
-// step until the server answers, waiting as drive does; it returns with the
-// lock held, and whether the server said yes.
-func (st *sessionState) globalRequestLocked(ctx context.Context, call func() int) bool {
-	for {
-		if st.usableLocked() != nil {
-			return false
-		}
-		switch call() {
-		case lib.SSH_OK:
-			return true
-		case lib.SSH_ERROR:
-			return false
-		}
-		if err := st.waitLocked(ctx); err != nil {
-			st.lock()
-			st.fwd.dirty = true // the answer is left for the next request
-			return false
-		}
-		st.lock()
-	}
 }
 
 // globalRequest runs call, a libssh function that sends a global request

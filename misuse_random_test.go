@@ -135,8 +135,11 @@ func TestMisuseRandom(t *testing.T) {
 			if n := m.done.Load(); n != last {
 				last, since = n, time.Now()
 			} else if time.Since(since) > misuseStall {
+				// The engine's state first: a session's lock
+				// is free by now unless its holder is stuck.
+				engine := libssh.EngineDump()
 				m.stop.Store(true)
-				stalled <- allStacks()
+				stalled <- append([]byte("engines:\n"+engine+"\n"), allStacks()...)
 				return
 			}
 		}

@@ -58,10 +58,6 @@ func (c Counter) InBytes() uint64 { return uint64(c.p.in_bytes) }
 // call into C.
 func (c Counter) OutBytes() uint64 { return uint64(c.p.out_bytes) }
 
-// InPackets returns the counter's in_packets: how many packets libssh has
-// received, when c is set as SetCounters' raw counter. c must not be NULL.
-func (c Counter) InPackets() uint64 { return uint64(c.p.in_packets) }
-
 // IsNil reports whether s is NULL.
 func (s Session) IsNil() bool { return s.p == nil }
 

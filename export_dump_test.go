@@ -1,0 +1,72 @@
+package libssh
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/golibssh/libssh/lib"
+)
+
+// EngineDump describes every live session's engine, for a test that saw no
+// progress: where the bytes are (the kernel's queues, libssh's counters and
+// buffers, each channel's bytes sent and read) and who waits. A session
+// whose lock stays busy for a second is named as such. Reading a channel's
+// buffered count may let libssh read input.
+func EngineDump() string {
+	var b strings.Builder
+	wrapped.Range(func(_, v any) bool {
+		if st, ok := v.(*sessionState); ok {
+			st.dump(&b)
+		}
+		return true
+	})
+	return b.String()
+}
+
+func (st *sessionState) dump(b *strings.Builder) {
+	fmt.Fprintf(b, "session %p:", st)
+	if !st.lockWithin(time.Second) {
+		b.WriteString(" lock busy for 1s\n")
+		return
+	}
+	defer st.unlock()
+	running := func(i int) string {
+		if i >= len(st.ioDone) {
+			return "none"
+		}
+		select {
+		case <-st.ioDone[i]:
+			return "ended"
+		default:
+			return "running"
+		}
+	}
+	fmt.Fprintf(b, " closed=%v connected=%v broken=%v waiters=%d pump=%s flusher=%s writePending=%v",
+		st.closed, st.connected, st.broken, st.waiters.Load(), running(0), running(1), st.writePendingLocked())
+	if c := st.counter; !c.IsNil() {
+		fmt.Fprintf(b, " socketIn=%d (woken at %d) socketOut=%d", c.InBytes(), st.seenIn, c.OutBytes())
+	}
+	if !st.p.IsNil() {
+		if fd := lib.GetFd(st.p); fd >= 0 {
+			inq, _ := unix.IoctlGetInt(fd, unix.SIOCINQ)
+			outq, _ := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+			fmt.Fprintf(b, " kernelIn=%d kernelOut=%d", inq, outq)
+		}
+	}
+	b.WriteString("\n")
+	for c := range st.channels {
+		if c.sent == 0 && c.win.consumed == 0 && c.readGen == nil {
+			continue // nothing moved and nobody waits
+		}
+		fmt.Fprintf(b, "  channel %p: opened=%v localEOF=%v remoteEOF=%v remoteClosed=%v broken=%v readerWaiting=%v activity=%d/%d sent=%d read=%d spill=%d/%d",
+			c, c.opened, c.localEOF, c.remoteEOF, c.remoteClosed, c.broken, c.readGen != nil,
+			c.seenActivity, c.activityLocked(), c.sent, c.win.consumed, len(c.win.spill[0]), len(c.win.spill[1]))
+		if !c.p.IsNil() {
+			fmt.Fprintf(b, " remoteWindow=%d buffered=%d/%d", lib.ChannelWindowSize(c.p), lib.ChannelPoll(c.p, 0), lib.ChannelPoll(c.p, 1))
+		}
+		b.WriteString("\n")
+	}
+}
