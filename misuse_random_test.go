@@ -66,6 +66,12 @@ const (
 	misuseConns    = 6
 	misuseLns      = 3
 	misuseSFTPs    = 3
+	// misuseSteadySFTP is the slot of the steady SFTP client: one on the
+	// steady session, which no random operation closes or replaces (a
+	// NewClient on the steady session fills it when it is empty or its
+	// session was replaced), so that files get written and read back while
+	// the other slots churn.
+	misuseSteadySFTP = 0
 	// misuseStall is how long no operation may complete before the run
 	// counts as deadlocked.
 	misuseStall = 10 * time.Second
@@ -193,12 +199,6 @@ func TestMisuseRandom(t *testing.T) {
 	}
 	if total >= 20000 && !m.outOfTime.Load() {
 		for _, what := range misuseWorkKinds {
-			if what == "sftp file read back" && total < 100000 {
-				// Its clients are closed or replaced about as often as
-				// they are used: 1-11 read-backs in 20,000 operations,
-				// and a run with none (CI, seed 1796585678693724656).
-				continue
-			}
 			assert.Positive(t, m.work[what], "no %s in the whole run: the operations only failed", what)
 		}
 	}
@@ -276,6 +276,8 @@ type misuse struct {
 	conns    [misuseConns]atomic.Pointer[net.Conn]
 	lns      [misuseLns]atomic.Pointer[libssh.RemoteListener]
 	sftps    [misuseSFTPs]atomic.Pointer[sftp.Client]
+	// steadySFTPOn is the session of the client in the steady SFTP slot.
+	steadySFTPOn atomic.Pointer[libssh.Session]
 
 	mu          sync.Mutex
 	all         []io.Closer // everything made, closed at the end
@@ -375,7 +377,7 @@ func (m *misuse) steadyLost(s *libssh.Session) {
 }
 
 // misuseWorkKinds are the kinds of real work that a run of at least 20000
-// operations must have done each at least once (SFTP's: 100000).
+// operations must have done each at least once.
 var misuseWorkKinds = []string{
 	"session logged in", "command ran", "piped command echoed",
 	"forwarded connection", "dialed connection echoed", "forwarder echoed",
@@ -1488,7 +1490,15 @@ func init() {
 				}
 				return
 			}
-			adopt(c, c.m.sftps[:], sc)
+			if steady := c.m.sessions[misuseSteady].Load(); s == steady && c.m.steadySFTPOn.Load() != steady {
+				c.m.keep(sc)
+				c.m.steadySFTPOn.Store(steady)
+				if old := c.m.sftps[misuseSteadySFTP].Swap(sc); old != nil {
+					old.Close()
+				}
+				return
+			}
+			adopt(c, c.m.sftps[misuseSteadySFTP+1:], sc)
 		}},
 		{"sftp.Use", 3, func(c *misuseCall) {
 			if c.chance(3) && c.note("nil") {
@@ -1535,7 +1545,7 @@ func init() {
 			}
 		}},
 		{"sftp.Close", 1, func(c *misuseCall) {
-			if sc := c.m.sftps[c.r.IntN(misuseSFTPs)].Load(); sc != nil {
+			if sc := c.m.sftps[misuseSteadySFTP+1+c.r.IntN(misuseSFTPs-1)].Load(); sc != nil {
 				sc.Close()
 			}
 		}},
