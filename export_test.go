@@ -2,7 +2,11 @@ package libssh
 
 // Hooks for the tests in package libssh_test.
 
-import "github.com/golibssh/libssh/lib"
+import (
+	"time"
+
+	"github.com/golibssh/libssh/lib"
+)
 
 // LiveSessions returns how many C sessions this package has not freed.
 func LiveSessions() int64 { return liveSessions.Load() }
@@ -76,4 +80,10 @@ func WaitHostKeyCallbacks(s *Session) {
 	if st, err := s.state(); err == nil {
 		st.hostKeyRuns.Wait()
 	}
+}
+
+// SetSOCKSHandshakeTimeout changes how long a SOCKS client has for its
+// handshake, and returns the previous value.
+func SetSOCKSHandshakeTimeout(d time.Duration) time.Duration {
+	return time.Duration(socksHandshakeTimeout.Swap(int64(d)))
 }

@@ -525,6 +525,10 @@ func (f *Forwarder) forward(client net.Conn) {
 	host, port := f.remoteHost, f.remotePort
 	var err error
 	if f.socks != nil {
+		// The handshake and the reply have socksHandshakeTimeout: a
+		// client that connects and says nothing does not hold its
+		// connection and this goroutine for ever.
+		client.SetDeadline(time.Now().Add(time.Duration(socksHandshakeTimeout.Load())))
 		if host, port, err = f.socks.handshake(client); err != nil {
 			if f.ctx.Err() == nil {
 				f.report(fmt.Errorf("libssh: SOCKS forwarder: connection from %s: %w", client.RemoteAddr(), err))
@@ -537,6 +541,7 @@ func (f *Forwarder) forward(client net.Conn) {
 		if rerr := socksReply(client, err); err == nil {
 			err = rerr
 		}
+		client.SetDeadline(time.Time{})
 	}
 	if err != nil {
 		if conn != nil {

@@ -9,11 +9,20 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // This file is the SOCKS5 server of NewSOCKSForwarder (RFC 1928, with the
 // username/password method of RFC 1929): CONNECT only, which is what
 // ssh -D offers too.
+
+// socksHandshakeTimeout bounds a SOCKS client's handshake, request and the
+// dial of its destination, together, in nanoseconds. (Atomic for the
+// tests, which change it.)
+var socksHandshakeTimeout atomic.Int64
+
+func init() { socksHandshakeTimeout.Store(int64(30 * time.Second)) }
 
 // NewSOCKSForwarder listens on 127.0.0.1:localPort (port 0 picks a free
 // one; see [Forwarder.LocalAddr]) as a SOCKS5 proxy, as ssh -D does: each
@@ -32,9 +41,10 @@ import (
 // [WithListenAddress] knowing that whoever reaches the port reaches
 // everything the server does. [WithListener] and [WithErrorLog] apply as
 // for [NewForwarder]; the returned [Forwarder] is closed the same way and
-// its Close ends every relay and the accept loop. A client that connects
-// and says nothing holds its connection until it or the forwarder closes.
-// A nil ctx or a nil or zero s is an error.
+// its Close ends every relay and the accept loop. A client has 30 seconds
+// from connecting to the proxy's answer (its handshake and request, and the
+// server opening the connection); after that its connection is closed. A
+// nil ctx or a nil or zero s is an error.
 func NewSOCKSForwarder(ctx context.Context, s *Session, localPort int, opts ...ForwarderOption) (*Forwarder, error) {
 	if ctx == nil {
 		return nil, errNilContext("NewSOCKSForwarder")

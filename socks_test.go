@@ -3,6 +3,7 @@ package libssh_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -348,4 +349,33 @@ func TestSOCKSForwarderOptions(t *testing.T) {
 	s.Close()
 	_, err = libssh.NewSOCKSForwarder(context.Background(), s, 0)
 	assert.ErrorIs(t, err, libssh.ErrClosed)
+}
+
+// TestSOCKSForwarderSilentClient: a client that connects and says nothing
+// is cut off after the handshake timeout, and the error log says why.
+func TestSOCKSForwarderSilentClient(t *testing.T) {
+	old := libssh.SetSOCKSHandshakeTimeout(200 * time.Millisecond)
+	defer libssh.SetSOCKSHandshakeTimeout(old)
+	s := fwdSession(t)
+	logs := make(chan error, 10)
+	f := socksForwarder(t, s, libssh.WithErrorLog(func(err error) { logs <- err }))
+	c, err := net.DialTimeout("tcp", f.LocalAddr().String(), 10*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	assert.Zero(t, n)
+	var ne net.Error
+	if errors.As(err, &ne) {
+		require.False(t, ne.Timeout(), "the forwarder did not close the silent client's connection")
+	}
+	assert.Error(t, err)
+	assert.ErrorIs(t, recv(t, logs, 20*time.Second), os.ErrDeadlineExceeded)
+
+	// With the usual timeout, a client is served as before.
+	libssh.SetSOCKSHandshakeTimeout(old)
+	web := webServer(t)
+	out, err := curlSOCKS(t, f.LocalAddr(), "", web.URL+"/after")
+	require.NoError(t, err)
+	assert.Equal(t, "hello /after", out)
 }
