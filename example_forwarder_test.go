@@ -73,7 +73,7 @@ func ExampleSession_Listen() {
 	if _, err := s.Authenticate(ctx, libssh.AuthOptions{Password: "secret"}); err != nil {
 		log.Fatal(err)
 	}
-	// Port 0: the server chooses, and Addr says which.
+	// Port 0: a free port (Listen picks it), and Addr says which.
 	ln, err := s.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
