@@ -150,6 +150,7 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 	if port == 0 {
 		tries = chosenPortTries
 	}
+	asked := 0 // ports the server refused
 	for try := 0; try < tries; try++ {
 		if port == 0 {
 			l.port = dynamicPortMin + rand.IntN(dynamicPortMax-dynamicPortMin+1)
@@ -174,9 +175,10 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 		if err == nil || !errors.As(err, &e) || e.Code != ErrorCodeRequestDenied {
 			break // listening, or a failure another port would not fix
 		}
+		asked++
 	}
-	if err != nil && port == 0 {
-		err = fmt.Errorf("%w (asked for %d random ports of %d-%d)", deniedForward(err), tries, dynamicPortMin, dynamicPortMax)
+	if err != nil && port == 0 && asked == tries {
+		err = fmt.Errorf("%w; it refused %d random ports of %d-%d", deniedForward(err), asked, dynamicPortMin, dynamicPortMax)
 	}
 	if err != nil {
 		st.lock()

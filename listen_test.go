@@ -210,6 +210,7 @@ func TestListenRefused(t *testing.T) {
 		require.ErrorIs(t, err, libssh.ErrRequestDenied)
 		assert.Nil(t, ln)
 		assert.Contains(t, err.Error(), "refused")
+		assert.Contains(t, err.Error(), "it refused 8 random ports of 49152-65535")
 		errLower(t, "refusal", err)
 		out, err := s.Command("echo", "still here").Output()
 		require.NoError(t, err)
