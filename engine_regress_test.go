@@ -811,8 +811,9 @@ func TestEngineDump(t *testing.T) {
 	buf := make([]byte, 6)
 	_, err = io.ReadFull(ch, buf)
 	require.NoError(t, err)
-	dump := libssh.EngineDump()
+	dump := libssh.SessionDump(s)
 	assert.Contains(t, dump, "connected=true")
-	assert.Regexp(t, `kernelIn=0 kernelOut=\d+`, dump)
+	assert.Regexp(t, `socketIn=\d+ \(woken at \d+\) socketOut=\d+ kernelIn=\d+ kernelOut=\d+`, dump)
 	assert.Contains(t, dump, "sent=6 read=6")
+	assert.Contains(t, libssh.EngineDump(), dump[:strings.Index(dump, ":")], "EngineDump has every session")
 }

@@ -26,6 +26,15 @@ func EngineDump() string {
 	return b.String()
 }
 
+// SessionDump is EngineDump of s alone.
+func SessionDump(s *Session) string {
+	var b strings.Builder
+	if s != nil && s.st != nil {
+		s.st.dump(&b)
+	}
+	return b.String()
+}
+
 func (st *sessionState) dump(b *strings.Builder) {
 	fmt.Fprintf(b, "session %p:", st)
 	if !st.lockWithin(time.Second) {

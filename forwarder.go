@@ -524,11 +524,17 @@ func (f *Forwarder) forward(client net.Conn) {
 	}
 	host, port := f.remoteHost, f.remotePort
 	var err error
+	dialCtx := f.ctx
 	if f.socks != nil {
-		// The handshake and the reply have socksHandshakeTimeout: a
-		// client that connects and says nothing does not hold its
-		// connection and this goroutine for ever.
-		client.SetDeadline(time.Now().Add(time.Duration(socksHandshakeTimeout.Load())))
+		// The handshake, the dial and the reply have
+		// socksHandshakeTimeout together: a client that connects and
+		// says nothing, or a server that never opens the connection,
+		// does not hold the connection and this goroutine for ever.
+		deadline := time.Now().Add(time.Duration(socksHandshakeTimeout.Load()))
+		client.SetDeadline(deadline)
+		var cancel context.CancelFunc
+		dialCtx, cancel = context.WithDeadline(f.ctx, deadline)
+		defer cancel()
 		if host, port, err = f.socks.handshake(client); err != nil {
 			if f.ctx.Err() == nil {
 				f.report(fmt.Errorf("libssh: SOCKS forwarder: connection from %s: %w", client.RemoteAddr(), err))
@@ -536,7 +542,7 @@ func (f *Forwarder) forward(client net.Conn) {
 			return
 		}
 	}
-	conn, err := f.s.dial(f.ctx, host, port, origin)
+	conn, err := f.s.dial(dialCtx, host, port, origin)
 	if f.socks != nil {
 		if rerr := socksReply(client, err); err == nil {
 			err = rerr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -421,7 +422,14 @@ func TestListenPortZeroDuringTransfer(t *testing.T) {
 					listens <- err
 					return
 				}
-				ports = append(ports, listenPort(t, ln))
+				// Not listenPort: require may not stop the test from
+				// this goroutine.
+				a, _ := ln.Addr().(*net.TCPAddr)
+				if a == nil {
+					listens <- fmt.Errorf("Addr is a %T", ln.Addr())
+					return
+				}
+				ports = append(ports, a.Port)
 				if err := ln.Close(); err != nil {
 					listens <- err
 					return

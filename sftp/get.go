@@ -93,7 +93,8 @@ func (t *transfer) getFile(ctx context.Context, c *Client, remote string, dst io
 				return done, err
 			}
 			got := int64(binary.BigEndian.Uint32(n[:]))
-			if got != int64(length)-4 || got > want.n {
+			if got != int64(length)-4 || got > want.n || got == 0 {
+				// (An empty answer would be asked for again for ever.)
 				return done, fmt.Errorf("sftp: download %s: the server sent %d bytes for a read of %d", remote, got, want.n)
 			}
 			if _, err := io.ReadFull(g.r, buf[:got]); err != nil {
