@@ -821,7 +821,15 @@ func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error
 		if err := c.openLocked(); err != nil {
 			return false, err
 		}
-		switch n = c.readLocked(b, stream); {
+		n = c.readLocked(b, stream)
+		if n == 0 && st.assistLocked() {
+			if err := c.openLocked(); err != nil {
+				n = 0
+				return false, err
+			}
+			n = c.readLocked(b, stream)
+		}
+		switch {
 		case n > 0:
 			st.flushLocked() // reading may have queued a window adjustment
 			return true, nil

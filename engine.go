@@ -89,6 +89,10 @@ import (
 // the same.
 const pumpRounds = 4
 
+// assistRounds bounds how many rounds a reader that found nothing buffered
+// runs of the pump's work itself before it waits (assistLocked).
+const assistRounds = 8
+
 // liveSessions counts ssh_session objects this package allocated and has
 // not freed yet.
 var liveSessions atomic.Int64
@@ -749,16 +753,7 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 				st.unlock()
 				return true
 			}
-			rc := lib.Pump(st.ev, int(fd), pumpRounds)
-			st.noteInputLocked()
-			if rc == lib.SSH_ERROR && st.broken == nil {
-				if err := st.interruptedErr(); err != nil {
-					st.setBrokenLocked(err)
-				} else {
-					st.setBrokenLocked(st.errorLocked("connection", "connection lost"))
-				}
-			}
-			alive := st.checkStatusLocked()
+			rc, alive := st.readInputLocked(pumpRounds)
 			st.runDeferredLocked()
 			if alive && st.writePendingLocked() {
 				// Send what callbacks and deferred closes queued, as far
@@ -816,6 +811,43 @@ func (st *sessionState) flushLocked() {
 		lib.Flush(st.ev, st.p, fd, pumpRounds)
 		st.checkStatusLocked()
 	}
+}
+
+// readInputLocked runs up to rounds rounds of libssh's event loop (one
+// read of at most 4 KiB each, and the packets it completes), as much as the
+// socket has ready. It returns lib.Pump's answer (0 when the socket is
+// drained) and whether the session is still alive.
+func (st *sessionState) readInputLocked(rounds int) (rc int, alive bool) {
+	rc = lib.Pump(st.ev, st.sockFD, rounds)
+	st.noteInputLocked()
+	if rc == lib.SSH_ERROR && st.broken == nil {
+		if err := st.interruptedErr(); err != nil {
+			st.setBrokenLocked(err)
+		} else {
+			st.setBrokenLocked(st.errorLocked("connection", "connection lost"))
+		}
+	}
+	return rc, st.checkStatusLocked()
+}
+
+// assistLocked is a reader's turn of the pump: a reader that found nothing
+// buffered reads the input that is ready itself before it waits, which
+// saves handing each packet from the pump's goroutine to the reader's (a
+// wake-up and the lock handed over). It reports whether the reader should
+// look again: it read input, or the session ended.
+func (st *sessionState) assistLocked() bool {
+	if st.ev.IsNil() || st.broken != nil {
+		return false
+	}
+	var in uint64
+	if !st.counter.IsNil() {
+		in = st.counter.InBytes()
+	}
+	if _, alive := st.readInputLocked(assistRounds); !alive {
+		st.bumpLocked() // every waiter learns it at once, as from the pump
+		return true
+	}
+	return st.counter.IsNil() || st.counter.InBytes() != in
 }
 
 // drainedLocked is a drive step's test for "libssh sent what it held":
