@@ -21,7 +21,9 @@ package libssh
 //     Only the session's two I/O goroutines wait on it: the pump for input,
 //     the flusher for writability while libssh holds unsent output
 //     (SSH_WRITE_PENDING). unlock kicks the flusher whenever output is
-//     pending. No caller waits for the socket.
+//     pending. No caller waits for the socket. A reader that finds nothing
+//     buffered runs a few of the pump's rounds itself before it waits
+//     (assistLocked), as any libssh call may read input; it never waits.
 //  3. Nothing under the lock waits for a third party that a context cannot
 //     stop: libssh's socket I/O never blocks (2); the agent is reached
 //     through a relay Go owns and cuts (agentrelay.go). GSSAPI's KDC traffic
