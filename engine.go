@@ -742,7 +742,7 @@ func (st *sessionState) startIOLocked() error {
 // before waiting again.
 func (st *sessionState) pump(pl poller, done chan struct{}) {
 	defer close(done)
-	pl.waitRead(func(fd uintptr) bool {
+	pl.waitRead(func(uintptr) bool {
 		ack := false
 		defer func() {
 			if ack {
@@ -760,7 +760,7 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 			if alive && st.writePendingLocked() {
 				// Send what callbacks and deferred closes queued, as far
 				// as the socket takes it; the flusher sends the rest.
-				lib.Flush(st.ev, st.p, int(fd), pumpRounds)
+				lib.Flush(st.ev, st.p, pumpRounds)
 			}
 			st.bumpLocked()
 			ack = st.ackDueLocked() || ack
@@ -786,13 +786,13 @@ func (st *sessionState) flusher(pl poller, stop, done chan struct{}) {
 		case <-stop:
 			return
 		}
-		err := pl.waitWrite(func(fd uintptr) bool {
+		err := pl.waitWrite(func(uintptr) bool {
 			st.lock()
 			defer st.unlock()
 			if st.ev.IsNil() {
 				return true
 			}
-			rc := lib.Flush(st.ev, st.p, int(fd), pumpRounds)
+			rc := lib.Flush(st.ev, st.p, pumpRounds)
 			alive := st.checkStatusLocked()
 			st.bumpLocked() // writers wait for output to drain
 			return rc != 1 || !alive
@@ -809,8 +809,8 @@ func (st *sessionState) flushLocked() {
 	if st.ev.IsNil() || !st.writePendingLocked() {
 		return
 	}
-	if fd := lib.GetFd(st.p); fd >= 0 {
-		lib.Flush(st.ev, st.p, fd, pumpRounds)
+	if lib.GetFd(st.p) >= 0 {
+		lib.Flush(st.ev, st.p, pumpRounds)
 		st.checkStatusLocked()
 	}
 }
@@ -820,7 +820,7 @@ func (st *sessionState) flushLocked() {
 // socket has ready. It returns lib.Pump's answer (0 when the socket is
 // drained) and whether the session is still alive.
 func (st *sessionState) readInputLocked(rounds int) (rc int, alive bool) {
-	rc = lib.Pump(st.ev, st.sockFD, rounds)
+	rc = lib.Pump(st.ev, rounds)
 	st.noteInputLocked()
 	if rc == lib.SSH_ERROR && st.broken == nil {
 		if err := st.interruptedErr(); err != nil {
@@ -946,7 +946,7 @@ func (st *sessionState) drainLocked(d time.Duration) {
 		if n, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && err != unix.EINTR || n == 0 {
 			return
 		}
-		if lib.Flush(st.ev, st.p, fd, pumpRounds) == lib.SSH_ERROR {
+		if lib.Flush(st.ev, st.p, pumpRounds) == lib.SSH_ERROR {
 			return
 		}
 	}

@@ -151,7 +151,7 @@ func (s *Session) Listen(ctx context.Context, network, addr string) (net.Listene
 		tries = chosenPortTries
 	}
 	asked := 0 // ports the server refused
-	for try := 0; try < tries; try++ {
+	for range tries {
 		if port == 0 {
 			l.port = dynamicPortMin + rand.IntN(dynamicPortMax-dynamicPortMin+1)
 		}

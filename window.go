@@ -181,7 +181,9 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 		return n
 	}
 	if !windowTuning {
-		return lib.ChannelReadWindow(c.p, b, stream, 0)
+		n := lib.ChannelReadWindow(c.p, b, stream, 0)
+		w.consumed += int64(max(n, 0)) // for the engine dump only
+		return n
 	}
 	avail := lib.ChannelPoll(c.p, stream)
 	in := c.st.counter

@@ -57,9 +57,8 @@ unsigned int golibssh_options_get_port(ssh_session session)
     return port;
 }
 
-int golibssh_pump(ssh_event event, int fd, int max_rounds)
+int golibssh_pump(ssh_event event, int max_rounds)
 {
-    (void)fd;
     for (int i = 0; i < max_rounds; i++) {
         /*
          * One round is one poll(…, 0) and, when the socket is ready, one
@@ -78,9 +77,8 @@ int golibssh_pump(ssh_event event, int fd, int max_rounds)
     return 1;
 }
 
-int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds)
+int golibssh_flush(ssh_event event, ssh_session session, int max_rounds)
 {
-    (void)fd;
     for (int i = 0; i < max_rounds; i++) {
         if ((ssh_get_poll_flags(session) & SSH_WRITE_PENDING) == 0) {
             return 0;

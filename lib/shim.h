@@ -29,21 +29,21 @@ unsigned int golibssh_options_get_port(ssh_session session);
 
 /*
  * Runs ssh_event_dopoll(event, 0) until it finds nothing ready (the socket
- * drained), at most max_rounds times; fd is unused. Returns 0 when the socket
+ * drained), at most max_rounds times. Returns 0 when the socket
  * was drained, 1 when input may remain after max_rounds, SSH_ERROR when the
  * event loop failed (socket closed).
  */
-int golibssh_pump(ssh_event event, int fd, int max_rounds);
+int golibssh_pump(ssh_event event, int max_rounds);
 
 /*
  * Lets libssh send buffered output: while the session has output pending,
  * runs ssh_event_dopoll(event, 0) (which also reads input that is ready), at
- * most max_rounds times; fd is unused. Returns 0 when nothing is pending any
+ * most max_rounds times. Returns 0 when nothing is pending any
  * more (or after max_rounds rounds that all found the socket ready), 1 when
  * the socket is full (wait for it to become writable), SSH_ERROR when the
  * event loop failed.
  */
-int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds);
+int golibssh_flush(ssh_event event, ssh_session session, int max_rounds);
 
 /*
  * A zeroed ssh_counter for ssh_set_counters (NULL when out of memory), and

@@ -235,15 +235,15 @@ static inline int golibssh_z_ssh_event_dopoll(ssh_event event, int timeout)
     golibssh_vzeroupper();
     return r;
 }
-static inline int golibssh_z_golibssh_pump(ssh_event event, int fd, int max_rounds)
+static inline int golibssh_z_golibssh_pump(ssh_event event, int max_rounds)
 {
-    int r = golibssh_pump(event, fd, max_rounds);
+    int r = golibssh_pump(event, max_rounds);
     golibssh_vzeroupper();
     return r;
 }
-static inline int golibssh_z_golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds)
+static inline int golibssh_z_golibssh_flush(ssh_event event, ssh_session session, int max_rounds)
 {
-    int r = golibssh_flush(event, session, fd, max_rounds);
+    int r = golibssh_flush(event, session, max_rounds);
     golibssh_vzeroupper();
     return r;
 }
@@ -1184,18 +1184,18 @@ func EventDopoll(event Event, timeout int) (r int) {
 
 // Pump calls golibssh_pump:
 //
-//	int golibssh_pump(ssh_event event, int fd, int max_rounds)
-func Pump(event Event, fd int, max_rounds int) (r int) {
-	r = int(C.golibssh_z_golibssh_pump(event.p, C.int(fd), C.int(max_rounds)))
+//	int golibssh_pump(ssh_event event, int max_rounds)
+func Pump(event Event, max_rounds int) (r int) {
+	r = int(C.golibssh_z_golibssh_pump(event.p, C.int(max_rounds)))
 	return
 }
 
 // Flush calls golibssh_flush:
 //
-//	int golibssh_flush(ssh_event event, ssh_session session, int fd, int max_rounds)
-func Flush(event Event, session Session, fd int, max_rounds int) (r int) {
+//	int golibssh_flush(ssh_event event, ssh_session session, int max_rounds)
+func Flush(event Event, session Session, max_rounds int) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.golibssh_z_golibssh_flush(event.p, session.p, C.int(fd), C.int(max_rounds)))
+	r = int(C.golibssh_z_golibssh_flush(event.p, session.p, C.int(max_rounds)))
 	return
 }
 
