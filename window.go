@@ -3,6 +3,7 @@ package libssh
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/golibssh/libssh/lib"
 )
@@ -45,10 +46,10 @@ var windowTuning = lib.Version(11<<8) == "" // SSH_VERSION_INT(0, 11, 0)
 // may send ahead of the reader. A window starts at 2.56 MB and doubles
 // when it is what limits the channel (as TCP's receive buffer grows):
 // when the reader, keeping up, repeatedly used all of it before the
-// server heard of more, and the connection carried little else in the
-// meantime. It grows to bytes less 3.84 MB, which libssh 0.10 may hold on
-// top of the window when the reader falls behind. [Channel.SetMaxWindow]
-// changes one channel's cap.
+// server heard of more and then waited for at least an eighth of the
+// time, while the connection carried little else. It grows to bytes less
+// 3.84 MB, which libssh 0.10 may hold on top of the window when the
+// reader falls behind. [Channel.SetMaxWindow] changes one channel's cap.
 //
 // With libssh 0.11 or later the window is libssh's fixed 2 MiB, and this
 // option changes nothing.
@@ -99,13 +100,17 @@ type recvWindow struct {
 	// waited the connection carried little else (otherwise the wait was
 	// the connection's queue, which a larger window only lengthens).
 	// waiting is set at the drained read, with the session's input count
-	// then; the next read with data decides. An epoch ends when target
-	// bytes were read since it began; run counts the last epochs in a row
-	// that saw a stall.
+	// and the time then; the next read with data decides, and adds the
+	// wait to stalled. An epoch ends when target bytes were read since it
+	// began; it stalled when its stalls took at least 1/stallShare of its
+	// time (a larger window wins back at most that). run counts the last
+	// epochs in a row that stalled.
 	waiting bool
 	waitIn  uint64
-	epoch   int64 // consumed when the epoch began
-	stalled bool  // this epoch saw a stall
+	waitAt  time.Duration // when waiting was set (since monoStart)
+	epoch   int64         // consumed when the epoch began
+	epochAt time.Duration // when the epoch began; 0 before the first data
+	stalled time.Duration // this epoch's time in stalls
 	run     int
 
 	spill    [2][]byte  // per stream: data taken from libssh, not read yet
@@ -189,7 +194,7 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 	in := c.st.counter
 	if avail <= 0 {
 		if avail == 0 && !w.waiting && !in.IsNil() && w.atGrant(w.consumed) {
-			w.waiting, w.waitIn = true, in.InBytes()
+			w.waiting, w.waitIn, w.waitAt = true, in.InBytes(), monoNow()
 		}
 		return avail
 	}
@@ -198,8 +203,11 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 		// stream's data, its packets' overhead, and little more.
 		w.waiting = false
 		if in.InBytes()-w.waitIn <= uint64(2*avail+64<<10) {
-			w.stalled = true
+			w.stalled += monoNow() - w.waitAt
 		}
+	}
+	if w.epochAt == 0 {
+		w.epochAt = monoNow()
 	}
 	w.limit = max(w.limit, w.consumed+int64(avail))
 	count := 0
@@ -210,7 +218,7 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 		if w.limit-w.consumed-int64(avail) > int64(w.target-w.target/4) {
 			break
 		}
-		w.endEpoch()
+		w.endEpoch(monoNow())
 		count = w.target
 		if g := w.consumed + int64(count); g > w.limit {
 			w.limit = g
@@ -229,7 +237,7 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 			return n
 		}
 		w.consumed += int64(n)
-		w.run, w.stalled, w.waiting, w.epoch = 0, false, false, w.consumed
+		w.run, w.stalled, w.waiting, w.epoch, w.epochAt = 0, 0, false, w.consumed, monoNow()
 		m := copy(b, (*p)[:n])
 		if m == n { // all of it fitted after all: nothing to keep
 			spillPool.Put(p)
@@ -245,21 +253,34 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 	return n
 }
 
-// endEpoch is called at each grant: it ends the epoch once target bytes
-// were read in it, and doubles target after two epochs in a row with a
-// stall.
-func (w *recvWindow) endEpoch() {
+// stallShare: an epoch stalled when its stalls took at least 1/stallShare
+// of its time. On loopback a busy machine's scheduler makes the server
+// miss its window now and then: most epochs stall for under 5 % of their
+// time, one in 40 or so for more, and hardly ever two in a row (see
+// docs/design.md); on a 10 ms path the first epochs stall for 15-50 %.
+const stallShare = 8
+
+// endEpoch is called at each grant, at time now: it ends the epoch once
+// target bytes were read in it, and doubles target after two epochs in a
+// row that stalled.
+func (w *recvWindow) endEpoch(now time.Duration) {
 	if w.consumed-w.epoch < int64(w.target) {
 		return
 	}
-	if w.stalled {
+	if w.stalled*stallShare >= now-w.epochAt {
 		w.run++
 	} else {
 		w.run = 0
 	}
-	w.stalled, w.epoch = false, w.consumed
+	w.stalled, w.epoch, w.epochAt = 0, w.consumed, now
 	if w.run >= 2 {
 		w.target = min(2*w.target, w.most())
 		w.run = 0
 	}
 }
+
+// monoStart is the origin of monoNow.
+var monoStart = time.Now()
+
+// monoNow is the monotonic time since the package started, never 0.
+func monoNow() time.Duration { return time.Since(monoStart) + 1 }
