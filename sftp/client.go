@@ -20,12 +20,13 @@ const (
 	// DefaultMaxConcurrency is the most read requests of DefaultPacketSize
 	// a transfer keeps in flight per file when [WithConcurrency] does not
 	// say (writes: 64). NewClient times two requests (the limits request
-	// when the server has it, SSH_FXP_REALPATH) and keeps enough in flight to carry 200 MB/s over that round-trip
-	// time, at least 16 reads and 8 writes. Writes stay at 48 (1.5 MiB)
+	// when the server has it, SSH_FXP_REALPATH) and keeps enough in flight
+	// to carry 200 MB/s over that round-trip time, at least 16 reads and 8
+	// writes. Writes stay at 48 (1.5 MiB)
 	// under 20 ms: against OpenSSH's sftp-server, whose channel window is
 	// 2 MiB, more writes in flight than that slowed uploads down (see
 	// docs/design.md, "SFTP"). With OpenSSH's larger requests
-	// ([OpenSSHPacketSize]) it keeps at least 2 reads and 1 write,
+	// ([OpenSSHPacketSize]) it keeps at least 4 reads and 1 write,
 	// at most 64 reads and 16 writes.
 	DefaultMaxConcurrency = 128
 	// DefaultPacketSize is the size of each read and write request: 32 KiB,
@@ -288,7 +289,7 @@ func concurrencyFor(rtt time.Duration, packet int) (reads, writes int) {
 	if packet >= OpenSSHPacketSize {
 		// Reads for twice the rate; on a short link few requests of
 		// either kind, as more only wait in sshd (docs/design.md, "SFTP").
-		return min(2+2*n, 64), min(1+n, 16)
+		return min(4+2*n, 64), min(1+n, 16)
 	}
 	maxWrites := 64
 	if rtt < 20*time.Millisecond {
