@@ -2,6 +2,7 @@ package libssh_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/sshtest"
 )
 
 // seqOutput is what `seq 1 n` prints.
@@ -122,6 +124,50 @@ func TestSlowReaderStaysUnderTheCap(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.True(t, bytes.Equal(want, got), "the download differs")
+	t.Logf("the channel held at most %d bytes", maxHeld)
+}
+
+// TestLargeReadsStayUnderTheCap: a Read with a buffer larger than the cap
+// (io.ReadAll's and bytes.Buffer's grow so) grants the server no more
+// than the window's target, so a reader that then slows down makes the
+// channel hold at most the cap. Each such Read used to grant the server
+// its buffer's size. (sshtest, which keeps sending at speed whatever the
+// window; sshd slowed down to a crawl with such a window.)
+func TestLargeReadsStayUnderTheCap(t *testing.T) {
+	t.Parallel()
+	const capBytes = 8 << 20
+	srv := newSSHTest(t, sshtest.Options{Password: sshtestPassword, Exec: func(ctx context.Context, e *sshtest.Exec) int {
+		b := make([]byte, 1<<20)
+		for ctx.Err() == nil {
+			if _, err := e.Stdout.Write(b); err != nil {
+				return 1
+			}
+		}
+		return 0
+	}})
+	s := connectSSHTest(t, srv, libssh.WithMaxWindow(capBytes))
+	closeAfter(t, s, 60*time.Second)
+	status, err := s.UserauthPassword(testCtx(t, 30*time.Second), sshtestPassword)
+	require.NoError(t, err)
+	require.Equal(t, libssh.AuthSuccess, status)
+	ch := execChannel(t, s, "zeros")
+	deadline := time.Now().Add(60 * time.Second)
+	large, small := make([]byte, 64<<20), make([]byte, 64)
+	maxHeld := 0
+	for range 3 {
+		_, err := ch.Read(large)
+		require.NoError(t, err)
+		for reads := range 100000 {
+			require.True(t, time.Now().Before(deadline), "reads took over 60 s")
+			if reads%64 == 0 {
+				held, _ := libssh.ChannelWindow(ch)
+				maxHeld = max(maxHeld, held)
+				require.LessOrEqual(t, held, capBytes)
+			}
+			_, err := ch.Read(small)
+			require.NoError(t, err)
+		}
+	}
 	t.Logf("the channel held at most %d bytes", maxHeld)
 }
 

@@ -239,6 +239,12 @@ int golibssh_channel_read_window(ssh_channel channel, void *dest, uint32_t len, 
         return avail;
     }
     /*
+     * libssh 0.10's ssh_channel_read_timeout grows the window to count less
+     * what is buffered, so count is never more than the caller's window
+     * (or what is buffered, when that is more): a count of len would let a
+     * caller with a large buffer (io.ReadAll's, bytes.Buffer's) grant the
+     * server that much, past the window's cap.
+     *
      * count may exceed len, the size of dest. That is safe because libssh
      * 0.10's ssh_channel_read_timeout handles packets only while the stream
      * is empty (its termination test needs one buffered byte), so it copies
@@ -247,8 +253,8 @@ int golibssh_channel_read_window(ssh_channel channel, void *dest, uint32_t len, 
      * holds: a libssh that read packets inside this call would write past
      * dest.
      */
-    if ((uint32_t)avail <= len && window > len) {
-        count = window;
+    if ((uint32_t)avail <= len) {
+        count = window > (uint32_t)avail ? window : (uint32_t)avail;
     }
     /* Timeout 0: libssh's SSH_TIMEOUT_NONBLOCKING (a private constant). */
     return ssh_channel_read_timeout(channel, dest, count, is_stderr, 0);

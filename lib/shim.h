@@ -93,12 +93,14 @@ int golibssh_message_auth_publickey_state(ssh_message msg);
  * reads at most len bytes of the stream into dest and returns what
  * ssh_channel_read_nonblocking would (bytes read, 0 when nothing is buffered,
  * SSH_EOF, SSH_ERROR). When everything the stream has buffered fits in dest,
- * it asks libssh 0.10's ssh_channel_read_timeout for window bytes instead,
- * which first grows the window until buffered + window >= window (one
+ * it asks libssh 0.10's ssh_channel_read_timeout for window bytes instead
+ * (for what is buffered when window is 0 or less), which first grows the
+ * window until buffered + window >= window (one
  * SSH_MSG_CHANNEL_WINDOW_ADJUST) and then copies min(buffered, window) =
  * buffered bytes: with data buffered it handles no packets in between, so it
- * never writes past len. libssh 0.11 and later ignore the count for the
- * window (it is fixed there).
+ * never writes past len. The window never grows past that, however large
+ * dest is. libssh 0.11 and later ignore the count for the window (it is
+ * fixed there).
  */
 int golibssh_channel_read_window(ssh_channel channel, void *dest, uint32_t len, int is_stderr, uint32_t window);
 
