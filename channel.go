@@ -83,28 +83,38 @@ type chanState struct {
 	closeQueued  bool      // Close was called inside a callback; unlock will close
 	win          recvWindow
 
-	// Readers wait for readGen (created by the first, nil when nobody
-	// waits), which bumpLocked closes only when the channel's activity
-	// count moved since it last looked (seenActivity), so that input for
-	// one channel does not wake the readers of all the others. events
-	// counts what the bookkeeping callbacks saw besides data, which the
-	// counting registration counts in C.
-	readGen      chan struct{}
-	seenActivity uint64
+	// A stream's readers wait for its readGen (created by the first, nil
+	// when nobody waits), which bumpLocked closes only when the stream's
+	// activity count moved since it last looked (seenActivity), so that
+	// input for one channel does not wake the readers of all the others,
+	// nor stdout's data the stderr reader that Cmd keeps. events counts
+	// what the bookkeeping callbacks saw besides data (for both streams),
+	// which the counting registration counts in C.
+	readGen      [2]chan struct{}
+	seenActivity [2]uint64
 	events       uint64
-	readWakes    atomic.Uint64 // waits of readers that readGen ended (for the tests)
-	sent         int64         // bytes libssh took from writes (for the tests' engine dump)
+	readWakes    [2]atomic.Uint64 // waits of each stream's readers that readGen ended (for the tests)
+	sent         int64            // bytes libssh took from writes (for the tests' engine dump)
 }
 
 // activityLocked is a number that changes whenever the channel received a
-// message its readers may wait for: data, EOF, close, exit status or signal.
-func (c *chanState) activityLocked() uint64 { return c.internal.DataEvents() + c.events }
+// message the readers of stream (0 or 1) may wait for: data on it, EOF,
+// close, exit status or signal.
+func (c *chanState) activityLocked(stream int) uint64 {
+	errData := c.internal.StderrEvents()
+	if stream == 1 {
+		return errData + c.events
+	}
+	return c.internal.DataEvents() - errData + c.events
+}
 
 // wakeReadersLocked ends the waits of the channel's readers.
 func (c *chanState) wakeReadersLocked() {
-	if c.readGen != nil {
-		close(c.readGen)
-		c.readGen = nil
+	for i, gen := range c.readGen {
+		if gen != nil {
+			close(gen)
+			c.readGen[i] = nil
+		}
 	}
 }
 
@@ -817,7 +827,7 @@ func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error
 	}
 	st := c.st
 	n := 0
-	err := st.driveOn(ctx, c, func() (bool, error) {
+	err := st.driveOn(ctx, c, stream, func() (bool, error) {
 		if err := c.openLocked(); err != nil {
 			return false, err
 		}

@@ -547,22 +547,57 @@ func TestWaitWakesAfterAReadTookTheClose(t *testing.T) {
 	}
 }
 
+// readResult is what one Read returned.
+type readResult struct {
+	b   []byte
+	err error
+}
+
+// readOnce makes one Read of up to 16 bytes from r in a goroutine.
+func readOnce(r io.Reader) <-chan readResult {
+	got := make(chan readResult, 1)
+	go func() {
+		buf := make([]byte, 16)
+		n, err := r.Read(buf)
+		got <- readResult{buf[:max(n, 0)], err}
+	}()
+	return got
+}
+
+// TestStderrReaderWokenOnlyByStderr: stdout's data does not wake a reader
+// of the same channel's stderr (as Cmd keeps one for every command), and
+// that reader still wakes for its own data.
+func TestStderrReaderWokenOnlyByStderr(t *testing.T) {
+	s := authedSession(t, sshdtest.Options{})
+	const size = 32 << 20
+	ch := execChannel(t, s, fmt.Sprintf("head -c %d /dev/zero; read x; echo err >&2", size))
+	got := readOnce(ch.Stderr())
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(ch, make([]byte, size))
+		read <- err
+	}()
+	require.NoError(t, recv(t, read, 60*time.Second))
+	// The download took hundreds of pump rounds; each used to wake the
+	// stderr reader.
+	assert.Positive(t, libssh.ChannelReadWakes(ch, 0))
+	assert.Less(t, libssh.ChannelReadWakes(ch, 1), uint64(5), "the stderr reader was woken by stdout's data")
+
+	_, err := ch.Write([]byte("x\n"))
+	require.NoError(t, err)
+	res := recv(t, got, 30*time.Second)
+	require.NoError(t, res.err)
+	assert.Equal(t, "err\n", string(res.b))
+	assert.Positive(t, libssh.ChannelReadWakes(ch, 1))
+}
+
 // TestReaderWokenOnlyByItsChannel: input for one channel does not wake the
 // readers of another (each channel's readers wait for their own channel),
 // and a reader still wakes for its own input.
 func TestReaderWokenOnlyByItsChannel(t *testing.T) {
 	s := authedSession(t, sshdtest.Options{})
 	idle := execChannel(t, s, "cat")
-	type result struct {
-		b   []byte
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		buf := make([]byte, 16)
-		n, err := idle.Read(buf)
-		got <- result{buf[:max(n, 0)], err}
-	}()
+	got := readOnce(idle)
 
 	const size = 32 << 20
 	busy := execChannel(t, s, fmt.Sprintf("head -c %d /dev/zero", size))
@@ -571,12 +606,12 @@ func TestReaderWokenOnlyByItsChannel(t *testing.T) {
 	require.Len(t, out, size)
 	// The download took hundreds of pump rounds; each used to wake the
 	// idle reader.
-	assert.Less(t, libssh.ChannelReadWakes(idle), uint64(5), "the idle channel's reader was woken by the other channel's input")
+	assert.Less(t, libssh.ChannelReadWakes(idle, 0), uint64(5), "the idle channel's reader was woken by the other channel's input")
 
 	_, err = idle.Write([]byte("x\n"))
 	require.NoError(t, err)
 	res := recv(t, got, 30*time.Second)
 	require.NoError(t, res.err)
 	assert.Equal(t, "x\n", string(res.b))
-	assert.Positive(t, libssh.ChannelReadWakes(idle))
+	assert.Positive(t, libssh.ChannelReadWakes(idle, 0))
 }

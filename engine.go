@@ -36,8 +36,9 @@ package libssh
 //     libssh call may read input, and the kernel does not tell the pump about
 //     input that is gone by the time it looks, so unlock compares libssh's
 //     input byte counter with the count at the last wake-up). A channel's
-//     readers wait on the channel's readGen instead, which bumpLocked closes
-//     only when the channel received something (chanState.activityLocked).
+//     readers wait on the stream's readGen instead, which bumpLocked closes
+//     only when the channel received something for that stream
+//     (chanState.activityLocked).
 //  5. One drive loop. Every libssh call that answers "again" runs through
 //     drive: lock, step, and while the step is not done, wait and lock again.
 //     The step checks whether the session and channel are still usable.
@@ -465,12 +466,15 @@ func (st *sessionState) bumpLocked() {
 	}
 	all := st.usableLocked() != nil
 	for c := range st.channels {
-		if c.readGen == nil {
-			continue
-		}
-		if a := c.activityLocked(); a != c.seenActivity || all {
-			c.seenActivity = a
-			c.wakeReadersLocked()
+		for stream, gen := range c.readGen {
+			if gen == nil {
+				continue
+			}
+			if a := c.activityLocked(stream); a != c.seenActivity[stream] || all {
+				c.seenActivity[stream] = a
+				close(gen)
+				c.readGen[stream] = nil
+			}
 		}
 	}
 }
@@ -480,12 +484,13 @@ func (st *sessionState) bumpLocked() {
 // waits for the next round of the I/O goroutines (or input read by another
 // call), ctx, or Close. It returns with the lock released.
 func (st *sessionState) waitLocked(ctx context.Context) error {
-	return st.waitOnLocked(ctx, nil)
+	return st.waitOnLocked(ctx, nil, 0)
 }
 
-// waitOnLocked is waitLocked for a reader of channel c (when c is not nil),
-// which waits only until c receives something (see chanState.readGen).
-func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState) error {
+// waitOnLocked is waitLocked for a reader of channel c's stream (when c is
+// not nil), which waits only until c receives something for that stream
+// (see chanState.readGen).
+func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState, stream int) error {
 	if err := ctx.Err(); err != nil {
 		st.unlock()
 		return err
@@ -498,10 +503,10 @@ func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState) error {
 	}
 	gen := st.gen
 	if c != nil {
-		if c.readGen == nil {
-			c.readGen = make(chan struct{})
+		if c.readGen[stream] == nil {
+			c.readGen[stream] = make(chan struct{})
 		}
-		gen = c.readGen
+		gen = c.readGen[stream]
 	}
 	st.waiters.Add(1)
 	defer st.waiters.Add(-1)
@@ -513,7 +518,7 @@ func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState) error {
 	select {
 	case <-gen:
 		if c != nil {
-			c.readWakes.Add(1)
+			c.readWakes[stream].Add(1)
 		}
 		select {
 		case <-st.done: // Close bumps the generation too; it wins
@@ -542,12 +547,12 @@ func (e errWaiting) Unwrap() error { return e.err }
 // pending that libssh cannot abandon), the error drive returns is wrapped
 // in errWaiting, for the caller's abandon.
 func (st *sessionState) drive(ctx context.Context, step func() (done bool, err error)) error {
-	return st.driveOn(ctx, nil, step)
+	return st.driveOn(ctx, nil, 0, step)
 }
 
-// driveOn is drive for a reader of channel c, whose waits end only when c
-// receives something (waitOnLocked).
-func (st *sessionState) driveOn(ctx context.Context, c *chanState, step func() (done bool, err error)) error {
+// driveOn is drive for a reader of channel c's stream, whose waits end only
+// when c receives something for that stream (waitOnLocked).
+func (st *sessionState) driveOn(ctx context.Context, c *chanState, stream int, step func() (done bool, err error)) error {
 	if err := st.lockCtx(ctx); err != nil {
 		return err
 	}
@@ -557,7 +562,7 @@ func (st *sessionState) driveOn(ctx context.Context, c *chanState, step func() (
 			st.unlock()
 			return err
 		}
-		if err := st.waitOnLocked(ctx, c); err != nil {
+		if err := st.waitOnLocked(ctx, c, stream); err != nil {
 			return errWaiting{err}
 		}
 		if err := st.lockCtx(ctx); err != nil {

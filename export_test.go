@@ -41,10 +41,10 @@ func KeepaliveArmed(s *Session) (armed bool) {
 	return armed
 }
 
-// ChannelReadWakes returns how many times the channel's readers were woken
-// to look for input.
-func ChannelReadWakes(ch *Channel) (n uint64) {
-	ch.inspect(func(c *chanState) { n = c.readWakes.Load() })
+// ChannelReadWakes returns how many times the readers of the channel's
+// stream (0 stdout, 1 stderr) were woken to look for input.
+func ChannelReadWakes(ch *Channel, stream int) (n uint64) {
+	ch.inspect(func(c *chanState) { n = c.readWakes[stream].Load() })
 	return n
 }
 

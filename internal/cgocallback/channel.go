@@ -129,6 +129,15 @@ func (r *Registration) DataEvents() uint64 {
 	return uint64((*C.struct_golibssh_channel_callbacks)(r.s).data_events)
 }
 
+// StderrEvents is how many of [Registration.DataEvents] were on the stderr
+// stream. The caller must hold the session's lock.
+func (r *Registration) StderrEvents() uint64 {
+	if r == nil || r.s == nil {
+		return 0
+	}
+	return uint64((*C.struct_golibssh_channel_callbacks)(r.s).stderr_events)
+}
+
 // Forget frees the C struct and the table entry without touching the
 // channel, for a channel libssh has already freed (with its session). The
 // caller must hold the session's lock, or know libssh cannot call back.

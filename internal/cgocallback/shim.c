@@ -46,8 +46,11 @@ static int count_tramp(ssh_session s, ssh_channel c, void *data, uint32_t len, i
     (void)c;
     (void)data;
     (void)len;
-    (void)is_stderr;
-    ((struct golibssh_channel_callbacks *)u)->data_events++;
+    struct golibssh_channel_callbacks *cb = u;
+    cb->data_events++;
+    if (is_stderr) {
+        cb->stderr_events++;
+    }
     return 0;
 }
 
