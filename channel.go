@@ -827,9 +827,16 @@ func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error
 	}
 	st := c.st
 	n := 0
+	first := true
 	err := st.driveOn(ctx, c, stream, func() (bool, error) {
 		if err := c.openLocked(); err != nil {
 			return false, err
+		}
+		if first {
+			// A wait for the server that an earlier call began and gave
+			// up (on its deadline) is not a stall: the caller was away.
+			first = false
+			c.win.waiting = false
 		}
 		n = c.readLocked(b, stream)
 		if n == 0 && st.assistLocked() {

@@ -456,7 +456,7 @@ func (st *sessionState) inputReadLocked() bool {
 }
 
 // bumpLocked wakes everyone waiting for the session to make progress, and
-// the readers of every channel that received something since its readers
+// the readers of every channel's stream that received something since they
 // were last woken (all of them when the session is no longer usable).
 func (st *sessionState) bumpLocked() {
 	close(st.gen)

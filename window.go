@@ -95,16 +95,17 @@ type recvWindow struct {
 	grants   [8]int64
 	next     int // the slot in grants for the next grant
 
-	// Stalls: the reader drained a stream exactly at a granted limit,
-	// so the server had used all the window it knew of, and while it
-	// waited the connection carried little else (otherwise the wait was
-	// the connection's queue, which a larger window only lengthens).
-	// waiting is set at the drained read, with the session's input count
-	// and the time then; the next read with data decides, and adds the
-	// wait to stalled. An epoch ends when target bytes were read since it
-	// began; it stalled when its stalls took at least 1/stallShare of its
-	// time (a larger window wins back at most that). run counts the last
-	// epochs in a row that stalled.
+	// Stalls: a reader drained the channel (both streams) exactly at a
+	// granted limit, so the server had used all the window it knew of,
+	// and while it waited the connection carried little else (otherwise
+	// the wait was the connection's queue, which a larger window only
+	// lengthens). waiting is set at the drained read, with the session's
+	// input count and the time then; the next read with data decides, and
+	// adds the wait to stalled; a read call clears what an earlier call,
+	// which gave up, left set. An epoch ends when target bytes were read
+	// since it began; it stalled when its stalls took at least
+	// 1/stallShare of its time (a larger window wins back at most that).
+	// run counts the last epochs in a row that stalled.
 	waiting bool
 	waitIn  uint64
 	waitAt  time.Duration // when waiting was set (since monoStart)
@@ -193,7 +194,9 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 	avail := lib.ChannelPoll(c.p, stream)
 	in := c.st.counter
 	if avail <= 0 {
-		if avail == 0 && !w.waiting && !in.IsNil() && w.atGrant(w.consumed) {
+		// Only when the other stream is empty too: otherwise the wait
+		// is its reader's, not the server's.
+		if avail == 0 && !w.waiting && !in.IsNil() && w.atGrant(w.consumed) && lib.ChannelPoll(c.p, 1-stream) == 0 && len(w.spill[1-stream]) == 0 {
 			w.waiting, w.waitIn, w.waitAt = true, in.InBytes(), monoNow()
 		}
 		return avail
@@ -267,7 +270,7 @@ func (w *recvWindow) endEpoch(now time.Duration) {
 	if w.consumed-w.epoch < int64(w.target) {
 		return
 	}
-	if w.stalled*stallShare >= now-w.epochAt {
+	if w.stalled > 0 && w.stalled*stallShare >= now-w.epochAt {
 		w.run++
 	} else {
 		w.run = 0

@@ -94,9 +94,9 @@ int golibssh_message_auth_publickey_state(ssh_message msg);
  * ssh_channel_read_nonblocking would (bytes read, 0 when nothing is buffered,
  * SSH_EOF, SSH_ERROR). When everything the stream has buffered fits in dest,
  * it asks libssh 0.10's ssh_channel_read_timeout for window bytes instead
- * (for what is buffered when window is 0 or less), which first grows the
- * window until buffered + window >= window (one
- * SSH_MSG_CHANNEL_WINDOW_ADJUST) and then copies min(buffered, window) =
+ * (or for what is buffered, when that is more), which first grows the
+ * window until buffered + window >= count (one
+ * SSH_MSG_CHANNEL_WINDOW_ADJUST) and then copies min(buffered, count) =
  * buffered bytes: with data buffered it handles no packets in between, so it
  * never writes past len. The window never grows past that, however large
  * dest is. libssh 0.11 and later ignore the count for the window (it is
