@@ -110,11 +110,16 @@ func (c *chanState) activityLocked(stream int) uint64 {
 
 // wakeReadersLocked ends the waits of the channel's readers.
 func (c *chanState) wakeReadersLocked() {
-	for i, gen := range c.readGen {
-		if gen != nil {
-			close(gen)
-			c.readGen[i] = nil
-		}
+	for stream := range c.readGen {
+		c.wakeStreamLocked(stream)
+	}
+}
+
+// wakeStreamLocked ends the waits of the readers of one stream.
+func (c *chanState) wakeStreamLocked(stream int) {
+	if gen := c.readGen[stream]; gen != nil {
+		close(gen)
+		c.readGen[stream] = nil
 	}
 }
 

@@ -569,6 +569,7 @@ func readOnce(r io.Reader) <-chan readResult {
 // that reader still wakes for its own data.
 func TestStderrReaderWokenOnlyByStderr(t *testing.T) {
 	s := authedSession(t, sshdtest.Options{})
+	closeAfter(t, s, 60*time.Second) // bounds the Write below
 	const size = 32 << 20
 	ch := execChannel(t, s, fmt.Sprintf("head -c %d /dev/zero; read x; echo err >&2", size))
 	got := readOnce(ch.Stderr())

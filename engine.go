@@ -472,8 +472,7 @@ func (st *sessionState) bumpLocked() {
 			}
 			if a := c.activityLocked(stream); a != c.seenActivity[stream] || all {
 				c.seenActivity[stream] = a
-				close(gen)
-				c.readGen[stream] = nil
+				c.wakeStreamLocked(stream)
 			}
 		}
 	}

@@ -194,9 +194,7 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 	avail := lib.ChannelPoll(c.p, stream)
 	in := c.st.counter
 	if avail <= 0 {
-		// Only when the other stream is empty too: otherwise the wait
-		// is its reader's, not the server's.
-		if avail == 0 && !w.waiting && !in.IsNil() && w.atGrant(w.consumed) && lib.ChannelPoll(c.p, 1-stream) == 0 && len(w.spill[1-stream]) == 0 {
+		if avail == 0 && !w.waiting && !in.IsNil() && w.atGrant(w.consumed) && c.streamEmptyLocked(1-stream) {
 			w.waiting, w.waitIn, w.waitAt = true, in.InBytes(), monoNow()
 		}
 		return avail
@@ -254,6 +252,13 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 		w.consumed += int64(n)
 	}
 	return n
+}
+
+// streamEmptyLocked says whether the stream holds nothing, in libssh or in the
+// spill: a stall needs both streams drained, otherwise the wait is the
+// other stream's reader's, not the server's.
+func (c *chanState) streamEmptyLocked(stream int) bool {
+	return len(c.win.spill[stream]) == 0 && lib.ChannelPoll(c.p, stream) == 0
 }
 
 // stallShare: an epoch stalled when its stalls took at least 1/stallShare

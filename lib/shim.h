@@ -29,19 +29,19 @@ unsigned int golibssh_options_get_port(ssh_session session);
 
 /*
  * Runs ssh_event_dopoll(event, 0) until it finds nothing ready (the socket
- * drained), at most max_rounds times. Returns 0 when the socket
- * was drained, 1 when input may remain after max_rounds, SSH_ERROR when the
- * event loop failed (socket closed).
+ * drained), at most max_rounds times. Returns 0 when the socket was drained,
+ * 1 when input may remain after max_rounds, SSH_ERROR when the event loop
+ * failed (socket closed).
  */
 int golibssh_pump(ssh_event event, int max_rounds);
 
 /*
  * Lets libssh send buffered output: while the session has output pending,
  * runs ssh_event_dopoll(event, 0) (which also reads input that is ready), at
- * most max_rounds times. Returns 0 when nothing is pending any
- * more (or after max_rounds rounds that all found the socket ready), 1 when
- * the socket is full (wait for it to become writable), SSH_ERROR when the
- * event loop failed.
+ * most max_rounds times. Returns 0 when nothing is pending any more (or
+ * after max_rounds rounds that all found the socket ready), 1 when the
+ * socket is full (wait for it to become writable), SSH_ERROR when the event
+ * loop failed.
  */
 int golibssh_flush(ssh_event event, ssh_session session, int max_rounds);
 
@@ -94,10 +94,9 @@ int golibssh_message_auth_publickey_state(ssh_message msg);
  * ssh_channel_read_nonblocking would (bytes read, 0 when nothing is buffered,
  * SSH_EOF, SSH_ERROR). When everything the stream has buffered fits in dest,
  * it asks libssh 0.10's ssh_channel_read_timeout for window bytes instead
- * (or for what is buffered, when that is more), which first grows the
- * window until buffered + window >= count (one
- * SSH_MSG_CHANNEL_WINDOW_ADJUST) and then copies min(buffered, count) =
- * buffered bytes: with data buffered it handles no packets in between, so it
+ * (or for what is buffered, when that is more), which first grows the window
+ * until buffered + window >= count (one SSH_MSG_CHANNEL_WINDOW_ADJUST) and
+ * then copies min(buffered, count) = buffered bytes: with data buffered it handles no packets in between, so it
  * never writes past len. The window never grows past that, however large
  * dest is. libssh 0.11 and later ignore the count for the window (it is
  * fixed there).

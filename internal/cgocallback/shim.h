@@ -33,15 +33,16 @@ enum {
     GOLIBSSH_CB_SUBSYSTEM_REQUEST = 1 << 13,
     GOLIBSSH_CB_WRITE_WONTBLOCK = 1 << 14,
     /* Not a callback of its own: the data callback counts data messages
-     * (data_events, stderr_events) and takes no data. Exclusive with GOLIBSSH_CB_DATA. */
+     * (data_events, stderr_events) and takes no data. Exclusive with
+     * GOLIBSSH_CB_DATA. */
     GOLIBSSH_CB_COUNT_DATA = 1 << 15,
 };
 
 /* What golibssh_channel_callbacks_new allocates: libssh's struct first (so a
  * pointer to this is a valid ssh_channel_callbacks), then the Go id, and the
- * counts of data messages (all, and stderr's) for GOLIBSSH_CB_COUNT_DATA. The struct is the
- * callbacks' userdata. The counts are written under the session lock, by
- * libssh's packet handling, and read under it. */
+ * counts of data messages (all, and stderr's) for GOLIBSSH_CB_COUNT_DATA.
+ * The struct is the callbacks' userdata. The counts are written under the
+ * session lock, by libssh's packet handling, and read under it. */
 struct golibssh_channel_callbacks {
     struct ssh_channel_callbacks_struct cb;
     uintptr_t id;
