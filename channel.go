@@ -88,27 +88,37 @@ type chanState struct {
 	// activity count moved since it last looked (seenActivity), so that
 	// input for one channel does not wake the readers of all the others,
 	// nor stdout's data the stderr reader that Cmd keeps. events counts
-	// what the bookkeeping callbacks saw besides data (for both streams),
-	// which the counting registration counts in C.
-	readGen      [2]chan struct{}
-	seenActivity [2]uint64
+	// what the bookkeeping callbacks saw besides data (EOF, close, exit
+	// status, signal), which count for both streams; the data messages are
+	// counted in C by the counting registration. The third slot,
+	// endStream, is for the waiters of Wait, which wait for events only.
+	readGen      [3]chan struct{}
+	seenActivity [3]uint64
 	events       uint64
-	readWakes    [2]atomic.Uint64 // waits of each stream's readers that readGen ended (for the tests)
+	readWakes    [3]atomic.Uint64 // waits of each stream's readers that readGen ended, and Wait's looks after its first (for the tests)
 	sent         int64            // bytes libssh took from writes (for the tests' engine dump)
 }
 
+// endStream is the readGen slot of waits for the channel's end (Wait):
+// its activity is the bookkeeping events alone, so data does not wake them.
+const endStream = 2
+
 // activityLocked is a number that changes whenever the channel received a
-// message the readers of stream (0 or 1) may wait for: data on it, EOF,
-// close, exit status or signal.
+// message the waiters of stream may wait for: data on it (stream 0 or 1),
+// EOF, close, exit status or signal (all three).
 func (c *chanState) activityLocked(stream int) uint64 {
 	errData := c.internal.StderrEvents()
-	if stream == 1 {
+	switch stream {
+	case 1:
 		return errData + c.events
+	case endStream:
+		return c.events
 	}
 	return c.internal.DataEvents() - errData + c.events
 }
 
-// wakeReadersLocked ends the waits of the channel's readers.
+// wakeReadersLocked ends the waits of the channel's readers (and of its
+// Wait).
 func (c *chanState) wakeReadersLocked() {
 	for stream := range c.readGen {
 		c.wakeStreamLocked(stream)
@@ -1068,6 +1078,9 @@ func (ch *Channel) Wait(ctx context.Context) error {
 }
 
 // waitUntil waits until done, called with the session locked, is true.
+// done may look only at what the bookkeeping callbacks set (EOF, close,
+// exit status, signal): its waits end only when one of those arrives, or
+// when the channel or the session becomes unusable (endStream).
 func (c *chanState) waitUntil(ctx context.Context, done func() bool) error {
 	if ctx == nil {
 		return errNoContext
@@ -1075,7 +1088,12 @@ func (c *chanState) waitUntil(ctx context.Context, done func() bool) error {
 	if err := refuseInCallback(); err != nil {
 		return err
 	}
-	err := c.st.drive(ctx, func() (bool, error) {
+	first := true
+	err := c.st.driveOn(ctx, c, endStream, func() (bool, error) {
+		if !first {
+			c.readWakes[endStream].Add(1)
+		}
+		first = false
 		if c.broken == nil && done() {
 			return true, nil
 		}

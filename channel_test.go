@@ -592,6 +592,33 @@ func TestStderrReaderWokenOnlyByStderr(t *testing.T) {
 	assert.Positive(t, libssh.ChannelReadWakes(ch, 1))
 }
 
+// TestWaitWokenOnlyByTheEnd: a Wait (as Cmd.Wait makes for every command)
+// is not woken by the channel's data, only by its EOF, exit status or
+// close.
+func TestWaitWokenOnlyByTheEnd(t *testing.T) {
+	s := authedSession(t, sshdtest.Options{})
+	closeAfter(t, s, 60*time.Second) // bounds the Write below
+	const size = 32 << 20
+	ch := execChannel(t, s, fmt.Sprintf("head -c %d /dev/zero; read x", size))
+	waited := make(chan error, 1)
+	go func() { waited <- ch.Wait(testCtx(t, 60*time.Second)) }()
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(ch, make([]byte, size))
+		read <- err
+	}()
+	require.NoError(t, recv(t, read, 60*time.Second))
+	// The download took hundreds of pump rounds; each used to wake Wait.
+	assert.Less(t, libssh.ChannelReadWakes(ch, 2), uint64(5), "Wait was woken by the channel's data")
+
+	_, err := ch.Write([]byte("x\n"))
+	require.NoError(t, err)
+	require.NoError(t, recv(t, waited, 30*time.Second))
+	status, err := ch.ExitStatus()
+	require.NoError(t, err)
+	assert.Equal(t, 0, status)
+}
+
 // TestReaderWokenOnlyByItsChannel: input for one channel does not wake the
 // readers of another (each channel's readers wait for their own channel),
 // and a reader still wakes for its own input.

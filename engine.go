@@ -38,7 +38,8 @@ package libssh
 //     input byte counter with the count at the last wake-up). A channel's
 //     readers wait on the stream's readGen instead, which bumpLocked closes
 //     only when the channel received something for that stream
-//     (chanState.activityLocked).
+//     (chanState.activityLocked), and Channel.Wait on a third one that only
+//     the channel's EOF, close, exit status and signal end (endStream).
 //  5. One drive loop. Every libssh call that answers "again" runs through
 //     drive: lock, step, and while the step is not done, wait and lock again.
 //     The step checks whether the session and channel are still usable.
@@ -516,7 +517,7 @@ func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState, stream i
 	}
 	select {
 	case <-gen:
-		if c != nil {
+		if c != nil && stream != endStream {
 			c.readWakes[stream].Add(1)
 		}
 		select {
@@ -612,13 +613,18 @@ func (st *sessionState) abandon(op string, err error) error {
 
 // --- state (invariant 6) ---
 
-// setBrokenLocked records why the session cannot be used any more.
+// setBrokenLocked records why the session cannot be used any more, and
+// wakes every waiter to return it.
 func (st *sessionState) setBrokenLocked(err error) {
-	if st.broken == nil {
+	first := st.broken == nil
+	if first {
 		st.broken = err
 	}
 	st.alive.Store(false)
 	st.end(st.broken)
+	if first {
+		st.bumpLocked()
+	}
 }
 
 // end records that the session has ended and why; the first reason stays.

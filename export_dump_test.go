@@ -67,11 +67,11 @@ func (st *sessionState) dump(b *strings.Builder) {
 	}
 	b.WriteString("\n")
 	for c := range st.channels {
-		if c.sent == 0 && c.win.consumed == 0 && c.readGen == [2]chan struct{}{} {
+		if c.sent == 0 && c.win.consumed == 0 && c.readGen == [3]chan struct{}{} {
 			continue // nothing moved and nobody waits
 		}
-		fmt.Fprintf(b, "  channel %p: opened=%v localEOF=%v remoteEOF=%v remoteClosed=%v broken=%v readerWaiting=%v/%v activity=%d/%d,%d/%d sent=%d read=%d spill=%d/%d",
-			c, c.opened, c.localEOF, c.remoteEOF, c.remoteClosed, c.broken, c.readGen[0] != nil, c.readGen[1] != nil,
+		fmt.Fprintf(b, "  channel %p: opened=%v localEOF=%v remoteEOF=%v remoteClosed=%v broken=%v waiting=%v/%v/%v activity=%d/%d,%d/%d sent=%d read=%d spill=%d/%d",
+			c, c.opened, c.localEOF, c.remoteEOF, c.remoteClosed, c.broken, c.readGen[0] != nil, c.readGen[1] != nil, c.readGen[endStream] != nil,
 			c.seenActivity[0], c.activityLocked(0), c.seenActivity[1], c.activityLocked(1), c.sent, c.win.consumed, len(c.win.spill[0]), len(c.win.spill[1]))
 		if !c.p.IsNil() {
 			fmt.Fprintf(b, " remoteWindow=%d buffered=%d/%d", lib.ChannelWindowSize(c.p), lib.ChannelPoll(c.p, 0), lib.ChannelPoll(c.p, 1))

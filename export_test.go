@@ -42,7 +42,8 @@ func KeepaliveArmed(s *Session) (armed bool) {
 }
 
 // ChannelReadWakes returns how many times the readers of the channel's
-// stream (0 stdout, 1 stderr) were woken to look for input.
+// stream (0 stdout, 1 stderr) were woken to look for input, or (2) how
+// many times a Wait looked again after its first look.
 func ChannelReadWakes(ch *Channel, stream int) (n uint64) {
 	ch.inspect(func(c *chanState) { n = c.readWakes[stream].Load() })
 	return n
