@@ -107,14 +107,13 @@ const endStream = 2
 // message the waiters of stream may wait for: data on it (stream 0 or 1),
 // EOF, close, exit status or signal (all three).
 func (c *chanState) activityLocked(stream int) uint64 {
-	errData := c.internal.StderrEvents()
 	switch stream {
+	case 0:
+		return c.internal.DataEvents() - c.internal.StderrEvents() + c.events
 	case 1:
-		return errData + c.events
-	case endStream:
-		return c.events
+		return c.internal.StderrEvents() + c.events
 	}
-	return c.internal.DataEvents() - errData + c.events
+	return c.events // endStream
 }
 
 // wakeReadersLocked ends the waits of the channel's readers (and of its

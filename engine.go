@@ -614,7 +614,9 @@ func (st *sessionState) abandon(op string, err error) error {
 // --- state (invariant 6) ---
 
 // setBrokenLocked records why the session cannot be used any more, and
-// wakes every waiter to return it.
+// wakes every waiter to return it. Callers need not bump: once the session
+// is broken no step waits (each checks usability first), so only the first
+// call has waiters to wake.
 func (st *sessionState) setBrokenLocked(err error) {
 	first := st.broken == nil
 	if first {
@@ -680,8 +682,7 @@ func (st *sessionState) checkStatusLocked() bool {
 	if e.Message != fallback {
 		e.Message = fallback + ": " + e.Message
 	}
-	st.setBrokenLocked(e)
-	st.bumpLocked()
+	st.setBrokenLocked(e) // and wakes every waiter
 	return false
 }
 

@@ -440,8 +440,7 @@ func callHostKeyCallback(cb func(host string, key *PublicKey) error, addr string
 // Err returns, and cannot connect again.
 func (st *sessionState) refuseHostLocked(err error) ioStopper {
 	stopper := st.teardownLocked(err)
-	st.setBrokenLocked(err)
-	st.bumpLocked()
+	st.setBrokenLocked(err) // and wakes every waiter
 	return stopper
 }
 

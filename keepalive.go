@@ -146,8 +146,7 @@ func (st *sessionState) breakUnresponsiveLocked(ka *keepalive) {
 	} else {
 		err = fmt.Errorf("%w: %d keepalives sent %v apart got no answer", ErrPeerUnresponsive, ka.max, ka.interval)
 	}
-	st.setBrokenLocked(err)
-	st.bumpLocked()
+	st.setBrokenLocked(err) // and wakes every waiter
 	if pl := st.currentPoller(); st.owned && pl != nil {
 		pl.shutdown() // the pump sees the end and stops
 	}

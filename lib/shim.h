@@ -96,10 +96,10 @@ int golibssh_message_auth_publickey_state(ssh_message msg);
  * it asks libssh 0.10's ssh_channel_read_timeout for window bytes instead
  * (or for what is buffered, when that is more), which first grows the window
  * until buffered + window >= count (one SSH_MSG_CHANNEL_WINDOW_ADJUST) and
- * then copies min(buffered, count) = buffered bytes: with data buffered it handles no packets in between, so it
- * never writes past len. The window never grows past that, however large
- * dest is. libssh 0.11 and later ignore the count for the window (it is
- * fixed there).
+ * then copies min(buffered, count) = buffered bytes: with data buffered it
+ * handles no packets in between, so it never writes past len. The window
+ * never grows past that, however large dest is. libssh 0.11 and later ignore
+ * the count for the window (it is fixed there).
  */
 int golibssh_channel_read_window(ssh_channel channel, void *dest, uint32_t len, int is_stderr, uint32_t window);
 

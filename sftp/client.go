@@ -22,12 +22,11 @@ const (
 	// say (writes: 64). NewClient times two requests (the limits request
 	// when the server has it, SSH_FXP_REALPATH) and keeps enough in flight
 	// to carry 200 MB/s over that round-trip time, at least 16 reads and 8
-	// writes. Writes stay at 48 (1.5 MiB)
-	// under 20 ms: against OpenSSH's sftp-server, whose channel window is
-	// 2 MiB, more writes in flight than that slowed uploads down (see
-	// docs/design.md, "SFTP"). With OpenSSH's larger requests
-	// ([OpenSSHPacketSize]) it keeps at least 4 reads and 1 write,
-	// at most 64 reads and 16 writes.
+	// writes. Writes stay at 48 (1.5 MiB) under 20 ms: against OpenSSH's
+	// sftp-server, whose channel window is 2 MiB, more writes in flight than
+	// that slowed uploads down (see docs/design.md, "SFTP"). With OpenSSH's
+	// larger requests ([OpenSSHPacketSize]) it keeps at least 4 reads and 1
+	// write, at most 64 reads and 16 writes.
 	DefaultMaxConcurrency = 128
 	// DefaultPacketSize is the size of each read and write request: 32 KiB,
 	// which every server takes (the protocol's minimum maximum), unless
