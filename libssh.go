@@ -63,9 +63,9 @@
 // A channel's receive window is what the server may send ahead of the
 // reader: it bounds a download's speed (window/RTT) and what the channel
 // holds in memory. With libssh 0.10, each channel's window starts at
-// 2.56 MB and doubles while it is what limits the download, the way TCP
-// grows its buffers; [WithMaxWindow] (default [DefaultMaxWindow], 16 MiB)
-// caps what a channel holds, however slowly it is read.
+// libssh's 1.28 MB and doubles while it is what limits the download, the
+// way TCP grows its buffers; [WithMaxWindow] (default [DefaultMaxWindow],
+// 16 MiB) caps what a channel holds, however slowly it is read.
 //
 // # Callbacks
 //

@@ -20,10 +20,11 @@ const (
 	// the window under windowBase/2, libssh grows it back to windowBase
 	// by itself, whatever it holds already.
 	windowBase = 1280000
-	// firstWindow is where a channel's window starts: twice libssh's
-	// (about OpenSSH's 2 MiB), so that libssh's own regrowth, at
-	// windowBase/2 left, does not race the policy's grants.
-	firstWindow = 2 * windowBase
+	// firstWindow is where a channel's window starts: libssh's (and C
+	// libssh's). Grants ask for at least windowBase beyond what is
+	// buffered (see grantCount), so libssh's own regrowth, at
+	// windowBase/2 left, never races them.
+	firstWindow = windowBase
 	// A channel holds at most its window plus 3*windowBase (see
 	// recvWindow), so the cap leaves room for firstWindow and that. The
 	// protocol counts the window in 32 bits.
@@ -43,10 +44,10 @@ var windowTuning = lib.Version(11<<8) == "" // SSH_VERSION_INT(0, 11, 0)
 // receives data is read ([Cmd] reads both).
 //
 // The cap bounds the channel's receive window, which is what the server
-// may send ahead of the reader. A window starts at 2.56 MB and doubles
-// when it is what limits the channel (as TCP's receive buffer grows):
-// when the reader, keeping up, repeatedly used all of it before the
-// server heard of more and then waited for at least an eighth of the
+// may send ahead of the reader. A window starts at libssh's 1.28 MB and
+// doubles when it is what limits the channel (as TCP's receive buffer
+// grows): when the reader, keeping up, repeatedly used all of it before
+// the server heard of more and then waited for at least an eighth of the
 // time, while the connection carried little else. It grows to bytes less
 // 3.84 MB, which libssh 0.10 may hold on top of the window when the
 // reader falls behind. [Channel.SetMaxWindow] changes one channel's cap.
@@ -220,7 +221,7 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 			break
 		}
 		w.endEpoch(monoNow())
-		count = w.target
+		count = grantCount(w.target, avail)
 		if g := w.consumed + int64(count); g > w.limit {
 			w.limit = g
 			w.grants[w.next] = g
@@ -253,6 +254,14 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 	}
 	return n
 }
+
+// grantCount is the count of a read that grants the window target while
+// avail bytes are buffered. libssh 0.10 grows a window to at least
+// windowBase (grow_window), and regrows one left under windowBase/2 after
+// a read: a count of avail+windowBase or more is what libssh sends, so the
+// limit the policy records is the one the server sees, and the stall
+// detection can find the server waiting at it.
+func grantCount(target, avail int) int { return max(target, avail+windowBase) }
 
 // streamEmptyLocked says whether the stream holds nothing, in libssh or in the
 // spill: a stall needs both streams drained, otherwise the wait is the

@@ -39,6 +39,6 @@ func TestWindowDoublesOnLongStalls(t *testing.T) {
 	assert.Equal(t, []int{firstWindow, 2 * firstWindow, 2 * firstWindow, 4 * firstWindow},
 		run(&w, 3*ms, 2*ms, 5*ms, 5*ms), "two in a row, twice")
 	w = newRecvWindow(minMaxWindow)
-	assert.Equal(t, []int{firstWindow, w.most(), w.most(), w.most()},
-		run(&w, 5*ms, 5*ms, 5*ms, 5*ms), "up to the cap")
+	assert.Equal(t, []int{firstWindow, 2 * firstWindow, 2 * firstWindow, w.most(), w.most(), w.most()},
+		run(&w, 5*ms, 5*ms, 5*ms, 5*ms, 5*ms, 5*ms), "up to the cap")
 }
