@@ -256,11 +256,11 @@ func (c *chanState) readLocked(b []byte, stream int) int {
 }
 
 // grantCount is the count of a read that grants the window target while
-// avail bytes are buffered. libssh 0.10 grows a window to at least
+// avail bytes are buffered. libssh 0.10 never grows a window to less than
 // windowBase (grow_window), and regrows one left under windowBase/2 after
-// a read: a count of avail+windowBase or more is what libssh sends, so the
-// limit the policy records is the one the server sees, and the stall
-// detection can find the server waiting at it.
+// a read. With a count under avail+windowBase libssh would grant more than
+// asked: the limit the policy records would not be the server's, and the
+// stall detection would never find the server waiting at it.
 func grantCount(target, avail int) int { return max(target, avail+windowBase) }
 
 // streamEmptyLocked says whether the stream holds nothing, in libssh or in the
