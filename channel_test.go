@@ -131,8 +131,12 @@ func sha256Hex(t *testing.T, r io.Reader) (string, int64) {
 func TestDownloadOneGiB(t *testing.T) {
 	t.Parallel()
 	const size = 1 << 30
-	s := authedSession(t, sshdtest.Options{})
-	// The server sends 1 GiB of random bytes and their checksum on stderr.
+	downloadChecked(t, authedSession(t, sshdtest.Options{}), size)
+}
+
+// downloadChecked has the server send size random bytes and their checksum
+// on stderr, and checks what arrives.
+func downloadChecked(t *testing.T, s *libssh.Session, size int64) {
 	ch := execChannel(t, s, fmt.Sprintf("head -c %d /dev/urandom | tee >(sha256sum >&2)", size))
 	var remote []byte
 	var wg sync.WaitGroup
@@ -142,6 +146,21 @@ func TestDownloadOneGiB(t *testing.T) {
 	assert.EqualValues(t, size, n)
 	assert.Equal(t, sum+"  -\n", string(remote))
 	waitExit(t, ch, 0)
+}
+
+// TestDownloadReadsAhead: libssh's 4 KiB reads of the socket are served
+// from a larger read (docs/design.md, "Reading the socket"), and the bytes
+// arrive intact.
+func TestDownloadReadsAhead(t *testing.T) {
+	const size = 16 << 20
+	s := authedSession(t, sshdtest.Options{})
+	fills0, served0, _ := lib.ReadaheadStats()
+	downloadChecked(t, s, size)
+	fills, served, _ := lib.ReadaheadStats()
+	fills, served = fills-fills0, served-served0
+	t.Logf("%d reads of the socket served %d of libssh's", fills, served)
+	assert.Greater(t, served, uint64(size/4096/2), "most of libssh's reads are served from the buffer")
+	assert.Greater(t, served, 2*fills, "a read of the socket serves several of libssh's")
 }
 
 func TestStdinStreamedToCat(t *testing.T) {

@@ -116,6 +116,9 @@ type sessionState struct {
 	cfg    config
 	poller atomic.Pointer[poller] // nil until connected; atomic for interrupt, which cannot wait for the lock
 	sockFD int                    // the descriptor libssh was given, or -1
+	// readahead: the buffer under libssh's reads of sockFD (lib.ReadaheadRegister's
+	// id), or 0; see useSocketLocked.
+	readahead uint64
 	// nonblockOK: the socket was seen nonblocking after connecting, when
 	// libssh no longer changes its flags.
 	nonblockOK bool
@@ -905,6 +908,7 @@ func (st *sessionState) lockInterrupting() {
 // when it is still alive. It returns what stopIO needs, to be called after
 // unlocking.
 func (st *sessionState) teardownLocked(reason error) ioStopper {
+	st.forgetReadaheadLocked() // before anything closes the socket
 	st.stopKeepaliveLocked()
 	st.endListenersLocked()
 	st.killChannelsLocked(reason)
@@ -960,6 +964,27 @@ func (st *sessionState) drainLocked(d time.Duration) {
 		if lib.Flush(st.ev, st.p, pumpRounds) == lib.SSH_ERROR {
 			return
 		}
+	}
+}
+
+// useSocketLocked records fd as the socket libssh reads, and gives libssh's
+// reads of it a buffer when the session is ours (docs/design.md, "Reading
+// the socket"): libssh 0.10 reads 4 KiB per recv, after a poll each time.
+// A WrapSession wrapper gets none: its caller's session goes on after
+// Close, and the buffer's unread input would be lost with it.
+func (st *sessionState) useSocketLocked(fd int) {
+	st.sockFD = fd
+	if st.owned && st.readahead == 0 {
+		st.readahead = lib.ReadaheadRegister(fd)
+	}
+}
+
+// forgetReadaheadLocked drops the socket's buffer, and the input it holds:
+// the session is ending.
+func (st *sessionState) forgetReadaheadLocked() {
+	if st.readahead != 0 {
+		lib.ReadaheadForget(st.sockFD, st.readahead)
+		st.readahead = 0
 	}
 }
 

@@ -60,7 +60,7 @@ func (st *sessionState) adoptConnectionLocked() error {
 	pl, err := newFDPoller(fd)
 	if err == nil {
 		st.setPollerLocked(pl)
-		st.sockFD = fd
+		st.useSocketLocked(fd)
 		st.setConnectedLocked()
 		err = st.startIOLocked()
 	}

@@ -460,7 +460,7 @@ func AcceptSession(ctx context.Context, conn net.Conn, hostKeys []*PrivateKey, h
 		st.unlock()
 		return closeWith(&Error{Op: op, Message: "ssh_bind_accept_fd failed"})
 	}
-	st.sockFD = fd
+	st.useSocketLocked(fd)
 	reg, err := cgocallback.InstallServer(p, func(m lib.Message) bool {
 		s := ws.Value()
 		if s == nil {

@@ -488,7 +488,7 @@ func (s *Session) Connect(ctx context.Context) (err error) {
 		st.unlock()
 		return err
 	}
-	st.sockFD = fd
+	st.useSocketLocked(fd)
 	st.unlock()
 	err = st.drive(ctx, func() (bool, error) {
 		// Close or Disconnect may have ended the session meanwhile.

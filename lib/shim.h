@@ -113,6 +113,24 @@ void golibssh_burn_free(char *s);
  */
 void golibssh_vzeroupper_call(void);
 
+/*
+ * Read-ahead under libssh's 4 KiB socket reads (readahead.c). register
+ * gives fd a buffer that libssh's recv and poll use, and returns its id (0
+ * when this libssh cannot have one: then nothing changes); forget drops
+ * that buffer, if fd still has it, and what it holds, before its owner
+ * closes the descriptor (libssh's own close drops it too). Both run with
+ * the session that reads fd locked. buffered is what fd's buffer holds;
+ * stats counts the recv calls that filled a buffer, the reads served from
+ * one and the buffers given and not yet dropped. recv and poll are
+ * libssh's view of fd, for tests (-1 and ENOSYS without read-ahead).
+ */
+uint64_t golibssh_readahead_register(int fd);
+void golibssh_readahead_forget(int fd, uint64_t id);
+int golibssh_readahead_buffered(int fd);
+void golibssh_readahead_stats(uint64_t *fills, uint64_t *served, long *live);
+ssize_t golibssh_readahead_recv(int fd, void *dest, size_t len);
+int golibssh_readahead_poll(int fd, int timeout_ms);
+
 /* Version of the libssh the package was compiled against. */
 int golibssh_compiled_version(void);
 

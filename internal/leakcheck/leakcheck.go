@@ -1,7 +1,8 @@
 // Package leakcheck is the tests' audit of what a package's tests leave
-// behind: callback registrations, goroutines of this module and open
-// descriptors. Close methods stop everything they started before they
-// return, so the audit compares at once, without waiting.
+// behind: callback registrations, socket read-ahead buffers, goroutines of
+// this module and open descriptors. Close methods stop everything they
+// started before they return, so the audit compares at once, without
+// waiting.
 package leakcheck
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/golibssh/libssh/internal/cgocallback"
 	"github.com/golibssh/libssh/internal/testbound"
+	"github.com/golibssh/libssh/lib"
 )
 
 // Baseline is what existed before the tests ran.
@@ -56,6 +58,9 @@ func (b Baseline) Check() error {
 	runtime.GC()
 	if cgocallback.Live() != 0 {
 		return fmt.Errorf("%d callback registrations not removed", cgocallback.Live())
+	}
+	if _, _, live := lib.ReadaheadStats(); live != 0 {
+		return fmt.Errorf("%d socket read-ahead buffers not dropped", live)
 	}
 	if g := moduleGoroutines(); len(g) > b.goroutines {
 		return fmt.Errorf("%d goroutines of the module at the end, %d at the start:\n%s",
