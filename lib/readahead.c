@@ -25,7 +25,8 @@
  * registered socket a buffer: one recv of up to RA_SIZE bytes serves many of
  * libssh's reads, poll reports a socket whose buffer holds data as readable
  * (without a system call when every descriptor asked about is such a
- * socket), and close drops the buffer before the descriptor.
+ * socket, whatever else was asked about it), and close drops the buffer
+ * before the descriptor.
  *
  * A descriptor's buffer is only used between golibssh_readahead_register and
  * golibssh_readahead_forget (or libssh's close), which the session's owner
@@ -99,23 +100,24 @@ static ssize_t ra_recv(int fd, void *dest, size_t len, int flags)
 static int ra_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
     nfds_t buffered = 0;
-    int only_input = 1;
     for (nfds_t i = 0; i < nfds; i++) {
         if ((fds[i].events & POLLIN) && ra_pending(ra_lookup(fds[i].fd))) {
             buffered++;
-            only_input &= fds[i].events == POLLIN;
         }
     }
     if (buffered == 0) {
         return ra_next_poll(fds, nfds, timeout);
     }
     /*
-     * Some input is ready in a buffer: nothing waits. When the buffered
-     * sockets are all that was asked about, and only for input, no system
-     * call is needed; otherwise poll the rest without waiting.
+     * Input is ready in a buffer, so nothing waits. A socket with input
+     * buffered is not polled when nothing else is asked about: its other
+     * events (writability, a hang-up) are reported once its buffer is
+     * empty, at most RA_SIZE bytes of libssh's work later. libssh asks for
+     * POLLOUT as well after each write until a poll without input reports
+     * it, so asking the kernel each time would keep a poll per 4 KiB.
      */
     int rc = 0;
-    if (buffered == nfds && only_input) {
+    if (buffered == nfds) {
         for (nfds_t i = 0; i < nfds; i++) {
             fds[i].revents = 0;
         }
