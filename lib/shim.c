@@ -63,8 +63,10 @@ int golibssh_pump(ssh_event event, int max_rounds)
         /*
          * One round is one poll(…, 0) and, when the socket is ready, one
          * read of at most 4 KiB (libssh's MAX_BUF_SIZE) and the packets it
-         * completes. ssh_event_dopoll answers SSH_AGAIN when nothing was
-         * ready: the socket is drained, with no second poll of our own.
+         * completes; both are served by the socket's read-ahead buffer
+         * when it holds input (readahead.c). ssh_event_dopoll answers
+         * SSH_AGAIN when nothing was ready: the socket and its buffer are
+         * drained, with no second poll of our own.
          */
         int rc = ssh_event_dopoll(event, 0);
         if (rc == SSH_ERROR) {
