@@ -970,8 +970,8 @@ func (st *sessionState) drainLocked(d time.Duration) {
 // useSocketLocked records fd as the socket libssh reads, and gives libssh's
 // reads of it a buffer when the session is ours (docs/design.md, "Reading
 // the socket"): libssh 0.10 reads 4 KiB per recv, after a poll each time.
-// A WrapSession wrapper gets none: its caller's session goes on after
-// Close, and the buffer's unread input would be lost with it.
+// A session its caller keeps (WrapSession with owned false) gets none: it
+// goes on after Close, and the buffer's unread input would be lost with it.
 func (st *sessionState) useSocketLocked(fd int) {
 	st.sockFD = fd
 	if st.owned && st.readahead == 0 {

@@ -65,7 +65,8 @@ func (st *sessionState) adoptConnectionLocked() error {
 		err = st.startIOLocked()
 	}
 	if err != nil {
-		st.owned = false // Close must not free or disconnect what it could not adopt
+		st.forgetReadaheadLocked() // the caller's session reads its socket on its own again
+		st.owned = false           // Close must not free or disconnect what it could not adopt
 	}
 	return err
 }
