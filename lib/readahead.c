@@ -72,6 +72,10 @@ static int ra_pending(const struct ra_buf *b)
 static ssize_t ra_recv(int fd, void *dest, size_t len, int flags)
 {
     struct ra_buf *b = ra_lookup(fd);
+    /*
+     * libssh 0.10 reads with no flags. Any other read (MSG_PEEK, say) goes
+     * to the kernel as asked, and would miss what the buffer holds.
+     */
     if (b == NULL || flags != 0) {
         return ra_next_recv(fd, dest, len, flags);
     }
@@ -191,6 +195,7 @@ struct ra_scan {
     int by_name;      /* look for libssh by its file's name, not by inside */
     int found;        /* libssh's shared object was found */
     int ok;           /* its tables were read */
+    uintptr_t relro_lo, relro_hi; /* the pages of libssh's the loader made read-only */
     struct ra_slot slots[RA_MAX_SLOTS];
     int nslots, nrecv, npoll, nclose;
 };
@@ -202,8 +207,7 @@ static uintptr_t ra_dyn_addr(uintptr_t base, ElfW(Addr) v)
 }
 
 static void ra_scan_relocs(struct ra_scan *s, uintptr_t base, const ElfW(Rela) *rel, size_t bytes,
-                           const ElfW(Sym) *symtab, const char *strtab, uintptr_t relro_lo,
-                           uintptr_t relro_hi)
+                           const ElfW(Sym) *symtab, const char *strtab)
 {
     for (size_t i = 0; i < bytes / sizeof(ElfW(Rela)); i++) {
         unsigned long type = ELF64_R_TYPE(rel[i].r_info);
@@ -233,7 +237,7 @@ static void ra_scan_relocs(struct ra_scan *s, uintptr_t base, const ElfW(Rela) *
         s->slots[s->nslots++] = (struct ra_slot){
             .addr = (uintptr_t *)addr,
             .to = to,
-            .relro = addr >= relro_lo && addr < relro_hi,
+            .relro = addr >= s->relro_lo && addr < s->relro_hi,
         };
     }
 }
@@ -256,7 +260,7 @@ static int ra_scan_object(struct dl_phdr_info *info, size_t size, void *data)
     }
     int holds = s->by_name && ra_is_libssh(info->dlpi_name);
     const ElfW(Phdr) *dynamic = NULL;
-    uintptr_t relro_lo = 0, relro_hi = 0;
+    uintptr_t relro_lo = 0, relro_hi = 0; /* as glibc rounds them */
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD && s->inside >= base + ph->p_vaddr &&
@@ -265,7 +269,6 @@ static int ra_scan_object(struct dl_phdr_info *info, size_t size, void *data)
         } else if (ph->p_type == PT_DYNAMIC) {
             dynamic = ph;
         } else if (ph->p_type == PT_GNU_RELRO) {
-            /* The pages the loader made read-only, as glibc rounds them. */
             relro_lo = (base + ph->p_vaddr) & ~(s->page - 1);
             relro_hi = (base + ph->p_vaddr + ph->p_memsz) & ~(s->page - 1);
         }
@@ -277,6 +280,8 @@ static int ra_scan_object(struct dl_phdr_info *info, size_t size, void *data)
         return 1;
     }
     s->found = 1;
+    s->relro_lo = relro_lo;
+    s->relro_hi = relro_hi;
     const ElfW(Sym) *symtab = NULL;
     const char *strtab = NULL;
     const ElfW(Rela) *jmprel = NULL, *rela = NULL;
@@ -312,10 +317,10 @@ static int ra_scan_object(struct dl_phdr_info *info, size_t size, void *data)
     }
     s->ok = 1;
     if (jmprel != NULL) {
-        ra_scan_relocs(s, base, jmprel, jmprel_bytes, symtab, strtab, relro_lo, relro_hi);
+        ra_scan_relocs(s, base, jmprel, jmprel_bytes, symtab, strtab);
     }
     if (rela != NULL && s->ok) {
-        ra_scan_relocs(s, base, rela, rela_bytes, symtab, strtab, relro_lo, relro_hi);
+        ra_scan_relocs(s, base, rela, rela_bytes, symtab, strtab);
     }
     return 1;
 }
