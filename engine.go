@@ -973,8 +973,9 @@ func (st *sessionState) drainLocked(d time.Duration) {
 // A session its caller keeps (WrapSession with owned false) gets none: it
 // goes on after Close, and the buffer's unread input would be lost with it.
 func (st *sessionState) useSocketLocked(fd int) {
+	st.forgetReadaheadLocked() // a buffer of an earlier socket
 	st.sockFD = fd
-	if st.owned && st.readahead == 0 {
+	if st.owned {
 		st.readahead = lib.ReadaheadRegister(fd)
 	}
 }
