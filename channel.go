@@ -1055,7 +1055,17 @@ func (c *chanState) closeLocked() bool {
 	c.forgetLocked(errChannelClosed)
 	c.closeQueued = false
 	if c.owned {
-		// ssh_channel_free sends CLOSE when the channel is open.
+		// ssh_channel_free sends CLOSE when the channel is open, or closed
+		// by the server only, through ssh_channel_close, which sends EOF
+		// first and, in libssh 0.10, returns without sending CLOSE when
+		// that EOF could not be flushed at once (SSH_AGAIN: the socket
+		// was full, or the poll reported the input waiting in the
+		// read-ahead buffer and not writability). The server then keeps
+		// the channel, and what it forwards, for ever. The EOF sent here
+		// first is marked sent even then, so the close goes on to CLOSE.
+		if !c.localEOF && (lib.ChannelIsOpen(p) == 1 || c.remoteClosed && lib.IsConnected(st.p) == 1) {
+			lib.ChannelSendEof(p)
+		}
 		lib.ChannelFree(p)
 	}
 	st.bumpLocked() // wake the channel's waiters

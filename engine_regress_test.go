@@ -26,6 +26,7 @@ import (
 
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/callbacks"
+	"github.com/golibssh/libssh/internal/faultnet"
 	"github.com/golibssh/libssh/internal/sshdtest"
 	"github.com/golibssh/libssh/lib"
 )
@@ -732,6 +733,53 @@ func TestRegressCloseDuringUploadSaysGoodbye(t *testing.T) {
 	assert.Equal(t, sessions, all)
 	t.Logf("%d of %d Close calls during an upload said goodbye", goodbyes, sessions)
 	assert.GreaterOrEqual(t, goodbyes, sessions/2, "Close says goodbye during an upload")
+}
+
+// TestRegressChannelCloseWhileSocketFull: libssh 0.10's ssh_channel_close
+// (which ssh_channel_free calls) sends EOF, and returned without sending
+// CLOSE when that EOF could not be flushed at once: with the socket full, a
+// closed channel stayed open on the server for ever (and, with the
+// read-ahead buffer, now and then without a full socket: a channel of a
+// Forwarder that closed mid-transfer). The server frees the channel once
+// the connection flows again.
+func TestRegressChannelCloseWhileSocketFull(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.New(t, sshdtest.Options{Unprivileged: true})
+	relay, err := faultnet.NewRelay(srv.Listen(t), sockBuf)
+	require.NoError(t, err)
+	t.Cleanup(func() { relay.Close() })
+	dial, sock := faultnet.Dialer(sockBuf)
+	t.Cleanup(func() { sock.Close() })
+	host, port := splitHostPort(t, relay.Addr())
+	s, err := libssh.NewSession(testCtx(t, regressBound), host, libssh.WithPort(port), libssh.WithUser(srv.User),
+		trustSSHD(srv), libssh.WithDialer(dial))
+	require.NoError(t, err)
+	closeAtEnd(t, s)
+	authenticate(t, s)
+	ch := execChannel(t, s, "cat >/dev/null")
+	relay.PauseReading()
+	wrote := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := ch.Write(buf); err != nil {
+				wrote <- err
+				return
+			}
+		}
+	}()
+	require.NoError(t, sock.WaitFull(testCtx(t, regressBound)))
+	require.NoError(t, ch.Close())
+	assert.Error(t, recv(t, wrote, regressBound), "a Write of a closed channel fails")
+	relay.ResumeReading()
+	bound := testCtx(t, regressBound)
+	for !strings.Contains(srv.Log(), "free: server-session") {
+		select {
+		case <-bound.Done():
+			t.Fatal("sshd never freed the closed channel: the client did not send CLOSE")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // TestRegressLongUserViaWithLib: a user name set through WithLib is checked

@@ -156,8 +156,9 @@ type relayed struct {
 	once           sync.Once
 
 	mu        sync.Mutex
-	noRead    bool // the client's bytes are no longer read
-	noForward bool // the server's bytes are dropped
+	noRead    bool          // the client's bytes are no longer read
+	noForward bool          // the server's bytes are dropped
+	paused    chan struct{} // while not nil, the client's bytes wait; closed on resume
 	// writeMu orders the writes to the client (the server's bytes and
 	// Inject's), apart from mu, which a blocked write must not hold.
 	writeMu sync.Mutex
@@ -224,15 +225,18 @@ func (r *Relay) serve() {
 }
 
 // fromClient copies the client's bytes to the server until reading stops;
-// bytes a read was waiting for when it stopped are dropped.
+// bytes a read was waiting for when it stopped are dropped. While reading
+// is paused, it waits, bytes already read included.
 func (c *relayed) fromClient() {
 	buf := make([]byte, 32<<10)
 	for {
+		c.waitResumed()
 		if c.stopped() {
 			<-c.done
 			return
 		}
 		n, err := c.client.Read(buf)
+		c.waitResumed()
 		if c.stopped() {
 			<-c.done
 			return
@@ -286,6 +290,19 @@ func (c *relayed) forwarding() bool {
 	return !c.noForward
 }
 
+// waitResumed waits while reading is paused, or until the relay closes.
+func (c *relayed) waitResumed() {
+	c.mu.Lock()
+	resumed := c.paused
+	c.mu.Unlock()
+	if resumed != nil {
+		select {
+		case <-resumed:
+		case <-c.done:
+		}
+	}
+}
+
 func (c *relayed) stopped() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -315,6 +332,30 @@ func (r *Relay) StopReading() {
 	r.each(func(c *relayed) {
 		c.mu.Lock()
 		c.noRead = true
+		c.mu.Unlock()
+	})
+}
+
+// PauseReading stops reading what clients send until ResumeReading, which
+// forwards it all; what servers send still reaches them.
+func (r *Relay) PauseReading() {
+	r.each(func(c *relayed) {
+		c.mu.Lock()
+		if c.paused == nil {
+			c.paused = make(chan struct{})
+		}
+		c.mu.Unlock()
+	})
+}
+
+// ResumeReading undoes PauseReading.
+func (r *Relay) ResumeReading() {
+	r.each(func(c *relayed) {
+		c.mu.Lock()
+		if c.paused != nil {
+			close(c.paused)
+			c.paused = nil
+		}
 		c.mu.Unlock()
 	})
 }
