@@ -948,11 +948,8 @@ func (c *chanState) write(ctx context.Context, b []byte, stderr bool) (int, erro
 			}
 			// Hand libssh more only once it sent what it holds: that
 			// bounds its output buffer to about one chunk.
-			if !st.drainedLocked() {
-				st.flushLocked()
-				if !st.drainedLocked() {
-					return false, nil // the flusher wakes us
-				}
+			if !st.flushLocked() {
+				return false, nil // the flusher wakes us
 			}
 			chunk := b[written:min(len(b), written+maxWriteChunk)]
 			n := send(c.p, chunk)

@@ -66,7 +66,9 @@ package libssh
 //     closeGrace it shuts the socket down under the holder). On the way out
 //     it waits up to closeGrace for libssh's unsent output, so that the
 //     goodbye is not lost behind it: the one bounded wait for the socket
-//     under the lock.
+//     under the lock; after the goodbye it reads what the server still
+//     sends until it closes, for another closeGrace at most, so that
+//     closing does not reset the connection before the server read it.
 
 import (
 	"context"
@@ -167,6 +169,11 @@ type sessionState struct {
 	userLogLevel int // the level the user asked for
 	logger       *cgocallback.Logger
 	pinned       bool // this lock holder pinned its thread for logging
+	// unsent: libssh may hold output it has not sent. Every lock hold
+	// starts with it set; flushLocked, called after a hold's last libssh
+	// call, replaces it with what it found, and unlock kicks the flusher
+	// only while it is set.
+	unsent bool
 	// capturing: the key exchange has not chosen its algorithms yet, and
 	// the logger looks for the line that says what it chose (negotiated).
 	capturing  bool
@@ -356,6 +363,7 @@ func (st *sessionState) lockWithin(d time.Duration) bool {
 // the goroutine to its thread until unlock.
 func (st *sessionState) afterLock() {
 	st.heldBy()
+	st.unsent = true
 	if st.logLevel > 0 {
 		runtime.LockOSThread()
 		cgocallback.SetThreadLogging(st.logLevel, st.logger)
@@ -379,7 +387,8 @@ func (st *sessionState) unlock() {
 			st.seenIn = st.counter.InBytes()
 		}
 	}
-	if !st.ev.IsNil() && st.writePendingLocked() {
+	st.checkUnsentLocked()
+	if !st.ev.IsNil() && st.unsent && st.writePendingLocked() {
 		select {
 		case st.kick <- struct{}{}:
 		default:
@@ -428,6 +437,7 @@ func (st *sessionState) writePendingLocked() bool {
 // runDeferredLocked closes the channels closed from inside callbacks.
 func (st *sessionState) runDeferredLocked() {
 	for len(st.deferred) > 0 {
+		st.unsent = true
 		c := st.deferred[0]
 		st.deferred = st.deferred[1:]
 		c.closeLocked()
@@ -771,10 +781,10 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 			}
 			rc, alive := st.readInputLocked(pumpRounds)
 			st.runDeferredLocked()
-			if alive && st.writePendingLocked() {
+			if alive {
 				// Send what callbacks and deferred closes queued, as far
 				// as the socket takes it; the flusher sends the rest.
-				lib.Flush(st.ev, st.p, pumpRounds)
+				st.flushLocked()
 			}
 			st.bumpLocked()
 			ack = st.ackDueLocked() || ack
@@ -806,7 +816,8 @@ func (st *sessionState) flusher(pl poller, stop, done chan struct{}) {
 			if st.ev.IsNil() {
 				return true
 			}
-			rc := lib.Flush(st.ev, st.p, pumpRounds)
+			rc := lib.Flush(st.ev, st.p, 0)
+			st.unsent = rc == 1
 			alive := st.checkStatusLocked()
 			st.bumpLocked() // writers wait for output to drain
 			return rc != 1 || !alive
@@ -818,15 +829,21 @@ func (st *sessionState) flusher(pl poller, stop, done chan struct{}) {
 }
 
 // flushLocked lets libssh send what it holds, as far as the socket takes it
-// now; it never waits (the flusher sends the rest).
-func (st *sessionState) flushLocked() {
-	if st.ev.IsNil() || !st.writePendingLocked() {
-		return
+// now; it never waits (the flusher sends the rest). It reports whether
+// libssh holds nothing more (or can send nothing more: the session is not
+// running). It costs no system call when libssh holds nothing. Callers call
+// it after their last libssh call under the lock: unlock trusts its answer
+// (st.unsent) and kicks the flusher only when output is left.
+func (st *sessionState) flushLocked() (drained bool) {
+	if st.ev.IsNil() || lib.GetFd(st.p) < 0 {
+		return true
 	}
-	if lib.GetFd(st.p) >= 0 {
-		lib.Flush(st.ev, st.p, pumpRounds)
-		st.checkStatusLocked()
+	rc := lib.Flush(st.ev, st.p, 0)
+	if rc != 0 || st.inputReadLocked() {
+		st.checkStatusLocked() // the round may have read the connection's end
 	}
+	st.unsent = rc == 1
+	return rc != 1
 }
 
 // readInputLocked runs up to rounds rounds of libssh's event loop (one
@@ -865,11 +882,6 @@ func (st *sessionState) assistLocked() bool {
 	}
 	return st.counter.IsNil() || st.counter.InBytes() != in
 }
-
-// drainedLocked is a drive step's test for "libssh sent what it held":
-// writers wait for it before handing libssh more, which bounds libssh's
-// output buffer.
-func (st *sessionState) drainedLocked() bool { return !st.writePendingLocked() }
 
 // --- teardown (invariants 8 and 9) ---
 
@@ -928,6 +940,7 @@ func (st *sessionState) teardownLocked(reason error) ioStopper {
 		// others do not). Close the descriptor only if it still is ours:
 		// the same socket as Go's, not a number reused since.
 		if st.sockFD >= 0 && pl != nil && pl.sameSocket(st.sockFD) {
+			lingerAfterGoodbye(st.sockFD, closeGrace)
 			syscallClose(st.sockFD)
 		}
 		st.sockFD = -1
@@ -944,6 +957,38 @@ func (st *sessionState) teardownLocked(reason error) ioStopper {
 	return stopper
 }
 
+// lingerAfterGoodbye half-closes the socket after ssh_disconnect's goodbye
+// and reads, discarding it, what the server still sends until it closes
+// its end, for at most d. A socket closed with input unread, or that input
+// arrives at after it is closed, is reset, and a reset makes the server
+// drop what it has not read yet: during an upload, the data in flight and
+// the goodbye behind it (the server still sends window adjustments while
+// it reads them).
+func lingerAfterGoodbye(fd int, d time.Duration) {
+	if unix.Shutdown(fd, unix.SHUT_WR) != nil {
+		return
+	}
+	deadline := time.Now().Add(d)
+	var buf [16 << 10]byte
+	for {
+		n, err := unix.Read(fd, buf[:])
+		switch {
+		case n > 0 || err == unix.EINTR:
+			continue
+		case err != unix.EAGAIN:
+			return // the server closed its end (n == 0), or the socket failed
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && err != unix.EINTR || n == 0 {
+			return
+		}
+	}
+}
+
 // drainLocked lets libssh send the output it holds, waiting up to d for the
 // socket to take it: ssh_disconnect queues its goodbye behind that output
 // and closes the socket right after, so without this a Close during an
@@ -951,17 +996,19 @@ func (st *sessionState) teardownLocked(reason error) ioStopper {
 // lock, bounded, and only on the way out.
 func (st *sessionState) drainLocked(d time.Duration) {
 	deadline := time.Now().Add(d)
-	for !st.ev.IsNil() && st.writePendingLocked() {
+	for !st.ev.IsNil() {
 		fd := lib.GetFd(st.p)
+		// prime: ssh_disconnect's goodbye is sent only if libssh has seen
+		// the socket writable since its last send.
+		if fd < 0 || lib.Flush(st.ev, st.p, 1) != 1 {
+			return // all sent, or nothing more can be
+		}
 		left := time.Until(deadline)
-		if fd < 0 || left <= 0 {
+		if left <= 0 {
 			return
 		}
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 		if n, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && err != unix.EINTR || n == 0 {
-			return
-		}
-		if lib.Flush(st.ev, st.p, pumpRounds) == lib.SSH_ERROR {
 			return
 		}
 	}

@@ -55,3 +55,13 @@ func goid() int64 {
 	id, _ := strconv.ParseInt(string(b), 10, 64)
 	return id
 }
+
+// checkUnsentLocked panics when a lock hold cleared unsent (flushLocked
+// found libssh's output sent) and libssh holds output all the same: a
+// libssh call after flushLocked queued it, and unlock would leave it unsent
+// until some later hold.
+func (st *sessionState) checkUnsentLocked() {
+	if !st.unsent && !st.ev.IsNil() && lib.GetFd(st.p) >= 0 && lib.Flush(st.ev, st.p, 0) == 1 {
+		panic("libssh: lockassert: output queued after flushLocked")
+	}
+}

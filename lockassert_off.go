@@ -7,3 +7,5 @@ type holder struct{}
 
 func (st *sessionState) heldBy()   { _ = st.lockHolder }
 func (st *sessionState) released() {}
+
+func (st *sessionState) checkUnsentLocked() {}

@@ -55,6 +55,8 @@ static pthread_once_t ra_once = PTHREAD_ONCE_INIT;
 static int ra_installed;
 static atomic_ullong ra_fills, ra_served;
 static atomic_long ra_live; /* buffers given and not yet taken */
+/* Set while golibssh_flush runs on this thread: see ra_poll. */
+static __thread int ra_ask_writable;
 
 static struct ra_buf *ra_lookup(int fd)
 {
@@ -119,9 +121,10 @@ static int ra_poll(struct pollfd *fds, nfds_t nfds, int timeout)
      * empty, at most RA_SIZE bytes of libssh's work later. libssh asks for
      * POLLOUT as well after each write until a poll without input reports
      * it, so asking the kernel each time would keep a poll per 4 KiB.
+     * golibssh_flush, which polls to send, asks the kernel all the same.
      */
     int rc = 0;
-    if (buffered == nfds) {
+    if (buffered == nfds && !ra_ask_writable) {
         for (nfds_t i = 0; i < nfds; i++) {
             fds[i].revents = 0;
         }
@@ -140,6 +143,11 @@ static int ra_poll(struct pollfd *fds, nfds_t nfds, int timeout)
         }
     }
     return rc;
+}
+
+void golibssh_readahead_ask_writable(int on)
+{
+    ra_ask_writable = on;
 }
 
 /* ra_free frees a buffer taken from the table (with ra_mu held). */

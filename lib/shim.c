@@ -79,26 +79,40 @@ int golibssh_pump(ssh_event event, int max_rounds)
     return 1;
 }
 
-int golibssh_flush(ssh_event event, ssh_session session, int max_rounds)
+int golibssh_flush(ssh_event event, ssh_session session, int prime)
 {
-    for (int i = 0; i < max_rounds; i++) {
-        if ((ssh_get_poll_flags(session) & SSH_WRITE_PENDING) == 0) {
-            return 0;
-        }
+    /*
+     * ssh_blocking_flush with timeout 0 makes no system call when libssh's
+     * output buffer is empty; otherwise it runs one poll(…, 0) round, which
+     * sends what the socket takes (libssh sends its whole buffer in one
+     * send) and reads input that is ready. The round asks the kernel about
+     * writability even when the socket's read-ahead buffer holds input
+     * (readahead.c would otherwise answer from memory, with input only),
+     * so SSH_AGAIN after it means the socket is full.
+     */
+    golibssh_readahead_ask_writable(1);
+    int rc = ssh_blocking_flush(session, 0);
+    if (rc == SSH_OK && prime && (ssh_get_poll_flags(session) & SSH_WRITE_PENDING) != 0) {
         /*
-         * With output pending libssh polls for POLLOUT (and POLLIN): one
-         * poll(…, 0) sends what the socket takes, and reads input that is
-         * ready. SSH_AGAIN: neither, so the socket is full.
+         * Nothing is left, but libssh still waits for a poll to report
+         * writability since its last send, and holds every packet until
+         * then: one round, so that the next packet goes out at once.
          */
-        int rc = ssh_event_dopoll(event, 0);
-        if (rc == SSH_ERROR) {
-            return SSH_ERROR;
-        }
-        if (rc == SSH_AGAIN) {
-            return 1;
+        if (ssh_event_dopoll(event, 0) == SSH_ERROR) {
+            rc = SSH_ERROR;
+        } else if ((ssh_get_poll_flags(session) & SSH_WRITE_PENDING) != 0) {
+            rc = SSH_AGAIN; /* not writable yet: wait for it */
         }
     }
-    return 0;
+    golibssh_readahead_ask_writable(0);
+    switch (rc) {
+    case SSH_OK:
+        return 0;
+    case SSH_AGAIN:
+        return 1;
+    default:
+        return SSH_ERROR;
+    }
 }
 
 ssh_counter golibssh_counter_new(void)

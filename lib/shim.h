@@ -36,14 +36,19 @@ unsigned int golibssh_options_get_port(ssh_session session);
 int golibssh_pump(ssh_event event, int max_rounds);
 
 /*
- * Lets libssh send buffered output: while the session has output pending,
- * runs ssh_event_dopoll(event, 0) (which also reads input that is ready), at
- * most max_rounds times. Returns 0 when nothing is pending any more (or
- * after max_rounds rounds that all found the socket ready), 1 when the
- * socket is full (wait for it to become writable), SSH_ERROR when the event
- * loop failed.
+ * Lets libssh send buffered output: nothing at all when libssh holds none
+ * (not even a system call), else one ssh_blocking_flush round with timeout
+ * 0, which sends what the socket takes and reads input that is ready.
+ * Returns 0 when nothing is left to send, 1 when output is left (the socket
+ * is full: wait for it to become writable), SSH_ERROR when the round
+ * failed. libssh's SSH_WRITE_PENDING is no substitute for the first test:
+ * it stays set after every send until a poll reports writability, and
+ * libssh holds every packet until then. With prime, when nothing is left,
+ * one ssh_event_dopoll(event, 0) round lets that poll happen, so that the
+ * next packet (a goodbye before the socket closes) is sent at once; it
+ * returns 1 if the poll did not find the socket writable.
  */
-int golibssh_flush(ssh_event event, ssh_session session, int max_rounds);
+int golibssh_flush(ssh_event event, ssh_session session, int prime);
 
 /*
  * A zeroed ssh_counter for ssh_set_counters (NULL when out of memory), and
@@ -130,6 +135,14 @@ int golibssh_readahead_buffered(int fd);
 void golibssh_readahead_stats(uint64_t *fills, uint64_t *served, long *live);
 ssize_t golibssh_readahead_recv(int fd, void *dest, size_t len);
 int golibssh_readahead_poll(int fd, int timeout_ms);
+
+/*
+ * While on (on the calling thread), libssh's polls ask the kernel about
+ * writability also for sockets whose buffer holds input, instead of
+ * answering from memory (for golibssh_flush; not part of package lib's Go
+ * API).
+ */
+void golibssh_readahead_ask_writable(int on);
 
 /* Version of the libssh the package was compiled against. */
 int golibssh_compiled_version(void);

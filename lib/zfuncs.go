@@ -241,9 +241,9 @@ static inline int golibssh_z_golibssh_pump(ssh_event event, int max_rounds)
     golibssh_vzeroupper();
     return r;
 }
-static inline int golibssh_z_golibssh_flush(ssh_event event, ssh_session session, int max_rounds)
+static inline int golibssh_z_golibssh_flush(ssh_event event, ssh_session session, int prime)
 {
-    int r = golibssh_flush(event, session, max_rounds);
+    int r = golibssh_flush(event, session, prime);
     golibssh_vzeroupper();
     return r;
 }
@@ -1192,10 +1192,10 @@ func Pump(event Event, max_rounds int) (r int) {
 
 // Flush calls golibssh_flush:
 //
-//	int golibssh_flush(ssh_event event, ssh_session session, int max_rounds)
-func Flush(event Event, session Session, max_rounds int) (r int) {
+//	int golibssh_flush(ssh_event event, ssh_session session, int prime)
+func Flush(event Event, session Session, prime int) (r int) {
 	assertSession(unsafe.Pointer(session.p))
-	r = int(C.golibssh_z_golibssh_flush(event.p, session.p, C.int(max_rounds)))
+	r = int(C.golibssh_z_golibssh_flush(event.p, session.p, C.int(prime)))
 	return
 }
 
