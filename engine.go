@@ -127,6 +127,9 @@ type sessionState struct {
 	ioDone     []chan struct{} // closed when the pump and the flusher end
 	ioStop     chan struct{}   // closed by teardown: the flusher stops
 	kick       chan struct{}   // one slot: libssh has output to send
+	// pumpWanted: the pump woke for input while the lock was busy, and went
+	// back to waiting; whoever unlocks next takes its turn (lockForPump).
+	pumpWanted atomic.Bool
 
 	gen     chan struct{} // closed and replaced after every round (invariant 4)
 	counter lib.Counter   // libssh's count of the bytes it read
@@ -373,8 +376,17 @@ func (st *sessionState) afterLock() {
 
 // unlock runs the deferred closes, keeps the socket nonblocking, wakes the
 // waiters when libssh read input, kicks the flusher when libssh has output to
-// send, and releases the lock.
+// send, and releases the lock; then it takes the pump's turn if the pump
+// left it (lockForPump).
 func (st *sessionState) unlock() {
+	st.release()
+	if st.pumpWanted.Load() {
+		st.pumpForThePump()
+	}
+}
+
+// release is unlock without the pump's turn.
+func (st *sessionState) release() {
 	st.runDeferredLocked()
 	if !st.nonblockOK && st.sockFD >= 0 && !st.p.IsNil() {
 		st.keepNonblockingLocked()
@@ -774,30 +786,78 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 			}
 		}()
 		for {
-			st.lock()
-			if st.ev.IsNil() {
-				st.unlock()
-				return true
+			if !st.lockForPump() {
+				return false // the holder takes this turn: wait for more input
 			}
-			rc, alive := st.readInputLocked(pumpRounds)
-			st.runDeferredLocked()
-			if alive {
-				// Send what callbacks and deferred closes queued, as far
-				// as the socket takes it; the flusher sends the rest.
-				st.flushLocked()
-			}
-			st.bumpLocked()
-			ack = st.ackDueLocked() || ack
+			alive, drained, a := st.pumpTurnLocked()
+			ack = ack || a
 			st.unlock()
 			switch {
 			case !alive:
 				return true // nothing left to pump
-			case rc == 0:
-				return false // drained: wait for more input
+			case drained:
+				return false // wait for more input
 			}
 			runtime.Gosched()
 		}
 	})
+}
+
+// lockForPump takes the lock for a turn of the pump, unless another
+// goroutine holds it: then it leaves the turn to that holder (pumpWanted),
+// which takes it when it unlocks, and the pump goes back to waiting for
+// input. Waiting for the lock instead cost a goroutine parked and woken
+// twice (the pump, then the holder's next lock) for every batch of input
+// that arrives while a writer holds the lock, as it does most of the time
+// during an upload. No turn is lost: the pump sets pumpWanted before it
+// tries the lock a second time, and every unlock looks at pumpWanted after
+// it releases the lock, so either the pump gets the lock or a holder that
+// unlocks after the flag was set sees it.
+func (st *sessionState) lockForPump() bool {
+	if st.tryLock() {
+		return true
+	}
+	st.pumpWanted.Store(true)
+	return st.tryLock()
+}
+
+// pumpTurnLocked is one turn of the pump: up to pumpRounds rounds of input,
+// the deferred closes, a flush of what they queued, and the waiters woken.
+// It reports whether the session is still alive, whether the socket was
+// drained (the edge-triggered poller will not report input that is left),
+// and whether a quickAck is due before waiting for more.
+func (st *sessionState) pumpTurnLocked() (alive, drained, ack bool) {
+	st.pumpWanted.Store(false)
+	if st.ev.IsNil() {
+		return false, true, false
+	}
+	rc, alive := st.readInputLocked(pumpRounds)
+	st.runDeferredLocked()
+	if alive {
+		// Send what callbacks and deferred closes queued, as far as the
+		// socket takes it; the flusher sends the rest.
+		st.flushLocked()
+	}
+	st.bumpLocked()
+	return alive, rc == 0, st.ackDueLocked()
+}
+
+// pumpForThePump takes the turns the pump left (lockForPump) until the
+// socket is drained, or until another goroutine holds the lock (which
+// takes the next turn when it unlocks).
+func (st *sessionState) pumpForThePump() {
+	ack := false
+	for st.pumpWanted.Load() && st.tryLock() {
+		alive, drained, a := st.pumpTurnLocked()
+		ack = ack || a
+		if alive && !drained {
+			st.pumpWanted.Store(true) // input is left: another turn
+		}
+		st.release()
+	}
+	if pl := st.currentPoller(); ack && pl != nil {
+		pl.quickAck()
+	}
 }
 
 // flusher waits for the socket to take the output libssh holds whenever
