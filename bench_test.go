@@ -359,11 +359,74 @@ func BenchmarkCommandRunParallel(b *testing.B) {
 
 const forwardSize = 1 << 30
 
-// sink reads each connection to EOF and closes it. It returns its port.
+// sink runs a process that reads each connection to a new listener on
+// 127.0.0.1 to EOF and closes it, and returns the listener's port. The far
+// end of a direct-tcpip channel is on the server's side, so it runs apart
+// from the client, as it does in real use: in the client's process, its
+// goroutines would share the Go scheduler with the client under test and
+// not with cbench's.
 func sink(b *testing.B) int {
-	return serveTCP(b, func(c net.Conn) {
-		io.Copy(io.Discard, struct{ io.Reader }{c}) // no splice: see echo in forwarder_test.go
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), sinkEnv+"=1")
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe() // the sink exits when it closes
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			b.Error("the sink process did not exit")
+		}
 	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// sinkEnv makes the test binary the sink process (runSink) instead.
+const sinkEnv = "GOLIBSSH_BENCH_SINK"
+
+// runSink is the sink process: it serves the listener it inherited as
+// descriptor 3 until its standard input closes.
+func runSink() {
+	ln, err := net.FileListener(os.NewFile(3, "sink"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sink:", err)
+		os.Exit(2)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(io.Discard, struct{ io.Reader }{c}) // no splice: see echo in forwarder_test.go
+			}()
+		}
+	}()
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
 }
 
 // push writes forwardSize bytes to c, half-closes it and reads to EOF.
@@ -389,6 +452,9 @@ func BenchmarkForward(b *testing.B) {
 	srv := sshdtest.New(b, sshdtest.Options{Unprivileged: true})
 	port := sink(b)
 	chunk := make([]byte, 64<<10)
+	for i := range chunk {
+		chunk[i] = byte(i*7 + i>>8) // not the kernel's zero page, as cbench's
+	}
 	connect := map[string]func(b *testing.B, s *libssh.Session) func() net.Conn{
 		"forwarder": func(b *testing.B, s *libssh.Session) func() net.Conn {
 			f, err := libssh.NewForwarder(b.Context(), s, 0, "127.0.0.1", port)
@@ -420,9 +486,11 @@ func BenchmarkForward(b *testing.B) {
 				dial := connect[via](b, benchSession(b, srv))
 				b.SetBytes(forwardSize)
 				b.ReportAllocs()
+				cpu0 := cpuTime(b)
 				for b.Loop() {
 					push(b, dial(), chunk)
 				}
+				b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 			})
 			b.Run("impl=c", func(b *testing.B) {
 				runC(b, srv, "forward", forwardSize, "CBENCH_FORWARD_PORT="+strconv.Itoa(port))

@@ -15,6 +15,9 @@ import (
 // and key freed, every callback registration removed, no goroutine or
 // descriptor left over.
 func TestMain(m *testing.M) {
+	if os.Getenv(sinkEnv) != "" {
+		runSink()
+	}
 	sshdtest.ExitIfMissing("libssh")
 	base := leakcheck.Take()
 	code := m.Run()

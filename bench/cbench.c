@@ -190,6 +190,12 @@ int main(int argc, char **argv)
     ssh_key_free(key);
 
     static char buf[64 * 1024];
+    /* Written to, so that uploads do not read the kernel's zero page (a
+     * static buffer never written maps it 16 times: 4 KiB that always stay
+     * in the cache), as the Go benchmarks' buffers are. */
+    for (size_t i = 0; i < sizeof buf; i++) {
+        buf[i] = (char)(i * 7 + (i >> 8));
+    }
     char cmd[128];
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
