@@ -954,13 +954,14 @@ func (c *chanState) write(ctx context.Context, b []byte, stderr bool) (int, erro
 			chunk := b[written:min(len(b), written+maxWriteChunk)]
 			n := send(c.p, chunk)
 			if n == lib.SSH_ERROR {
+				st.unsent = true // the flush above no longer tells
 				return false, c.errorLocked("channel write", "failed")
 			}
 			written += max(n, 0)
 			c.sent += int64(max(n, 0))
-			if n > 0 {
-				st.flushLocked()
-			}
+			// Also after a write of nothing: the call may have read
+			// input, and queued answers to it.
+			st.flushLocked()
 			// A short write: the window is full (or a key re-exchange
 			// runs); wait for the server.
 			return n == len(chunk), nil

@@ -56,8 +56,9 @@ type ChannelCallbacks struct {
 	OnSubsystemRequest func(subsystem string) bool
 	// OnWriteWontblock: libssh saw the socket writable with nothing to
 	// send; bytes is the channel's remote window (possibly 0). In libssh
-	// 0.10 it fires for every channel of the session, so it is a hint,
-	// not a "window opened" event.
+	// 0.10 it fires for every channel of the session, and only when a
+	// poll happens to find nothing left to send (writes send their data
+	// without such a poll), so it is a hint, not a "window opened" event.
 	OnWriteWontblock func(bytes uint32)
 
 	// OnOpenResponse and OnRequestResponse are libssh 0.11's: the server
