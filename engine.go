@@ -19,9 +19,11 @@ package libssh
 //     times (libssh clears O_NONBLOCK on the first writability of a
 //     connecting socket; unlock sets it back until the session is connected).
 //     Only the session's two I/O goroutines wait on it: the pump for input,
-//     the flusher for writability while libssh holds unsent output
-//     (SSH_WRITE_PENDING). unlock kicks the flusher whenever output is
-//     pending. No caller waits for the socket. A reader that finds nothing
+//     the flusher for writability while libssh holds unsent output. unlock
+//     kicks the flusher when the hold's last flush left output (unsent). A
+//     pump that wakes while another goroutine holds the lock leaves its
+//     turn to that holder, whose unlock takes it (lockForPump). No caller
+//     waits for the socket. A reader that finds nothing
 //     buffered runs a few of the pump's rounds itself before it waits
 //     (assistLocked), as any libssh call may read input; it never waits.
 //  3. Nothing under the lock waits for a third party that a context cannot
