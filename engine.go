@@ -131,7 +131,14 @@ type sessionState struct {
 	kick       chan struct{}   // one slot: libssh has output to send
 	// pumpWanted: the pump woke for input while the lock was busy, and went
 	// back to waiting; whoever unlocks next takes its turn (lockForPump).
+	// held: the lock is held (set after taking it, cleared before
+	// releasing it), which lockForPump reads instead of the channel, whose
+	// failed non-blocking send is no synchronizing operation.
 	pumpWanted atomic.Bool
+	held       atomic.Bool
+	// pumpKick wakes the pump's helper, which takes the pump's turns with
+	// the lock waited for when an unlock left input (pumpForThePump).
+	pumpKick chan struct{}
 
 	gen     chan struct{} // closed and replaced after every round (invariant 4)
 	counter lib.Counter   // libssh's count of the bytes it read
@@ -249,6 +256,7 @@ func newState(p lib.Session, owned bool, cfg config) *sessionState {
 		cfg:      cfg,
 		sockFD:   -1,
 		kick:     make(chan struct{}, 1),
+		pumpKick: make(chan struct{}, 1),
 		gen:      make(chan struct{}),
 		counter:  counter,
 		done:     make(chan struct{}),
@@ -367,6 +375,7 @@ func (st *sessionState) lockWithin(d time.Duration) bool {
 // afterLock points libssh's thread-local logging at this session, pinning
 // the goroutine to its thread until unlock.
 func (st *sessionState) afterLock() {
+	st.held.Store(true)
 	st.heldBy()
 	st.unsent = true
 	if st.logLevel > 0 {
@@ -416,6 +425,7 @@ func (st *sessionState) release() {
 		st.pinned = false
 	}
 	st.released()
+	st.held.Store(false)
 	<-st.sem
 	if closeNow {
 		// Close was called from a callback: the goroutine holding the lock
@@ -767,11 +777,12 @@ func (st *sessionState) startIOLocked() error {
 	}
 	st.ev = ev
 	pl := st.currentPoller()
-	pumpDone, flushDone := make(chan struct{}), make(chan struct{})
-	st.ioDone = []chan struct{}{pumpDone, flushDone}
+	pumpDone, flushDone, helpDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	st.ioDone = []chan struct{}{pumpDone, flushDone, helpDone}
 	st.ioStop = make(chan struct{})
 	go st.pump(pl, pumpDone)
 	go st.flusher(pl, st.ioStop, flushDone)
+	go st.pumpHelper(pl, st.ioStop, helpDone)
 	return nil
 }
 
@@ -788,7 +799,9 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 			}
 		}()
 		for {
-			if !st.lockForPump() {
+			if !pl.edgeTriggered() {
+				st.lock() // input stays readable: giving the turn away would spin
+			} else if !st.lockForPump() {
 				return false // the holder takes this turn: wait for more input
 			}
 			alive, drained, a := st.pumpTurnLocked()
@@ -811,16 +824,25 @@ func (st *sessionState) pump(pl poller, done chan struct{}) {
 // input. Waiting for the lock instead cost a goroutine parked and woken
 // twice (the pump, then the holder's next lock) for every batch of input
 // that arrives while a writer holds the lock, as it does most of the time
-// during an upload. No turn is lost: the pump sets pumpWanted before it
-// tries the lock a second time, and every unlock looks at pumpWanted after
-// it releases the lock, so either the pump gets the lock or a holder that
-// unlocks after the flag was set sees it.
+// during an upload. No turn is lost: the pump sets pumpWanted, then reads
+// held, and every holder clears held before it releases the lock and
+// reads pumpWanted after (all sequentially consistent atomics), so if the
+// pump saw a holder, that holder's unlock sees the flag. With the lock
+// changing hands (held clear, the channel still full), it tries again.
 func (st *sessionState) lockForPump() bool {
 	if st.tryLock() {
 		return true
 	}
 	st.pumpWanted.Store(true)
-	return st.tryLock()
+	for {
+		if st.tryLock() {
+			return true
+		}
+		if st.held.Load() {
+			return false
+		}
+		runtime.Gosched()
+	}
 }
 
 // pumpTurnLocked is one turn of the pump: up to pumpRounds rounds of input,
@@ -844,21 +866,65 @@ func (st *sessionState) pumpTurnLocked() (alive, drained, ack bool) {
 	return alive, rc == 0, st.ackDueLocked()
 }
 
-// pumpForThePump takes the turns the pump left (lockForPump) until the
-// socket is drained, or until another goroutine holds the lock (which
-// takes the next turn when it unlocks).
+// pumpForThePump takes the turn the pump left (lockForPump), and one more
+// if the pump left another meanwhile; input it leaves goes to the pump's
+// helper, so that an unlock never does more than two turns of the pump's
+// work for it, however fast input arrives.
 func (st *sessionState) pumpForThePump() {
 	ack := false
-	for st.pumpWanted.Load() && st.tryLock() {
+	for turns := 0; st.pumpWanted.Load(); turns++ {
+		if turns == 2 {
+			st.kickPumpHelper()
+			break
+		}
+		if !st.tryLock() {
+			break // the holder looks when it unlocks
+		}
 		alive, drained, a := st.pumpTurnLocked()
 		ack = ack || a
-		if alive && !drained {
-			st.pumpWanted.Store(true) // input is left: another turn
-		}
 		st.release()
+		if alive && !drained {
+			st.kickPumpHelper()
+			break
+		}
 	}
 	if pl := st.currentPoller(); ack && pl != nil {
 		pl.quickAck()
+	}
+}
+
+func (st *sessionState) kickPumpHelper() {
+	select {
+	case st.pumpKick <- struct{}{}:
+	default:
+	}
+}
+
+// pumpHelper takes the pump's turns, waiting for the lock, when an unlock
+// left input (pumpForThePump): the pump waits for new input only, which
+// the poller reports once.
+func (st *sessionState) pumpHelper(pl poller, stop, done chan struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-st.pumpKick:
+		case <-stop:
+			return
+		}
+		ack := false
+		for {
+			st.lock()
+			alive, drained, a := st.pumpTurnLocked()
+			ack = ack || a
+			st.unlock()
+			if !alive || drained {
+				break
+			}
+			runtime.Gosched()
+		}
+		if ack {
+			pl.quickAck()
+		}
 	}
 }
 

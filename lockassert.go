@@ -60,8 +60,15 @@ func goid() int64 {
 // found libssh's output sent) and libssh holds output all the same: a
 // libssh call after flushLocked queued it, and unlock would leave it unsent
 // until some later hold.
+//
+// Flush sends nothing and answers 0 when libssh holds nothing; an answer
+// of 1, or bytes sent, means output was left.
 func (st *sessionState) checkUnsentLocked() {
-	if !st.unsent && !st.ev.IsNil() && lib.GetFd(st.p) >= 0 && lib.Flush(st.ev, st.p, 0) == 1 {
+	if st.unsent || st.ev.IsNil() || st.counter.IsNil() || lib.GetFd(st.p) < 0 {
+		return
+	}
+	out := st.counter.OutBytes()
+	if lib.Flush(st.ev, st.p, 0) == 1 || st.counter.OutBytes() != out {
 		panic("libssh: lockassert: output queued after flushLocked")
 	}
 }

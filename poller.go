@@ -25,6 +25,9 @@ type poller interface {
 	waitRead(f func(fd uintptr) bool) error
 	// waitWrite is waitRead for writability.
 	waitWrite(f func(fd uintptr) bool) error
+	// edgeTriggered reports whether waitRead waits for new input after f
+	// returned false, rather than returning at once while input is left.
+	edgeTriggered() bool
 	// sameSocket reports whether fd is still a descriptor of this
 	// poller's socket (and not a number reused for another file).
 	sameSocket(fd int) bool
@@ -167,6 +170,7 @@ func (p *netPoller) relay(conn net.Conn) (net.Conn, error) {
 
 func (p *netPoller) waitRead(f func(fd uintptr) bool) error  { return p.raw.Read(f) }
 func (p *netPoller) waitWrite(f func(fd uintptr) bool) error { return p.raw.Write(f) }
+func (p *netPoller) edgeTriggered() bool                     { return true }
 
 func (p *netPoller) sameSocket(fd int) bool {
 	same := false
@@ -252,6 +256,7 @@ func (p *fdPoller) wait(events int16, f func(fd uintptr) bool) error {
 
 func (p *fdPoller) waitRead(f func(fd uintptr) bool) error  { return p.wait(pollIn, f) }
 func (p *fdPoller) waitWrite(f func(fd uintptr) bool) error { return p.wait(pollOut, f) }
+func (p *fdPoller) edgeTriggered() bool                     { return false }
 
 func (p *fdPoller) sameSocket(fd int) bool {
 	d1, i1, ok1 := fileID(p.fd)
