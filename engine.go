@@ -126,8 +126,8 @@ type sessionState struct {
 	// nonblockOK: the socket was seen nonblocking after connecting, when
 	// libssh no longer changes its flags.
 	nonblockOK bool
-	ioDone     []chan struct{} // closed when the pump and the flusher end
-	ioStop     chan struct{}   // closed by teardown: the flusher stops
+	ioDone     []chan struct{} // closed when the pump, the flusher and the pump's helper end
+	ioStop     chan struct{}   // closed by teardown: the flusher and the pump's helper stop
 	kick       chan struct{}   // one slot: libssh has output to send
 	// pumpWanted: the pump woke for input while the lock was busy, and went
 	// back to waiting; whoever unlocks next takes its turn (lockForPump).
@@ -390,14 +390,14 @@ func (st *sessionState) afterLock() {
 // send, and releases the lock; then it takes the pump's turn if the pump
 // left it (lockForPump).
 func (st *sessionState) unlock() {
-	st.release()
+	st.unlockNoTurn()
 	if st.pumpWanted.Load() {
 		st.pumpForThePump()
 	}
 }
 
-// release is unlock without the pump's turn.
-func (st *sessionState) release() {
+// unlockNoTurn is unlock without the pump's turn.
+func (st *sessionState) unlockNoTurn() {
 	st.runDeferredLocked()
 	if !st.nonblockOK && st.sockFD >= 0 && !st.p.IsNil() {
 		st.keepNonblockingLocked()
@@ -412,10 +412,7 @@ func (st *sessionState) release() {
 	}
 	st.checkUnsentLocked()
 	if !st.ev.IsNil() && st.unsent && st.writePendingLocked() {
-		select {
-		case st.kick <- struct{}{}:
-		default:
-		}
+		kickSlot(st.kick)
 	}
 	closeNow := st.closeDeferred && !st.closed
 	st.closeDeferred = false
@@ -791,31 +788,44 @@ func (st *sessionState) startIOLocked() error {
 // before waiting again.
 func (st *sessionState) pump(pl poller, done chan struct{}) {
 	defer close(done)
+	take := st.lockForPump // the holder takes a turn the pump leaves
+	if !pl.edgeTriggered() {
+		take = st.lockForTurn // input stays readable: leaving the turn would spin
+	}
 	pl.waitRead(func(uintptr) bool {
-		ack := false
-		defer func() {
-			if ack {
-				pl.quickAck() // before waiting for more
-			}
-		}()
-		for {
-			if !pl.edgeTriggered() {
-				st.lock() // input stays readable: giving the turn away would spin
-			} else if !st.lockForPump() {
-				return false // the holder takes this turn: wait for more input
-			}
-			alive, drained, a := st.pumpTurnLocked()
-			ack = ack || a
-			st.unlock()
-			switch {
-			case !alive:
-				return true // nothing left to pump
-			case drained:
-				return false // wait for more input
-			}
-			runtime.Gosched()
-		}
+		return !st.pumpTurns(pl, take) // stop once the session has ended
 	})
+}
+
+// pumpTurns takes the pump's turns, each under the lock take got, until the
+// socket is drained, the session has ended or take left the turn to the
+// lock's holder, and acknowledges what it read before the caller waits for
+// more (quickAck). It reports whether the session is still alive.
+func (st *sessionState) pumpTurns(pl poller, take func() bool) (alive bool) {
+	ack := false
+	defer func() {
+		if ack {
+			pl.quickAck()
+		}
+	}()
+	for {
+		if !take() {
+			return true
+		}
+		alive, drained, a := st.pumpTurnLocked()
+		ack = ack || a
+		st.unlock()
+		if !alive || drained {
+			return alive
+		}
+		runtime.Gosched()
+	}
+}
+
+// lockForTurn is lock, as a take for pumpTurns.
+func (st *sessionState) lockForTurn() bool {
+	st.lock()
+	return true
 }
 
 // lockForPump takes the lock for a turn of the pump, unless another
@@ -874,7 +884,7 @@ func (st *sessionState) pumpForThePump() {
 	ack := false
 	for turns := 0; st.pumpWanted.Load(); turns++ {
 		if turns == 2 {
-			st.kickPumpHelper()
+			kickSlot(st.pumpKick)
 			break
 		}
 		if !st.tryLock() {
@@ -882,9 +892,9 @@ func (st *sessionState) pumpForThePump() {
 		}
 		alive, drained, a := st.pumpTurnLocked()
 		ack = ack || a
-		st.release()
+		st.unlockNoTurn()
 		if alive && !drained {
-			st.kickPumpHelper()
+			kickSlot(st.pumpKick)
 			break
 		}
 	}
@@ -893,9 +903,10 @@ func (st *sessionState) pumpForThePump() {
 	}
 }
 
-func (st *sessionState) kickPumpHelper() {
+// kickSlot fills a one-slot wake-up channel unless it is full already.
+func kickSlot(c chan struct{}) {
 	select {
-	case st.pumpKick <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -911,20 +922,7 @@ func (st *sessionState) pumpHelper(pl poller, stop, done chan struct{}) {
 		case <-stop:
 			return
 		}
-		ack := false
-		for {
-			st.lock()
-			alive, drained, a := st.pumpTurnLocked()
-			ack = ack || a
-			st.unlock()
-			if !alive || drained {
-				break
-			}
-			runtime.Gosched()
-		}
-		if ack {
-			pl.quickAck()
-		}
+		st.pumpTurns(pl, st.lockForTurn)
 	}
 }
 
@@ -1106,15 +1104,22 @@ func lingerAfterGoodbye(fd int, d time.Duration) {
 		case err != unix.EAGAIN:
 			return // the server closed its end (n == 0), or the socket failed
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return
-		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if n, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && err != unix.EINTR || n == 0 {
+		if !pollUntil(fd, unix.POLLIN, deadline) {
 			return
 		}
 	}
+}
+
+// pollUntil waits until fd reports events or deadline passes, and reports
+// whether it may have (an interrupted poll says yes: the caller looks).
+func pollUntil(fd int, events int16, deadline time.Time) bool {
+	left := time.Until(deadline)
+	if left <= 0 {
+		return false
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+	return err == unix.EINTR || err == nil && n > 0
 }
 
 // drainLocked lets libssh send the output it holds, waiting up to d for the
@@ -1131,12 +1136,7 @@ func (st *sessionState) drainLocked(d time.Duration) {
 		if fd < 0 || lib.Flush(st.ev, st.p, 1) != 1 {
 			return // all sent, or nothing more can be
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return
-		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-		if n, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && err != unix.EINTR || n == 0 {
+		if !pollUntil(fd, unix.POLLOUT, deadline) {
 			return
 		}
 	}
