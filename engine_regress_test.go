@@ -785,14 +785,8 @@ func TestRegressChannelCloseWhileSocketFull(t *testing.T) {
 	require.NoError(t, ch.Close())
 	assert.Error(t, recv(t, wrote, regressBound), "a Write of a closed channel fails")
 	relay.ResumeReading()
-	bound := testCtx(t, regressBound)
-	for !strings.Contains(srv.Log(), "free: server-session") {
-		select {
-		case <-bound.Done():
-			t.Fatal("sshd never freed the closed channel: the client did not send CLOSE")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	require.NoError(t, srv.WaitLog(testCtx(t, regressBound), "free: server-session"),
+		"sshd frees the closed channel: the client sent CLOSE")
 }
 
 // TestRegressLongUserViaWithLib: a user name set through WithLib is checked
