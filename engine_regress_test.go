@@ -717,13 +717,39 @@ func waitConnectionEnds(t *testing.T, srv *sshdtest.Server, n int) {
 // TestRegressCloseDuringUploadSaysGoodbye: ssh_disconnect queues its
 // goodbye behind the output libssh still holds and closes the socket right
 // away; Close lets that output drain first (briefly), so the goodbye goes
-// out even while a Write keeps libssh's buffer full.
+// out even while a Write keeps libssh's buffer full. A connection without
+// a socket of its own, which the session relays through a socket pair,
+// is half-closed after the goodbye, not closed (a close with input unread
+// resets the connection, and sshd may see the reset before the goodbye).
 func TestRegressCloseDuringUploadSaysGoodbye(t *testing.T) {
 	t.Parallel()
+	t.Run("socket", func(t *testing.T) {
+		t.Parallel()
+		closeDuringUpload(t, func(c net.Conn) net.Conn { return c })
+	})
+	t.Run("relayed", func(t *testing.T) {
+		t.Parallel()
+		closeDuringUpload(t, func(c net.Conn) net.Conn { return socketless{c} })
+	})
+}
+
+// socketless hides its connection's socket (the session relays it) but
+// not its CloseWrite.
+type socketless struct{ net.Conn }
+
+func (c socketless) CloseWrite() error {
+	return c.Conn.(interface{ CloseWrite() error }).CloseWrite()
+}
+
+func closeDuringUpload(t *testing.T, wrap func(net.Conn) net.Conn) {
 	srv := sshdtest.New(t, sshdtest.Options{Unprivileged: true})
 	const sessions = 10
 	for i := range sessions {
-		s := newPipeSession(t, srv)
+		s, err := libssh.NewSession(testCtx(t, regressBound), pipeHost, libssh.WithConn(wrap(srv.Pipe(t))),
+			libssh.WithUser(srv.User), libssh.WithKnownHosts(knownHostsOf(t, srv, pipeHost)))
+		require.NoError(t, err)
+		closeAtEnd(t, s)
+		require.NoError(t, s.VerifyHost())
 		authenticate(t, s)
 		ch := execChannel(t, s, "cat >/dev/null")
 		written := make(chan struct{}, 1)

@@ -157,8 +157,14 @@ func (p *netPoller) relay(conn net.Conn) (net.Conn, error) {
 	go func() {
 		defer p.bridge.Done()
 		io.Copy(conn, far)
-		// libssh's side is gone: end the caller's connection too.
-		conn.Close()
+		// libssh's side is done writing. Half-close the caller's
+		// connection where it can, so that the server reads everything
+		// (a goodbye included) and an end, not a reset; the other copy
+		// then reads until the server closes, and close ends it in any
+		// case. A connection that cannot half-close is closed.
+		if cw, ok := conn.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
+			conn.Close()
+		}
 	}()
 	go func() {
 		defer p.bridge.Done()
