@@ -99,6 +99,7 @@ var (
 	sftpImpls = flag.String("sftp-impl", "gosftp sftp", "SFTP clients to compare, space-separated: gosftp[:packet=N,conc=N] and sftp[:OPTIONS,...]")
 	streams   = flag.Bool("stream", true, "compare the downloads and uploads of -impl (false: only the SFTP table)")
 	relay     = flag.String("relay", "", "only relay to this address (with -rtt's first value)")
+	verbose   = flag.Bool("v", false, "print each round's rates to standard error")
 	many      = flag.String("many", "50x10M", "CHANNELSxSIZE: the many row, that many downloads of SIZE at once on one connection (empty: no row)")
 )
 
@@ -322,9 +323,11 @@ func (l *link) table(tcpAddr string, dirs, impls []string, size int64, rounds in
 					d, maxRSS := l.runMany(impl, channels, each)
 					rates[impl] = append(rates[impl], mbps(int64(channels)*each, d))
 					rss[impl] = append(rss[impl], maxRSS)
+					logRate(round, dir, impl, rates[impl])
 					continue
 				}
 				rates[impl] = append(rates[impl], mbps(size, l.run(impl, dir, size)))
+				logRate(round, dir, impl, rates[impl])
 			}
 		}
 		if dir == "many" {
@@ -354,6 +357,13 @@ func (l *link) table(tcpAddr string, dirs, impls []string, size int64, rounds in
 			}
 		}
 		fmt.Printf("   (peak resident MiB of the client process; many: %d downloads of %d MiB at once, MB/s in all)\n", channels, each>>20)
+	}
+}
+
+// logRate prints a round's rate, the last of rates, under -v.
+func logRate(round int, dir, impl string, rates []float64) {
+	if *verbose {
+		fmt.Fprintf(os.Stderr, "round %d: %s %s %.0f MB/s\n", round+1, dir, impl, rates[len(rates)-1])
 	}
 }
 
