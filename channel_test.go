@@ -239,11 +239,13 @@ func TestInteractiveShellOnAPty(t *testing.T) {
 	assert.Contains(t, readUntil(t, ch, "done-2"), "24 80")
 
 	// window-change has no reply, and now and then (1 run in a few hundred,
-	// under load) the shell's next stty still saw 24 80: ask again until
-	// the new size shows, a bounded number of times.
-	require.NoError(t, ch.ChangePtySize(testCtx(t, 30*time.Second), 100, 40))
+	// under load) stty kept seeing 24 80, ten times over, although sshd
+	// had logged the request: send it again with each ask, a bounded
+	// number of times, until the new size shows. Wrong sizes, or no
+	// request at all, still fail every round.
 	resized := false
 	for i := 3; i < 13 && !resized; i++ {
+		require.NoError(t, ch.ChangePtySize(testCtx(t, 30*time.Second), 100, 40))
 		_, err = ch.WriteString(fmt.Sprintf("stty size; echo done-$((%d+1))\n", i-1))
 		require.NoError(t, err)
 		resized = strings.Contains(readUntil(t, ch, fmt.Sprintf("done-%d", i)), "40 100")
