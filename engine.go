@@ -97,6 +97,15 @@ import (
 // the same.
 const pumpRounds = 4
 
+// unlockTurns bounds the pump's turns an unlock takes for it (at most 1
+// MiB of input, about a millisecond of libssh's work), after which the
+// pump's helper goroutine takes the rest. While the lock's holder reads
+// a fast download, taking the turns inline spares a goroutine hand-off
+// per turn: 2 turns, then the helper, ran a 64 MiB download 12 % slower
+// than waiting for the lock, 64 turns 2 % (paired medians of 12
+// interleaved rounds; SFTP gets 11 % faster than with 2 turns).
+const unlockTurns = 64
+
 // assistRounds bounds how many rounds a reader that found nothing buffered
 // runs of the pump's work itself before it waits (assistLocked).
 const assistRounds = 8
@@ -876,27 +885,29 @@ func (st *sessionState) pumpTurnLocked() (alive, drained, ack bool) {
 	return alive, rc == 0, st.ackDueLocked()
 }
 
-// pumpForThePump takes the turn the pump left (lockForPump), and one more
-// if the pump left another meanwhile; input it leaves goes to the pump's
-// helper, so that an unlock never does more than two turns of the pump's
-// work for it, however fast input arrives.
+// pumpForThePump takes the turns the pump left (lockForPump): it goes on
+// while the pump leaves another or input is left, up to unlockTurns turns,
+// and gives what is left then to the pump's helper, so that an unlock
+// never does more than a bounded share of the pump's work for it, however
+// fast input arrives.
 func (st *sessionState) pumpForThePump() {
 	ack := false
-	for turns := 0; st.pumpWanted.Load(); turns++ {
-		if turns == 2 {
+	more := false // the last turn left input
+	for turns := 0; more || st.pumpWanted.Load(); turns++ {
+		if turns == unlockTurns {
 			kickSlot(st.pumpKick)
 			break
 		}
 		if !st.tryLock() {
-			break // the holder looks when it unlocks
+			if more {
+				kickSlot(st.pumpKick) // the holder was not asked to
+			}
+			break // the holder looks at pumpWanted when it unlocks
 		}
 		alive, drained, a := st.pumpTurnLocked()
 		ack = ack || a
 		st.unlockNoTurn()
-		if alive && !drained {
-			kickSlot(st.pumpKick)
-			break
-		}
+		more = alive && !drained
 	}
 	if pl := st.currentPoller(); ack && pl != nil {
 		pl.quickAck()
