@@ -33,7 +33,8 @@ package libssh
 //     methods that do them.
 //  4. Waits. A waiter takes the generation channel st.gen under the lock,
 //     unlocks and selects on it, its context and st.done. bumpLocked closes
-//     and replaces st.gen after every pump and flush round, and unlock does
+//     and replaces st.gen (once a waiter took it: genTaken) after every pump
+//     and flush round, and unlock does
 //     whenever libssh read input during the call (the counter rule: any
 //     libssh call may read input, and the kernel does not tell the pump about
 //     input that is gone by the time it looks, so unlock compares libssh's
@@ -149,12 +150,15 @@ type sessionState struct {
 	// the lock waited for when an unlock left input (pumpForThePump).
 	pumpKick chan struct{}
 
-	gen     chan struct{} // closed and replaced after every round (invariant 4)
-	counter lib.Counter   // libssh's count of the bytes it read
-	seenIn  uint64        // counter at the last wake-up
-	ackOut  uint64        // the output counter when quickAck was last due
-	waiters atomic.Int32  // goroutines in waitLocked
-	done    chan struct{} // closed when Close begins
+	gen chan struct{} // closed and replaced after every round (invariant 4)
+	// genTaken: a waiter took gen since it was made; a round that finds it
+	// untaken keeps it (nobody to wake), which spares a channel per round.
+	genTaken bool
+	counter  lib.Counter   // libssh's count of the bytes it read
+	seenIn   uint64        // counter at the last wake-up
+	ackOut   uint64        // the output counter when quickAck was last due
+	waiters  atomic.Int32  // goroutines in waitLocked
+	done     chan struct{} // closed when Close begins
 
 	// ended is closed, and endErr set, when the session ends: it closes,
 	// disconnects, or breaks (Session.Done and Session.Err).
@@ -503,8 +507,11 @@ func (st *sessionState) inputReadLocked() bool {
 // the readers of every channel's stream that received something since they
 // were last woken (all of them when the session is no longer usable).
 func (st *sessionState) bumpLocked() {
-	close(st.gen)
-	st.gen = make(chan struct{})
+	if st.genTaken {
+		close(st.gen)
+		st.gen = make(chan struct{})
+		st.genTaken = false
+	}
 	if !st.counter.IsNil() {
 		st.seenIn = st.counter.InBytes()
 	}
@@ -545,7 +552,9 @@ func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState, stream i
 		return nil
 	}
 	gen := st.gen
-	if c != nil {
+	if c == nil {
+		st.genTaken = true
+	} else {
 		if c.readGen[stream] == nil {
 			c.readGen[stream] = make(chan struct{})
 		}
