@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/golibssh/libssh"
 	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/sys/unix"
 )
@@ -79,7 +81,7 @@ func (s *session) serveSFTP() {
 	defer root.Close()
 	h := &sftpHandler{srv: s.conn.srv.sftp, root: root}
 	hs := pkgsftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
-	rs := pkgsftp.NewRequestServer(s.ch, hs, pkgsftp.WithStartDirectory("/"))
+	rs := pkgsftp.NewRequestServer(loggedWrites{s.ch, s.conn.srv.opts.Logger}, hs, pkgsftp.WithStartDirectory("/"))
 	stop := make(chan struct{})
 	s.conn.srv.goTracked(func() {
 		select {
@@ -92,6 +94,22 @@ func (s *session) serveSFTP() {
 		s.conn.srv.opts.Logger.Info("sshtest: SFTP", "err", err)
 	}
 	close(stop)
+}
+
+// loggedWrites logs the channel's failed writes: pkg/sftp's server drops
+// the error of an answer it could not send, and its client then waits for
+// that answer for ever.
+type loggedWrites struct {
+	*libssh.Channel
+	log *slog.Logger
+}
+
+func (c loggedWrites) Write(b []byte) (int, error) {
+	n, err := c.Channel.Write(b)
+	if err != nil {
+		c.log.Error("sshtest: SFTP answer not sent", "written", n, "of", len(b), "err", err)
+	}
+	return n, err
 }
 
 // sftpHandler answers one connection's requests on the root.
