@@ -931,31 +931,37 @@ func kickSlot(c chan struct{}) {
 	}
 }
 
+// onKicks runs work each time kick is filled, until stop is closed or
+// work reports false; it closes done when it returns. It is the loop of
+// the flusher and of the pump's helper.
+func onKicks(kick, stop, done chan struct{}, work func() bool) {
+	defer close(done)
+	for {
+		select {
+		case <-kick:
+		case <-stop:
+			return
+		}
+		if !work() {
+			return
+		}
+	}
+}
+
 // pumpHelper takes the pump's turns, waiting for the lock, when an unlock
 // left input (pumpForThePump): the pump waits for new input only, which
 // the poller reports once.
 func (st *sessionState) pumpHelper(pl poller, stop, done chan struct{}) {
-	defer close(done)
-	for {
-		select {
-		case <-st.pumpKick:
-		case <-stop:
-			return
-		}
+	onKicks(st.pumpKick, stop, done, func() bool {
 		st.pumpTurns(pl, st.lockForTurn)
-	}
+		return true
+	})
 }
 
 // flusher waits for the socket to take the output libssh holds whenever
 // unlock kicks it, and lets libssh send it.
 func (st *sessionState) flusher(pl poller, stop, done chan struct{}) {
-	defer close(done)
-	for {
-		select {
-		case <-st.kick:
-		case <-stop:
-			return
-		}
+	onKicks(st.kick, stop, done, func() bool {
 		err := pl.waitWrite(func(uintptr) bool {
 			st.lock()
 			defer st.unlock()
@@ -968,10 +974,8 @@ func (st *sessionState) flusher(pl poller, stop, done chan struct{}) {
 			st.bumpLocked() // writers wait for output to drain
 			return rc != 1 || !alive
 		})
-		if err != nil {
-			return
-		}
-	}
+		return err == nil
+	})
 }
 
 // flushLocked lets libssh send what it holds, as far as the socket takes it
@@ -1192,8 +1196,8 @@ type ioStopper struct {
 	agent *agentRelay
 }
 
-// stop closes the poller, which ends the pump, stops the flusher and waits
-// for both, and closes the agent relay.
+// run closes the agent relay, closes the poller, which ends the pump,
+// stops the flusher and the pump's helper, and waits for all three.
 func (s ioStopper) run() {
 	if s.agent != nil {
 		s.agent.close()
