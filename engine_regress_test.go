@@ -729,21 +729,30 @@ func TestRegressCloseDuringUploadSaysGoodbye(t *testing.T) {
 	})
 	t.Run("relayed", func(t *testing.T) {
 		t.Parallel()
-		closeDuringUpload(t, func(c net.Conn) net.Conn { return socketless{c} })
+		var halfClosed atomic.Int32
+		closeDuringUpload(t, func(c net.Conn) net.Conn { return socketless{c, &halfClosed} })
+		assert.EqualValues(t, uploadCloses, halfClosed.Load(), "each relay half-closed its connection")
 	})
 }
 
 // socketless hides its connection's socket (the session relays it) but
-// not its CloseWrite.
-type socketless struct{ net.Conn }
+// not its CloseWrite, whose calls it counts.
+type socketless struct {
+	net.Conn
+	halfClosed *atomic.Int32
+}
 
 func (c socketless) CloseWrite() error {
+	c.halfClosed.Add(1)
 	return c.Conn.(interface{ CloseWrite() error }).CloseWrite()
 }
 
+// uploadCloses is how many sessions closeDuringUpload closes.
+const uploadCloses = 10
+
 func closeDuringUpload(t *testing.T, wrap func(net.Conn) net.Conn) {
 	srv := sshdtest.New(t, sshdtest.Options{Unprivileged: true})
-	const sessions = 10
+	const sessions = uploadCloses
 	for i := range sessions {
 		s, err := libssh.NewSession(testCtx(t, regressBound), pipeHost, libssh.WithConn(wrap(srv.Pipe(t))),
 			libssh.WithUser(srv.User), libssh.WithKnownHosts(knownHostsOf(t, srv, pipeHost)))
