@@ -36,7 +36,8 @@
 // each channel buffers stays under its window.
 //
 // With -sftp (the default) a second table at each round-trip time compares
-// SFTP "get" and "put" of a SIZE file (sparse, zeros; written to a file and
+// SFTP "get" and "put" of a SIZE file (sparse, zeros, read once before the
+// first round so that it is in the page cache; written to a file and
 // removed after each transfer) against sshd's internal-sftp:
 //
 //   - gosftp: package sftp as a user writes it: Dial, sftp.NewClient, then
