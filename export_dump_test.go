@@ -65,6 +65,9 @@ func (st *sessionState) dump(b *strings.Builder) {
 			fmt.Fprintf(b, " kernelIn=%d kernelOut=%d", inq, outq)
 		}
 	}
+	if st.readahead != 0 {
+		fmt.Fprintf(b, " readahead=%d", lib.ReadaheadBuffered(st.sockFD))
+	}
 	b.WriteString("\n")
 	for c := range st.channels {
 		if c.sent == 0 && c.win.consumed == 0 && c.readGen == [3]chan struct{}{} {

@@ -9,6 +9,7 @@ import (
 	"github.com/golibssh/libssh"
 	"github.com/golibssh/libssh/internal/leakcheck"
 	"github.com/golibssh/libssh/internal/sshdtest"
+	"github.com/golibssh/libssh/internal/testbound"
 )
 
 // TestMain audits what the suite leaves behind: every C session, channel
@@ -19,6 +20,7 @@ func TestMain(m *testing.M) {
 		runSink()
 	}
 	sshdtest.ExitIfMissing("libssh")
+	testbound.Report = func() string { return "engines:\n" + libssh.EngineDump() }
 	base := leakcheck.Take()
 	code := m.Run()
 	if code == 0 {

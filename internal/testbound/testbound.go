@@ -31,10 +31,19 @@ func Recv[T any](t testing.TB, c <-chan T, d time.Duration) T {
 	case v := <-c:
 		return v
 	case <-timer.C:
-		t.Fatalf("still waiting after %v; goroutines:\n%s", d, AllStacks())
+		var state string
+		if Report != nil {
+			state = "\n" + Report()
+		}
+		t.Fatalf("still waiting after %v;%s\ngoroutines:\n%s", d, state, AllStacks())
 		panic("unreachable")
 	}
 }
+
+// Report, when set (in TestMain, before the tests run), says more about
+// the state of things when a bounded wait fails: a package's internal
+// state that the goroutines' stacks do not show.
+var Report func() string
 
 // WaitGroup waits for wg, or fails the test as Recv does if that takes
 // longer than d. Call it from the test's goroutine only.
