@@ -403,14 +403,56 @@ func (st *sessionState) afterLock() {
 // send, and releases the lock; then it takes the pump's turn if the pump
 // left it (lockForPump).
 func (st *sessionState) unlock() {
-	st.unlockNoTurn()
-	if st.pumpWanted.Load() {
+	st.drainReadaheadLocked()
+	left := st.unlockNoTurn()
+	switch {
+	case st.pumpWanted.Load():
 		st.pumpForThePump()
+	case left:
+		kickSlot(st.pumpKick)
 	}
 }
 
-// unlockNoTurn is unlock without the pump's turn.
-func (st *sessionState) unlockNoTurn() {
+// drainReadaheadLocked lets libssh process the input the socket's
+// read-ahead buffer holds, at most a buffer's worth (readaheadRounds
+// rounds of 4 KiB), and sends what that queued. libssh's calls other than
+// the pump's turns (a flush, a read, a write, an assist) read the socket
+// once or a few times and may leave input in the buffer, and the poller,
+// which reports new input in the kernel only, would never say it is there:
+// before this, a reader could wait for ever for data in the buffer.
+// Processing it here costs no goroutine hand-off; kicking the pump's
+// helper for it instead cost a tenth of the rate of a push through
+// DialContext (docs/design.md, "Reading the socket").
+func (st *sessionState) drainReadaheadLocked() {
+	if st.readahead == 0 || st.ev.IsNil() || st.broken != nil {
+		return
+	}
+	ran := false
+	for r := 0; r < readaheadRounds && st.inputLeftLocked(); r++ {
+		if _, alive := st.readInputLocked(1); !alive {
+			return
+		}
+		ran = true
+	}
+	if ran {
+		st.flushLocked()
+	}
+}
+
+// inputLeftLocked says whether the socket's read-ahead buffer holds input.
+func (st *sessionState) inputLeftLocked() bool {
+	return st.readahead != 0 && lib.ReadaheadBuffered(st.sockFD) > 0
+}
+
+// readaheadRounds bounds drainReadaheadLocked: libssh reads 4 KiB a round,
+// and the buffer holds at most 64 KiB.
+const readaheadRounds = 16
+
+// unlockNoTurn is unlock without the pump's turn. It reports whether input
+// is left in the socket's read-ahead buffer (see drainReadaheadLocked; the
+// pump's turns track that themselves), which unlock hands to the pump's
+// helper.
+func (st *sessionState) unlockNoTurn() (inputLeft bool) {
 	st.runDeferredLocked()
 	if !st.nonblockOK && st.sockFD >= 0 && !st.p.IsNil() {
 		st.keepNonblockingLocked()
@@ -427,6 +469,7 @@ func (st *sessionState) unlockNoTurn() {
 	if !st.ev.IsNil() && st.unsent && st.writePendingLocked() {
 		kickSlot(st.kick)
 	}
+	inputLeft = st.inputLeftLocked()
 	closeNow := st.closeDeferred && !st.closed
 	st.closeDeferred = false
 	if st.pinned {
@@ -442,6 +485,7 @@ func (st *sessionState) unlockNoTurn() {
 		// may be the pump, which close waits for.
 		go st.close()
 	}
+	return inputLeft
 }
 
 // keepNonblockingLocked sets O_NONBLOCK back on the socket when libssh
@@ -832,10 +876,13 @@ func (st *sessionState) pumpTurns(pl poller, take func() bool) (alive bool) {
 		}
 		alive, drained, a := st.pumpTurnLocked()
 		ack = ack || a
-		st.unlock()
 		if !alive || drained {
+			st.unlock()
 			return alive
 		}
+		// Input is left, and this loop takes the next turn: no kick for
+		// the helper, and a turn the pump left (pumpWanted) is the same.
+		st.unlockNoTurn()
 		runtime.Gosched()
 	}
 }

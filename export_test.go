@@ -3,7 +3,11 @@ package libssh
 // Hooks for the tests in package libssh_test.
 
 import (
+	"errors"
+	"fmt"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/golibssh/libssh/lib"
 )
@@ -87,4 +91,53 @@ func WaitHostKeyCallbacks(s *Session) {
 // handshake, and returns the previous value.
 func SetSOCKSHandshakeTimeout(d time.Duration) time.Duration {
 	return time.Duration(socksHandshakeTimeout.Swap(int64(d)))
+}
+
+// StrandInput sets up the wake-up the poller cannot give (see
+// TestRegressInputLeftInReadahead). Once a goroutine waits on s (a reader
+// parked for its channel's data), it takes s's lock and calls send, which
+// makes the server send; it waits, at most d, until at least n bytes wait
+// in the kernel and the pump, woken for them, left its turn to this
+// holder. Then it forgets that turn, as if the poller had never reported
+// the input, lets libssh read once (4 KiB, which the read-ahead serves
+// from a fill of up to 64 KiB, so the rest stays in its buffer), and
+// unlocks. It reports whether input was left that way, with no turn for
+// the pump pending (false: the pump was woken again meanwhile).
+//
+// The waits poll a condition nothing signals (the kernel's count, the
+// pump's flag), every millisecond, within d.
+func StrandInput(s *Session, send func(), n int, d time.Duration) (bool, error) {
+	if s == nil || s.st == nil {
+		return false, ErrClosed
+	}
+	st := s.st
+	deadline := time.Now().Add(d)
+	for st.waiters.Load() == 0 {
+		if time.Now().After(deadline) {
+			return false, errors.New("nobody waits on the session")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	st.lock()
+	defer st.unlock()
+	if st.readahead == 0 {
+		return false, errors.New("the session's socket has no read-ahead buffer")
+	}
+	send()
+	for {
+		inq, err := unix.IoctlGetInt(st.sockFD, unix.SIOCINQ)
+		if err != nil {
+			return false, err
+		}
+		if inq >= n && st.pumpWanted.Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("%d bytes in the kernel, pump's turn left %v", inq, st.pumpWanted.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	st.pumpWanted.Store(false)
+	st.readInputLocked(1)
+	return !st.pumpWanted.Load() && lib.ReadaheadBuffered(st.sockFD) > 0, nil
 }
