@@ -424,24 +424,30 @@ func (st *sessionState) unlock() {
 // helper for it instead cost a tenth of the rate of a push through
 // DialContext (docs/design.md, "Reading the socket").
 func (st *sessionState) drainReadaheadLocked() {
-	if st.readahead == 0 || st.ev.IsNil() || st.broken != nil {
+	if st.ev.IsNil() || st.broken != nil || st.closeDeferred {
 		return
 	}
 	ran := false
 	for r := 0; r < readaheadRounds && st.inputLeftLocked(); r++ {
-		if _, alive := st.readInputLocked(1); !alive {
-			return
-		}
 		ran = true
+		if _, alive := st.readInputLocked(1); !alive {
+			break
+		}
 	}
 	if ran {
+		// (This flush may read input too: what it leaves goes to the
+		// pump's helper, see unlock.)
 		st.flushLocked()
 	}
 }
 
 // inputLeftLocked says whether the socket's read-ahead buffer holds input.
+// The socket must still be libssh's: libssh closes it itself on some
+// errors, which drops the buffer, and the number may be another session's
+// by now.
 func (st *sessionState) inputLeftLocked() bool {
-	return st.readahead != 0 && lib.ReadaheadBuffered(st.sockFD) > 0
+	return st.readahead != 0 && !st.p.IsNil() && lib.GetFd(st.p) == st.sockFD &&
+		lib.ReadaheadBuffered(st.sockFD) > 0
 }
 
 // readaheadRounds bounds drainReadaheadLocked: libssh reads 4 KiB a round,
@@ -938,7 +944,10 @@ func (st *sessionState) pumpTurnLocked() (alive, drained, ack bool) {
 		st.flushLocked()
 	}
 	st.bumpLocked()
-	return alive, rc == 0, st.ackDueLocked()
+	// The flush, and libssh's sends, may have read input after the rounds
+	// found none: the turn has drained the socket only if the read-ahead
+	// buffer is empty too.
+	return alive, rc == 0 && !st.inputLeftLocked(), st.ackDueLocked()
 }
 
 // pumpForThePump takes the turns the pump left (lockForPump): it goes on
