@@ -156,6 +156,7 @@ type sessionState struct {
 	genTaken bool
 	counter  lib.Counter   // libssh's count of the bytes it read
 	seenIn   uint64        // counter at the last wake-up
+	inAtLock uint64        // counter when the lock was taken (socketReadLocked)
 	ackOut   uint64        // the output counter when quickAck was last due
 	waiters  atomic.Int32  // goroutines in waitLocked
 	done     chan struct{} // closed when Close begins
@@ -391,6 +392,9 @@ func (st *sessionState) afterLock() {
 	st.held.Store(true)
 	st.heldBy()
 	st.unsent = true
+	if !st.counter.IsNil() {
+		st.inAtLock = st.counter.InBytes()
+	}
 	if st.logLevel > 0 {
 		runtime.LockOSThread()
 		cgocallback.SetThreadLogging(st.logLevel, st.logger)
@@ -424,7 +428,7 @@ func (st *sessionState) unlock() {
 // helper for it instead cost a tenth of the rate of a push through
 // DialContext (docs/design.md, "Reading the socket").
 func (st *sessionState) drainReadaheadLocked() {
-	if st.ev.IsNil() || st.broken != nil || st.closeDeferred {
+	if st.ev.IsNil() || st.broken != nil || st.closeDeferred || !st.socketReadLocked() {
 		return
 	}
 	ran := false
@@ -439,6 +443,14 @@ func (st *sessionState) drainReadaheadLocked() {
 		// pump's helper, see unlock.)
 		st.flushLocked()
 	}
+}
+
+// socketReadLocked says whether libssh received input during this hold
+// of the lock: only then can the read-ahead buffer hold input the hold
+// left (a hold that did not read leaves it as the last one did). It costs
+// no cgo call, which a slow reader's many small reads would feel.
+func (st *sessionState) socketReadLocked() bool {
+	return st.counter.IsNil() || st.counter.InBytes() != st.inAtLock
 }
 
 // inputLeftLocked says whether the socket's read-ahead buffer holds input.
@@ -475,7 +487,7 @@ func (st *sessionState) unlockNoTurn() (inputLeft bool) {
 	if !st.ev.IsNil() && st.unsent && st.writePendingLocked() {
 		kickSlot(st.kick)
 	}
-	inputLeft = st.inputLeftLocked()
+	inputLeft = st.socketReadLocked() && st.inputLeftLocked()
 	closeNow := st.closeDeferred && !st.closed
 	st.closeDeferred = false
 	if st.pinned {
@@ -937,6 +949,10 @@ func (st *sessionState) pumpTurnLocked() (alive, drained, ack bool) {
 		return false, true, false
 	}
 	rc, alive := st.readInputLocked(pumpRounds)
+	var in uint64
+	if !st.counter.IsNil() {
+		in = st.counter.InBytes()
+	}
 	st.runDeferredLocked()
 	if alive {
 		// Send what callbacks and deferred closes queued, as far as the
@@ -947,7 +963,11 @@ func (st *sessionState) pumpTurnLocked() (alive, drained, ack bool) {
 	// The flush, and libssh's sends, may have read input after the rounds
 	// found none: the turn has drained the socket only if the read-ahead
 	// buffer is empty too.
-	return alive, rc == 0 && !st.inputLeftLocked(), st.ackDueLocked()
+	drained = rc == 0
+	if drained && (st.counter.IsNil() || st.counter.InBytes() != in) {
+		drained = !st.inputLeftLocked()
+	}
+	return alive, drained, st.ackDueLocked()
 }
 
 // pumpForThePump takes the turns the pump left (lockForPump): it goes on
