@@ -5,6 +5,7 @@ package libssh
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -140,4 +141,13 @@ func StrandInput(s *Session, send func(), n int, d time.Duration) (bool, error) 
 	st.pumpWanted.Store(false)
 	st.readInputLocked(1)
 	return !st.pumpWanted.Load() && lib.ReadaheadBuffered(st.sockFD) > 0, nil
+}
+
+// NewTailWriter returns proxy.go's tailWriter: it keeps the last max bytes
+// written to it, and String returns them.
+func NewTailWriter(max int) interface {
+	io.Writer
+	fmt.Stringer
+} {
+	return &tailWriter{max: max}
 }

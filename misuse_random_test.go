@@ -111,7 +111,7 @@ func TestMisuseRandom(t *testing.T) {
 	liveSessions, liveChannels, liveKeys := libssh.LiveSessions(), libssh.LiveChannels(), libssh.LiveKeys()
 
 	m := &misuse{t: t, seed: seed, skip: skip, panics: map[string]*misusePanic{}}
-	serverLog := &lastLines{max: 200}
+	serverLog := libssh.NewTailWriter(64 << 10) // its last messages, for a deadlock
 	var err error
 	m.srv, err = sshtest.NewServer(sshtest.Options{AuthNone: true, Forwarding: true, Exec: misuseExec,
 		SFTP:   &sshtest.SFTP{Root: t.TempDir(), DiskSize: 64 << 20},
@@ -224,31 +224,6 @@ func TestMisuseRandom(t *testing.T) {
 	assert.Equal(t, liveChannels, libssh.LiveChannels(), "C channels not freed")
 	assert.Equal(t, liveKeys, libssh.LiveKeys(), "C keys not freed")
 	assert.NoError(t, base.Check(), "left over after closing everything")
-}
-
-// lastLines keeps the last max lines written to it, for the deadlock
-// report: the server's messages (an SFTP answer it failed to send, say)
-// would flood the test's output if logged as they come.
-type lastLines struct {
-	mu    sync.Mutex
-	max   int
-	lines []string
-}
-
-func (l *lastLines) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.lines) == l.max {
-		l.lines = slices.Delete(l.lines, 0, 1)
-	}
-	l.lines = append(l.lines, strings.TrimSuffix(string(b), "\n"))
-	return len(b), nil
-}
-
-func (l *lastLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
 }
 
 // misuseExec answers the commands the test runs, in Go: "echo WORDS",
