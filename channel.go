@@ -68,6 +68,8 @@ type chanState struct {
 	owned bool        // false: a WrapChannel wrapper that must never free p
 	dead  error       // why p is NULL
 
+	origin string // where it was made, with GOLIBSSH_DEBUG=leaks or a leak hook (tests)
+
 	internal *cgocallback.Registration // the channel's own bookkeeping callbacks
 	user     *cgocallback.Registration // SetCallbacks's, or nil
 
@@ -172,6 +174,11 @@ func (s *Session) NewChannel() (*Channel, error) {
 // adoptChannelLocked makes the Channel for p and installs its bookkeeping
 // callbacks. On error the caller still owns p.
 func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool) (*Channel, error) {
+	if st.channelsGone != nil {
+		// Teardown is under way: libssh frees every channel with the
+		// session, and this one would not be marked dead first.
+		return nil, st.channelsGone
+	}
 	c := &chanState{st: st, p: p, owned: owned, reqSem: make(chan struct{}, 1), writeSem: make(chan struct{}, 1),
 		win: newRecvWindow(st.cfg.maxWindow)}
 	reg, err := cgocallback.InstallCounting(p, &callbacks.ChannelCallbacks{
@@ -196,6 +203,7 @@ func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool
 	}
 	ch := &Channel{s: s, c: c}
 	stack := creationStack()
+	c.origin = stack
 	ch.cleanup = runtime.AddCleanup(ch, func(c *chanState) {
 		// In a goroutine of its own: closing may wait (for the lock, for
 		// the I/O goroutines), and cleanups share one goroutine.
@@ -215,6 +223,7 @@ func (st *sessionState) killChannelsLocked(reason error) {
 		c.forgetLocked(reason)
 	}
 	st.deferred = nil
+	st.channelsGone = reason
 }
 
 // forgetLocked takes the callbacks off and drops the pointer; an owned

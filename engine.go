@@ -208,6 +208,11 @@ type sessionState struct {
 	// channels are the session's live channels: teardown must take their
 	// callbacks off and mark them dead before libssh frees them.
 	channels map[*chanState]struct{}
+	// channelsGone is why the channels were killed (teardown): from then
+	// on no channel is adopted and the server's message handler is not
+	// called, though teardown's goodbye still processes input, which may
+	// open channels; libssh frees those with the session.
+	channelsGone error
 	// deferred are channels closed from inside a callback (invariant 8).
 	deferred []*chanState
 
@@ -1150,6 +1155,9 @@ func (st *sessionState) teardownLocked(reason error) ioStopper {
 	st.stopKeepaliveLocked()
 	st.endListenersLocked()
 	st.killChannelsLocked(reason)
+	if h := teardownHook.Load(); h != nil {
+		(*h)(st)
+	}
 	goodbye := st.owned && st.connected && st.broken == nil && lib.IsConnected(st.p) == 1
 	if goodbye {
 		st.drainLocked(closeGrace)
@@ -1182,6 +1190,10 @@ func (st *sessionState) teardownLocked(reason error) ioStopper {
 	st.ioDone, st.ioStop = nil, nil
 	return stopper
 }
+
+// teardownHook, when set (by tests), runs in teardownLocked once the
+// channels are dead, where the goodbye's flush may process input.
+var teardownHook atomic.Pointer[func(st *sessionState)]
 
 // lingerAfterGoodbye half-closes the socket after ssh_disconnect's goodbye
 // and reads, discarding it, what the server still sends until it closes

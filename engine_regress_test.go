@@ -947,3 +947,90 @@ func TestRegressInputLeftInReadahead(t *testing.T) {
 	assert.True(t, stranded, "the pump was woken again: the test did not strand the input")
 	assert.NoError(t, recv(t, got, 10*time.Second), "reading the burst")
 }
+
+// TestRegressNoChannelAcceptedInTeardown: a server session's Close kills
+// its channels, then its goodbye's flush, when output is pending, processes
+// input. A channel open found there reached the message handler, which
+// accepted it: the Channel was made after the others were marked dead, so
+// libssh freed it with the session behind its back, and the handler's
+// goroutine closing it later crashed in ssh_remove_channel_callbacks
+// (TestMisuseRandom, through sshtest's forwarding; or it leaked a C channel
+// and two callback registrations). Now teardown refuses such opens and
+// calls no handler. Not parallel: it counts C channels.
+func TestRegressNoChannelAcceptedInTeardown(t *testing.T) {
+	key := generateKey(t)
+	hostKey, err := key.PublicKey()
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	liveChannels := libssh.LiveChannels()
+
+	var handled atomic.Int64 // channel opens the handler saw
+	accepted := make(chan *libssh.Channel, 4)
+	server := make(chan *libssh.Session, 1)
+	go func() {
+		defer close(server)
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := libssh.AcceptSession(testCtx(t, regressBound), conn, []*libssh.PrivateKey{key}, func(m *libssh.ServerMessage) bool {
+			switch m.Type() {
+			case "auth":
+				return m.AuthMethod() == libssh.AuthMethodNone && m.ReplyAuthSuccess() == nil
+			case "channel-open":
+				handled.Add(1)
+				ch, err := m.AcceptChannel(nil)
+				if err != nil {
+					return false
+				}
+				accepted <- ch
+				return true
+			}
+			return false
+		})
+		if err == nil {
+			server <- s
+		}
+	}()
+
+	host, port := splitHostPort(t, ln.Addr().String())
+	ctx := testCtx(t, regressBound)
+	c, err := libssh.NewSession(ctx, host, libssh.WithPort(port), libssh.WithUser("u"), pinnedKey(hostKey))
+	require.NoError(t, err)
+	defer c.Close()
+	status, err := c.UserauthNone(ctx)
+	require.NoError(t, err)
+	require.Equal(t, libssh.AuthSuccess, status)
+	s := recv(t, server, regressBound)
+	require.NotNil(t, s)
+
+	// One channel before the teardown, which the handler accepts.
+	ch, err := c.NewChannel()
+	require.NoError(t, err)
+	require.NoError(t, ch.OpenForward(ctx, "127.0.0.1", 9))
+	first := recv(t, accepted, regressBound)
+
+	// The second one's open reaches the server during its teardown.
+	ch2, err := c.NewChannel()
+	require.NoError(t, err)
+	opened := make(chan error, 1)
+	teardown := libssh.InputInTeardown(s, func() {
+		go func() { opened <- ch2.OpenForward(ctx, "127.0.0.1", 9) }()
+	}, regressBound)
+	require.NoError(t, s.Close())
+	require.NoError(t, recv(t, teardown, regressBound))
+	assert.Error(t, recv(t, opened, regressBound), "the open during the server's teardown")
+	assert.Equal(t, int64(1), handled.Load(), "the handler was called during teardown")
+	select {
+	case late := <-accepted:
+		t.Fatalf("a channel was accepted after the session's channels were killed: %v", late)
+	default:
+	}
+	assert.NoError(t, first.Close(), "the channel accepted before died with its session")
+	require.NoError(t, ch.Close())
+	require.NoError(t, ch2.Close())
+	require.NoError(t, c.Close())
+	assert.Equal(t, liveChannels, libssh.LiveChannels(), "C channels not freed")
+}

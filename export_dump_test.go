@@ -26,6 +26,27 @@ func EngineDump() string {
 	return b.String()
 }
 
+// ChannelsLeft describes the channels every live session still tracks:
+// their state, and where each was made when a leak hook is set.
+func ChannelsLeft() string {
+	var b strings.Builder
+	wrapped.Range(func(_, v any) bool {
+		st, ok := v.(*sessionState)
+		if !ok || !st.lockWithin(time.Second) {
+			fmt.Fprintf(&b, "session %p: lock busy for 1s\n", v)
+			return true
+		}
+		defer st.unlock()
+		fmt.Fprintf(&b, "session %p: server=%v closed=%v broken=%v channels=%d\n", st, st.server != nil, st.closed, st.broken, len(st.channels))
+		for c := range st.channels {
+			fmt.Fprintf(&b, "  channel %p: owned=%v opened=%v closeQueued=%v freed=%v user=%v remoteClosed=%v made at:\n%s\n",
+				c, c.owned, c.opened, c.closeQueued, c.p.IsNil(), c.user != nil, c.remoteClosed, c.origin)
+		}
+		return true
+	})
+	return b.String()
+}
+
 // SessionDump is EngineDump of s alone.
 func SessionDump(s *Session) string {
 	var b strings.Builder

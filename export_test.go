@@ -94,6 +94,43 @@ func SetSOCKSHandshakeTimeout(d time.Duration) time.Duration {
 	return time.Duration(socksHandshakeTimeout.Swap(int64(d)))
 }
 
+// InputInTeardown arranges that s's teardown, once it has killed the
+// channels, calls send (which must not block) and lets libssh process the
+// input that then arrives, as the goodbye's flush does when output is
+// pending: it waits, at most d, until input waits in the kernel, and reads
+// once. The returned channel tells how that went. It is for one test at a
+// time: the hook is global.
+func InputInTeardown(s *Session, send func(), d time.Duration) <-chan error {
+	done := make(chan error, 1)
+	var hook func(st *sessionState)
+	hook = func(st *sessionState) {
+		if st != s.st || !teardownHook.CompareAndSwap(&hook, nil) {
+			return
+		}
+		done <- func() error {
+			send()
+			for deadline := time.Now().Add(d); ; time.Sleep(time.Millisecond) {
+				inq, err := unix.IoctlGetInt(st.sockFD, unix.SIOCINQ)
+				if err != nil {
+					return err
+				}
+				if inq > 0 || st.readahead != 0 && lib.ReadaheadBuffered(st.sockFD) > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					return errors.New("no input arrived during teardown")
+				}
+			}
+			if _, alive := st.readInputLocked(1); !alive {
+				return fmt.Errorf("the session broke reading: %v", st.broken)
+			}
+			return nil
+		}()
+	}
+	teardownHook.Store(&hook)
+	return done
+}
+
 // StrandInput sets up the wake-up the poller cannot give (see
 // TestRegressInputLeftInReadahead). Once a goroutine waits on s (a reader
 // parked for its channel's data), it takes s's lock and calls send, which

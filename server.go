@@ -558,6 +558,11 @@ func newBind(keys []*PrivateKey) (lib.Bind, error) {
 // chanState.guard wraps a channel callback: calls back into the package are
 // recognised, and a panic breaks the session.
 func (st *sessionState) serverGuard(run func()) {
+	if st.channelsGone != nil {
+		// Teardown's goodbye is processing input: the session is ending,
+		// and libssh refuses what the handler is not asked about.
+		return
+	}
 	exit := st.enterCallback()
 	st.inHandler = true
 	// Messages come only after the key exchange: the session is
