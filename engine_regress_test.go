@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -957,6 +958,10 @@ func TestRegressInputLeftInReadahead(t *testing.T) {
 // (TestMisuseRandom, through sshtest's forwarding; or it leaked a C channel
 // and two callback registrations). Now teardown refuses such opens and
 // calls no handler. Not parallel: it counts C channels.
+// lateChannels keeps what TestRegressNoChannelAcceptedInTeardown found
+// accepted too late reachable: their cleanup would touch freed memory.
+var lateChannels []*libssh.Channel
+
 func TestRegressNoChannelAcceptedInTeardown(t *testing.T) {
 	key := generateKey(t)
 	hostKey, err := key.PublicKey()
@@ -1016,7 +1021,7 @@ func TestRegressNoChannelAcceptedInTeardown(t *testing.T) {
 	ch2, err := c.NewChannel()
 	require.NoError(t, err)
 	opened := make(chan error, 1)
-	teardown := libssh.InputInTeardown(s, func() {
+	teardown := libssh.InputInTeardown(t, s, func() {
 		go func() { opened <- ch2.OpenForward(ctx, "127.0.0.1", 9) }()
 	}, regressBound)
 	require.NoError(t, s.Close())
@@ -1025,6 +1030,8 @@ func TestRegressNoChannelAcceptedInTeardown(t *testing.T) {
 	assert.Equal(t, int64(1), handled.Load(), "the handler was called during teardown")
 	select {
 	case late := <-accepted:
+		// Kept, never closed: libssh freed its channel with the session.
+		lateChannels = append(lateChannels, late)
 		t.Fatalf("a channel was accepted after the session's channels were killed: %v", late)
 	default:
 	}
@@ -1033,4 +1040,49 @@ func TestRegressNoChannelAcceptedInTeardown(t *testing.T) {
 	require.NoError(t, ch2.Close())
 	require.NoError(t, c.Close())
 	assert.Equal(t, liveChannels, libssh.LiveChannels(), "C channels not freed")
+}
+
+// TestRegressNoAgentChannelInDisconnect is the client's side of
+// TestRegressNoChannelAcceptedInTeardown: Disconnect's teardown, too,
+// processes input once the channels are dead, and an agent channel that
+// sshd opened then was adopted (the agent's handler checks what Close
+// sets, not Disconnect), which ssh_disconnect then freed behind its
+// relay's back. Now teardown refuses it. Not parallel: it counts C
+// channels.
+func TestRegressNoAgentChannelInDisconnect(t *testing.T) {
+	// The remote command waits on a FIFO, then asks the forwarded agent:
+	// sshd opens an agent channel once the teardown closes the FIFO.
+	dir, err := os.MkdirTemp("", "agentfifo")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o777)) // sshd runs the command as another user
+	fifo := filepath.Join(dir, "go")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o666))
+	require.NoError(t, os.Chmod(fifo, 0o666))
+	liveChannels := libssh.LiveChannels()
+
+	s := agentSession(t, sshdtest.StartAgent(t, sshdtest.Keys("id_ed25519")))
+	cmd := s.CommandLineContext(testCtx(t, regressBound), "cat "+fifo+" >/dev/null; ssh-add -l")
+	cmd.ForwardAgent = true
+	require.NoError(t, cmd.Start())
+	// Opening the FIFO for writing returns once the command opened it.
+	opened := make(chan *os.File, 1)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			f = nil
+		}
+		opened <- f
+	}()
+	w := recv(t, opened, regressBound)
+	require.NotNil(t, w)
+
+	teardown := libssh.InputInTeardown(t, s, func() { w.Close() }, regressBound)
+	require.NoError(t, s.Disconnect())
+	require.NoError(t, recv(t, teardown, regressBound))
+	assert.Equal(t, liveChannels, libssh.LiveChannels(), "an agent channel was adopted during the teardown")
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	assert.Error(t, recv(t, waited, regressBound), "the command's Wait after Disconnect")
+	require.NoError(t, s.Close())
 }

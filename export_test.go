@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -99,8 +100,8 @@ func SetSOCKSHandshakeTimeout(d time.Duration) time.Duration {
 // input that then arrives, as the goodbye's flush does when output is
 // pending: it waits, at most d, until input waits in the kernel, and reads
 // once. The returned channel tells how that went. It is for one test at a
-// time: the hook is global.
-func InputInTeardown(s *Session, send func(), d time.Duration) <-chan error {
+// time: the hook is global; the test's cleanup removes it.
+func InputInTeardown(t testing.TB, s *Session, send func(), d time.Duration) <-chan error {
 	done := make(chan error, 1)
 	var hook func(st *sessionState)
 	hook = func(st *sessionState) {
@@ -114,7 +115,7 @@ func InputInTeardown(s *Session, send func(), d time.Duration) <-chan error {
 				if err != nil {
 					return err
 				}
-				if inq > 0 || st.readahead != 0 && lib.ReadaheadBuffered(st.sockFD) > 0 {
+				if inq > 0 { // (teardown dropped the read-ahead buffer already)
 					break
 				}
 				if time.Now().After(deadline) {
@@ -128,6 +129,7 @@ func InputInTeardown(s *Session, send func(), d time.Duration) <-chan error {
 		}()
 	}
 	teardownHook.Store(&hook)
+	t.Cleanup(func() { teardownHook.CompareAndSwap(&hook, nil) })
 	return done
 }
 

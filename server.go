@@ -24,11 +24,14 @@ import (
 // [ServerMessage.AcceptChannel], then returns true; returning false lets
 // libssh answer by default (a refusal listing the methods of
 // [ServerMessage.SetAuthMethods] for authentication; a service request is
-// accepted).
+// accepted). A message that a Reply method or AcceptChannel answered
+// (even when AcceptChannel then returned an error) counts as answered
+// whatever the handler returns: a second answer would break the protocol.
 type ServerMessage struct {
-	s    *Session
-	m    lib.Message
-	done bool // the handler returned: m is gone
+	s        *Session
+	m        lib.Message
+	done     bool // the handler returned: m is gone
+	answered bool // a reply went out
 }
 
 // made reports whether AcceptSession's handler got m.
@@ -217,6 +220,7 @@ func (m *ServerMessage) ReplyAuthSuccess() error {
 	if lib.MessageAuthReplySuccess(m.m, 0) != lib.SSH_OK {
 		return m.s.st.errorLocked("reply auth success", "ssh_message_auth_reply_success failed")
 	}
+	m.answered = true
 	return nil
 }
 
@@ -237,6 +241,7 @@ func (m *ServerMessage) ReplyPublicKeyOK() error {
 	if lib.MessageAuthReplyPkOkSimple(m.m) != lib.SSH_OK {
 		return m.s.st.errorLocked("reply pk ok", "ssh_message_auth_reply_pk_ok_simple failed")
 	}
+	m.answered = true
 	return nil
 }
 
@@ -266,6 +271,7 @@ func (m *ServerMessage) ReplyKbdint(round KbdintRound) error {
 	if lib.MessageAuthInteractiveRequest(m.m, round.Name, round.Instruction, texts, echo) != lib.SSH_OK {
 		return m.s.st.errorLocked("reply kbdint", "ssh_message_auth_interactive_request failed")
 	}
+	m.answered = true
 	return nil
 }
 
@@ -341,8 +347,9 @@ func (m *ServerMessage) RequestType() string {
 
 // AcceptChannel accepts the channel open m asks for (a session channel, or a
 // direct-tcpip one for forwarding) and returns the channel, open, with cb
-// installed (cb may be nil) before any request on it can arrive. The
-// handler must then report m as answered. In the handler,
+// installed (cb may be nil) before any request on it can arrive. Once the
+// open is confirmed m counts as answered, even if an error follows (the
+// channel is then closed). In the handler,
 // [Channel.SetCallbacks] may still change the new channel's callbacks. The channel belongs to the
 // session: close it when done, from the handler (which defers the close)
 // or later.
@@ -358,13 +365,17 @@ func (m *ServerMessage) AcceptChannel(cb *callbacks.ChannelCallbacks) (*Channel,
 		return nil, errors.New("libssh: AcceptChannel of a message that is not a channel open")
 	}
 	st := m.s.st // locked: the handler runs inside the session's packet processing
+	if st.channelsGone != nil {
+		return nil, st.channelsGone // before accepting: the handler may still refuse
+	}
 	p := lib.MessageChannelRequestOpenReplyAccept(m.m)
 	if p.IsNil() {
 		return nil, st.errorLocked("accept channel", "ssh_message_channel_request_open_reply_accept failed")
 	}
+	m.answered = true // the confirmation went out: a refusal now would be a second answer
 	ch, err := st.adoptChannelLocked(m.s, p, true)
 	if err != nil {
-		lib.ChannelFree(p)
+		lib.ChannelFree(p) // closes the channel it confirmed
 		return nil, err
 	}
 	ch.c.opened = true
@@ -468,7 +479,7 @@ func AcceptSession(ctx context.Context, conn net.Conn, hostKeys []*PrivateKey, h
 		}
 		msg := &ServerMessage{s: s, m: m}
 		defer func() { msg.done = true }()
-		return handle(msg)
+		return handle(msg) || msg.answered
 	}, st.serverGuard)
 	if err != nil {
 		st.unlock()
