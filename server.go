@@ -400,9 +400,11 @@ func (m *ServerMessage) AcceptChannel(cb *callbacks.ChannelCallbacks) (*Channel,
 // client message no channel callback takes, and answers it (see
 // [ServerMessage]); it runs with the session locked, like a channel
 // callback, so it may use the methods of [ServerMessage] (returning false
-// leaves the answer to libssh: a refusal, except that a service request is
-// accepted), but not other methods of the session or its channels (do
-// that from another goroutine).
+// for a message none of them answered leaves the answer to libssh: a
+// refusal, except that a service request is accepted), but not other
+// methods of the session or its channels (do that from another
+// goroutine). Once the session is being closed, handle is no longer
+// called: libssh refuses what still arrives.
 //
 // Cancelling ctx abandons the key exchange. On any error conn is closed.
 // Package sshtest is built on it; it also serves anyone writing a server
