@@ -520,8 +520,8 @@ func (l *link) sshCmd(line string, opts ...string) *exec.Cmd {
 // startMaster starts an ssh master connection with its control socket in
 // the bench's directory under name, makes it l's, and returns what stops
 // it. Each table has a master of its own: OpenSSH's sftp got through the
-// master the first table had used (for GiBs of ssh transfers) at 370-470
-// MB/s on loopback, against 240-430 through one used only for SFTP, so the
+// master the first table had used (for GiBs of ssh transfers) at 348-474
+// MB/s on loopback, against 226-440 through one used only for SFTP, so the
 // SFTP figures depended on whether the first table ran.
 func (l *link) startMaster(name string) (stop func()) {
 	l.control = filepath.Join(l.dir, name)
