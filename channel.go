@@ -202,14 +202,13 @@ func (st *sessionState) adoptChannelLocked(s *Session, p lib.Channel, owned bool
 		liveChannels.Add(1)
 	}
 	ch := &Channel{s: s, c: c}
-	stack := creationStack()
-	c.origin = stack
+	c.origin = creationStack()
 	ch.cleanup = runtime.AddCleanup(ch, func(c *chanState) {
 		// In a goroutine of its own: closing may wait (for the lock, for
 		// the I/O goroutines), and cleanups share one goroutine.
 		go func() {
 			if c.close() {
-				reportLeak("Channel", stack)
+				reportLeak("Channel", c.origin)
 			}
 		}()
 	}, c)

@@ -397,9 +397,7 @@ func (st *sessionState) afterLock() {
 	st.held.Store(true)
 	st.heldBy()
 	st.unsent = true
-	if !st.counter.IsNil() {
-		st.inAtLock = st.counter.InBytes()
-	}
+	st.inAtLock = st.inCountLocked()
 	if st.logLevel > 0 {
 		runtime.LockOSThread()
 		cgocallback.SetThreadLogging(st.logLevel, st.logger)
@@ -454,9 +452,7 @@ func (st *sessionState) drainReadaheadLocked() {
 // of the lock: only then can the read-ahead buffer hold input the hold
 // left (a hold that did not read leaves it as the last one did). It costs
 // no cgo call, which a slow reader's many small reads would feel.
-func (st *sessionState) socketReadLocked() bool {
-	return st.counter.IsNil() || st.counter.InBytes() != st.inAtLock
-}
+func (st *sessionState) socketReadLocked() bool { return st.readSinceLocked(st.inAtLock) }
 
 // inputLeftLocked says whether the socket's read-ahead buffer holds input.
 // The socket must still be libssh's: libssh closes it itself on some
@@ -484,8 +480,8 @@ func (st *sessionState) unlockNoTurn() (inputLeft bool) {
 		// libssh read input: someone may be waiting for it.
 		if st.waiters.Load() > 0 {
 			st.bumpLocked()
-		} else if !st.counter.IsNil() {
-			st.seenIn = st.counter.InBytes()
+		} else {
+			st.seenIn = st.inCountLocked()
 		}
 	}
 	st.checkUnsentLocked()
@@ -565,9 +561,22 @@ func (st *sessionState) ackDueLocked() bool {
 }
 
 // inputReadLocked reports whether libssh has read input since the waiters
-// were last woken (always, when there is no counter).
-func (st *sessionState) inputReadLocked() bool {
-	return st.counter.IsNil() || st.counter.InBytes() != st.seenIn
+// were last woken.
+func (st *sessionState) inputReadLocked() bool { return st.readSinceLocked(st.seenIn) }
+
+// inCountLocked is libssh's count of the bytes it read (0 without a
+// counter). Reading it costs no cgo call.
+func (st *sessionState) inCountLocked() uint64 {
+	if st.counter.IsNil() {
+		return 0
+	}
+	return st.counter.InBytes()
+}
+
+// readSinceLocked says whether libssh read input since its count was in
+// (inCountLocked); always true without a counter, when nothing can tell.
+func (st *sessionState) readSinceLocked(in uint64) bool {
+	return st.counter.IsNil() || st.counter.InBytes() != in
 }
 
 // bumpLocked wakes everyone waiting for the session to make progress, and
@@ -579,9 +588,7 @@ func (st *sessionState) bumpLocked() {
 		st.gen = make(chan struct{})
 		st.genTaken = false
 	}
-	if !st.counter.IsNil() {
-		st.seenIn = st.counter.InBytes()
-	}
+	st.seenIn = st.inCountLocked()
 	all := st.usableLocked() != nil
 	for c := range st.channels {
 		for stream, gen := range c.readGen {
@@ -954,10 +961,7 @@ func (st *sessionState) pumpTurnLocked() (alive, drained, ack bool) {
 		return false, true, false
 	}
 	rc, alive := st.readInputLocked(pumpRounds)
-	var in uint64
-	if !st.counter.IsNil() {
-		in = st.counter.InBytes()
-	}
+	in := st.inCountLocked()
 	st.runDeferredLocked()
 	if alive {
 		// Send what callbacks and deferred closes queued, as far as the
@@ -969,7 +973,7 @@ func (st *sessionState) pumpTurnLocked() (alive, drained, ack bool) {
 	// found none: the turn has drained the socket only if the read-ahead
 	// buffer is empty too.
 	drained = rc == 0
-	if drained && (st.counter.IsNil() || st.counter.InBytes() != in) {
+	if drained && st.readSinceLocked(in) {
 		drained = !st.inputLeftLocked()
 	}
 	return alive, drained, st.ackDueLocked()
@@ -1103,15 +1107,12 @@ func (st *sessionState) assistLocked() bool {
 	if st.ev.IsNil() || st.broken != nil {
 		return false
 	}
-	var in uint64
-	if !st.counter.IsNil() {
-		in = st.counter.InBytes()
-	}
+	in := st.inCountLocked()
 	if _, alive := st.readInputLocked(assistRounds); !alive {
 		st.bumpLocked() // every waiter learns it at once, as from the pump
 		return true
 	}
-	return st.counter.IsNil() || st.counter.InBytes() != in
+	return st.readSinceLocked(in)
 }
 
 // --- teardown (invariants 8 and 9) ---

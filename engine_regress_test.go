@@ -949,6 +949,10 @@ func TestRegressInputLeftInReadahead(t *testing.T) {
 	assert.NoError(t, recv(t, got, 10*time.Second), "reading the burst")
 }
 
+// lateChannels keeps what TestRegressNoChannelAcceptedInTeardown found
+// accepted too late reachable: their cleanup would touch freed memory.
+var lateChannels []*libssh.Channel
+
 // TestRegressNoChannelAcceptedInTeardown: a server session's Close kills
 // its channels, then its goodbye's flush, when output is pending, processes
 // input. A channel open found there reached the message handler, which
@@ -958,17 +962,8 @@ func TestRegressInputLeftInReadahead(t *testing.T) {
 // (TestMisuseRandom, through sshtest's forwarding; or it leaked a C channel
 // and two callback registrations). Now teardown refuses such opens and
 // calls no handler. Not parallel: it counts C channels.
-// lateChannels keeps what TestRegressNoChannelAcceptedInTeardown found
-// accepted too late reachable: their cleanup would touch freed memory.
-var lateChannels []*libssh.Channel
-
 func TestRegressNoChannelAcceptedInTeardown(t *testing.T) {
-	key := generateKey(t)
-	hostKey, err := key.PublicKey()
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
+	key, hostKey, ln := hostKeyAndListener(t)
 	liveChannels := libssh.LiveChannels()
 
 	var handled atomic.Int64 // channel opens the handler saw
@@ -1074,8 +1069,23 @@ func TestRegressNoAgentChannelInDisconnect(t *testing.T) {
 		}
 		opened <- f
 	}()
+	t.Cleanup(func() {
+		// If the command never opened it, an open of the reading end lets
+		// the goroutine's open return; either way its file is closed.
+		if r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			r.Close()
+		}
+		select {
+		case f := <-opened:
+			if f != nil {
+				f.Close()
+			}
+		case <-time.After(regressBound):
+		}
+	})
 	w := recv(t, opened, regressBound)
 	require.NotNil(t, w)
+	opened <- w // for the cleanup (a second Close does nothing)
 
 	teardown := libssh.InputInTeardown(t, s, func() { w.Close() }, regressBound)
 	require.NoError(t, s.Disconnect())

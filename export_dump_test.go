@@ -17,12 +17,7 @@ import (
 // buffered count may let libssh read input.
 func EngineDump() string {
 	var b strings.Builder
-	wrapped.Range(func(_, v any) bool {
-		if st, ok := v.(*sessionState); ok {
-			st.dump(&b)
-		}
-		return true
-	})
+	eachSession(func(st *sessionState) { st.describe(&b, st.dumpLocked) })
 	return b.String()
 }
 
@@ -30,20 +25,7 @@ func EngineDump() string {
 // their state, and where each was made when a leak hook is set.
 func ChannelsLeft() string {
 	var b strings.Builder
-	wrapped.Range(func(_, v any) bool {
-		st, ok := v.(*sessionState)
-		if !ok || !st.lockWithin(time.Second) {
-			fmt.Fprintf(&b, "session %p: lock busy for 1s\n", v)
-			return true
-		}
-		defer st.unlock()
-		fmt.Fprintf(&b, "session %p: server=%v closed=%v broken=%v channels=%d\n", st, st.server != nil, st.closed, st.broken, len(st.channels))
-		for c := range st.channels {
-			fmt.Fprintf(&b, "  channel %p: owned=%v opened=%v closeQueued=%v freed=%v user=%v remoteClosed=%v made at:\n%s\n",
-				c, c.owned, c.opened, c.closeQueued, c.p.IsNil(), c.user != nil, c.remoteClosed, c.origin)
-		}
-		return true
-	})
+	eachSession(func(st *sessionState) { st.describe(&b, st.channelsLocked) })
 	return b.String()
 }
 
@@ -51,18 +33,44 @@ func ChannelsLeft() string {
 func SessionDump(s *Session) string {
 	var b strings.Builder
 	if s != nil && s.st != nil {
-		s.st.dump(&b)
+		s.st.describe(&b, s.st.dumpLocked)
 	}
 	return b.String()
 }
 
-func (st *sessionState) dump(b *strings.Builder) {
+// eachSession calls f for every live session.
+func eachSession(f func(st *sessionState)) {
+	wrapped.Range(func(_, v any) bool {
+		if st, ok := v.(*sessionState); ok {
+			f(st)
+		}
+		return true
+	})
+}
+
+// describe writes a line that names st and goes on with what, called with
+// st locked; or, when the lock stays busy for a second, says so.
+func (st *sessionState) describe(b *strings.Builder, what func(b *strings.Builder)) {
 	fmt.Fprintf(b, "session %p:", st)
 	if !st.lockWithin(time.Second) {
 		b.WriteString(" lock busy for 1s\n")
 		return
 	}
 	defer st.unlock()
+	what(b)
+}
+
+// channelsLocked lists the channels st tracks, and where each was made.
+func (st *sessionState) channelsLocked(b *strings.Builder) {
+	fmt.Fprintf(b, " server=%v closed=%v broken=%v channels=%d\n", st.server != nil, st.closed, st.broken, len(st.channels))
+	for c := range st.channels {
+		fmt.Fprintf(b, "  channel %p: owned=%v opened=%v closeQueued=%v freed=%v user=%v remoteClosed=%v made at:\n%s\n",
+			c, c.owned, c.opened, c.closeQueued, c.p.IsNil(), c.user != nil, c.remoteClosed, c.origin)
+	}
+}
+
+// dumpLocked is EngineDump's description of st.
+func (st *sessionState) dumpLocked(b *strings.Builder) {
 	running := func(i int) string {
 		if i >= len(st.ioDone) {
 			return "none"

@@ -101,6 +101,9 @@ func SetSOCKSHandshakeTimeout(d time.Duration) time.Duration {
 // pending: it waits, at most d, until input waits in the kernel, and reads
 // once. The returned channel tells how that went. It is for one test at a
 // time: the hook is global; the test's cleanup removes it.
+//
+// The wait polls a condition nothing signals (the kernel's count), every
+// millisecond, within d.
 func InputInTeardown(t testing.TB, s *Session, send func(), d time.Duration) <-chan error {
 	done := make(chan error, 1)
 	var hook func(st *sessionState)

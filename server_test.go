@@ -143,14 +143,22 @@ func acceptOne(t *testing.T, ln net.Listener, key *libssh.PrivateKey) <-chan ser
 	return done
 }
 
-func TestAcceptSessionMessages(t *testing.T) {
-	t.Parallel()
+// hostKeyAndListener returns a new host key, its public half, and a
+// listener on a free loopback port that is closed when the test ends.
+func hostKeyAndListener(t *testing.T) (*libssh.PrivateKey, *libssh.PublicKey, net.Listener) {
+	t.Helper()
 	key := generateKey(t)
 	hostKey, err := key.PublicKey()
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
+	return key, hostKey, ln
+}
+
+func TestAcceptSessionMessages(t *testing.T) {
+	t.Parallel()
+	key, hostKey, ln := hostKeyAndListener(t)
 	done := acceptOne(t, ln, key)
 
 	host, port := splitHostPort(t, ln.Addr().String())
