@@ -21,8 +21,9 @@
 //     with StdoutPipe read (download) or StdinPipe written (upload) 256 KiB
 //     at a time, then Wait; it runs as a child process of its own.
 //   - ssh: a ControlMaster connection set up once per round-trip time and
-//     table, then one `ssh -S` per transfer (the master reads and writes the client's
-//     descriptors itself); the time includes starting that ssh process.
+//     table, then one `ssh -S` per transfer (the master reads and writes
+//     the client's descriptors itself); the time includes starting that
+//     ssh process.
 //   - c: bench/cbench.c's download and upload modes (64 KiB reads and
 //     writes), which time themselves after authentication.
 //   - tcp: plain TCP through a relay like the clients' (SIZE bytes, 256 KiB
@@ -44,15 +45,15 @@
 //     sftp.Download or sftp.Upload (temporary name, rename), timed after
 //     the client is set up; a child process of its own.
 //   - sftp: OpenSSH's sftp with its defaults, one process per transfer
-//     through the SFTP table's ssh master connection, reading "get FROM TO" or "put
-//     FROM TO" from stdin; the time includes starting it. Its defaults are
-//     64 requests in flight of 32 KiB (-B 32768 -R 64), but OpenSSH 8.7 and
-//     later ask a server that has the "limits@openssh.com" extension, as
-//     sshd's internal-sftp has, for its largest read and write and use
-//     those: 261120 bytes here (as gosftp does). So the defaults are
-//     OpenSSH's large requests already; `sftp -B 262144`, the issue's other
-//     choice, is not clamped to the server's limit and fails puts with
-//     "Outbound message too long".
+//     through the SFTP table's ssh master connection, reading "get FROM
+//     TO" or "put FROM TO" from stdin; the time includes starting it. Its
+//     defaults are 64 requests in flight of 32 KiB (-B 32768 -R 64), but
+//     OpenSSH 8.7 and later ask a server that has the "limits@openssh.com"
+//     extension, as sshd's internal-sftp has, for its largest read and
+//     write and use those: 261120 bytes here (as gosftp does). So the
+//     defaults are OpenSSH's large requests already; `sftp -B 262144`, the
+//     issue's other choice, is not clamped to the server's limit and fails
+//     puts with "Outbound message too long".
 //
 // -sftp-impl changes the SFTP clients compared, for tuning:
 // "gosftp:packet=N,conc=N" is gosftp with sftp.WithPacketSize and
@@ -258,10 +259,6 @@ func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
 	if err := os.WriteFile(l.knownHosts, []byte(line), 0o600); err != nil {
 		die("%v", err)
 	}
-	stopMaster := func() {}
-	if b.ssh != "" {
-		stopMaster = l.startMaster("ctl-" + l.port)
-	}
 	name := fmt.Sprint(rtt, " RTT")
 	if rtt == 0 {
 		name = "loopback (no relay)"
@@ -271,16 +268,18 @@ func (b *bench) atRTT(rtt time.Duration, size int64, rounds int) {
 	if channels, _ := manyFlag(); channels > 0 {
 		dirs = append(dirs, "many")
 	}
+	// Each table has an ssh master of its own (see startMaster).
 	if *streams {
+		stop := func() {}
+		if b.ssh != "" {
+			stop = l.startMaster("ctl-"+l.port, size)
+		}
 		l.table(tcpAddr, dirs, b.impls, size, rounds)
+		stop()
 	}
-	stopMaster()
 	if *sftpOn {
 		if b.ssh != "" {
-			// A master of its own: what the first table sent through
-			// the other one changed OpenSSH's sftp figures (see
-			// startMaster).
-			defer l.startMaster("ctl-sftp-" + l.port)()
+			defer l.startMaster("ctl-sftp-"+l.port, size)()
 		}
 		var impls []string
 		for _, impl := range strings.Fields(*sftpImpls) {
@@ -518,20 +517,29 @@ func (l *link) sshCmd(line string, opts ...string) *exec.Cmd {
 }
 
 // startMaster starts an ssh master connection with its control socket in
-// the bench's directory under name, makes it l's, and returns what stops
-// it. Each table has a master of its own: OpenSSH's sftp got through the
-// master the first table had used (for GiBs of ssh transfers) at 348-474
-// MB/s on loopback, against 226-440 through one used only for SFTP, so the
-// SFTP figures depended on whether the first table ran.
-func (l *link) startMaster(name string) (stop func()) {
+// the bench's directory under name, warms it with an untimed download and
+// upload of size bytes, makes it l's, and returns what stops it. Each table has a
+// master of its own, so that neither table's figures depend on the other:
+// OpenSSH's sftp got through the master the first table had used (for
+// GiBs of ssh transfers) at 348-474 MB/s on loopback, against 226-440
+// through a new one used only for SFTP.
+func (l *link) startMaster(name string, size int64) (stop func()) {
 	l.control = filepath.Join(l.dir, name)
 	master := l.sshCmd("", "-f", "-N", "-o", "ControlMaster=yes", "-o", "ControlPersist=yes")
 	master.Stderr = os.Stderr
 	if err := master.Run(); err != nil {
 		die("ssh master: %v", err)
 	}
-	l2 := *l
-	return func() { l2.sshCmd("", "-O", "exit").Run() }
+	// Warm it, each way: OpenSSH's first transfers through a new master
+	// run slow (32 MiB downloads at 42, 151, 177, 193 MB/s in turn; puts
+	// through sftp at 37, then about 200). A command that moves nothing
+	// does not warm it, and a download does not warm the uploads.
+	if err := cmp.Or(transfer(l.sshCmd("head -c "+strconv.FormatInt(size, 10)+" /dev/zero"), "download", size),
+		transfer(l.sshCmd("cat >/dev/null"), "upload", size)); err != nil {
+		die("warming the ssh master: %v", err)
+	}
+	this := *l // l.control changes with the next master
+	return func() { this.sshCmd("", "-O", "exit").Run() }
 }
 
 // sftpCmd is OpenSSH's sftp through l's master connection, reading its
