@@ -13,6 +13,7 @@ import (
 
 	"github.com/golibssh/libssh/callbacks"
 	"github.com/golibssh/libssh/internal/cgocallback"
+	"github.com/golibssh/libssh/internal/chanio"
 	"github.com/golibssh/libssh/lib"
 )
 
@@ -97,8 +98,15 @@ type chanState struct {
 	readGen      [3]chan struct{}
 	seenActivity [3]uint64
 	events       uint64
-	readWakes    [3]atomic.Uint64 // waits of each stream's readers that readGen ended, and Wait's looks after its first (for the tests)
-	sent         int64            // bytes libssh took from writes (for the tests' engine dump)
+	// A data stream's waiters may need more than any data: want is the
+	// bytes the least demanding of them needs libssh to hold (0: any),
+	// and wantData and wantEvents the stream's data messages and events
+	// when it began to wait (see enoughLocked).
+	want       [2]int
+	wantData   [2]uint64
+	wantEvents [2]uint64
+	readWakes  [3]atomic.Uint64 // waits of each stream's readers that readGen ended, and Wait's looks after its first (for the tests)
+	sent       int64            // bytes libssh took from writes (for the tests' engine dump)
 }
 
 // endStream is the readGen slot of waits for the channel's end (Wait):
@@ -132,6 +140,58 @@ func (c *chanState) wakeStreamLocked(stream int) {
 		close(gen)
 		c.readGen[stream] = nil
 	}
+	if stream < len(c.want) {
+		c.want[stream] = 0
+	}
+}
+
+// maxWant bounds what a reader may wait for libssh to hold: after a read,
+// libssh 0.10 leaves the server at least half its base window to send
+// (and libssh 0.11 its whole fixed 2 MiB), so a reader that drained the
+// stream can always get this much.
+const maxWant = windowBase / 2
+
+// addWaiterLocked makes sure stream has a readGen, for a waiter that needs
+// libssh to hold want bytes of the stream (0: any data), at most maxWant.
+func (c *chanState) addWaiterLocked(stream, want int) {
+	if stream >= len(c.want) {
+		want = 0
+	}
+	want = min(max(want, 0), maxWant)
+	if c.readGen[stream] == nil {
+		c.readGen[stream] = make(chan struct{})
+		if want > 0 {
+			c.want[stream] = want
+			c.wantData[stream] = c.dataEventsLocked(stream)
+			c.wantEvents[stream] = c.events
+		}
+		return
+	}
+	if stream < len(c.want) {
+		c.want[stream] = min(c.want[stream], want) // the least demanding
+	}
+}
+
+// dataEventsLocked counts the data messages stream (0 or 1) received.
+func (c *chanState) dataEventsLocked(stream int) uint64 {
+	if stream == 1 {
+		return c.internal.StderrEvents()
+	}
+	return c.internal.DataEvents() - c.internal.StderrEvents()
+}
+
+// enoughLocked says whether what stream received is worth waking its
+// waiters for: any event, or data when they wait for any, or libssh holds
+// what they want. libssh's holding is as of the last data message, which
+// no read of the stream followed, as the waiters are its readers.
+func (c *chanState) enoughLocked(stream int) bool {
+	if stream >= len(c.want) || c.want[stream] == 0 || c.events != c.wantEvents[stream] || c.broken != nil {
+		return true
+	}
+	if c.dataEventsLocked(stream) == c.wantData[stream] {
+		return false // nothing new since the wait began
+	}
+	return c.internal.Held(stream) >= c.want[stream]
 }
 
 // exitState is what the server reported about the remote command's end.
@@ -834,6 +894,14 @@ func (r stderrReader) Read(b []byte) (int, error) {
 const maxReadChunk = 1 << 30
 
 func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error) {
+	return c.readAtLeast(ctx, b, stderr, 1)
+}
+
+// readAtLeast reads into b until it has read at least atLeast bytes (at
+// most len(b)), as io.ReadAtLeast does, but its waits end only when libssh
+// holds what is missing (or an event came): a reader that needs a whole
+// message is woken once for it, not for each piece of it.
+func (c *chanState) readAtLeast(ctx context.Context, b []byte, stderr bool, atLeast int) (int, error) {
 	if err := refuseInCallback(); err != nil {
 		return 0, err
 	}
@@ -843,14 +911,15 @@ func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error
 	if len(b) > maxReadChunk {
 		b = b[:maxReadChunk]
 	}
+	atLeast = min(max(atLeast, 1), len(b))
 	stream := 0
 	if stderr {
 		stream = 1
 	}
 	st := c.st
-	n := 0
+	got, need := 0, 0
 	first := true
-	err := st.driveOn(ctx, c, stream, func() (bool, error) {
+	err := st.driveOn(ctx, c, stream, &need, func() (bool, error) {
 		if err := c.openLocked(); err != nil {
 			return false, err
 		}
@@ -860,30 +929,41 @@ func (c *chanState) read(ctx context.Context, b []byte, stderr bool) (int, error
 			first = false
 			c.win.waiting = false
 		}
-		n = c.readLocked(b, stream)
-		if n == 0 && st.assistLocked() {
-			if err := c.openLocked(); err != nil {
-				n = 0
-				return false, err
+		assisted := false
+		for {
+			n := c.readLocked(b[got:], stream)
+			switch {
+			case n > 0:
+				got += n
+				if got < atLeast {
+					continue
+				}
+				st.flushLocked() // reading may have queued a window adjustment
+				return true, nil
+			case n == lib.SSH_EOF:
+				if got > 0 {
+					return false, io.ErrUnexpectedEOF
+				}
+				return false, io.EOF
+			case n == lib.SSH_ERROR:
+				return false, c.errorLocked("channel read", "failed")
 			}
-			n = c.readLocked(b, stream)
+			if !assisted && st.assistLocked() {
+				assisted = true
+				if err := c.openLocked(); err != nil {
+					return false, err
+				}
+				continue
+			}
+			if got > 0 {
+				st.flushLocked()
+			}
+			need = atLeast - got
+			return false, nil
 		}
-		switch {
-		case n > 0:
-			st.flushLocked() // reading may have queued a window adjustment
-			return true, nil
-		case n == lib.SSH_EOF:
-			n = 0
-			return false, io.EOF
-		case n == lib.SSH_ERROR:
-			n = 0
-			return false, c.errorLocked("channel read", "failed")
-		}
-		n = 0
-		return false, nil
 	})
 	err, _ = abandoned(err)
-	return n, err
+	return got, err
 }
 
 // Write sends b to the remote end. It waits whenever the server's window is
@@ -1104,7 +1184,7 @@ func (c *chanState) waitUntil(ctx context.Context, done func() bool) error {
 		return err
 	}
 	first := true
-	err := c.st.driveOn(ctx, c, endStream, func() (bool, error) {
+	err := c.st.driveOn(ctx, c, endStream, nil, func() (bool, error) {
 		if !first {
 			c.readWakes[endStream].Add(1)
 		}
@@ -1237,4 +1317,19 @@ func (ch *Channel) String() string {
 		}
 	})
 	return "libssh.Channel(" + state + ")"
+}
+
+func init() {
+	chanio.ReadAtLeast = func(r io.Reader, b []byte, atLeast int) (int, error) {
+		ch, ok := r.(*Channel)
+		if !ok || len(b) < atLeast {
+			return io.ReadAtLeast(r, b, atLeast)
+		}
+		c, err := ch.state()
+		if err != nil {
+			return 0, err
+		}
+		defer runtime.KeepAlive(ch)
+		return c.readAtLeast(context.Background(), b, false, atLeast)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/golibssh/libssh"
+	"github.com/golibssh/libssh/internal/chanio"
 	"github.com/golibssh/libssh/internal/sshdtest"
 	"github.com/golibssh/libssh/lib"
 )
@@ -663,4 +664,70 @@ func TestReaderWokenOnlyByItsChannel(t *testing.T) {
 	require.NoError(t, res.err)
 	assert.Equal(t, "x\n", string(res.b))
 	assert.Positive(t, libssh.ChannelReadWakes(idle, 0))
+}
+
+// TestReadAtLeastWokenOnceForAll: a reader that needs a whole message
+// (package sftp's, through chanio.ReadAtLeast) is not woken for each piece
+// of it that arrives, only once libssh holds all of it, and gets it all.
+func TestReadAtLeastWokenOnceForAll(t *testing.T) {
+	s := authedSession(t, sshdtest.Options{})
+	closeAfter(t, s, 60*time.Second)
+	ch := execChannel(t, s, "cat")
+	const piece, pieces = 1000, 10
+	type result struct {
+		n   int
+		err error
+	}
+	buf := make([]byte, 64<<10)
+	got := make(chan result, 1)
+	go func() {
+		n, err := chanio.ReadAtLeast(ch, buf, piece*pieces)
+		got <- result{n, err}
+	}()
+	until(t, 30*time.Second, func() bool { return libssh.ChannelReaderWaits(ch, 0) })
+	want := bytes.Repeat([]byte("0123456789"), piece*pieces/10)
+	for i := range pieces {
+		events := libssh.ChannelDataEvents(ch, 0)
+		_, err := ch.Write(want[i*piece : (i+1)*piece])
+		require.NoError(t, err)
+		if i < pieces-1 {
+			// cat echoes each piece as a message of its own.
+			until(t, 30*time.Second, func() bool { return libssh.ChannelDataEvents(ch, 0) > events })
+			assert.Zero(t, libssh.ChannelReadWakes(ch, 0), "the reader was woken with %d of %d bytes", (i+1)*piece, piece*pieces)
+		}
+	}
+	res := recv(t, got, 30*time.Second)
+	require.NoError(t, res.err)
+	assert.Equal(t, want, buf[:res.n])
+	assert.LessOrEqual(t, libssh.ChannelReadWakes(ch, 0), uint64(1))
+}
+
+// TestReadAtLeastEnds: a reader waiting for more than arrives gets what
+// came with io.ErrUnexpectedEOF at the server's EOF (io.EOF when nothing
+// came), and an error matching ErrClosed when the channel is closed.
+func TestReadAtLeastEnds(t *testing.T) {
+	s := authedSession(t, sshdtest.Options{})
+	closeAfter(t, s, 60*time.Second)
+
+	ch := execChannel(t, s, "printf abc")
+	buf := make([]byte, 100)
+	n, err := chanio.ReadAtLeast(ch, buf, 10)
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.Equal(t, "abc", string(buf[:n]))
+	n, err = chanio.ReadAtLeast(ch, buf, 10)
+	assert.ErrorIs(t, err, io.EOF)
+	assert.Zero(t, n)
+
+	ch = execChannel(t, s, "cat")
+	got := make(chan error, 1)
+	go func() {
+		_, err := chanio.ReadAtLeast(ch, buf, 10)
+		got <- err
+	}()
+	until(t, 30*time.Second, func() bool { return libssh.ChannelReaderWaits(ch, 0) })
+	_, err = ch.Write([]byte("abc"))
+	require.NoError(t, err)
+	until(t, 30*time.Second, func() bool { return libssh.ChannelDataEvents(ch, 0) > 0 })
+	require.NoError(t, ch.Close())
+	assert.ErrorIs(t, recv(t, got, 30*time.Second), libssh.ErrClosed)
 }

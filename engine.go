@@ -596,6 +596,9 @@ func (st *sessionState) bumpLocked() {
 				continue
 			}
 			if a := c.activityLocked(stream); a != c.seenActivity[stream] || all {
+				if !all && !c.enoughLocked(stream) {
+					continue // looked at again at the next bump
+				}
 				c.seenActivity[stream] = a
 				c.wakeStreamLocked(stream)
 			}
@@ -608,13 +611,13 @@ func (st *sessionState) bumpLocked() {
 // waits for the next round of the I/O goroutines (or input read by another
 // call), ctx, or Close. It returns with the lock released.
 func (st *sessionState) waitLocked(ctx context.Context) error {
-	return st.waitOnLocked(ctx, nil, 0)
+	return st.waitOnLocked(ctx, nil, 0, 0)
 }
 
 // waitOnLocked is waitLocked for a reader of channel c's stream (when c is
 // not nil), which waits only until c receives something for that stream
-// (see chanState.readGen).
-func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState, stream int) error {
+// (see chanState.readGen): at least want bytes of it (0: any), or an event.
+func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState, stream, want int) error {
 	if err := ctx.Err(); err != nil {
 		st.unlock()
 		return err
@@ -629,9 +632,7 @@ func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState, stream i
 	if c == nil {
 		st.genTaken = true
 	} else {
-		if c.readGen[stream] == nil {
-			c.readGen[stream] = make(chan struct{})
-		}
+		c.addWaiterLocked(stream, want)
 		gen = c.readGen[stream]
 	}
 	st.waiters.Add(1)
@@ -673,12 +674,13 @@ func (e errWaiting) Unwrap() error { return e.err }
 // pending that libssh cannot abandon), the error drive returns is wrapped
 // in errWaiting, for the caller's abandon.
 func (st *sessionState) drive(ctx context.Context, step func() (done bool, err error)) error {
-	return st.driveOn(ctx, nil, 0, step)
+	return st.driveOn(ctx, nil, 0, nil, step)
 }
 
 // driveOn is drive for a reader of channel c's stream, whose waits end only
-// when c receives something for that stream (waitOnLocked).
-func (st *sessionState) driveOn(ctx context.Context, c *chanState, stream int, step func() (done bool, err error)) error {
+// when c receives something for that stream (waitOnLocked): at least *want
+// bytes of it when want is not nil (step sets it).
+func (st *sessionState) driveOn(ctx context.Context, c *chanState, stream int, want *int, step func() (done bool, err error)) error {
 	if err := st.lockCtx(ctx); err != nil {
 		return err
 	}
@@ -688,7 +690,11 @@ func (st *sessionState) driveOn(ctx context.Context, c *chanState, stream int, s
 			st.unlock()
 			return err
 		}
-		if err := st.waitOnLocked(ctx, c, stream); err != nil {
+		w := 0
+		if want != nil {
+			w = *want
+		}
+		if err := st.waitOnLocked(ctx, c, stream, w); err != nil {
 			return errWaiting{err}
 		}
 		if err := st.lockCtx(ctx); err != nil {

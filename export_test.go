@@ -55,6 +55,20 @@ func ChannelReadWakes(ch *Channel, stream int) (n uint64) {
 	return n
 }
 
+// ChannelDataEvents returns how many data messages the channel received on
+// stream (0 stdout, 1 stderr).
+func ChannelDataEvents(ch *Channel, stream int) (n uint64) {
+	ch.inspect(func(c *chanState) { n = c.dataEventsLocked(stream) })
+	return n
+}
+
+// ChannelReaderWaits reports whether a reader waits for the channel's
+// stream (0 stdout, 1 stderr, 2 Wait).
+func ChannelReaderWaits(ch *Channel, stream int) (waits bool) {
+	ch.inspect(func(c *chanState) { waits = c.readGen[stream] != nil })
+	return waits
+}
+
 // ChannelWindow returns what the channel holds of the data it received
 // (libssh's buffers of both streams and the spill) and its window target.
 func ChannelWindow(ch *Channel) (held, target int) {

@@ -109,6 +109,11 @@ func recv[T any](t testing.TB, c <-chan T, d time.Duration) T {
 	return testbound.Recv(t, c, d)
 }
 
+func until(t testing.TB, d time.Duration, cond func() bool) {
+	t.Helper()
+	testbound.Until(t, d, cond)
+}
+
 func waitGroup(t testing.TB, wg *sync.WaitGroup, d time.Duration) {
 	t.Helper()
 	testbound.WaitGroup(t, wg, d)

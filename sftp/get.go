@@ -1,12 +1,14 @@
 package sftp
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/golibssh/libssh/internal/chanio"
 )
 
 // Download's own read path. pkg/sftp v1's client allocates every answer
@@ -15,8 +17,8 @@ import (
 // downloads cost about twice the CPU of a plain channel download, zeroing
 // and garbage-collecting every byte. getFile reads a whole file on a
 // channel of its own instead: one goroutine keeps reads requests in
-// flight, reads each answer into one reused buffer and writes it where it
-// belongs. It speaks only OPEN, READ and their answers
+// flight, reads each answer whole into one reused buffer (inbox, which
+// waits once per answer) and writes it where it belongs. It speaks only OPEN, READ and their answers
 // (draft-ietf-secsh-filexfer-02); the channel's end closes the handle.
 
 // The packets getFile uses (fxpStatus is in hello.go).
@@ -52,7 +54,7 @@ func (t *transfer) getFile(ctx context.Context, c *Client, remote string, dst io
 	defer stop()
 	w := newWriter(ch)
 	defer w.Close()
-	g := &getter{r: bufio.NewReaderSize(ch, pipeBuffer), w: w}
+	g := &getter{r: newInbox(ch, c.cfg.packet), w: w}
 	if _, err := sayHello(g.r, w); err != nil {
 		return 0, errNoGet{err}
 	}
@@ -65,7 +67,6 @@ func (t *transfer) getFile(ctx context.Context, c *Client, remote string, dst io
 	inFlight := make(map[uint32]span, c.reads)
 	var next, done int64
 	var ended bool // the server said EOF: the file is shorter than size
-	buf := make([]byte, packet)
 	for {
 		for !ended && next < size && len(inFlight) < max(c.reads, 1) {
 			n := min(packet, size-next)
@@ -88,19 +89,20 @@ func (t *transfer) getFile(ctx context.Context, c *Client, remote string, dst io
 		delete(inFlight, id)
 		switch {
 		case typ == fxpData && length >= 4:
-			var n [4]byte
-			if _, err := io.ReadFull(g.r, n[:]); err != nil {
+			n, err := g.r.next(4)
+			if err != nil {
 				return done, err
 			}
-			got := int64(binary.BigEndian.Uint32(n[:]))
+			got := int64(binary.BigEndian.Uint32(n))
 			if got != int64(length)-4 || got > want.n || got == 0 {
 				// (An empty answer would be asked for again for ever.)
 				return done, fmt.Errorf("sftp: download %s: the server sent %d bytes for a read of %d", remote, got, want.n)
 			}
-			if _, err := io.ReadFull(g.r, buf[:got]); err != nil {
+			data, err := g.r.next(int(got))
+			if err != nil {
 				return done, err
 			}
-			if _, err := dst.WriteAt(buf[:got], want.off); err != nil {
+			if _, err := dst.WriteAt(data, want.off); err != nil {
 				return done, err
 			}
 			t.advance(remote, &done, int(got), size)
@@ -130,7 +132,7 @@ type span struct{ off, n int64 }
 
 // getter reads and writes getFile's packets.
 type getter struct {
-	r  *bufio.Reader
+	r  *inbox
 	w  io.Writer
 	id uint32 // the last request's id
 }
@@ -160,14 +162,14 @@ func (g *getter) open(name string) ([]byte, error) {
 		if length < 4 || length > 4+maxHandle {
 			return nil, fmt.Errorf("the server sent a handle packet of %d bytes", length)
 		}
-		b := make([]byte, length)
-		if _, err := io.ReadFull(g.r, b); err != nil {
+		b, err := g.r.next(int(length))
+		if err != nil {
 			return nil, err
 		}
 		if n := binary.BigEndian.Uint32(b); int(n) != len(b)-4 {
 			return nil, errors.New("the server sent a malformed handle")
 		}
-		return b[4:], nil
+		return bytes.Clone(b[4:]), nil
 	case fxpStatus:
 		code, msg, err := g.status(length)
 		if err != nil {
@@ -201,8 +203,8 @@ func (g *getter) send(p []byte) error {
 
 // header reads an answer's length, type and id; length is what follows.
 func (g *getter) header() (id uint32, typ byte, length uint32, err error) {
-	var h [9]byte
-	if _, err := io.ReadFull(g.r, h[:]); err != nil {
+	h, err := g.r.next(9)
+	if err != nil {
 		if err == io.EOF {
 			err = fmt.Errorf("the server closed the channel: %w", io.ErrUnexpectedEOF)
 		}
@@ -220,8 +222,8 @@ func (g *getter) status(length uint32) (code uint32, msg string, err error) {
 	if length < 4 || length > maxHelloPacket {
 		return 0, "", fmt.Errorf("the server sent a status of %d bytes", length)
 	}
-	b := make([]byte, length)
-	if _, err := io.ReadFull(g.r, b); err != nil {
+	b, err := g.r.next(int(length))
+	if err != nil {
 		return 0, "", err
 	}
 	code = binary.BigEndian.Uint32(b)
@@ -231,4 +233,58 @@ func (g *getter) status(length uint32) (code uint32, msg string, err error) {
 		}
 	}
 	return code, msg, nil
+}
+
+// inbox buffers what getFile reads from its channel. It asks the channel
+// for at least what the next step needs (chanio.ReadAtLeast, which waits
+// for all of it at once) and takes whatever more the channel holds, up to
+// its buffer's size.
+type inbox struct {
+	ch   io.Reader
+	buf  []byte
+	r, w int // buf[r:w] is unread
+}
+
+// newInbox buffers ch for answers that carry up to packet bytes of data.
+func newInbox(ch io.Reader, packet int) *inbox {
+	return &inbox{ch: ch, buf: make([]byte, max(packet+64<<10, pipeBuffer))}
+}
+
+// next returns the next n bytes, valid until the next call. An end of the
+// channel before them is io.ErrUnexpectedEOF, or io.EOF before any.
+func (in *inbox) next(n int) ([]byte, error) {
+	if n > len(in.buf) {
+		return nil, fmt.Errorf("the server sent a packet of %d bytes", n)
+	}
+	if held := in.w - in.r; held < n {
+		if len(in.buf)-in.r < n {
+			copy(in.buf, in.buf[in.r:in.w])
+			in.r, in.w = 0, held
+		}
+		got, err := chanio.ReadAtLeast(in.ch, in.buf[in.w:], n-held)
+		in.w += got
+		if err != nil {
+			if err == io.EOF && held > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	b := in.buf[in.r : in.r+n]
+	in.r += n
+	return b, nil
+}
+
+// Read is io.Reader's, for sayHello.
+func (in *inbox) Read(p []byte) (int, error) {
+	if in.r == in.w {
+		got, err := chanio.ReadAtLeast(in.ch, in.buf, 1)
+		in.r, in.w = 0, got
+		if err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, in.buf[in.r:in.w])
+	in.r += n
+	return n, nil
 }

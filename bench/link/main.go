@@ -57,8 +57,15 @@
 //
 // -sftp-impl changes the SFTP clients compared, for tuning:
 // "gosftp:packet=N,conc=N" is gosftp with sftp.WithPacketSize and
-// sftp.WithConcurrency, "sftp:-R,16" is OpenSSH's sftp with those options;
-// -stream=false leaves the first table out.
+// sftp.WithConcurrency, "gosftp:bin=PATH" is gosftp as another build of
+// this command has it (go build -o PATH ./bench/link, on another commit),
+// "sftp:-R,16" is OpenSSH's sftp with those options; -stream=false leaves
+// the first table out.
+//
+// With -v it prints each transfer's rate, the CPU time the whole machine
+// used meanwhile, and the client's where it is known: the go, c and gosftp
+// client processes', and OpenSSH's sftp process's with what its ssh master
+// used meanwhile.
 //
 // With -relay ADDR it only relays: it listens on 127.0.0.1, prints its
 // address, and forwards to ADDR with half of -rtt each way until killed.
@@ -328,8 +335,12 @@ func (l *link) table(tcpAddr string, dirs, impls []string, size int64, rounds in
 					logRate(round, dir, impl, rates[impl])
 					continue
 				}
+				busy := cpuBusy()
 				rates[impl] = append(rates[impl], mbps(size, l.run(impl, dir, size)))
 				logRate(round, dir, impl, rates[impl])
+				if *verbose {
+					fmt.Fprintf(os.Stderr, "         machine CPU %.2f s\n", (cpuBusy() - busy).Seconds())
+				}
 			}
 		}
 		if dir == "many" {
@@ -367,6 +378,24 @@ func logRate(round int, dir, impl string, rates []float64) {
 	if *verbose {
 		fmt.Fprintf(os.Stderr, "round %d: %s %s %.0f MB/s\n", round+1, dir, impl, rates[len(rates)-1])
 	}
+}
+
+// cpuBusy is the time all of the machine's CPUs have spent busy (not idle
+// or waiting for I/O) since it started, from /proc/stat.
+func cpuBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var ticks int64
+	for i, f := range strings.Fields(line)[1:] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		if i != 3 && i != 4 { // idle, iowait
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // manyFlag parses -many.
@@ -473,6 +502,9 @@ func (l *link) run(impl, dir string, size int64) time.Duration {
 			if err != nil {
 				die("%v", err)
 			}
+			if b, ok := strings.CutPrefix(extra, "bin="); ok {
+				self, extra = b, ""
+			}
 			return timeOutput(exec.Command(self, "sftp-client", l.addr, l.srv.User, l.key, l.knownHosts, dir, from, to, extra))
 		}
 		// OpenSSH's sftp (with its defaults unless extra says) through
@@ -480,11 +512,17 @@ func (l *link) run(impl, dir string, size int64) time.Duration {
 		cmd := l.sftpCmd(strings.Fields(strings.ReplaceAll(extra, ",", " "))...)
 		cmd.Stdin = strings.NewReader(dir + " " + from + " " + to + "\n")
 		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		master := l.masterCPU()
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
 			die("sftp %s: %v", dir, err)
 		}
 		d := time.Since(start)
+		if *verbose {
+			own := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+			master = l.masterCPU() - master
+			fmt.Fprintf(os.Stderr, "         client CPU %.2f s (sftp %.2f, master %.2f)\n", (own + master).Seconds(), own.Seconds(), master.Seconds())
+		}
 		if fi, err := os.Stat(to); err != nil || fi.Size() != size {
 			die("sftp %s: %v", dir, cmp.Or(err, fmt.Errorf("%d bytes, not %d", fi.Size(), size)))
 		}
@@ -606,6 +644,10 @@ func timeOutput(cmd *exec.Cmd) time.Duration {
 	out, err := cmd.Output()
 	if err != nil {
 		die("%s: %v", cmd.Args[0], err)
+	}
+	if *verbose {
+		ps := cmd.ProcessState
+		fmt.Fprintf(os.Stderr, "         client CPU %.2f s (user %.2f)\n", (ps.UserTime() + ps.SystemTime()).Seconds(), ps.UserTime().Seconds())
 	}
 	ns, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 	if err != nil {
@@ -804,4 +846,23 @@ func parseSize(s string) (int64, error) {
 		return 0, errors.Join(errors.New("bad size "+s), err)
 	}
 	return n * mult, nil
+}
+
+// masterCPU is the CPU time l's ssh master has used.
+func (l *link) masterCPU() time.Duration {
+	out, _ := l.sshCmd("", "-O", "check").CombinedOutput()
+	_, pid, _ := strings.Cut(string(out), "pid=")
+	pid, _, _ = strings.Cut(pid, ")")
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest) // from the state on: utime and stime are the 12th and 13th
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * time.Second / 100
 }

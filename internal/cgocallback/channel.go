@@ -138,6 +138,18 @@ func (r *Registration) StderrEvents() uint64 {
 	return uint64((*C.struct_golibssh_channel_callbacks)(r.s).stderr_events)
 }
 
+// Held is what libssh held of a stream (0: stdout, 1: stderr) after the
+// last data message on it, for a counting registration: libssh passes the
+// data callback everything it holds of the stream. Reads since that
+// message make it an overstatement. The caller must hold the session's
+// lock.
+func (r *Registration) Held(stream int) int {
+	if r == nil || r.s == nil || stream < 0 || stream > 1 {
+		return 0
+	}
+	return int((*C.struct_golibssh_channel_callbacks)(r.s).held[stream])
+}
+
 // Forget frees the C struct and the table entry without touching the
 // channel, for a channel libssh has already freed (with its session). The
 // caller must hold the session's lock, or know libssh cannot call back.

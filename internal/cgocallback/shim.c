@@ -45,12 +45,12 @@ static int count_tramp(ssh_session s, ssh_channel c, void *data, uint32_t len, i
     (void)s;
     (void)c;
     (void)data;
-    (void)len;
     struct golibssh_channel_callbacks *cb = u;
     cb->data_events++;
     if (is_stderr) {
         cb->stderr_events++;
     }
+    cb->held[is_stderr ? 1 : 0] = len;
     return 0;
 }
 

@@ -48,6 +48,9 @@ struct golibssh_channel_callbacks {
     uintptr_t id;
     uint64_t data_events;
     uint64_t stderr_events; /* of which on the stderr stream */
+    /* What libssh held of each stream (stdout, stderr) after the last data
+     * message on it: libssh passes the data callback all it holds. */
+    uint32_t held[2];
 };
 
 /* A calloc'ed struct golibssh_channel_callbacks with id, whose libssh part

@@ -76,3 +76,26 @@ func AllStacks() []byte {
 		buf = make([]byte, 2*len(buf))
 	}
 }
+
+// Until polls cond (every millisecond) until it holds, or fails the test as
+// Recv does if it does not within d. It is for a state the test cannot be
+// told of, only look at. Call it from the test's goroutine only.
+func Until(t testing.TB, d time.Duration, cond func() bool) {
+	t.Helper()
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for !cond() {
+			select {
+			case <-tick.C:
+			case <-stop:
+				return
+			}
+		}
+		close(done)
+	}()
+	Recv(t, done, d)
+}
