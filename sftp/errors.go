@@ -2,6 +2,7 @@ package sftp
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"strings"
@@ -20,13 +21,44 @@ import (
 type StatusError struct {
 	Status *pkgsftp.StatusError // the server's answer
 	Is     error                // the standard error it matches, or nil
+	msg    string               // the server's message, when this package read the answer (Status then has only the code)
 }
 
 func (e *StatusError) Error() string {
 	if e == nil || e.Status == nil {
 		return "sftp: status error"
 	}
+	if e.msg != "" {
+		return fmt.Sprintf("sftp: %q (status %d)", e.msg, e.Status.Code)
+	}
 	return e.Status.Error()
+}
+
+// statusErr is the StatusError of an answer this package read itself
+// (Download's and Upload's own paths).
+func statusErr(code uint32, msg string) *StatusError {
+	se := &pkgsftp.StatusError{Code: code}
+	return &StatusError{Status: se, Is: statusIs(se, msg), msg: msg}
+}
+
+// statusIs is the standard error the status se with the message msg
+// matches, or nil.
+func statusIs(se *pkgsftp.StatusError, msg string) error {
+	switch se.FxCode() {
+	case pkgsftp.ErrSSHFxNoSuchFile:
+		return fs.ErrNotExist
+	case pkgsftp.ErrSSHFxPermissionDenied:
+		return fs.ErrPermission
+	case pkgsftp.ErrSSHFxOpUnsupported:
+		return errors.ErrUnsupported
+	case pkgsftp.ErrSSHFxConnectionLost, pkgsftp.ErrSSHFxNoConnection:
+		return ErrClosed
+	case pkgsftp.ErrSSHFxFailure:
+		if strings.Contains(strings.ToLower(msg), "file exists") {
+			return fs.ErrExist
+		}
+	}
+	return nil
 }
 
 // Unwrap returns the status and the standard error.
@@ -62,24 +94,12 @@ func mapErr(err error) error {
 	if err == nil || err == io.EOF {
 		return err
 	}
+	if errors.As(err, new(*StatusError)) {
+		return err // mapped already
+	}
 	var se *pkgsftp.StatusError
 	if errors.As(err, &se) {
-		var is error
-		switch se.FxCode() {
-		case pkgsftp.ErrSSHFxNoSuchFile:
-			is = fs.ErrNotExist
-		case pkgsftp.ErrSSHFxPermissionDenied:
-			is = fs.ErrPermission
-		case pkgsftp.ErrSSHFxOpUnsupported:
-			is = errors.ErrUnsupported
-		case pkgsftp.ErrSSHFxConnectionLost, pkgsftp.ErrSSHFxNoConnection:
-			is = ErrClosed
-		case pkgsftp.ErrSSHFxFailure:
-			if strings.Contains(strings.ToLower(se.Error()), "file exists") {
-				is = fs.ErrExist
-			}
-		}
-		return &StatusError{Status: se, Is: is}
+		return &StatusError{Status: se, Is: statusIs(se, se.Error())}
 	}
 	if errors.Is(err, pkgsftp.ErrSSHFxConnectionLost) || errors.Is(err, io.ErrClosedPipe) {
 		if !errors.Is(err, ErrClosed) {

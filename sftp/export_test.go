@@ -17,10 +17,10 @@ func ForceUploadStreams(t testing.TB, n int) {
 // path with round trip rtt.
 func UploadStreams(rtt time.Duration, size int64) int { return uploadStreams(rtt, size) }
 
-// SetGetFileMin sets the smallest file Download reads on a channel of its
-// own, until t ends.
-func SetGetFileMin(t testing.TB, n int64) {
-	old := getFileMin
-	getFileMin = n
-	t.Cleanup(func() { getFileMin = old })
+// SetOwnPathMin sets the smallest file Download reads and Upload writes
+// on a channel of its own, until t ends.
+func SetOwnPathMin(t testing.TB, n int64) {
+	old := ownPathMin
+	ownPathMin = n
+	t.Cleanup(func() { ownPathMin = old })
 }

@@ -34,12 +34,12 @@ const (
 	maxHandle = 256 // the protocol's bound on a handle's length
 )
 
-// errNoGet is getFile failing before it wrote anything: Download then
-// copies through pkg/sftp instead.
-type errNoGet struct{ err error }
+// errNotStarted is getFile or putFile failing before it moved anything:
+// Download or Upload then copies through pkg/sftp instead.
+type errNotStarted struct{ err error }
 
-func (e errNoGet) Error() string { return e.err.Error() }
-func (e errNoGet) Unwrap() error { return e.err }
+func (e errNotStarted) Error() string { return e.err.Error() }
+func (e errNotStarted) Unwrap() error { return e.err }
 
 // getFile copies the first size bytes of the remote file to dst, reporting
 // progress, on a new channel of c's session. It returns the bytes written;
@@ -47,7 +47,7 @@ func (e errNoGet) Unwrap() error { return e.err }
 func (t *transfer) getFile(ctx context.Context, c *Client, remote string, dst io.WriterAt, size int64) (int64, error) {
 	ch, err := openSubsystem(ctx, c.s, c.cfg.window)
 	if err != nil {
-		return 0, errNoGet{err}
+		return 0, errNotStarted{err}
 	}
 	defer ch.Close()
 	stop := context.AfterFunc(ctx, func() { ch.Close() }) // ends a blocked read
@@ -56,11 +56,11 @@ func (t *transfer) getFile(ctx context.Context, c *Client, remote string, dst io
 	defer w.Close()
 	g := &getter{r: newInbox(ch, c.cfg.packet), w: w}
 	if _, err := sayHello(g.r, w); err != nil {
-		return 0, errNoGet{err}
+		return 0, errNotStarted{err}
 	}
 	handle, err := g.open(remote)
 	if err != nil {
-		return 0, errNoGet{err}
+		return 0, errNotStarted{err}
 	}
 
 	packet := int64(c.cfg.packet)
@@ -118,7 +118,7 @@ func (t *transfer) getFile(ctx context.Context, c *Client, remote string, dst io
 				return done, err
 			}
 			if code != fxEOF {
-				return done, fmt.Errorf("sftp: download %s: the server failed a read: %s (status %d)", remote, msg, code)
+				return done, pathErr("read", remote, statusErr(code, msg))
 			}
 			ended = true
 		default:
@@ -138,14 +138,17 @@ type getter struct {
 }
 
 // open opens the file for reading and returns its handle.
-func (g *getter) open(name string) ([]byte, error) {
+func (g *getter) open(name string) ([]byte, error) { return g.openFlags(name, fxfRead) }
+
+// openFlags opens the file with the SSH_FXF flags and returns its handle.
+func (g *getter) openFlags(name string, flags uint32) ([]byte, error) {
 	g.id++
 	p := make([]byte, 4, 4+1+4+4+len(name)+8)
 	p = append(p, fxpOpen)
 	p = binary.BigEndian.AppendUint32(p, g.id)
 	p = binary.BigEndian.AppendUint32(p, uint32(len(name)))
 	p = append(p, name...)
-	p = binary.BigEndian.AppendUint32(p, fxfRead)
+	p = binary.BigEndian.AppendUint32(p, flags)
 	p = binary.BigEndian.AppendUint32(p, 0) // no attributes
 	if err := g.send(p); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -187,18 +188,26 @@ func TestPermissionDenied(t *testing.T) {
 // TestDiskFull: a write past sshtest's DiskSize fails with the server's
 // "no space left on device", and Upload leaves nothing behind.
 func TestDiskFull(t *testing.T) {
-	root := t.TempDir()
-	c := sshtestClient(t, sshtest.SFTP{Root: root, DiskSize: 100 << 10})
-	local := filepath.Join(t.TempDir(), "big")
-	require.NoError(t, os.WriteFile(local, bytes.Repeat([]byte("x"), 1<<20), 0o644))
-	err := sftp.Upload(testCtx(t, 30*time.Second), c, local, "/big")
-	require.Error(t, err)
-	var se *sftp.StatusError
-	require.ErrorAs(t, err, &se)
-	require.Contains(t, err.Error(), "no space left on device")
-	entries, err := os.ReadDir(root)
-	require.NoError(t, err)
-	require.Empty(t, entries, "no file, temporary or final, is left")
+	for _, path := range ownPaths {
+		t.Run(path.name, func(t *testing.T) {
+			sftp.SetOwnPathMin(t, path.min)
+			root := t.TempDir()
+			c := sshtestClient(t, sshtest.SFTP{Root: root, DiskSize: 100 << 10})
+			local := filepath.Join(t.TempDir(), "big")
+			require.NoError(t, os.WriteFile(local, bytes.Repeat([]byte("x"), 1<<20), 0o644))
+			err := sftp.Upload(testCtx(t, 30*time.Second), c, local, "/big")
+			require.Error(t, err)
+			var se *sftp.StatusError
+			require.ErrorAs(t, err, &se)
+			require.Contains(t, err.Error(), "no space left on device")
+			var pe *fs.PathError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, "write", pe.Op)
+			entries, err := os.ReadDir(root)
+			require.NoError(t, err)
+			require.Empty(t, entries, "no file, temporary or final, is left")
+		})
+	}
 }
 
 // TestNoSubsystem: a server without SFTP refuses the subsystem.
@@ -241,47 +250,61 @@ func TestFS(t *testing.T) {
 // modes and times, against both servers.
 func TestTransfer(t *testing.T) {
 	for _, srv := range servers {
-		t.Run(srv.name, func(t *testing.T) {
-			root := t.TempDir()
-			c, dir := srv.client(t, root)
-			src := t.TempDir()
-			big := bytes.Repeat([]byte("0123456789abcdef"), 200<<10) // 3.2 MB
-			require.NoError(t, os.MkdirAll(filepath.Join(src, "sub"), 0o750))
-			require.NoError(t, os.WriteFile(filepath.Join(src, "big"), big, 0o640))
-			require.NoError(t, os.WriteFile(filepath.Join(src, "sub/small"), []byte("small"), 0o600))
-			mtime := time.Date(2021, 5, 6, 7, 8, 9, 0, time.UTC)
-			require.NoError(t, os.Chtimes(filepath.Join(src, "big"), mtime, mtime))
-
-			var last = map[string]int64{}
-			progress := sftp.WithProgress(func(name string, done, total int64) {
-				assert.LessOrEqual(t, last[name], done, "progress goes forward")
-				last[name] = done
+		for _, path := range ownPaths {
+			t.Run(srv.name+"/"+path.name, func(t *testing.T) {
+				sftp.SetOwnPathMin(t, path.min)
+				testTransfer(t, srv)
 			})
-			ctx := testCtx(t, 60*time.Second)
-			require.NoError(t, sftp.Upload(ctx, c, src, path.Join(dir, "up"), progress, sftp.WithPreserve()))
-			require.EqualValues(t, len(big), last[filepath.Join(src, "big")])
-			got, err := os.ReadFile(filepath.Join(root, "up/big"))
-			require.NoError(t, err)
-			require.True(t, bytes.Equal(big, got))
-			fi, err := os.Stat(filepath.Join(root, "up/big"))
-			require.NoError(t, err)
-			require.Equal(t, fs.FileMode(0o640), fi.Mode().Perm())
-			require.True(t, mtime.Equal(fi.ModTime()), fi.ModTime())
-
-			dst := filepath.Join(t.TempDir(), "down")
-			require.NoError(t, sftp.Download(ctx, c, path.Join(dir, "up"), dst, progress, sftp.WithPreserve()))
-			got, err = os.ReadFile(filepath.Join(dst, "big"))
-			require.NoError(t, err)
-			require.True(t, bytes.Equal(big, got))
-			fi, err = os.Stat(filepath.Join(dst, "big"))
-			require.NoError(t, err)
-			require.Equal(t, fs.FileMode(0o640), fi.Mode().Perm())
-			require.True(t, mtime.Equal(fi.ModTime()), fi.ModTime())
-			small, err := os.ReadFile(filepath.Join(dst, "sub/small"))
-			require.NoError(t, err)
-			require.Equal(t, "small", string(small))
-		})
+		}
 	}
+}
+
+// ownPaths are the ways Upload and Download copy a file: on a channel of
+// their own (getFile, putFile) or through pkg/sftp on the client's.
+var ownPaths = []struct {
+	name string
+	min  int64
+}{{"own", 1}, {"pkgsftp", math.MaxInt64}}
+
+func testTransfer(t *testing.T, srv server) {
+	root := t.TempDir()
+	c, dir := srv.client(t, root)
+	src := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 200<<10) // 3.2 MB
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "sub"), 0o750))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "big"), big, 0o640))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "sub/small"), []byte("small"), 0o600))
+	mtime := time.Date(2021, 5, 6, 7, 8, 9, 0, time.UTC)
+	require.NoError(t, os.Chtimes(filepath.Join(src, "big"), mtime, mtime))
+
+	var last = map[string]int64{}
+	progress := sftp.WithProgress(func(name string, done, total int64) {
+		assert.LessOrEqual(t, last[name], done, "progress goes forward")
+		last[name] = done
+	})
+	ctx := testCtx(t, 60*time.Second)
+	require.NoError(t, sftp.Upload(ctx, c, src, path.Join(dir, "up"), progress, sftp.WithPreserve()))
+	require.EqualValues(t, len(big), last[filepath.Join(src, "big")])
+	got, err := os.ReadFile(filepath.Join(root, "up/big"))
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(big, got))
+	fi, err := os.Stat(filepath.Join(root, "up/big"))
+	require.NoError(t, err)
+	require.Equal(t, fs.FileMode(0o640), fi.Mode().Perm())
+	require.True(t, mtime.Equal(fi.ModTime()), fi.ModTime())
+
+	dst := filepath.Join(t.TempDir(), "down")
+	require.NoError(t, sftp.Download(ctx, c, path.Join(dir, "up"), dst, progress, sftp.WithPreserve()))
+	got, err = os.ReadFile(filepath.Join(dst, "big"))
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(big, got))
+	fi, err = os.Stat(filepath.Join(dst, "big"))
+	require.NoError(t, err)
+	require.Equal(t, fs.FileMode(0o640), fi.Mode().Perm())
+	require.True(t, mtime.Equal(fi.ModTime()), fi.ModTime())
+	small, err := os.ReadFile(filepath.Join(dst, "sub/small"))
+	require.NoError(t, err)
+	require.Equal(t, "small", string(small))
 }
 
 // TestLargeRequests: with OpenSSH's server the client uses its large
@@ -295,8 +318,11 @@ func TestLargeRequests(t *testing.T) {
 	_, err := rand.Read(data)
 	require.NoError(t, err)
 	for _, srv := range servers {
-		for _, opts := range [][]sftp.Option{nil, {sftp.WithPacketSize(20 << 10), sftp.WithConcurrency(3)}} {
-			t.Run(fmt.Sprintf("%s/%d", srv.name, len(opts)), func(t *testing.T) {
+		for i, opts := range [][]sftp.Option{nil, {sftp.WithPacketSize(20 << 10), sftp.WithConcurrency(3)}, nil} {
+			t.Run(fmt.Sprintf("%s/%d", srv.name, i), func(t *testing.T) {
+				if i == 2 {
+					sftp.SetOwnPathMin(t, 1) // the default options through getFile and putFile
+				}
 				root := t.TempDir()
 				c, dir := srv.client(t, root, opts...)
 				// Closing the client ends the calls below that take no

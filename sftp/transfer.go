@@ -246,7 +246,14 @@ func (t *transfer) uploadFile(ctx context.Context, c *Client, local, remote stri
 		err = t.uploadParts(ctx, c, src, dst, tmp, local, fi.Size(), n)
 	} else {
 		var sent int64
-		_, err = dst.ReadFrom(t.reader(ctx, src, local, &sent, fi.Size(), fi.Size()))
+		own := fi.Size() >= ownPathMin
+		if own {
+			sent, err = t.putFile(ctx, c, local, src, tmp, fi.Size())
+		}
+		if !own || errors.As(err, new(errNotStarted)) {
+			sent = 0
+			_, err = dst.ReadFrom(t.reader(ctx, src, local, &sent, fi.Size(), fi.Size()))
+		}
 	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
@@ -287,11 +294,11 @@ func (t *transfer) downloadFile(ctx context.Context, c *Client, remote, local st
 		return err
 	}
 	var n int64
-	own := fi.Size() >= getFileMin
+	own := fi.Size() >= ownPathMin
 	if own {
 		n, err = t.getFile(ctx, c, remote, dst, fi.Size())
 	}
-	if !own || errors.As(err, new(errNoGet)) {
+	if !own || errors.As(err, new(errNotStarted)) {
 		// A small file, or no channel of its own: through pkg/sftp.
 		w := &progressWriter{ctx: ctx, w: dst, t: t, name: remote, total: fi.Size()}
 		n, err = src.WriteTo(w)
@@ -348,9 +355,10 @@ func (t *transfer) advance(name string, done *int64, n int, total int64) {
 	}
 }
 
-// getFileMin is the smallest file Download reads on a channel of its own
-// (getFile): below it the channel's set-up costs more than it saves.
-var getFileMin int64 = 4 << 20 // a variable for tests
+// ownPathMin is the smallest file Download reads and Upload writes (on a
+// path without latency) on a channel of its own (getFile, putFile): below
+// it the channel's set-up costs more than it saves.
+var ownPathMin int64 = 4 << 20 // a variable for tests
 
 // uploadStreams is how many channels an upload of size bytes uses over a
 // path whose round trip took rtt. sshd gives each channel a fixed 2 MiB
