@@ -147,8 +147,10 @@ func (c *chanState) wakeStreamLocked(stream int) {
 
 // maxWant bounds what a reader may wait for libssh to hold: after a read,
 // libssh 0.10 leaves the server at least half its base window to send
-// (and libssh 0.11 its whole fixed 2 MiB), so a reader that drained the
-// stream can always get this much.
+// (libssh 0.11 more than 1 MiB, counting what it holds), so a reader that
+// drained the stream can always get this much, as long as the other
+// stream is read too (unread stderr uses the same window, which a waiting
+// reader no longer regrows; WithMaxWindow asks for both to be read).
 const maxWant = windowBase / 2
 
 // addWaiterLocked makes sure stream has a readGen, for a waiter that needs
@@ -1322,7 +1324,7 @@ func (ch *Channel) String() string {
 func init() {
 	chanio.ReadAtLeast = func(r io.Reader, b []byte, atLeast int) (int, error) {
 		ch, ok := r.(*Channel)
-		if !ok || len(b) < atLeast {
+		if !ok || len(b) < atLeast || atLeast <= 0 {
 			return io.ReadAtLeast(r, b, atLeast)
 		}
 		c, err := ch.state()

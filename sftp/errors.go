@@ -17,7 +17,10 @@ import (
 // SSH_FX_PERMISSION_DENIED, fs.ErrExist when the path exists where the call
 // needed it not to (SFTP version 3 says only SSH_FX_FAILURE then: the client
 // checks), errors.ErrUnsupported for SSH_FX_OP_UNSUPPORTED; errors.As finds
-// the *pkgsftp.StatusError with the code and the server's message.
+// the *pkgsftp.StatusError with the code (and the server's message, except
+// for the answers Upload and Download read on channels of their own:
+// pkg/sftp's type cannot be given one from outside, and Error then says
+// it).
 type StatusError struct {
 	Status *pkgsftp.StatusError // the server's answer
 	Is     error                // the standard error it matches, or nil
@@ -29,7 +32,7 @@ func (e *StatusError) Error() string {
 		return "sftp: status error"
 	}
 	if e.msg != "" {
-		return fmt.Sprintf("sftp: %q (status %d)", e.msg, e.Status.Code)
+		return fmt.Sprintf("sftp: %q (%s)", e.msg, fxName(e.Status.Code))
 	}
 	return e.Status.Error()
 }
@@ -39,6 +42,17 @@ func (e *StatusError) Error() string {
 func statusErr(code uint32, msg string) *StatusError {
 	se := &pkgsftp.StatusError{Code: code}
 	return &StatusError{Status: se, Is: statusIs(se, msg), msg: msg}
+}
+
+// fxName is the name of a status code, as pkg/sftp prints it.
+func fxName(code uint32) string {
+	names := [...]string{"SSH_FX_OK", "SSH_FX_EOF", "SSH_FX_NO_SUCH_FILE", "SSH_FX_PERMISSION_DENIED",
+		"SSH_FX_FAILURE", "SSH_FX_BAD_MESSAGE", "SSH_FX_NO_CONNECTION", "SSH_FX_CONNECTION_LOST",
+		"SSH_FX_OP_UNSUPPORTED"}
+	if int(code) < len(names) {
+		return names[code]
+	}
+	return fmt.Sprintf("status %d", code)
 }
 
 // statusIs is the standard error the status se with the message msg

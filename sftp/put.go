@@ -27,7 +27,8 @@ const (
 
 // putFile writes the first size bytes of src (the local file local) to the
 // remote file name, which exists, on a new channel of c's session,
-// reporting progress. It returns the bytes the server acknowledged.
+// reporting progress. It returns the bytes the server acknowledged. (A file
+// that grows meanwhile is copied up to size, its size when Upload began.)
 func (t *transfer) putFile(ctx context.Context, c *Client, local string, src io.ReaderAt, name string, size int64) (int64, error) {
 	ch, err := openSubsystem(ctx, c.s, c.cfg.window)
 	if err != nil {
@@ -57,11 +58,11 @@ func (t *transfer) putFile(ctx context.Context, c *Client, local string, src io.
 				return done, err
 			}
 			n, err := src.ReadAt(b[head:head+int(min(packet, size-next))], next)
-			if n == 0 {
-				if err == nil || err == io.EOF {
-					err = fmt.Errorf("sftp: upload %s: the file ended at %d bytes of %d", local, next, size)
-				}
+			if err != nil && err != io.EOF {
 				return done, err
+			}
+			if n == 0 {
+				return done, fmt.Errorf("sftp: upload %s: the file ended at %d bytes of %d", local, next, size)
 			}
 			g.id++
 			p := b[:4]
