@@ -98,11 +98,8 @@ func TestDialContextRefusals(t *testing.T) {
 	t.Run("closed port", func(t *testing.T) {
 		t.Parallel()
 		s := fwdSession(t)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := ln.Addr().String()
-		ln.Close()
-		_, err = s.DialContext(testCtx(t, 30*time.Second), "tcp", addr)
+		addr := refusingAddr(t)
+		_, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", addr)
 		require.Error(t, err)
 		assert.ErrorContains(t, err, addr)
 		var refused *libssh.OpenChannelError

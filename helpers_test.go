@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,6 +76,22 @@ func serveTCP(t testing.TB, handle func(net.Conn)) int {
 	require.NoError(t, err)
 	serveListener(t, ln, handle)
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// refusingAddr returns an address on 127.0.0.1 that refuses connections
+// until the test ends: a TCP socket bound to it that does not listen. A
+// listener closed at once (the usual way to find a closed port) gives its
+// port back, and a test running in parallel can be given it for a
+// listener of its own; this socket keeps it (it does not set SO_REUSEADDR,
+// so no other socket can bind the port).
+func refusingAddr(t testing.TB) string {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { syscall.Close(fd) })
+	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	sa, err := syscall.Getsockname(fd)
+	require.NoError(t, err)
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }
 
 // serveListener runs handle, in a goroutine of its own, for every

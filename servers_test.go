@@ -278,10 +278,7 @@ func TestBothForwardingCloseDeliversWhatWasSent(t *testing.T) {
 
 func TestBothForwardingRefused(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := refusingAddr(t)
 	onBothServers(t, func(t *testing.T, s *libssh.Session) {
 		_, err := s.DialContext(testCtx(t, 30*time.Second), "tcp", closed)
 		require.ErrorIs(t, err, libssh.ErrRequestDenied)
