@@ -117,13 +117,10 @@ const endStream = 2
 // message the waiters of stream may wait for: data on it (stream 0 or 1),
 // EOF, close, exit status or signal (all three).
 func (c *chanState) activityLocked(stream int) uint64 {
-	switch stream {
-	case 0:
-		return c.internal.DataEvents() - c.internal.StderrEvents() + c.events
-	case 1:
-		return c.internal.StderrEvents() + c.events
+	if stream == endStream {
+		return c.events
 	}
-	return c.events // endStream
+	return c.dataEventsLocked(stream) + c.events
 }
 
 // wakeReadersLocked ends the waits of the channel's readers (and of its
@@ -140,7 +137,7 @@ func (c *chanState) wakeStreamLocked(stream int) {
 		close(gen)
 		c.readGen[stream] = nil
 	}
-	if stream < len(c.want) {
+	if stream != endStream {
 		c.want[stream] = 0
 	}
 }
@@ -156,20 +153,17 @@ const maxWant = windowBase / 2
 // addWaiterLocked makes sure stream has a readGen, for a waiter that needs
 // libssh to hold want bytes of the stream (0: any data), at most maxWant.
 func (c *chanState) addWaiterLocked(stream, want int) {
-	if stream >= len(c.want) {
-		want = 0
-	}
-	want = min(max(want, 0), maxWant)
-	if c.readGen[stream] == nil {
+	first := c.readGen[stream] == nil
+	if first {
 		c.readGen[stream] = make(chan struct{})
-		if want > 0 {
-			c.want[stream] = want
-			c.wantData[stream] = c.dataEventsLocked(stream)
-			c.wantEvents[stream] = c.events
-		}
-		return
 	}
-	if stream < len(c.want) {
+	switch want = min(max(want, 0), maxWant); {
+	case stream == endStream:
+	case first && want > 0:
+		c.want[stream] = want
+		c.wantData[stream] = c.dataEventsLocked(stream)
+		c.wantEvents[stream] = c.events
+	case !first:
 		c.want[stream] = min(c.want[stream], want) // the least demanding
 	}
 }
@@ -187,7 +181,7 @@ func (c *chanState) dataEventsLocked(stream int) uint64 {
 // what they want. libssh's holding is as of the last data message, which
 // no read of the stream followed, as the waiters are its readers.
 func (c *chanState) enoughLocked(stream int) bool {
-	if stream >= len(c.want) || c.want[stream] == 0 || c.events != c.wantEvents[stream] || c.broken != nil {
+	if stream == endStream || c.want[stream] == 0 || c.events != c.wantEvents[stream] || c.broken != nil {
 		return true
 	}
 	if c.dataEventsLocked(stream) == c.wantData[stream] {

@@ -44,13 +44,15 @@ func statusErr(code uint32, msg string) *StatusError {
 	return &StatusError{Status: se, Is: statusIs(se, msg), msg: msg}
 }
 
-// fxName is the name of a status code, as pkg/sftp prints it.
+// fxNames are the status codes' names, as pkg/sftp prints them.
+var fxNames = [...]string{"SSH_FX_OK", "SSH_FX_EOF", "SSH_FX_NO_SUCH_FILE", "SSH_FX_PERMISSION_DENIED",
+	"SSH_FX_FAILURE", "SSH_FX_BAD_MESSAGE", "SSH_FX_NO_CONNECTION", "SSH_FX_CONNECTION_LOST",
+	"SSH_FX_OP_UNSUPPORTED"}
+
+// fxName is the name of a status code.
 func fxName(code uint32) string {
-	names := [...]string{"SSH_FX_OK", "SSH_FX_EOF", "SSH_FX_NO_SUCH_FILE", "SSH_FX_PERMISSION_DENIED",
-		"SSH_FX_FAILURE", "SSH_FX_BAD_MESSAGE", "SSH_FX_NO_CONNECTION", "SSH_FX_CONNECTION_LOST",
-		"SSH_FX_OP_UNSUPPORTED"}
-	if int(code) < len(names) {
-		return names[code]
+	if int(code) < len(fxNames) {
+		return fxNames[code]
 	}
 	return fmt.Sprintf("status %d", code)
 }

@@ -16,9 +16,11 @@ import (
 // of File.WriteTo through three goroutines: on loopback that made its
 // downloads cost about twice the CPU of a plain channel download, zeroing
 // and garbage-collecting every byte. getFile reads a whole file on a
-// channel of its own instead: one goroutine keeps reads requests in
-// flight, reads each answer whole into one reused buffer (inbox, which
-// waits once per answer) and writes it where it belongs. It speaks only OPEN, READ and their answers
+// channel of its own instead: one goroutine keeps read requests in
+// flight (written straight to the channel: they are small, and the
+// server's window takes them), reads each answer whole into one reused
+// buffer (inbox, which waits once per answer) and writes it where it
+// belongs. It speaks only OPEN, READ and their answers
 // (draft-ietf-secsh-filexfer-02); the channel's end closes the handle.
 
 // The packets getFile uses (fxpStatus is in hello.go).
@@ -45,23 +47,11 @@ func (e errNotStarted) Unwrap() error { return e.err }
 // progress, on a new channel of c's session. It returns the bytes written;
 // fewer than size when the file ended sooner.
 func (t *transfer) getFile(ctx context.Context, c *Client, remote string, dst io.WriterAt, size int64) (int64, error) {
-	ch, err := openSubsystem(ctx, c.s, c.cfg.window)
+	g, handle, end, err := openOwn(ctx, c, remote, fxfRead, c.cfg.packet)
 	if err != nil {
-		return 0, errNotStarted{err}
+		return 0, err
 	}
-	defer ch.Close()
-	stop := context.AfterFunc(ctx, func() { ch.Close() }) // ends a blocked read
-	defer stop()
-	w := newWriter(ch)
-	defer w.Close()
-	g := &getter{r: newInbox(ch, c.cfg.packet), w: w}
-	if _, err := sayHello(g.r, w); err != nil {
-		return 0, errNotStarted{err}
-	}
-	handle, err := g.open(remote)
-	if err != nil {
-		return 0, errNotStarted{err}
-	}
+	defer end()
 
 	packet := int64(c.cfg.packet)
 	inFlight := make(map[uint32]span, c.reads)
@@ -127,6 +117,32 @@ func (t *transfer) getFile(ctx context.Context, c *Client, remote string, dst io
 	}
 }
 
+// openOwn opens an SFTP channel of its own on c's session for getFile or
+// putFile: the subsystem, the version exchange, and name opened with the
+// SSH_FXF flags, with an inbox for answers of up to packet bytes of data.
+// Any failure is an errNotStarted. end closes the channel; until then,
+// ctx's end closes it too, which ends a blocked read or write.
+func openOwn(ctx context.Context, c *Client, name string, flags uint32, packet int) (g *getter, handle []byte, end func(), err error) {
+	ch, err := openSubsystem(ctx, c.s, c.cfg.window)
+	if err != nil {
+		return nil, nil, nil, errNotStarted{err}
+	}
+	stop := context.AfterFunc(ctx, func() { ch.Close() })
+	end = func() {
+		stop()
+		ch.Close()
+	}
+	g = &getter{r: newInbox(ch, packet), w: ch}
+	if _, err = sayHello(g.r, ch); err == nil {
+		handle, err = g.openFlags(name, flags)
+	}
+	if err != nil {
+		end()
+		return nil, nil, nil, errNotStarted{err}
+	}
+	return g, handle, end, nil
+}
+
 // span is a read request: length n at offset off.
 type span struct{ off, n int64 }
 
@@ -136,9 +152,6 @@ type getter struct {
 	w  io.Writer
 	id uint32 // the last request's id
 }
-
-// open opens the file for reading and returns its handle.
-func (g *getter) open(name string) ([]byte, error) { return g.openFlags(name, fxfRead) }
 
 // openFlags opens the file with the SSH_FXF flags and returns its handle.
 func (g *getter) openFlags(name string, flags uint32) ([]byte, error) {

@@ -27,24 +27,14 @@ const (
 
 // putFile writes the first size bytes of src (the local file local) to the
 // remote file name, which exists, on a new channel of c's session,
-// reporting progress. It returns the bytes the server acknowledged. (A file
-// that grows meanwhile is copied up to size, its size when Upload began.)
-func (t *transfer) putFile(ctx context.Context, c *Client, local string, src io.ReaderAt, name string, size int64) (int64, error) {
-	ch, err := openSubsystem(ctx, c.s, c.cfg.window)
+// reporting progress. (A file that grows meanwhile is copied up to size,
+// its size when Upload began.)
+func (t *transfer) putFile(ctx context.Context, c *Client, local string, src io.ReaderAt, name string, size int64) error {
+	g, handle, end, err := openOwn(ctx, c, name, fxfWrite, 0)
 	if err != nil {
-		return 0, errNotStarted{err}
+		return err
 	}
-	defer ch.Close()
-	stop := context.AfterFunc(ctx, func() { ch.Close() }) // ends a blocked read or write
-	defer stop()
-	g := &getter{r: newInbox(ch, 0), w: ch}
-	if _, err := sayHello(g.r, ch); err != nil {
-		return 0, errNotStarted{err}
-	}
-	handle, err := g.openFlags(name, fxfWrite)
-	if err != nil {
-		return 0, errNotStarted{err}
-	}
+	defer end()
 
 	packet := int64(c.cfg.packet)
 	inFlight := max(c.writes, 1) + 1
@@ -55,14 +45,14 @@ func (t *transfer) putFile(ctx context.Context, c *Client, local string, src io.
 	for {
 		for len(pending) < inFlight && next < size {
 			if err := ctx.Err(); err != nil {
-				return done, err
+				return err
 			}
 			n, err := src.ReadAt(b[head:head+int(min(packet, size-next))], next)
 			if err != nil && err != io.EOF {
-				return done, err
+				return err
 			}
 			if n == 0 {
-				return done, fmt.Errorf("sftp: upload %s: the file ended at %d bytes of %d", local, next, size)
+				return fmt.Errorf("sftp: upload %s: the file ended at %d bytes of %d", local, next, size)
 			}
 			g.id++
 			p := b[:4]
@@ -73,7 +63,7 @@ func (t *transfer) putFile(ctx context.Context, c *Client, local string, src io.
 			binary.BigEndian.PutUint64(b[len(p):], uint64(next))
 			binary.BigEndian.PutUint32(b[len(p)+8:], uint32(n))
 			if err := g.send(b[:head+n]); err != nil {
-				return done, err
+				return err
 			}
 			pending[g.id] = int64(n)
 			next += int64(n)
@@ -83,10 +73,10 @@ func (t *transfer) putFile(ctx context.Context, c *Client, local string, src io.
 		}
 		n, code, msg, err := g.answer(pending)
 		if err != nil {
-			return done, fmt.Errorf("sftp: upload %s: %w", local, err)
+			return fmt.Errorf("sftp: upload %s: %w", local, err)
 		}
 		if code != 0 {
-			return done, pathErr("write", name, statusErr(code, msg))
+			return pathErr("write", name, statusErr(code, msg))
 		}
 		t.advance(local, &done, int(n), size)
 	}
@@ -98,16 +88,16 @@ func (t *transfer) putFile(ctx context.Context, c *Client, local string, src io.
 	p = binary.BigEndian.AppendUint32(p, uint32(len(handle)))
 	p = append(p, handle...)
 	if err := g.send(p); err != nil {
-		return done, err
+		return err
 	}
 	_, code, msg, err := g.answer(map[uint32]int64{g.id: 0})
 	if err != nil {
-		return done, fmt.Errorf("sftp: upload %s: %w", local, err)
+		return fmt.Errorf("sftp: upload %s: %w", local, err)
 	}
 	if code != 0 {
-		return done, pathErr("close", name, statusErr(code, msg))
+		return pathErr("close", name, statusErr(code, msg))
 	}
-	return done, nil
+	return nil
 }
 
 // answer reads the STATUS that answers one of the requests in pending,

@@ -245,13 +245,12 @@ func (t *transfer) uploadFile(ctx context.Context, c *Client, local, remote stri
 	if n := uploadStreams(c.rtt, fi.Size()); n > 1 {
 		err = t.uploadParts(ctx, c, src, dst, tmp, local, fi.Size(), n)
 	} else {
-		var sent int64
 		own := fi.Size() >= ownPathMin
 		if own {
-			sent, err = t.putFile(ctx, c, local, src, tmp, fi.Size())
+			err = t.putFile(ctx, c, local, src, tmp, fi.Size())
 		}
 		if !own || errors.As(err, new(errNotStarted)) {
-			sent = 0
+			var sent int64
 			_, err = dst.ReadFrom(t.reader(ctx, src, local, &sent, fi.Size(), fi.Size()))
 		}
 	}
