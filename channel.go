@@ -1015,8 +1015,19 @@ func (c *chanState) write(ctx context.Context, b []byte, stderr bool) (int, erro
 	}
 	defer release()
 	written := 0
+	short := false // the last step ran out of window
+	sleepy := true // waitInputLocked did not time out since the last progress
+	wait := func() error {
+		if !short || !sleepy {
+			return st.waitLocked(ctx)
+		}
+		timedOut, err := st.waitInputLocked(ctx)
+		sleepy = !timedOut
+		return err
+	}
 	for first := true; first || written < len(b); first = false {
-		err := st.drive(ctx, func() (bool, error) {
+		err := st.driveWith(ctx, func() (bool, error) {
+			short = false
 			err := c.openLocked()
 			if err == nil && c.localEOF {
 				err = errors.New("libssh: write after CloseWrite")
@@ -1043,13 +1054,15 @@ func (c *chanState) write(ctx context.Context, b []byte, stderr bool) (int, erro
 			}
 			written += max(n, 0)
 			c.sent += int64(max(n, 0))
+			sleepy = sleepy || n > 0
 			// Also after a write of nothing: the call may have read
 			// input, and queued answers to it.
 			st.flushLocked()
 			// A short write: the window is full (or a key re-exchange
 			// runs); wait for the server.
-			return n == len(chunk), nil
-		})
+			short = n < len(chunk)
+			return !short, nil
+		}, wait)
 		if err != nil {
 			err, _ = abandoned(err)
 			return written, err

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -547,6 +549,51 @@ func TestWriteWaitsForWindow(t *testing.T) {
 	out, err := readAll(t, ch, 60*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "written before the command started\n", string(out))
+}
+
+// TestWriteSleepsForWindow: a Write that runs out of the server's window
+// waits for it in the kernel (the writer's sleep, see waitInputLocked), and
+// that wait ends when the window opens, or at once when the session
+// closes, however long the sleep may last.
+func TestWriteSleepsForWindow(t *testing.T) {
+	t.Parallel()
+	for _, end := range []string{"window opens", "session closes"} {
+		t.Run(end, func(t *testing.T) {
+			t.Parallel()
+			s := authedSession(t, sshdtest.Options{})
+			libssh.SetWriterSleepMax(s, time.Hour)
+			fifo := filepath.Join(t.TempDir(), "fifo")
+			require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+			// The command reads nothing until the fifo says so: sshd's
+			// window (2 MiB) and the pipe fill, and the Write runs short.
+			ch := execChannel(t, s, "read x <"+fifo+"; exec cat >/dev/null")
+			written := make(chan error, 1)
+			go func() {
+				_, err := ch.Write(make([]byte, 16<<20))
+				written <- err
+			}()
+			until(t, 30*time.Second, func() bool { return libssh.WriterSleeps(s) > 0 })
+			select {
+			case err := <-written:
+				t.Fatalf("the Write ended before the window opened: %v", err)
+			default:
+			}
+			if end == "session closes" {
+				require.NoError(t, s.Close())
+				assert.ErrorIs(t, recv(t, written, 10*time.Second), libssh.ErrClosed)
+				return
+			}
+			f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			require.NoError(t, err)
+			_, err = f.WriteString("go\n")
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+			require.NoError(t, recv(t, written, 30*time.Second))
+			require.NoError(t, ch.CloseWrite())
+			_, err = readAll(t, ch, 30*time.Second)
+			require.NoError(t, err)
+		})
+	}
 }
 
 // TestWaitWakesAfterAReadTookTheClose: a Read that finds no data lets libssh

@@ -160,6 +160,12 @@ type sessionState struct {
 	ackOut   uint64        // the output counter when quickAck was last due
 	waiters  atomic.Int32  // goroutines in waitLocked
 	done     chan struct{} // closed when Close begins
+	// sleeper: the writer waiting for input in the kernel, if any
+	// (waitInputLocked); sleeps counts those waits, which end after
+	// sleepMax (a test's setting; 0 means defaultSleepMax).
+	sleeper  kernelWake
+	sleeps   atomic.Uint64
+	sleepMax time.Duration
 
 	// ended is closed, and endErr set, when the session ends: it closes,
 	// disconnects, or breaks (Session.Done and Session.Err).
@@ -583,6 +589,7 @@ func (st *sessionState) readSinceLocked(in uint64) bool {
 // the readers of every channel's stream that received something since they
 // were last woken (all of them when the session is no longer usable).
 func (st *sessionState) bumpLocked() {
+	st.sleeper.wake()
 	if st.genTaken {
 		close(st.gen)
 		st.gen = make(chan struct{})
@@ -660,6 +667,113 @@ func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState, stream, 
 	}
 }
 
+// waitInputLocked is waitLocked for a writer that ran out of the server's
+// window. It waits for input (the window adjustment) in poll(2) on its
+// own thread, as C libssh's blocking writes do, for up to
+// defaultSleepMax, and reports whether that time ran out; the caller then
+// waits with waitLocked until it makes progress. A goroutine parked in
+// waitLocked leaves its P idle, and during a push every P then often is:
+// the runtime's sysmon thread sleeps, and the next cgo call sends it back
+// to 20 µs ticks. A goroutine in a system call keeps its P. What ends
+// waitLocked's wait ends this one (bumpLocked and Close write to an
+// eventfd), and input on the socket does too, whoever reads it. ctx is
+// looked at before and after, not during: a Conn's deadline is no context
+// of package context, and context.AfterFunc then starts a goroutine per
+// call, which cost more than the sleep saved. Only one writer of a
+// session sleeps at a time, and none when GOMAXPROCS is 1 (the sleeping
+// thread would hold the only P). See docs/design.md, "Writers short of
+// window".
+func (st *sessionState) waitInputLocked(ctx context.Context) (timedOut bool, err error) {
+	fd := st.sockFD
+	if fd < 0 || st.p.IsNil() || lib.GetFd(st.p) != fd || st.inputLeftLocked() ||
+		ctx.Err() != nil || st.inputReadLocked() || runtime.GOMAXPROCS(0) == 1 {
+		return false, st.waitLocked(ctx)
+	}
+	efd, ok := st.sleeper.start()
+	if !ok {
+		return false, st.waitLocked(ctx) // another writer sleeps, or no eventfd
+	}
+	st.sleeps.Add(1)
+	limit := st.sleepMax
+	if limit == 0 {
+		limit = defaultSleepMax
+	}
+	ack := st.ackDueLocked()
+	st.unlock()
+	if pl := st.currentPoller(); pl != nil && ack {
+		pl.quickAck()
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, int(limit/time.Millisecond))
+	st.sleeper.end()
+	select {
+	case <-st.done:
+		return false, ErrClosed
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	// Whatever ended the wait, the caller looks again: a round of the
+	// pump may have come after the poll timed out, and only a look under
+	// the lock can tell.
+	return n == 0 && err == nil, nil
+}
+
+// defaultSleepMax bounds a writer's wait in the kernel (waitInputLocked),
+// and so how late it sees its context end. On loopback, sshd's window
+// adjustments come within a millisecond (a median of 0.5 ms in a push, 0.8
+// ms at the 90th percentile); a peer slower than this is waited for with
+// waitLocked.
+const defaultSleepMax = 2 * time.Millisecond
+
+// kernelWake is the eventfd of a writer waiting in the kernel
+// (waitInputLocked), which wake signals. Its own mutex orders wake's write
+// before end's close: Close's wake, which does not hold the session lock,
+// may come after the wait ended.
+type kernelWake struct {
+	mu sync.Mutex
+	fd int // the eventfd, while a writer waits; else 0
+}
+
+// start makes the eventfd for a writer about to wait, unless another
+// writer waits (or no eventfd can be made).
+func (k *kernelWake) start() (fd int, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.fd > 0 {
+		return 0, false
+	}
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return 0, false
+	}
+	if fd == 0 { // 0 says "none": not to be taken
+		unix.Close(fd)
+		return 0, false
+	}
+	k.fd = fd
+	return fd, true
+}
+
+// wake ends the wait of the writer waiting in the kernel, if any.
+func (k *kernelWake) wake() {
+	k.mu.Lock()
+	if k.fd > 0 {
+		var one = [8]byte{1}
+		unix.Write(k.fd, one[:])
+	}
+	k.mu.Unlock()
+}
+
+// end closes the eventfd after the wait.
+func (k *kernelWake) end() {
+	k.mu.Lock()
+	unix.Close(k.fd)
+	k.fd = 0
+	k.mu.Unlock()
+}
+
 // errWaiting marks an error that ended drive's wait (the context's, or
 // Close's) rather than one its step returned.
 type errWaiting struct{ err error }
@@ -681,6 +795,18 @@ func (st *sessionState) drive(ctx context.Context, step func() (done bool, err e
 // when c receives something for that stream (waitOnLocked): at least *want
 // bytes of it when want is not nil (step sets it).
 func (st *sessionState) driveOn(ctx context.Context, c *chanState, stream int, want *int, step func() (done bool, err error)) error {
+	return st.driveWith(ctx, step, func() error {
+		w := 0
+		if want != nil {
+			w = *want
+		}
+		return st.waitOnLocked(ctx, c, stream, w)
+	})
+}
+
+// driveWith is drive with the wait between steps, which releases the
+// lock.
+func (st *sessionState) driveWith(ctx context.Context, step func() (done bool, err error), wait func() error) error {
 	if err := st.lockCtx(ctx); err != nil {
 		return err
 	}
@@ -690,11 +816,7 @@ func (st *sessionState) driveOn(ctx context.Context, c *chanState, stream int, w
 			st.unlock()
 			return err
 		}
-		w := 0
-		if want != nil {
-			w = *want
-		}
-		if err := st.waitOnLocked(ctx, c, stream, w); err != nil {
+		if err := wait(); err != nil {
 			return errWaiting{err}
 		}
 		if err := st.lockCtx(ctx); err != nil {
@@ -1339,6 +1461,7 @@ func (st *sessionState) close() bool {
 	}
 	if st.closing.CompareAndSwap(false, true) {
 		close(st.done) // ends every wait and lockCtx at once
+		st.sleeper.wake()
 		st.end(ErrClosed)
 	}
 	st.lockInterrupting()

@@ -41,6 +41,19 @@ func CheckKnownHostsRevoked(files []string, host string, port int, keyBlob []byt
 	return checkKnownHostsRevoked(files, host, port, keyBlob)
 }
 
+// WriterSleeps returns how many times a writer of the session waited for
+// window in the kernel (waitInputLocked).
+func WriterSleeps(s *Session) (n uint64) {
+	s.inspect(func(st *sessionState) { n = st.sleeps.Load() })
+	return n
+}
+
+// SetWriterSleepMax sets how long the session's writers wait for window in
+// the kernel before they wait as other waits do.
+func SetWriterSleepMax(s *Session, d time.Duration) {
+	s.inspect(func(st *sessionState) { st.sleepMax = d })
+}
+
 // KeepaliveArmed reports whether the session has a keepalive timer.
 func KeepaliveArmed(s *Session) (armed bool) {
 	s.inspect(func(st *sessionState) { armed = st.ka != nil && !st.ka.stopped.Load() })
