@@ -706,13 +706,17 @@ func (st *sessionState) waitInputLocked(ctx context.Context) (timedOut bool, err
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, int(limit/time.Millisecond))
 	st.sleeper.end()
+	ended := ctx.Err()
 	select {
 	case <-st.done:
-		return false, ErrClosed
+		ended = ErrClosed
 	default:
 	}
-	if err := ctx.Err(); err != nil {
-		return false, err
+	if ended != nil {
+		if st.pumpWanted.Load() {
+			kickSlot(st.pumpKick) // the turn the pump left to this sleeper
+		}
+		return false, ended
 	}
 	// Whatever ended the wait, the caller looks again: a round of the
 	// pump may have come after the poll timed out, and only a look under
@@ -732,8 +736,9 @@ const defaultSleepMax = 2 * time.Millisecond
 // before end's close: Close's wake, which does not hold the session lock,
 // may come after the wait ended.
 type kernelWake struct {
-	mu sync.Mutex
-	fd int // the eventfd, while a writer waits; else 0
+	mu     sync.Mutex
+	fd     int         // the eventfd, while a writer waits; else 0
+	active atomic.Bool // a writer waits (set with fd, cleared before it is)
 }
 
 // start makes the eventfd for a writer about to wait, unless another
@@ -753,6 +758,7 @@ func (k *kernelWake) start() (fd int, ok bool) {
 		return 0, false
 	}
 	k.fd = fd
+	k.active.Store(true)
 	return fd, true
 }
 
@@ -768,6 +774,7 @@ func (k *kernelWake) wake() {
 
 // end closes the eventfd after the wait.
 func (k *kernelWake) end() {
+	k.active.Store(false)
 	k.mu.Lock()
 	unix.Close(k.fd)
 	k.fd = 0
@@ -1062,7 +1069,20 @@ func (st *sessionState) lockForTurn() bool {
 // reads pumpWanted after (all sequentially consistent atomics), so if the
 // pump saw a holder, that holder's unlock sees the flag. With the lock
 // changing hands (held clear, the channel still full), it tries again.
+//
+// It also leaves the turn to a writer sleeping on the socket
+// (waitInputLocked), which wakes for the same input: the pump doing the
+// turn then made the sleeper wait for the lock, and kept a second P busy.
+// The sleeper clears sleeper.active before it reads pumpWanted, so by the
+// same ordering its unlock takes the turn, or, if it returns without the
+// lock (its context ended, or Close), it kicks the pump's helper.
 func (st *sessionState) lockForPump() bool {
+	if st.sleeper.active.Load() {
+		st.pumpWanted.Store(true)
+		if st.sleeper.active.Load() {
+			return false
+		}
+	}
 	if st.tryLock() {
 		return true
 	}
