@@ -12,9 +12,10 @@ package libssh
 //     long, see 3); lockCtx(ctx) gives up when ctx ends or the session
 //     closes; lockWithin(d), for the keepalive timer, after d. A function
 //     named ...Locked is called with the lock held and returns with it
-//     held. waitLocked is the one function that is called locked and
-//     returns unlocked; drive and the public methods take and release the
-//     lock themselves.
+//     held. waitLocked and its variants (waitOnLocked, and waitInputLocked
+//     for a writer short of window) are the functions that are called
+//     locked and return unlocked; drive and the public methods take and
+//     release the lock themselves.
 //  2. One owner for the socket. The socket is nonblocking for libssh at all
 //     times (libssh clears O_NONBLOCK on the first writability of a
 //     connecting socket; unlock sets it back until the session is connected).
@@ -22,8 +23,10 @@ package libssh
 //     the flusher for writability while libssh holds unsent output. unlock
 //     kicks the flusher when the hold's last flush left output (unsent). A
 //     pump that wakes while another goroutine holds the lock leaves its
-//     turn to that holder, whose unlock takes it (lockForPump). No caller
-//     waits for the socket. A reader that finds nothing
+//     turn to that holder, whose unlock takes it (lockForPump). One caller
+//     waits on the socket, without the lock and for at most 2 ms: a writer
+//     short of window (waitInputLocked), to which the pump also leaves its
+//     turn. A reader that finds nothing
 //     buffered runs a few of the pump's rounds itself before it waits
 //     (assistLocked), as any libssh call may read input; it never waits.
 //  3. Nothing under the lock waits for a third party that a context cannot
@@ -34,7 +37,7 @@ package libssh
 //  4. Waits. A waiter takes the generation channel st.gen under the lock,
 //     unlocks and selects on it, its context and st.done. bumpLocked closes
 //     and replaces st.gen (once a waiter took it: genTaken) after every pump
-//     and flush round, and unlock does
+//     and flush round, and unlock does, when someone waits (st.waiters),
 //     whenever libssh read input during the call (the counter rule: any
 //     libssh call may read input, and the kernel does not tell the pump about
 //     input that is gone by the time it looks, so unlock compares libssh's
@@ -589,7 +592,9 @@ func (st *sessionState) readSinceLocked(in uint64) bool {
 // the readers of every channel's stream that received something since they
 // were last woken (all of them when the session is no longer usable).
 func (st *sessionState) bumpLocked() {
-	st.sleeper.wake()
+	if st.sleeper.active.Load() { // set under the lock; a stale true costs a wake
+		st.sleeper.wake()
+	}
 	if st.genTaken {
 		close(st.gen)
 		st.gen = make(chan struct{})
@@ -693,7 +698,19 @@ func (st *sessionState) waitInputLocked(ctx context.Context) (timedOut bool, err
 	if !ok {
 		return false, st.waitLocked(ctx) // another writer sleeps, or no eventfd
 	}
+	select {
+	case <-st.done: // Close may have looked for a sleeper before start
+		st.sleeper.end()
+		st.unlock()
+		return false, ErrClosed
+	default:
+	}
 	st.sleeps.Add(1)
+	// Counted as a waiter: a call that reads input while the lock is free
+	// (the read-ahead may leave the socket empty, so the poll would not
+	// see it) then bumps, which writes the eventfd.
+	st.waiters.Add(1)
+	defer st.waiters.Add(-1)
 	limit := st.sleepMax
 	if limit == 0 {
 		limit = defaultSleepMax
@@ -704,7 +721,7 @@ func (st *sessionState) waitInputLocked(ctx context.Context) (timedOut bool, err
 		pl.quickAck()
 	}
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds, int(limit/time.Millisecond))
+	_, err = unix.Poll(fds, int(limit/time.Millisecond))
 	st.sleeper.end()
 	ended := ctx.Err()
 	select {
@@ -720,8 +737,11 @@ func (st *sessionState) waitInputLocked(ctx context.Context) (timedOut bool, err
 	}
 	// Whatever ended the wait, the caller looks again: a round of the
 	// pump may have come after the poll timed out, and only a look under
-	// the lock can tell.
-	return n == 0 && err == nil, nil
+	// the lock can tell. Anything but input or the eventfd (a timeout,
+	// EINTR, an error on the socket) counts as the time running out, so
+	// that no such answer can make the writer loop.
+	woke := err == nil && (fds[0].Revents|fds[1].Revents)&unix.POLLIN != 0
+	return !woke, nil
 }
 
 // defaultSleepMax bounds a writer's wait in the kernel (waitInputLocked),
@@ -776,7 +796,9 @@ func (k *kernelWake) wake() {
 func (k *kernelWake) end() {
 	k.active.Store(false)
 	k.mu.Lock()
-	unix.Close(k.fd)
+	if k.fd > 0 {
+		unix.Close(k.fd)
+	}
 	k.fd = 0
 	k.mu.Unlock()
 }
@@ -827,6 +849,9 @@ func (st *sessionState) driveWith(ctx context.Context, step func() (done bool, e
 			return errWaiting{err}
 		}
 		if err := st.lockCtx(ctx); err != nil {
+			if st.pumpWanted.Load() {
+				kickSlot(st.pumpKick) // a turn left to this caller (lockForPump)
+			}
 			return errWaiting{err}
 		}
 	}
