@@ -555,14 +555,22 @@ func TestWriteWaitsForWindow(t *testing.T) {
 // TestWriteSleepsForWindow: a Write that runs out of the server's window
 // waits for it in the kernel (the writer's sleep, see waitInputLocked), and
 // that wait ends when the window opens, or at once when the session
-// closes, however long the sleep may last. (With GOMAXPROCS 1 no writer
-// sleeps, and the same ends are checked on the ordinary wait.)
+// closes (which shuts the socket down), or when the channel closes while
+// the server is silent (nothing on the socket: only the bump's write to
+// the sleeper's eventfd ends it), however long the sleep may last. (With
+// GOMAXPROCS 1 no writer sleeps, and the same ends are checked on the
+// ordinary wait.)
 func TestWriteSleepsForWindow(t *testing.T) {
 	t.Parallel()
-	for _, end := range []string{"window opens", "session closes"} {
+	for _, end := range []string{"window opens", "session closes", "channel closes, server silent"} {
 		t.Run(end, func(t *testing.T) {
 			t.Parallel()
-			s := authedSession(t, sshdtest.Options{})
+			srv := sshdtest.New(t, sshdtest.Options{}) // root: the command opens a fifo here
+			r := newHangRig(t, hangServer{name: "sshd", addr: srv.Listen(t), user: srv.User, trust: trustSSHD(srv),
+				login: func(ctx context.Context, s *libssh.Session) error {
+					return authOK(s.UserauthPublicKeyFile(ctx, sshdtest.Keys("id_ed25519"), ""))
+				}}, true)
+			s := r.s
 			libssh.SetWriterSleepMax(s, time.Hour)
 			fifo := filepath.Join(t.TempDir(), "fifo")
 			require.NoError(t, syscall.Mkfifo(fifo, 0o600))
@@ -586,9 +594,17 @@ func TestWriteSleepsForWindow(t *testing.T) {
 				t.Fatalf("the Write ended before the window opened: %v", err)
 			default:
 			}
-			if end == "session closes" {
+			switch end {
+			case "session closes":
 				require.NoError(t, s.Close())
 				assert.ErrorIs(t, recv(t, written, 10*time.Second), libssh.ErrClosed)
+				return
+			case "channel closes, server silent":
+				r.relay.Blackhole()
+				closed := make(chan error, 1)
+				go func() { closed <- ch.Close() }()
+				assert.Error(t, recv(t, written, 10*time.Second), "the Write after Close")
+				assert.NoError(t, recv(t, closed, 10*time.Second))
 				return
 			}
 			f, err := os.OpenFile(fifo, os.O_WRONLY, 0)

@@ -592,7 +592,7 @@ func (st *sessionState) readSinceLocked(in uint64) bool {
 // the readers of every channel's stream that received something since they
 // were last woken (all of them when the session is no longer usable).
 func (st *sessionState) bumpLocked() {
-	if st.sleeper.active.Load() { // set under the lock; a stale true costs a wake
+	if st.sleeper.active() {
 		st.sleeper.wake()
 	}
 	if st.genTaken {
@@ -649,11 +649,7 @@ func (st *sessionState) waitOnLocked(ctx context.Context, c *chanState, stream, 
 	}
 	st.waiters.Add(1)
 	defer st.waiters.Add(-1)
-	ack := st.ackDueLocked()
-	st.unlock()
-	if pl := st.currentPoller(); pl != nil && ack {
-		pl.quickAck() // the reply this waits for is ACKed at once
-	}
+	st.unlockToWait()
 	select {
 	case <-gen:
 		if c != nil && stream != endStream {
@@ -715,25 +711,19 @@ func (st *sessionState) waitInputLocked(ctx context.Context) (timedOut bool, err
 	if limit == 0 {
 		limit = defaultSleepMax
 	}
-	ack := st.ackDueLocked()
-	st.unlock()
-	if pl := st.currentPoller(); pl != nil && ack {
-		pl.quickAck()
-	}
+	st.unlockToWait()
+	// Without the lock, libssh may close the socket meanwhile and its
+	// number be reused: that only ends or lengthens this bounded poll.
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
 	_, err = unix.Poll(fds, int(limit/time.Millisecond))
 	st.sleeper.end()
-	ended := ctx.Err()
 	select {
 	case <-st.done:
-		ended = ErrClosed
+		return false, ErrClosed
 	default:
 	}
-	if ended != nil {
-		if st.pumpWanted.Load() {
-			kickSlot(st.pumpKick) // the turn the pump left to this sleeper
-		}
-		return false, ended
+	if err := ctx.Err(); err != nil {
+		return false, err
 	}
 	// Whatever ended the wait, the caller looks again: a round of the
 	// pump may have come after the poll timed out, and only a look under
@@ -756,17 +746,21 @@ const defaultSleepMax = 2 * time.Millisecond
 // before end's close: Close's wake, which does not hold the session lock,
 // may come after the wait ended.
 type kernelWake struct {
-	mu     sync.Mutex
-	fd     int         // the eventfd, while a writer waits; else 0
-	active atomic.Bool // a writer waits (set with fd, cleared before it is)
+	mu sync.Mutex   // held to make, signal or close the eventfd
+	fd atomic.Int32 // the eventfd while a writer waits, else 0
 }
+
+// active reports whether a writer waits. It is set and cleared under the
+// session lock's hold of start and by end: read without k.mu, a stale
+// answer costs a wake-up or leaves a turn that end's caller then takes.
+func (k *kernelWake) active() bool { return k.fd.Load() > 0 }
 
 // start makes the eventfd for a writer about to wait, unless another
 // writer waits (or no eventfd can be made).
 func (k *kernelWake) start() (fd int, ok bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.fd > 0 {
+	if k.active() {
 		return 0, false
 	}
 	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
@@ -777,30 +771,39 @@ func (k *kernelWake) start() (fd int, ok bool) {
 		unix.Close(fd)
 		return 0, false
 	}
-	k.fd = fd
-	k.active.Store(true)
+	k.fd.Store(int32(fd))
 	return fd, true
 }
 
 // wake ends the wait of the writer waiting in the kernel, if any.
 func (k *kernelWake) wake() {
 	k.mu.Lock()
-	if k.fd > 0 {
+	if fd := k.fd.Load(); fd > 0 {
 		var one = [8]byte{1}
-		unix.Write(k.fd, one[:])
+		unix.Write(int(fd), one[:])
 	}
 	k.mu.Unlock()
 }
 
 // end closes the eventfd after the wait.
 func (k *kernelWake) end() {
-	k.active.Store(false)
 	k.mu.Lock()
-	if k.fd > 0 {
-		unix.Close(k.fd)
+	if fd := k.fd.Swap(0); fd > 0 {
+		unix.Close(int(fd))
 	}
-	k.fd = 0
 	k.mu.Unlock()
+}
+
+// unlockToWait releases the lock before a wait, and asks the kernel to
+// acknowledge at once what comes next when libssh sent something since
+// (ackDueLocked): the reply this waits for is not held back by a delayed
+// ACK.
+func (st *sessionState) unlockToWait() {
+	ack := st.ackDueLocked()
+	st.unlock()
+	if pl := st.currentPoller(); pl != nil && ack {
+		pl.quickAck()
+	}
 }
 
 // errWaiting marks an error that ended drive's wait (the context's, or
@@ -845,12 +848,14 @@ func (st *sessionState) driveWith(ctx context.Context, step func() (done bool, e
 			st.unlock()
 			return err
 		}
-		if err := wait(); err != nil {
-			return errWaiting{err}
+		if err = wait(); err == nil {
+			err = st.lockCtx(ctx)
 		}
-		if err := st.lockCtx(ctx); err != nil {
+		if err != nil {
 			if st.pumpWanted.Load() {
-				kickSlot(st.pumpKick) // a turn left to this caller (lockForPump)
+				// The pump may have left its turn to this caller
+				// (lockForPump), which now returns without the lock.
+				kickSlot(st.pumpKick)
 			}
 			return errWaiting{err}
 		}
@@ -1098,13 +1103,14 @@ func (st *sessionState) lockForTurn() bool {
 // It also leaves the turn to a writer sleeping on the socket
 // (waitInputLocked), which wakes for the same input: the pump doing the
 // turn then made the sleeper wait for the lock, and kept a second P busy.
-// The sleeper clears sleeper.active before it reads pumpWanted, so by the
-// same ordering its unlock takes the turn, or, if it returns without the
-// lock (its context ended, or Close), it kicks the pump's helper.
+// The sleeper clears its eventfd (sleeper.active) before it reads
+// pumpWanted, so by the same ordering its unlock takes the turn, or, if it
+// returns without the lock (its context ended, or Close), driveWith kicks
+// the pump's helper.
 func (st *sessionState) lockForPump() bool {
-	if st.sleeper.active.Load() {
+	if st.sleeper.active() {
 		st.pumpWanted.Store(true)
-		if st.sleeper.active.Load() {
+		if st.sleeper.active() {
 			return false
 		}
 	}
